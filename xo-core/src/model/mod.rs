@@ -1,0 +1,14 @@
+//! Types with no IO: dynamic values, datetimes, typed refs, API failures and the generated
+//! object model.
+
+mod api_failure;
+mod convert;
+mod datetime;
+mod refs;
+mod value;
+
+pub use api_failure::ApiFailure;
+pub use convert::{ToKey, ToValue};
+pub use datetime::{DateTime, DateTimeError};
+pub use refs::{is_null_ref, Ref, XapiClass, NULL_REF};
+pub use value::{parse_float, Struct, Value};

@@ -1,0 +1,1 @@
+fn main() { eprintln!("usage: cargo xtask codegen [--check]"); std::process::exit(2) }
