@@ -143,7 +143,7 @@ fn scalar<'a, V: Visitor<'a>>(tag: Tag, hint: Hint, text: Cow<'a, str>, v: V) ->
     use Tag::*;
     let textual = matches!(tag, String | Int | I4 | I8);
     match hint {
-        Hint::Str if tag != Base64 => return visit_text(text, v),
+        Hint::Str if !matches!(tag, Base64 | DateTime) => return visit_text(text, v),
         Hint::I64 if textual => return v.visit_i64(parse_int(&text).map_err(DecodeError::new)?),
         Hint::U64 if textual => {
             let n = text.trim().parse::<u64>();
@@ -168,6 +168,11 @@ fn scalar<'a, V: Visitor<'a>>(tag: Tag, hint: Hint, text: Cow<'a, str>, v: V) ->
         Boolean => v.visit_bool(parse_bool(&text).map_err(DecodeError::new)?),
         Double => v.visit_f64(parse_double(&text).map_err(DecodeError::new)?),
         Base64 => v.visit_byte_buf(decode_base64(&text).map_err(DecodeError::new)?),
+        DateTime => {
+            // Checked here so a bad datetime fails even when the target is a plain string.
+            crate::model::DateTime::parse(&text).map_err(|e| DecodeError::new(e.to_string()))?;
+            visit_text(text, v)
+        }
         _ => visit_text(text, v),
     }
 }
@@ -451,5 +456,31 @@ impl<'a> de::Deserializer<'a> for KeyDe<'a> {
         <W: Visitor<'a>>
         char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
         identifier i128 u128
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::rpc::Limits;
+
+    #[test]
+    fn borrows_text_that_needs_no_unescaping() {
+        #[derive(Deserialize)]
+        struct W<'a> {
+            #[serde(borrow)]
+            a: Cow<'a, str>,
+            #[serde(borrow)]
+            b: Cow<'a, str>,
+        }
+        let xml = "<value><struct><member><name>a</name><value>plain</value></member>\
+                   <member><name>b</name><value>x&amp;y</value></member></struct></value>";
+        let mut lx = Lexer::new(xml.as_bytes(), Limits::default()).unwrap();
+        let empty = lx.expect_start(Tag::Value).unwrap();
+        let w = W::deserialize(ValueDe::new(&mut lx, empty)).unwrap();
+        assert!(matches!(w.a, Cow::Borrowed("plain")));
+        assert!(matches!(w.b, Cow::Owned(ref s) if s == "x&y"));
     }
 }

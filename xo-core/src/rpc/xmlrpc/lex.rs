@@ -350,12 +350,16 @@ impl<'a> Lexer<'a> {
 
     /// After the root element closed: only whitespace, comments and PIs may follow.
     pub(crate) fn expect_eof(&mut self) -> Result<(), DecodeError> {
-        match self.next()? {
-            Ev::Eof => Ok(()),
-            other => Err(self.err(format!(
+        match self.next() {
+            Ok(Ev::Eof) => Ok(()),
+            Ok(other) => Err(self.err(format!(
                 "trailing {} after the root element",
                 other.describe()
             ))),
+            Err(mut e) => {
+                e.message = format!("trailing content after the root element: {}", e.message);
+                Err(e)
+            }
         }
     }
 
