@@ -10,6 +10,8 @@
 
 mod call;
 mod error;
+pub mod jsonrpc;
+pub mod typed_json;
 
 pub use call::{Call, Void};
 pub use error::{DecodeError, Limits};
