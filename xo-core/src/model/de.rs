@@ -9,8 +9,8 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::serde_value::float_sentinel;
 use super::parse_float;
+use super::serde_value::float_sentinel;
 
 /// A float field: f64, i64, u64 or a string spelling of a float.
 pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -61,10 +61,15 @@ impl<'de> de::Deserialize<'de> for IntKey {
                 Ok(IntKey(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<IntKey, E> {
-                i64::try_from(v).map(IntKey).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+                i64::try_from(v)
+                    .map(IntKey)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IntKey, E> {
-                v.trim().parse().map(IntKey).map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+                v.trim()
+                    .parse()
+                    .map(IntKey)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
             }
         }
         d.deserialize_any(V)
@@ -110,9 +115,23 @@ mod tests {
 
     #[test]
     fn lenient_forms_from_json() {
-        for (text, want) in [("1.5", 1.5), ("2", 2.0), ("\"nan\"", f64::NAN), ("\"-inf\"", f64::NEG_INFINITY), ("\"Infinity\"", f64::INFINITY), ("\"\\u0000xo:NaN\"", f64::NAN), ("18446744073709551615", 18446744073709551615.0)] {
-            let m: M = serde_json::from_str(&format!(r#"{{"f":{text},"m":{{"0":{text},"1":"0.25"}}}}"#)).unwrap();
-            assert!(m.f == want || (want.is_nan() && m.f.is_nan()), "{text}: {}", m.f);
+        for (text, want) in [
+            ("1.5", 1.5),
+            ("2", 2.0),
+            ("\"nan\"", f64::NAN),
+            ("\"-inf\"", f64::NEG_INFINITY),
+            ("\"Infinity\"", f64::INFINITY),
+            ("\"\\u0000xo:NaN\"", f64::NAN),
+            ("18446744073709551615", 18446744073709551615.0),
+        ] {
+            let m: M =
+                serde_json::from_str(&format!(r#"{{"f":{text},"m":{{"0":{text},"1":"0.25"}}}}"#))
+                    .unwrap();
+            assert!(
+                m.f == want || (want.is_nan() && m.f.is_nan()),
+                "{text}: {}",
+                m.f
+            );
             assert_eq!(m.m.len(), 2);
             assert_eq!(m.m[&1], 0.25);
         }
@@ -121,9 +140,15 @@ mod tests {
     #[test]
     fn rejects_non_floats() {
         for text in [r#""abc""#, "true", "null", "[1]"] {
-            assert!(serde_json::from_str::<M>(&format!(r#"{{"f":{text},"m":{{}}}}"#)).is_err(), "{text}");
+            assert!(
+                serde_json::from_str::<M>(&format!(r#"{{"f":{text},"m":{{}}}}"#)).is_err(),
+                "{text}"
+            );
         }
-        let e = serde_json::from_str::<M>(r#"{"f":1,"m":{"x":1}}"#).err().unwrap().to_string();
+        let e = serde_json::from_str::<M>(r#"{"f":1,"m":{"x":1}}"#)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("integer map key"), "{e}");
     }
 }

@@ -5,11 +5,12 @@ mod api_failure;
 mod convert;
 mod datetime;
 mod refs;
-mod serde_value;
 mod value;
+
+pub mod de;
+mod serde_value;
 mod value_de;
 mod value_ser;
-pub mod de;
 
 pub use api_failure::ApiFailure;
 pub use convert::{ToKey, ToValue};

@@ -193,10 +193,16 @@ mod tests {
     fn json_natural_serialization() {
         let v = Value::Struct(Struct(vec![
             ("z".into(), Value::Int(i64::MAX)),
-            ("a".into(), Value::DateTime(DateTime::parse("20240101T00:00:00Z").unwrap())),
+            (
+                "a".into(),
+                Value::DateTime(DateTime::parse("20240101T00:00:00Z").unwrap()),
+            ),
             ("b".into(), Value::Base64(b"hi".to_vec())),
             ("n".into(), Value::Nil),
-            ("l".into(), Value::Array(vec![Value::Bool(true), Value::Double(1.5)])),
+            (
+                "l".into(),
+                Value::Array(vec![Value::Bool(true), Value::Double(1.5)]),
+            ),
         ]));
         let text = serde_json::to_string(&v).unwrap();
         assert_eq!(
@@ -225,10 +231,17 @@ mod tests {
     fn datetime_serde() {
         let d: DateTime = serde_json::from_str(r#""20240101T00:00:00Z""#).unwrap();
         assert_eq!(d.unix(), 1704067200);
-        assert_eq!(serde_json::to_string(&d).unwrap(), r#""20240101T00:00:00Z""#);
-        let e = serde_json::from_str::<DateTime>(r#""yesterday""#).unwrap_err().to_string();
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#""20240101T00:00:00Z""#
+        );
+        let e = serde_json::from_str::<DateTime>(r#""yesterday""#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid datetime \"yesterday\""), "{e}");
-        let e = serde_json::from_str::<DateTime>("12").unwrap_err().to_string();
+        let e = serde_json::from_str::<DateTime>("12")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected a datetime string"), "{e}");
     }
 }

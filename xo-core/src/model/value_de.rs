@@ -35,7 +35,10 @@ impl ValueDe<'_> {
     fn int(&self) -> R<i128> {
         match self.0 {
             Value::Int(i) => Ok((*i).into()),
-            Value::String(s) => s.trim().parse::<i128>().map_err(|_| invalid(self.0, "an integer")),
+            Value::String(s) => s
+                .trim()
+                .parse::<i128>()
+                .map_err(|_| invalid(self.0, "an integer")),
             v => Err(invalid(v, "an integer")),
         }
     }
@@ -44,7 +47,9 @@ impl ValueDe<'_> {
         match self.0 {
             Value::Double(f) => Ok(*f),
             Value::Int(i) => Ok(*i as f64),
-            Value::String(s) => float_sentinel(s).or_else(|| parse_float(s)).ok_or_else(|| invalid(self.0, "a float")),
+            Value::String(s) => float_sentinel(s)
+                .or_else(|| parse_float(s))
+                .ok_or_else(|| invalid(self.0, "a float")),
             v => Err(invalid(v, "a float")),
         }
     }
@@ -71,8 +76,14 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
             Value::Bool(b) => v.visit_bool(*b),
             Value::DateTime(d) => v.visit_borrowed_str(d.as_str()),
             Value::Base64(b) => v.visit_borrowed_bytes(b),
-            Value::Array(a) => v.visit_seq(Seq { iter: a.iter(), index: 0 }),
-            Value::Struct(s) => v.visit_map(Map { iter: s.0.iter(), value: None }),
+            Value::Array(a) => v.visit_seq(Seq {
+                iter: a.iter(),
+                index: 0,
+            }),
+            Value::Struct(s) => v.visit_map(Map {
+                iter: s.0.iter(),
+                value: None,
+            }),
             Value::Nil => v.visit_unit(),
         }
     }
@@ -124,7 +135,12 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> R<V::Value> {
         v.visit_newtype_struct(self)
     }
-    fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, _: &'static [&'static str], v: V) -> R<V::Value> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        v: V,
+    ) -> R<V::Value> {
         match self.0 {
             Value::String(s) => v.visit_enum(s.as_str().into_deserializer()),
             Value::Struct(st) if st.len() == 1 => {
@@ -148,10 +164,14 @@ struct Seq<'a> {
 impl<'de> de::SeqAccess<'de> for Seq<'de> {
     type Error = DecodeError;
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
-        let Some(v) = self.iter.next() else { return Ok(None) };
+        let Some(v) = self.iter.next() else {
+            return Ok(None);
+        };
         let i = self.index;
         self.index += 1;
-        seed.deserialize(ValueDe(v)).map(Some).map_err(|e| under(e, format_args!("[{i}]")))
+        seed.deserialize(ValueDe(v))
+            .map(Some)
+            .map_err(|e| under(e, format_args!("[{i}]")))
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.iter.len())
@@ -166,13 +186,21 @@ struct Map<'a> {
 impl<'de> de::MapAccess<'de> for Map<'de> {
     type Error = DecodeError;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
-        let Some((k, v)) = self.iter.next() else { return Ok(None) };
+        let Some((k, v)) = self.iter.next() else {
+            return Ok(None);
+        };
         self.value = Some((k, v));
-        seed.deserialize(KeyDe(k)).map(Some).map_err(|e| under(e, format_args!(".{k}")))
+        seed.deserialize(KeyDe(k))
+            .map(Some)
+            .map_err(|e| under(e, format_args!(".{k}")))
     }
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<T::Value> {
-        let (k, v) = self.value.take().ok_or_else(|| DecodeError::new("map value requested before its key"))?;
-        seed.deserialize(ValueDe(v)).map_err(|e| under(e, format_args!(".{k}")))
+        let (k, v) = self
+            .value
+            .take()
+            .ok_or_else(|| DecodeError::new("map value requested before its key"))?;
+        seed.deserialize(ValueDe(v))
+            .map_err(|e| under(e, format_args!(".{k}")))
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.iter.len())
@@ -195,7 +223,11 @@ impl<'de> de::Deserializer<'de> for KeyDe<'de> {
         ValueKeyInt(self.0).i64(v)
     }
     fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
-        let n = self.0.trim().parse::<u64>().map_err(|_| key_error(self.0, "an unsigned integer"))?;
+        let n = self
+            .0
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| key_error(self.0, "an unsigned integer"))?;
         v.visit_u64(n)
     }
     fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
@@ -217,7 +249,12 @@ impl<'de> de::Deserializer<'de> for KeyDe<'de> {
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> R<V::Value> {
         v.visit_newtype_struct(self)
     }
-    fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, _: &'static [&'static str], v: V) -> R<V::Value> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        v: V,
+    ) -> R<V::Value> {
         v.visit_enum(self.0.into_deserializer())
     }
 
@@ -231,12 +268,20 @@ struct ValueKeyInt<'a>(&'a str);
 
 impl ValueKeyInt<'_> {
     fn i64<'de, V: Visitor<'de>>(self, v: V) -> R<V::Value> {
-        v.visit_i64(self.0.trim().parse::<i64>().map_err(|_| key_error(self.0, "an integer"))?)
+        v.visit_i64(
+            self.0
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| key_error(self.0, "an integer"))?,
+        )
     }
 }
 
 fn key_error(key: &str, expected: &str) -> DecodeError {
-    DecodeError::new(format!("expected {expected} as map key, found {:?}", key.chars().take(64).collect::<String>()))
+    DecodeError::new(format!(
+        "expected {expected} as map key, found {:?}",
+        key.chars().take(64).collect::<String>()
+    ))
 }
 
 /// `{variant: inner}`, the external tagging [`super::to_value`] writes for data-carrying variants.

@@ -18,7 +18,9 @@ pub(crate) struct ValueSerializer;
 type R = Result<Value, DecodeError>;
 
 fn int<T: TryInto<i64> + std::fmt::Display + Copy>(v: T) -> R {
-    v.try_into().map(Value::Int).map_err(|_| DecodeError::new(format!("integer {v} does not fit in int64")))
+    v.try_into()
+        .map(Value::Int)
+        .map_err(|_| DecodeError::new(format!("integer {v} does not fit in int64")))
 }
 
 impl ser::Serializer for ValueSerializer {
@@ -99,9 +101,9 @@ impl ser::Serializer for ValueSerializer {
         // Our DateTime and Base64 announce themselves so they stay typed.
         let inner = v.serialize(self)?;
         match (name, inner) {
-            (DATETIME_NEWTYPE, Value::String(s)) => {
-                DateTime::parse(&s).map(Value::DateTime).map_err(|e| DecodeError::new(e.to_string()))
-            }
+            (DATETIME_NEWTYPE, Value::String(s)) => DateTime::parse(&s)
+                .map(Value::DateTime)
+                .map_err(|e| DecodeError::new(e.to_string())),
             (BASE64_NEWTYPE, Value::String(s)) => base64::engine::general_purpose::STANDARD
                 .decode(s)
                 .map(Value::Base64)
@@ -109,8 +111,17 @@ impl ser::Serializer for ValueSerializer {
             (_, inner) => Ok(inner),
         }
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _: &'static str, _: u32, variant: &'static str, v: &T) -> R {
-        Ok(Value::Struct(Struct(vec![(variant.to_owned(), v.serialize(self)?)])))
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> R {
+        Ok(Value::Struct(Struct(vec![(
+            variant.to_owned(),
+            v.serialize(self)?,
+        )])))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqSer, DecodeError> {
         Ok(SeqSer(Vec::with_capacity(len.unwrap_or(0))))
@@ -121,16 +132,31 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<SeqSer, DecodeError> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_variant(self, _: &'static str, _: u32, variant: &'static str, len: usize) -> Result<Variant<SeqSer>, DecodeError> {
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Variant<SeqSer>, DecodeError> {
         Ok(Variant(variant, self.serialize_seq(Some(len))?))
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapSer, DecodeError> {
-        Ok(MapSer { out: Struct(Vec::with_capacity(len.unwrap_or(0))), key: None })
+        Ok(MapSer {
+            out: Struct(Vec::with_capacity(len.unwrap_or(0))),
+            key: None,
+        })
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapSer, DecodeError> {
         self.serialize_map(Some(len))
     }
-    fn serialize_struct_variant(self, _: &'static str, _: u32, variant: &'static str, len: usize) -> Result<Variant<MapSer>, DecodeError> {
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Variant<MapSer>, DecodeError> {
         Ok(Variant(variant, self.serialize_map(Some(len))?))
     }
 }
@@ -182,7 +208,10 @@ impl ser::SerializeMap for MapSer {
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), DecodeError> {
-        let key = self.key.take().ok_or_else(|| DecodeError::new("map value without a key"))?;
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| DecodeError::new("map value without a key"))?;
         self.out.0.push((key, v.serialize(ValueSerializer)?));
         Ok(())
     }
@@ -193,8 +222,14 @@ impl ser::SerializeMap for MapSer {
 impl ser::SerializeStruct for MapSer {
     type Ok = Value;
     type Error = DecodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), DecodeError> {
-        self.out.0.push((name.to_owned(), v.serialize(ValueSerializer)?));
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<(), DecodeError> {
+        self.out
+            .0
+            .push((name.to_owned(), v.serialize(ValueSerializer)?));
         Ok(())
     }
     fn end(self) -> R {
@@ -212,17 +247,27 @@ impl ser::SerializeTupleVariant for Variant<SeqSer> {
         ser::SerializeSeq::serialize_element(&mut self.1, v)
     }
     fn end(self) -> R {
-        Ok(Value::Struct(Struct(vec![(self.0.to_owned(), ser::SerializeSeq::end(self.1)?)])))
+        Ok(Value::Struct(Struct(vec![(
+            self.0.to_owned(),
+            ser::SerializeSeq::end(self.1)?,
+        )])))
     }
 }
 impl ser::SerializeStructVariant for Variant<MapSer> {
     type Ok = Value;
     type Error = DecodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), DecodeError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<(), DecodeError> {
         ser::SerializeStruct::serialize_field(&mut self.1, name, v)
     }
     fn end(self) -> R {
-        Ok(Value::Struct(Struct(vec![(self.0.to_owned(), ser::SerializeStruct::end(self.1)?)])))
+        Ok(Value::Struct(Struct(vec![(
+            self.0.to_owned(),
+            ser::SerializeStruct::end(self.1)?,
+        )])))
     }
 }
 
@@ -232,7 +277,9 @@ struct KeySerializer;
 type K = Result<String, DecodeError>;
 
 fn key_error(what: &str) -> DecodeError {
-    DecodeError::new(format!("a map key must be a string, integer or enum, found {what}"))
+    DecodeError::new(format!(
+        "a map key must be a string, integer or enum, found {what}"
+    ))
 }
 
 impl ser::Serializer for KeySerializer {
@@ -306,7 +353,13 @@ impl ser::Serializer for KeySerializer {
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> K {
         v.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> K {
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> K {
         Err(key_error("an enum with data"))
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, DecodeError> {
@@ -315,19 +368,39 @@ impl ser::Serializer for KeySerializer {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, DecodeError> {
         Err(key_error("a tuple"))
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, DecodeError> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, DecodeError> {
         Err(key_error("a tuple"))
     }
-    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, DecodeError> {
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, DecodeError> {
         Err(key_error("an enum with data"))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, DecodeError> {
         Err(key_error("a map"))
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, DecodeError> {
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, DecodeError> {
         Err(key_error("a struct"))
     }
-    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, DecodeError> {
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, DecodeError> {
         Err(key_error("an enum with data"))
     }
 }

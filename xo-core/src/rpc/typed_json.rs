@@ -154,7 +154,10 @@ mod tests {
             Value::Double(0.5),
             Value::Base64(vec![0, 255]),
             Value::DateTime(DateTime::parse("20240101T00:00:00").unwrap()),
-            Value::Struct(Struct(vec![("b".into(), Value::Nil), ("a".into(), Value::Bool(false))])),
+            Value::Struct(Struct(vec![
+                ("b".into(), Value::Nil),
+                ("a".into(), Value::Bool(false)),
+            ])),
             Value::String("q\"".into()),
         ]);
         let mut out = String::new();

@@ -80,7 +80,11 @@ impl<T> fmt::Debug for Reply<T> {
             Ok(_) => &"Ok(..)",
             Err(e) => e,
         };
-        f.debug_struct("Reply").field("version", &self.version).field("id", &self.id).field("outcome", outcome).finish()
+        f.debug_struct("Reply")
+            .field("version", &self.version)
+            .field("id", &self.id)
+            .field("outcome", outcome)
+            .finish()
     }
 }
 
@@ -116,10 +120,15 @@ pub fn decode_message(bytes: &[u8], limits: Limits) -> Result<Message, DecodeErr
 /// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between. Float
 /// fields of `T` that may be non-finite need `#[serde(deserialize_with = "model::de::float")]`.
 /// A `null` result with no error is decoded as `T` from a unit (fits `()`, `Option`, `Value`).
-pub fn decode_reply_typed<T: DeserializeOwned>(bytes: &[u8], limits: Limits) -> Result<Reply<T>, DecodeError> {
+pub fn decode_reply_typed<T: DeserializeOwned>(
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<Reply<T>, DecodeError> {
     let prepared = prepass::prepare(bytes, limits)?;
     let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
-    let parsed = TypedSeed::<T>(std::marker::PhantomData).deserialize(&mut de).and_then(|env| de.end().map(|()| env));
+    let parsed = TypedSeed::<T>(std::marker::PhantomData)
+        .deserialize(&mut de)
+        .and_then(|env| de.end().map(|()| env));
     let env = match parsed {
         Ok(env) => env,
         Err(e) => return Err(typed_error::<T>(e, &prepared)),
@@ -127,19 +136,33 @@ pub fn decode_reply_typed<T: DeserializeOwned>(bytes: &[u8], limits: Limits) -> 
     let version = version(env.jsonrpc)?;
     let id = optional_id(env.id)?;
     if let Some(failure) = env.error.map(failure).transpose()?.flatten() {
-        return Ok(Reply { version, id, outcome: Err(failure) });
+        return Ok(Reply {
+            version,
+            id,
+            outcome: Err(failure),
+        });
     }
     let result = match env.result {
         Some(Some(t)) => t,
-        Some(None) => T::deserialize(de::value::UnitDeserializer::<DecodeError>::new())
-            .map_err(|e| DecodeError::new(format!("result is null: {}", e.message)).in_path("result"))?,
+        Some(None) => {
+            T::deserialize(de::value::UnitDeserializer::<DecodeError>::new()).map_err(|e| {
+                DecodeError::new(format!("result is null: {}", e.message)).in_path("result")
+            })?
+        }
         None => return Err(DecodeError::new("reply has neither result nor error")),
     };
-    Ok(Reply { version, id, outcome: Ok(result) })
+    Ok(Reply {
+        version,
+        id,
+        outcome: Ok(result),
+    })
 }
 
 /// Runs the typed decode again with path tracking, only to say where it failed.
-fn typed_error<T: DeserializeOwned>(first: serde_json::Error, prepared: &Prepared<'_>) -> DecodeError {
+fn typed_error<T: DeserializeOwned>(
+    first: serde_json::Error,
+    prepared: &Prepared<'_>,
+) -> DecodeError {
     let mut err = json_error(&first, prepared);
     if first.is_data() {
         let mut track = serde_path_to_error::Track::new();
@@ -187,7 +210,9 @@ fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
     let start = if line <= 1 {
         0
     } else {
-        memchr::memchr_iter(b'\n', bytes).nth(line - 2).map_or(bytes.len(), |p| p + 1)
+        memchr::memchr_iter(b'\n', bytes)
+            .nth(line - 2)
+            .map_or(bytes.len(), |p| p + 1)
     };
     (start + column).min(bytes.len())
 }
@@ -206,7 +231,8 @@ struct Envelope {
 fn parse_envelope(bytes: &[u8], limits: Limits) -> Result<Envelope, DecodeError> {
     let prepared = prepass::prepare(bytes, limits)?;
     let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
-    let env = de::Deserializer::deserialize_map(&mut de, EnvelopeVisitor).and_then(|env| de.end().map(|()| env));
+    let env = de::Deserializer::deserialize_map(&mut de, EnvelopeVisitor)
+        .and_then(|env| de.end().map(|()| env));
     env.map_err(|e| json_error(&e, &prepared))
 }
 
@@ -224,8 +250,14 @@ impl Envelope {
             Some(s @ Value::Struct(_)) if version == Version::V2 => vec![s],
             Some(other) => return Err(wrong("params", "an array", &other)),
         };
-        let id = optional_id(self.id)?.ok_or_else(|| DecodeError::new("request has no id (xapi requires one)"))?;
-        Ok(Request { version, method, params, id })
+        let id = optional_id(self.id)?
+            .ok_or_else(|| DecodeError::new("request has no id (xapi requires one)"))?;
+        Ok(Request {
+            version,
+            method,
+            params,
+            id,
+        })
     }
 
     fn into_reply(self) -> Result<Reply<Value>, DecodeError> {
@@ -236,7 +268,11 @@ impl Envelope {
             (None, Some(v)) => Ok(v),
             (None, None) => return Err(DecodeError::new("reply has neither result nor error")),
         };
-        Ok(Reply { version, id, outcome })
+        Ok(Reply {
+            version,
+            id,
+            outcome,
+        })
     }
 }
 
@@ -281,19 +317,25 @@ fn failure(error: Value) -> Result<Option<ApiFailure>, DecodeError> {
     match error {
         Value::Nil => Ok(None),
         Value::Array(items) => {
-            let description = items.into_iter().map(|v| text(v, "error[]")).collect::<Result<Vec<_>, _>>()?;
+            let description = items
+                .into_iter()
+                .map(|v| text(v, "error[]"))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(Some(ApiFailure::from_description(description)))
         }
         Value::Struct(mut s) => {
             let code = match s.remove("message") {
                 Some(m) => text(m, "error.message")?,
-                None => return Err(DecodeError::new("error object has no message").in_path("error")),
+                None => {
+                    return Err(DecodeError::new("error object has no message").in_path("error"))
+                }
             };
             let params = match s.remove("data") {
                 None | Some(Value::Nil) => Vec::new(),
-                Some(Value::Array(items)) => {
-                    items.into_iter().map(|v| text(v, "error.data[]")).collect::<Result<Vec<_>, _>>()?
-                }
+                Some(Value::Array(items)) => items
+                    .into_iter()
+                    .map(|v| text(v, "error.data[]"))
+                    .collect::<Result<Vec<_>, _>>()?,
                 Some(other) => vec![text(other, "error.data")?],
             };
             Ok(Some(ApiFailure::new(code, params)))
@@ -397,7 +439,12 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for TypedSeed<T> {
         f.write_str("a JSON-RPC reply object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut env = TypedEnvelope { jsonrpc: None, result: None, error: None, id: None };
+        let mut env = TypedEnvelope {
+            jsonrpc: None,
+            result: None,
+            error: None,
+            id: None,
+        };
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::JsonRpc => set(&mut env.jsonrpc, map.next_value()?, "jsonrpc")?,

@@ -102,7 +102,10 @@ pub(super) fn prepare(input: &[u8], limits: Limits) -> Result<Prepared<'_>, Deco
         i += 1;
     }
     if rewrites.is_empty() {
-        return Ok(Prepared { bytes: Cow::Borrowed(input), shifts: Vec::new() });
+        return Ok(Prepared {
+            bytes: Cow::Borrowed(input),
+            shifts: Vec::new(),
+        });
     }
     let mut out = Vec::with_capacity(n + rewrites.len() * 12);
     let mut shifts = Vec::with_capacity(rewrites.len());
@@ -114,7 +117,10 @@ pub(super) fn prepare(input: &[u8], limits: Limits) -> Result<Prepared<'_>, Deco
         shifts.push((out.len(), out.len() - copied));
     }
     out.extend_from_slice(&input[copied..]);
-    Ok(Prepared { bytes: Cow::Owned(out), shifts })
+    Ok(Prepared {
+        bytes: Cow::Owned(out),
+        shifts,
+    })
 }
 
 /// The index just past the string's closing quote (`from` is just past the opening one), or
@@ -131,7 +137,10 @@ fn skip_string(input: &[u8], mut from: usize) -> usize {
 
 /// `tok` at `i`, not followed by more of an identifier (`NaNa` is left for serde_json to refuse).
 fn is_token(input: &[u8], i: usize, tok: &[u8]) -> bool {
-    input[i..].starts_with(tok) && !input.get(i + tok.len()).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    input[i..].starts_with(tok)
+        && !input
+            .get(i + tok.len())
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 #[cfg(test)]
@@ -146,11 +155,17 @@ mod tests {
     #[test]
     fn rewrites_only_bare_literals() {
         assert_eq!(run(r#"[1,"NaN",2]"#), r#"[1,"NaN",2]"#);
-        assert_eq!(run(r#"[NaN,Infinity,-Infinity]"#), r#"["\u0000xo:NaN","\u0000xo:Infinity","\u0000xo:-Infinity"]"#);
+        assert_eq!(
+            run(r#"[NaN,Infinity,-Infinity]"#),
+            r#"["\u0000xo:NaN","\u0000xo:Infinity","\u0000xo:-Infinity"]"#
+        );
         assert_eq!(run(r#"{"a\"NaN":NaN}"#), r#"{"a\"NaN":"\u0000xo:NaN"}"#);
         assert_eq!(run(r#"["\\",NaN]"#), r#"["\\","\u0000xo:NaN"]"#);
         assert_eq!(run("[NaNx]"), "[NaNx]");
-        assert!(matches!(prepare(b"[1,2]", Limits::default()).unwrap().bytes, Cow::Borrowed(_)));
+        assert!(matches!(
+            prepare(b"[1,2]", Limits::default()).unwrap().bytes,
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -164,13 +179,20 @@ mod tests {
 
     #[test]
     fn limits() {
-        let tight = Limits { max_depth: 2, max_size: 100 };
+        let tight = Limits {
+            max_depth: 2,
+            max_size: 100,
+        };
         assert!(prepare(b"[[[[1]]]]", tight).is_ok());
         let e = prepare(b"[[[[[1]]]]]", tight).err().unwrap();
         assert_eq!(e.offset, Some(4));
         // Brackets inside strings do not count.
         assert!(prepare(br#"["[[[[[[[["]"#, tight).is_ok());
-        assert!(prepare(&[b' '; 101], tight).err().unwrap().message.contains("exceeds"));
+        assert!(prepare(&[b' '; 101], tight)
+            .err()
+            .unwrap()
+            .message
+            .contains("exceeds"));
         let e = prepare(b"[\"a\xff\"]", tight).err().unwrap();
         assert_eq!((e.message.as_str(), e.offset), ("invalid UTF-8", Some(3)));
     }
