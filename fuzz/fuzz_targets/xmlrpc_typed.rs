@@ -34,7 +34,10 @@ struct Rec {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { max_depth: 32, max_size: 1 << 20 };
+    let limits = Limits {
+        max_depth: 32,
+        max_size: 1 << 20,
+    };
     let _ = decode_envelope_typed::<BTreeMap<String, Rec>>(data, limits);
     let _ = from_fragment::<Rec>(data, limits);
     let _ = decode_envelope_typed::<serde::de::IgnoredAny>(data, limits);

@@ -105,8 +105,16 @@ struct Vm {
 
 fn record(i: usize) -> Value {
     let s = |x: &str| Value::String(x.into());
-    let refs = |n: usize, p: &str| Value::Array((0..n).map(|k| s(&format!("OpaqueRef:{p}-{i}-{k}"))).collect());
-    let map = |pairs: &[(&str, &str)]| Value::Struct(pairs.iter().map(|(k, v)| (k.to_string(), s(v))).collect());
+    let refs = |n: usize, p: &str| {
+        Value::Array(
+            (0..n)
+                .map(|k| s(&format!("OpaqueRef:{p}-{i}-{k}")))
+                .collect(),
+        )
+    };
+    let map = |pairs: &[(&str, &str)]| {
+        Value::Struct(pairs.iter().map(|(k, v)| (k.to_string(), s(v))).collect())
+    };
     let mut r = Struct::new();
     let uuid = format!("{i:08x}-8a8c-4d0a-b0c9-7f1f5c2a9e11");
     for (k, v) in [
@@ -218,8 +226,20 @@ fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
 #[test]
 #[ignore]
 fn typed_decode_vs_raw_event_loop() {
-    let count = 2000;
-    let all = Value::Struct((0..count).map(|i| (format!("OpaqueRef:{i:08x}-0000-4000-8000-000000000000"), record(i))).collect());
+    let count = std::env::var("XO_PERF_COUNT")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(2000);
+    let all = Value::Struct(
+        (0..count)
+            .map(|i| {
+                (
+                    format!("OpaqueRef:{i:08x}-0000-4000-8000-000000000000"),
+                    record(i),
+                )
+            })
+            .collect(),
+    );
     let bytes = encode_envelope(&Ok(all));
     let limits = Limits::default();
     let raw_loop = || {
@@ -234,24 +254,29 @@ fn typed_decode_vs_raw_event_loop() {
         }
         assert!(n > 0);
     };
-    // For profiling one path alone: XO_PERF_ONLY=typed|generic.
+    // For profiling one path alone: XO_PERF_ONLY=setup|raw|typed|generic (XO_PERF_ITERS times).
+    let iters = std::env::var("XO_PERF_ITERS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10);
     match std::env::var("XO_PERF_ONLY").as_deref() {
         Ok("typed") => {
-            for _ in 0..10 {
-                let out: BTreeMap<String, Vm> = decode_envelope_typed(&bytes, limits).unwrap().unwrap();
+            for _ in 0..iters {
+                let out: BTreeMap<String, Vm> =
+                    decode_envelope_typed(&bytes, limits).unwrap().unwrap();
                 assert_eq!(out.len(), count);
             }
             return;
         }
         Ok("setup") => return,
         Ok("raw") => {
-            for _ in 0..10 {
+            for _ in 0..iters {
                 raw_loop();
             }
             return;
         }
         Ok("generic") => {
-            for _ in 0..10 {
+            for _ in 0..iters {
                 assert!(decode_envelope(&bytes, limits).unwrap().is_ok());
             }
             return;
@@ -270,7 +295,15 @@ fn typed_decode_vs_raw_event_loop() {
     let rate = |d: Duration| mb / d.as_secs_f64();
     println!("{count} VM records, {mb:.1} MB");
     println!("raw quick-xml events: {raw:?} ({:.0} MB/s)", rate(raw));
-    println!("typed decode:         {typed:?} ({:.0} MB/s, {:.2}x raw)", rate(typed), typed.as_secs_f64() / raw.as_secs_f64());
-    println!("generic Value decode: {generic:?} ({:.0} MB/s, {:.2}x raw)", rate(generic), generic.as_secs_f64() / raw.as_secs_f64());
+    println!(
+        "typed decode:         {typed:?} ({:.0} MB/s, {:.2}x raw)",
+        rate(typed),
+        typed.as_secs_f64() / raw.as_secs_f64()
+    );
+    println!(
+        "generic Value decode: {generic:?} ({:.0} MB/s, {:.2}x raw)",
+        rate(generic),
+        generic.as_secs_f64() / raw.as_secs_f64()
+    );
     std::fs::write(std::env::temp_dir().join("xo_vm_records.xml"), &bytes).unwrap();
 }

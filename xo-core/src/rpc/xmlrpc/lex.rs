@@ -52,12 +52,16 @@ impl Tag {
             [b'i', b'8'] => Tag::I8,
             [b'b', b'o', b'o', b'l', b'e', b'a', b'n'] => Tag::Boolean,
             [b'd', b'o', b'u', b'b', b'l', b'e'] => Tag::Double,
-            [b'd', b'a', b't', b'e', b'T', b'i', b'm', b'e', b'.', b'i', b's', b'o', b'8', b'6', b'0', b'1'] => Tag::DateTime,
+            [b'd', b'a', b't', b'e', b'T', b'i', b'm', b'e', b'.', b'i', b's', b'o', b'8', b'6', b'0', b'1'] => {
+                Tag::DateTime
+            }
             [b'b', b'a', b's', b'e', b'6', b'4'] => Tag::Base64,
             [b'n', b'i', b'l'] => Tag::Nil,
             [b'm', b'e', b't', b'h', b'o', b'd', b'C', b'a', b'l', b'l'] => Tag::MethodCall,
             [b'm', b'e', b't', b'h', b'o', b'd', b'N', b'a', b'm', b'e'] => Tag::MethodName,
-            [b'm', b'e', b't', b'h', b'o', b'd', b'R', b'e', b's', b'p', b'o', b'n', b's', b'e'] => Tag::MethodResponse,
+            [b'm', b'e', b't', b'h', b'o', b'd', b'R', b'e', b's', b'p', b'o', b'n', b's', b'e'] => {
+                Tag::MethodResponse
+            }
             [b'p', b'a', b'r', b'a', b'm', b's'] => Tag::Params,
             [b'p', b'a', b'r', b'a', b'm'] => Tag::Param,
             [b'f', b'a', b'u', b'l', b't'] => Tag::Fault,
@@ -144,6 +148,8 @@ pub(crate) struct Lexer<'a> {
     depth: usize,
     max_depth: usize,
     started: bool,
+    /// Open elements while skipping an ignored subtree (reused between skips).
+    skipping: Vec<Tag>,
 }
 
 /// Text made of one borrowed piece in the common case, owned once it needs joining.
@@ -201,7 +207,9 @@ impl<'a> Lexer<'a> {
         let mut rd = Reader::from_str(src);
         let cfg = rd.config_mut();
         cfg.trim_text(false);
-        cfg.check_end_names = true;
+        // End tags are checked by the decoders, which always know which element is open;
+        // quick-xml's own name stack would only duplicate that work.
+        cfg.check_end_names = false;
         cfg.expand_empty_elements = false;
         cfg.allow_dangling_amp = false;
         cfg.allow_unmatched_ends = false;
@@ -211,6 +219,7 @@ impl<'a> Lexer<'a> {
             depth: 0,
             max_depth: limits.max_depth,
             started: false,
+            skipping: Vec::new(),
         })
     }
 
@@ -299,6 +308,16 @@ impl<'a> Lexer<'a> {
         Ok(tag)
     }
 
+    #[inline(always)]
+    fn end_tag(&self, name: &[u8]) -> Result<Tag, DecodeError> {
+        Tag::from_name(name).ok_or_else(|| {
+            self.err(format!(
+                "unexpected end tag </{}>",
+                String::from_utf8_lossy(name)
+            ))
+        })
+    }
+
     /// The next structural event; whitespace, comments and processing instructions between
     /// elements are skipped, any other text is an error.
     #[inline]
@@ -315,7 +334,7 @@ impl<'a> Lexer<'a> {
                         .tag(e.name().as_ref(), e.attributes_raw())
                         .map(Ev::Empty)
                 }
-                Event::End(e) => return self.tag(e.name().as_ref(), b"").map(Ev::End),
+                Event::End(e) => return self.end_tag(e.name().as_ref()).map(Ev::End),
                 Event::Text(t) => {
                     if !t.iter().all(|&b| is_ws(b)) {
                         let text = String::from_utf8_lossy(&t);
@@ -393,7 +412,7 @@ impl<'a> Lexer<'a> {
                         Ev::Empty(self.tag(e.name().as_ref(), e.attributes_raw())?),
                     ))
                 }
-                Event::End(e) => return Ok((acc, Ev::End(self.tag(e.name().as_ref(), b"")?))),
+                Event::End(e) => return Ok((acc, Ev::End(self.end_tag(e.name().as_ref())?))),
                 Event::Eof => return Ok((acc, Ev::Eof)),
                 Event::Decl(_) | Event::DocType(_) => return Err(self.err("misplaced declaration")),
             }
@@ -436,11 +455,48 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips the rest of an element whose start tag was just read (unknown record fields).
+    /// Tags, nesting and entity references are still checked; scalar text is not parsed.
     pub(crate) fn skip(&mut self, tag: Tag) -> Result<(), DecodeError> {
-        let name = quick_xml::name::QName(tag.name().as_bytes());
-        self.rd.read_to_end(name).map(|_| ()).map_err(|e| {
-            DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
-        })
+        let limit = 3 * self.max_depth + 8;
+        let mut open = std::mem::take(&mut self.skipping);
+        open.clear();
+        open.push(tag);
+        let r = loop {
+            match self.raw()? {
+                Event::Start(e) => {
+                    let t = self.tag(e.name().as_ref(), e.attributes_raw())?;
+                    if open.len() >= limit {
+                        break Err(self.err(format!(
+                            "values nested deeper than the limit of {}",
+                            self.max_depth
+                        )));
+                    }
+                    open.push(t);
+                }
+                Event::Empty(e) => {
+                    self.tag(e.name().as_ref(), e.attributes_raw())?;
+                }
+                Event::End(e) => {
+                    let t = self.end_tag(e.name().as_ref())?;
+                    let want = open.pop();
+                    if want != Some(t) {
+                        let want = want.map_or("", Tag::name);
+                        break Err(self.err(format!("expected </{want}>, found </{}>", t.name())));
+                    }
+                    if open.is_empty() {
+                        break Ok(());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    self.resolve(&r)?;
+                }
+                Event::Eof => break Err(self.err("truncated document: unexpected end of document")),
+                Event::Decl(_) | Event::DocType(_) => break Err(self.err("misplaced declaration")),
+                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
+            }
+        };
+        self.skipping = open;
+        r
     }
 
     /// Enters an array or struct, enforcing the depth limit.
