@@ -389,6 +389,22 @@ fn typed_errors_carry_path_and_offset() {
     let e =
         decode_reply_typed::<String>(br#"{"result":null,"error":null,"id":1}"#, lim()).unwrap_err();
     assert!(e.message.starts_with("result is null"), "{e}");
+    // A float result (`VM.query_data_source`) decodes into a plain f64, NaN included.
+    for (text, want) in [
+        ("NaN", f64::NAN),
+        ("-Infinity", f64::NEG_INFINITY),
+        ("2", 2.0),
+        ("0.5", 0.5),
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","result":{text},"id":1}}"#);
+        let got = decode_reply_typed::<f64>(body.as_bytes(), lim())
+            .unwrap()
+            .outcome
+            .unwrap();
+        assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+    }
+    let e = decode_reply_typed::<f64>(br#"{"result":"x","id":1}"#, lim()).unwrap_err();
+    assert!(e.message.contains("expected a float"), "{e}");
     // A plain f64 field cannot take NaN; the message names the literal, not the sentinel.
     let e =
         decode_reply_typed::<Vec<f64>>(br#"{"result":[1.5,-Infinity],"id":1}"#, lim()).unwrap_err();
