@@ -119,9 +119,12 @@ pub fn decode_message(bytes: &[u8], limits: Limits) -> Result<Message, DecodeErr
     }
 }
 
-/// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between. Float
-/// fields of `T` that may be non-finite need `#[serde(deserialize_with = "model::de::float")]`.
-/// A `null` result with no error is decoded as `T` from a unit (fits `()`, `Option`, `Value`).
+/// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between.
+///
+/// Non-finite floats: a top-level `f64` result takes `NaN`/`Infinity` as is; float fields
+/// inside `T` need `#[serde(deserialize_with = "model::de::float")]`. A `null` result with no
+/// error is decoded as `T` from a unit (fits `()`, `Option`, `Value`, `Void`). On a type
+/// mismatch the error carries the path (`.result.OpaqueRef:….memory_target`) and byte offset.
 pub fn decode_reply_typed<T: DeserializeOwned>(
     bytes: &[u8],
     limits: Limits,
