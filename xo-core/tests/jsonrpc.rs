@@ -834,3 +834,15 @@ fn floats_round_trip_exactly() {
         assert_eq!(again.outcome.unwrap(), v);
     }
 }
+
+#[test]
+fn void_results() {
+    use xo_core::rpc::Void;
+    for text in [
+        &br#"{"jsonrpc":"2.0","result":"","id":1}"#[..],
+        br#"{"result":null,"error":null,"id":1}"#,
+    ] {
+        let r = decode_reply_typed::<Void>(text, lim()).unwrap();
+        assert_eq!(r.outcome, Ok(Void));
+    }
+}
