@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = jsonrpc::decode_call(data, limits());
     let _ = jsonrpc::decode_reply_typed::<Record>(data, limits());
     let _ = jsonrpc::decode_reply_typed::<BTreeMap<String, Record>>(data, limits());
+    let _ = jsonrpc::decode_reply_typed::<f64>(data, limits());
     let typed_value = jsonrpc::decode_reply_typed::<Value>(data, limits());
     let reply = jsonrpc::decode_reply(data, limits());
     // Both paths agree on whether the bytes are a reply and on its value.
