@@ -4,11 +4,20 @@
 mod api_failure;
 mod convert;
 mod datetime;
+pub mod de;
+mod event;
+pub mod generated;
+pub mod meta;
 mod refs;
 mod value;
+pub(crate) mod wire_enum;
 
 pub use api_failure::ApiFailure;
 pub use convert::{ToKey, ToValue};
 pub use datetime::{DateTime, DateTimeError};
 pub use refs::{is_null_ref, Ref, XapiClass, NULL_REF};
 pub use value::{parse_float, Struct, Value};
+pub use event::{EventBatch, EventRecord};
+pub use generated::errors::ApiError;
+pub use generated::*;
+pub use wire_enum::WireEnum;
