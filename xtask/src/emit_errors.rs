@@ -55,7 +55,7 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
          #[derive(Clone, Debug, PartialEq, Eq)]\npub enum ApiError {\n",
     );
     for e in &entries {
-        doc(&mut out, &e.doc);
+        doc(&mut out, e.doc.trim());
         match &e.params {
             Some(ps) => {
                 let names: Vec<&str> = ps.iter().map(|p| p.0.as_str()).collect();

@@ -73,7 +73,7 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     unique(fields.iter().map(|f| f.ident.as_str()), &format!("fields of {}", class.name))?;
     let secret = fields.iter().any(|f| is_secret_field(&class.name, &f.spec.name));
 
-    doc(out, &class.description);
+    doc(out, class.description.trim());
     if let Some(note) = lifecycle_note(&class.lifecycle.state) {
         doc(out, &format!("\n{note}"));
     }
@@ -83,7 +83,7 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
         "#[derive(Clone, {debug}PartialEq, serde::Serialize, serde::Deserialize)]\n#[serde(default)]\npub struct {ident} {{"
     );
     for f in &fields {
-        doc(out, &f.spec.description);
+        doc(out, f.spec.description.trim());
         let mut note = f.spec.qualifier.clone();
         if let Some(l) = lifecycle_note(&f.spec.lifecycle.state) {
             note = format!("{note}. {l}");

@@ -113,8 +113,9 @@ pub fn unique<'s>(idents: impl Iterator<Item = &'s str>, what: &str) -> Result<(
 
 /// Writes `text` as `///` doc lines.
 pub fn doc(out: &mut String, text: &str) {
-    let text = text.trim();
-    if text.is_empty() {
+    // Only trailing space is trimmed: a leading "\n" makes a blank `///` paragraph break.
+    let text = text.trim_end();
+    if text.trim().is_empty() {
         return;
     }
     for line in text.lines() {

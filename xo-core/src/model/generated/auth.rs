@@ -32,8 +32,10 @@ impl ToValue for Auth {
 /// Call descriptions for `auth` messages (no IO; a client executes them).
 impl Auth {
     /// `auth.get_group_membership`: This calls queries the external directory service to obtain the transitively-closed set of groups that the the subject_identifier is member of.
+    ///
     /// Params:
     /// - `subject_identifier`: A string containing the subject_identifier, unique in the external directory service
+    ///
     /// Returns: set of subject_identifiers that provides the group membership of subject_identifier passed as argument, it contains, recursively, all groups a subject_identifier is member of.
     pub fn get_group_membership(subject_identifier: &str) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![subject_identifier.to_value()];
@@ -41,8 +43,10 @@ impl Auth {
     }
 
     /// `auth.get_subject_information_from_identifier`: This call queries the external directory service to obtain the user information (for example, username, organization etc.) from the specified subject_identifier
+    ///
     /// Params:
     /// - `subject_identifier`: A string containing the subject_identifier, unique in the external directory service
+    ///
     /// Returns: key-value pairs containing at least a key called subject_name
     pub fn get_subject_information_from_identifier(
         subject_identifier: &str,
@@ -52,8 +56,10 @@ impl Auth {
     }
 
     /// `auth.get_subject_identifier`: This call queries the external directory service to obtain the subject_identifier as a string from the human-readable subject_name
+    ///
     /// Params:
     /// - `subject_name`: The human-readable subject_name, such as a username or a groupname
+    ///
     /// Returns: the subject_identifier obtained from the external directory service
     pub fn get_subject_identifier(subject_name: &str) -> Call<String> {
         let params: Vec<Value> = vec![subject_name.to_value()];

@@ -12,24 +12,31 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Blob {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// Size of the binary data, in bytes
+    ///
     /// RO/runtime
     pub size: i64,
     /// True if the blob is publicly accessible
+    ///
     /// RW
     pub public: bool,
     /// Time at which the data in the blob was last updated
+    ///
     /// RO/constructor
     pub last_updated: DateTime,
     /// The mime type associated with this object. Defaults to 'application/octet-stream' if the empty string is supplied
+    ///
     /// RO/constructor
     pub mime_type: String,
 }
@@ -69,6 +76,7 @@ impl ToValue for Blob {
 /// Call descriptions for `blob` messages (no IO; a client executes them).
 impl Blob {
     /// `blob.get_all_records`: Return a map of blob references to blob records for all blobs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Blob>, Blob>> {
         let params: Vec<Value> = vec![];
@@ -76,6 +84,7 @@ impl Blob {
     }
 
     /// `blob.get_all`: Return a list of all the blobs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Blob>>> {
         let params: Vec<Value> = vec![];
@@ -83,6 +92,7 @@ impl Blob {
     }
 
     /// `blob.destroy`:
+    ///
     /// Params:
     /// - `self_`: The reference of the blob to destroy
     pub fn destroy(self_: &Ref<Blob>) -> Call<Void> {
@@ -91,9 +101,11 @@ impl Blob {
     }
 
     /// `blob.create`: Create a placeholder for a binary blob
+    ///
     /// Params:
     /// - `mime_type`: The mime-type of the blob. Defaults to 'application/octet-stream' if the empty string is supplied
     /// - `public`: True if the blob should be publicly available (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created blob
     pub fn create(mime_type: &str, public: Option<bool>) -> Call<Ref<Blob>> {
         let mut params: Vec<Value> = vec![mime_type.to_value()];
@@ -111,6 +123,7 @@ impl Blob {
     }
 
     /// `blob.set_public`: Set the public field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -120,6 +133,7 @@ impl Blob {
     }
 
     /// `blob.set_name_description`: Set the name/description field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -129,6 +143,7 @@ impl Blob {
     }
 
     /// `blob.set_name_label`: Set the name/label field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -138,8 +153,10 @@ impl Blob {
     }
 
     /// `blob.get_mime_type`: Get the mime_type field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_mime_type(self_: &Ref<Blob>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -147,8 +164,10 @@ impl Blob {
     }
 
     /// `blob.get_last_updated`: Get the last_updated field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<Blob>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -156,8 +175,10 @@ impl Blob {
     }
 
     /// `blob.get_public`: Get the public field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_public(self_: &Ref<Blob>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -165,8 +186,10 @@ impl Blob {
     }
 
     /// `blob.get_size`: Get the size field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_size(self_: &Ref<Blob>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -174,8 +197,10 @@ impl Blob {
     }
 
     /// `blob.get_name_description`: Get the name/description field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Blob>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -183,8 +208,10 @@ impl Blob {
     }
 
     /// `blob.get_name_label`: Get the name/label field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Blob>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -192,8 +219,10 @@ impl Blob {
     }
 
     /// `blob.get_uuid`: Get the uuid field of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Blob>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -201,8 +230,10 @@ impl Blob {
     }
 
     /// `blob.get_by_name_label`: Get all the blob instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Blob>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -210,8 +241,10 @@ impl Blob {
     }
 
     /// `blob.get_by_uuid`: Get a reference to the blob instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Blob>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -219,8 +252,10 @@ impl Blob {
     }
 
     /// `blob.get_record`: Get a record containing the current state of the given blob.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Blob>) -> Call<Blob> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,30 +12,39 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Bond {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// The bonded interface
+    ///
     /// RO/constructor
     pub master: Ref<Pif>,
     /// The interfaces which are part of this bond
+    ///
     /// RO/runtime
     pub slaves: Vec<Ref<Pif>>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// The PIF of which the IP configuration and MAC were copied to the bond, and which will receive all configuration/VLANs/VIFs on the bond if the bond is destroyed
+    ///
     /// RO/runtime
     pub primary_slave: Ref<Pif>,
     /// The algorithm used to distribute traffic among the bonded NICs
+    ///
     /// RO/runtime
     pub mode: BondMode,
     /// Additional configuration properties specific to the bond mode.
+    ///
     /// RO/runtime
     pub properties: BTreeMap<String, String>,
     /// Number of links up in this bond
+    ///
     /// RO/runtime
     pub links_up: i64,
     /// true if the MAC was taken from the primary slave when the bond was created, and false if the client specified the MAC
+    ///
     /// RO/runtime
     pub auto_update_mac: bool,
 }
@@ -79,6 +88,7 @@ impl ToValue for Bond {
 /// Call descriptions for `Bond` messages (no IO; a client executes them).
 impl Bond {
     /// `Bond.get_all_records`: Return a map of Bond references to Bond records for all Bonds known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Bond>, Bond>> {
         let params: Vec<Value> = vec![];
@@ -86,6 +96,7 @@ impl Bond {
     }
 
     /// `Bond.get_all`: Return a list of all the Bonds known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Bond>>> {
         let params: Vec<Value> = vec![];
@@ -93,10 +104,12 @@ impl Bond {
     }
 
     /// `Bond.set_property`: Set the value of a property of the bond
+    ///
     /// Params:
     /// - `self_`: The bond
     /// - `name`: The property name
     /// - `value`: The property value
+    ///
     /// Async form: `Async.Bond.set_property` (returns a task).
     pub fn set_property(self_: &Ref<Bond>, name: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), name.to_value(), value.to_value()];
@@ -104,9 +117,11 @@ impl Bond {
     }
 
     /// `Bond.set_mode`: Change the bond mode
+    ///
     /// Params:
     /// - `self_`: The bond
     /// - `value`: The new bond mode
+    ///
     /// Async form: `Async.Bond.set_mode` (returns a task).
     pub fn set_mode(self_: &Ref<Bond>, value: BondMode) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -114,8 +129,10 @@ impl Bond {
     }
 
     /// `Bond.destroy`: Destroy an interface bond
+    ///
     /// Params:
     /// - `self_`: Bond to destroy
+    ///
     /// Async form: `Async.Bond.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Bond>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -123,13 +140,16 @@ impl Bond {
     }
 
     /// `Bond.create`: Create an interface bond
+    ///
     /// Params:
     /// - `network`: Network to add the bonded PIF to
     /// - `members`: PIFs to add to this bond
     /// - `mac`: The MAC address to use on the bond itself. If this parameter is the empty string then the bond will inherit its MAC address from the primary slave.
     /// - `mode`: Bonding mode to use for the new bond (optional: trailing `None`s are not sent)
     /// - `properties`: Additional configuration parameters specific to the bond mode (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created Bond object
+    ///
     /// Async form: `Async.Bond.create` (returns a task).
     pub fn create(
         network: &Ref<Network>,
@@ -168,6 +188,7 @@ impl Bond {
     }
 
     /// `Bond.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given Bond.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -177,6 +198,7 @@ impl Bond {
     }
 
     /// `Bond.add_to_other_config`: Add the given key-value pair to the other_config field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -187,6 +209,7 @@ impl Bond {
     }
 
     /// `Bond.set_other_config`: Set the other_config field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -196,8 +219,10 @@ impl Bond {
     }
 
     /// `Bond.get_auto_update_mac`: Get the auto_update_mac field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_auto_update_mac(self_: &Ref<Bond>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -205,8 +230,10 @@ impl Bond {
     }
 
     /// `Bond.get_links_up`: Get the links_up field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_links_up(self_: &Ref<Bond>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -214,8 +241,10 @@ impl Bond {
     }
 
     /// `Bond.get_properties`: Get the properties field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_properties(self_: &Ref<Bond>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -223,8 +252,10 @@ impl Bond {
     }
 
     /// `Bond.get_mode`: Get the mode field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_mode(self_: &Ref<Bond>) -> Call<BondMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -232,8 +263,10 @@ impl Bond {
     }
 
     /// `Bond.get_primary_slave`: Get the primary_slave field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_primary_slave(self_: &Ref<Bond>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -241,8 +274,10 @@ impl Bond {
     }
 
     /// `Bond.get_other_config`: Get the other_config field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Bond>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -250,8 +285,10 @@ impl Bond {
     }
 
     /// `Bond.get_slaves`: Get the slaves field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_slaves(self_: &Ref<Bond>) -> Call<Vec<Ref<Pif>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -259,8 +296,10 @@ impl Bond {
     }
 
     /// `Bond.get_master`: Get the master field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_master(self_: &Ref<Bond>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -268,8 +307,10 @@ impl Bond {
     }
 
     /// `Bond.get_uuid`: Get the uuid field of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Bond>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -277,8 +318,10 @@ impl Bond {
     }
 
     /// `Bond.get_by_uuid`: Get a reference to the Bond instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Bond>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -286,8 +329,10 @@ impl Bond {
     }
 
     /// `Bond.get_record`: Get a record containing the current state of the given Bond.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Bond>) -> Call<Bond> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,35 +8,45 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// XAPI caller description and rate limiting
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Caller {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW. Prototyped: may change in future releases.
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW. Prototyped: may change in future releases.
     pub name_description: String,
     /// User agent matching pattern. Empty string is a full wildcard; a trailing '*' makes the field a prefix pattern; otherwise the field is matched exactly.
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub user_agent: String,
     /// Client IP matching pattern. Same wildcard semantics as user_agent.
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub client_ip: String,
     /// Last time a call was received from this caller
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub last_access: DateTime,
     /// Groups to which this caller has been assigned
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub groups: Vec<String>,
     /// Rate limiter attached to this caller, if any. Populated via Rate_limit.add_caller rather than set directly.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub rate_limit: Ref<RateLimit>,
     /// True if this caller was created automatically by the rate limiter rather than by an administrator. Auto-registered callers are subject to the max-auto-registered-callers cap.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub auto_registered: bool,
 }
@@ -80,7 +90,9 @@ impl ToValue for Caller {
 /// Call descriptions for `Caller` messages (no IO; a client executes them).
 impl Caller {
     /// `Caller.get_all_records`: Return a map of Caller references to Caller records for all Callers known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Caller>, Caller>> {
         let params: Vec<Value> = vec![];
@@ -88,7 +100,9 @@ impl Caller {
     }
 
     /// `Caller.get_all`: Return a list of all the Callers known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Caller>>> {
         let params: Vec<Value> = vec![];
@@ -96,8 +110,11 @@ impl Caller {
     }
 
     /// `Caller.query_all_usage`: Return per-caller usage for every known caller, sorted by token use descending.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: Rows of [uuid; name_label; tokens; calls], highest tokens first
+    ///
     /// Async form: `Async.Caller.query_all_usage` (returns a task).
     pub fn query_all_usage() -> Call<Vec<Vec<String>>> {
         let params: Vec<Value> = vec![];
@@ -105,10 +122,14 @@ impl Caller {
     }
 
     /// `Caller.query_group_call_count`: Return number of calls made since Xapi startup by the callers in the named group.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `group`: Caller group to aggregate over
+    ///
     /// Returns: Number of calls made by the callers in the group
+    ///
     /// Async form: `Async.Caller.query_group_call_count` (returns a task).
     pub fn query_group_call_count(group: &str) -> Call<i64> {
         let params: Vec<Value> = vec![group.to_value()];
@@ -117,10 +138,14 @@ impl Caller {
     }
 
     /// `Caller.query_group_token_usage`: Return tokens used since Xapi startup by the callers in the named group.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `group`: Caller group to aggregate over
+    ///
     /// Returns: Tokens used by the group since Xapi startup
+    ///
     /// Async form: `Async.Caller.query_group_token_usage` (returns a task).
     pub fn query_group_token_usage(group: &str) -> Call<f64> {
         let params: Vec<Value> = vec![group.to_value()];
@@ -129,10 +154,14 @@ impl Caller {
     }
 
     /// `Caller.query_call_count`: Return number of calls made by this caller since Xapi startup
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The caller to query
+    ///
     /// Returns: Calls made by the caller since Xapi startup
+    ///
     /// Async form: `Async.Caller.query_call_count` (returns a task).
     pub fn query_call_count(self_: &Ref<Caller>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -140,10 +169,14 @@ impl Caller {
     }
 
     /// `Caller.query_token_usage`: Return tokens used by this caller since Xapi startup
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The caller to query
+    ///
     /// Returns: Tokens used by the caller since Xapi startup
+    ///
     /// Async form: `Async.Caller.query_token_usage` (returns a task).
     pub fn query_token_usage(self_: &Ref<Caller>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,10 +184,13 @@ impl Caller {
     }
 
     /// `Caller.remove_group`: Remove a caller from a group
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The caller to update
     /// - `group`: Group the caller is removed from
+    ///
     /// Async form: `Async.Caller.remove_group` (returns a task).
     pub fn remove_group(self_: &Ref<Caller>, group: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), group.to_value()];
@@ -162,10 +198,13 @@ impl Caller {
     }
 
     /// `Caller.add_group`: Add a caller to a group
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The caller to update
     /// - `group`: Group the caller is being added to
+    ///
     /// Async form: `Async.Caller.add_group` (returns a task).
     pub fn add_group(self_: &Ref<Caller>, group: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), group.to_value()];
@@ -173,7 +212,9 @@ impl Caller {
     }
 
     /// `Caller.set_name_description`: Set the name/description field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -183,7 +224,9 @@ impl Caller {
     }
 
     /// `Caller.set_name_label`: Set the name/label field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -193,9 +236,12 @@ impl Caller {
     }
 
     /// `Caller.get_auto_registered`: Get the auto_registered field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_auto_registered(self_: &Ref<Caller>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -203,9 +249,12 @@ impl Caller {
     }
 
     /// `Caller.get_rate_limit`: Get the rate_limit field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_rate_limit(self_: &Ref<Caller>) -> Call<Ref<RateLimit>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -213,9 +262,12 @@ impl Caller {
     }
 
     /// `Caller.get_groups`: Get the groups field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_groups(self_: &Ref<Caller>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -223,9 +275,12 @@ impl Caller {
     }
 
     /// `Caller.get_last_access`: Get the last_access field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_access(self_: &Ref<Caller>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -233,9 +288,12 @@ impl Caller {
     }
 
     /// `Caller.get_client_ip`: Get the client_ip field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_client_ip(self_: &Ref<Caller>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -243,9 +301,12 @@ impl Caller {
     }
 
     /// `Caller.get_user_agent`: Get the user_agent field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_user_agent(self_: &Ref<Caller>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -253,9 +314,12 @@ impl Caller {
     }
 
     /// `Caller.get_name_description`: Get the name/description field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Caller>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -263,9 +327,12 @@ impl Caller {
     }
 
     /// `Caller.get_name_label`: Get the name/label field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Caller>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -273,9 +340,12 @@ impl Caller {
     }
 
     /// `Caller.get_uuid`: Get the uuid field of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Caller>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -283,9 +353,12 @@ impl Caller {
     }
 
     /// `Caller.get_by_name_label`: Get all the Caller instances with the given label.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Caller>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -293,9 +366,12 @@ impl Caller {
     }
 
     /// `Caller.destroy`: Destroy the specified Caller instance.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.Caller.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Caller>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -304,10 +380,14 @@ impl Caller {
 
     /// `Caller.create`: Create a new Caller instance, and return its handle.
     /// The constructor args are: name_label, name_description, user_agent, client_ip (* = non-optional).
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.Caller.create` (returns a task).
     pub fn create(args: &Caller) -> Call<Ref<Caller>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -315,9 +395,12 @@ impl Caller {
     }
 
     /// `Caller.get_by_uuid`: Get a reference to the Caller instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Caller>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -325,9 +408,12 @@ impl Caller {
     }
 
     /// `Caller.get_record`: Get a record containing the current state of the given Caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Caller>) -> Call<Caller> {
         let params: Vec<Value> = vec![self_.to_value()];

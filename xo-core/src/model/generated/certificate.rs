@@ -12,34 +12,44 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Certificate {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// The name of the certificate, only present on certificates of type 'ca'
+    ///
     /// RO/runtime
     pub name: String,
     /// The type of the certificate, either 'ca', 'host' or 'host_internal'
+    ///
     /// RO/runtime
     #[serde(rename = "type")]
     pub type_: CertificateType,
     /// The host where the certificate is installed
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// Date after which the certificate is valid
+    ///
     /// RO/constructor
     pub not_before: DateTime,
     /// Date before which the certificate is valid
+    ///
     /// RO/constructor
     pub not_after: DateTime,
     /// Use fingerprint_sha256 instead
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     pub fingerprint: String,
     /// The certificate's SHA256 fingerprint / hash
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub fingerprint_sha256: String,
     /// The certificate's SHA1 fingerprint / hash
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub fingerprint_sha1: String,
     /// The purposes of the certificate
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub purpose: Vec<CertificatePurpose>,
 }
@@ -88,6 +98,7 @@ impl ToValue for Certificate {
 /// Call descriptions for `Certificate` messages (no IO; a client executes them).
 impl Certificate {
     /// `Certificate.get_all_records`: Return a map of Certificate references to Certificate records for all Certificates known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Certificate>, Certificate>> {
         let params: Vec<Value> = vec![];
@@ -95,6 +106,7 @@ impl Certificate {
     }
 
     /// `Certificate.get_all`: Return a list of all the Certificates known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Certificate>>> {
         let params: Vec<Value> = vec![];
@@ -102,9 +114,12 @@ impl Certificate {
     }
 
     /// `Certificate.get_purpose`: Get the purpose field of the given Certificate.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_purpose(self_: &Ref<Certificate>) -> Call<Vec<CertificatePurpose>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -112,9 +127,12 @@ impl Certificate {
     }
 
     /// `Certificate.get_fingerprint_sha1`: Get the fingerprint_sha1 field of the given Certificate.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_fingerprint_sha1(self_: &Ref<Certificate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -122,9 +140,12 @@ impl Certificate {
     }
 
     /// `Certificate.get_fingerprint_sha256`: Get the fingerprint_sha256 field of the given Certificate.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_fingerprint_sha256(self_: &Ref<Certificate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -132,9 +153,12 @@ impl Certificate {
     }
 
     /// `Certificate.get_fingerprint`: Get the fingerprint field of the given Certificate.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_fingerprint(self_: &Ref<Certificate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -142,8 +166,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_not_after`: Get the not_after field of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_not_after(self_: &Ref<Certificate>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,8 +177,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_not_before`: Get the not_before field of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_not_before(self_: &Ref<Certificate>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -160,8 +188,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_host`: Get the host field of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Certificate>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -169,8 +199,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_type`: Get the type field of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Certificate>) -> Call<CertificateType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -178,8 +210,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_name`: Get the name field of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name(self_: &Ref<Certificate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -187,8 +221,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_uuid`: Get the uuid field of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Certificate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -196,8 +232,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_by_uuid`: Get a reference to the Certificate instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Certificate>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -205,8 +243,10 @@ impl Certificate {
     }
 
     /// `Certificate.get_record`: Get a record containing the current state of the given Certificate.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Certificate>) -> Call<Certificate> {
         let params: Vec<Value> = vec![self_.to_value()];

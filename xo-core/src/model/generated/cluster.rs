@@ -12,56 +12,73 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Cluster {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// A list of the cluster_host objects associated with the Cluster
+    ///
     /// RO/runtime
     pub cluster_hosts: Vec<Ref<ClusterHost>>,
     /// Internal field used by Host.destroy to store the IP of cluster members marked as permanently dead but not yet removed
+    ///
     /// RO/runtime
     pub pending_forget: Vec<String>,
     /// The secret key used by xapi-clusterd when it talks to itself on other hosts
+    ///
     /// RO/constructor
     pub cluster_token: String,
     /// Simply the string 'corosync'. No other cluster stacks are currently supported
+    ///
     /// RO/constructor
     pub cluster_stack: String,
     /// Version of cluster stack, not writable via the API. Defaulting to 2 for backwards compatibility when upgrading from a cluster without this field, which means it is necessarily running version 2 of corosync, the only cluster stack supported so far.
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub cluster_stack_version: i64,
     /// Whether the cluster stack thinks the cluster is quorate
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub is_quorate: bool,
     /// Number of live hosts in order to be quorate
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub quorum: i64,
     /// Current number of live hosts, according to the cluster stack
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub live_hosts: i64,
     /// Total number of hosts expected by the cluster stack
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub expected_hosts: i64,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<ClusterOperation>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, ClusterOperation>,
     /// True if automatically joining new pool members to the cluster. This will be `true` in the first release
+    ///
     /// RO/constructor
     pub pool_auto_join: bool,
     /// The corosync token timeout in seconds
+    ///
     /// RO/constructor
     #[serde(deserialize_with = "crate::model::de::float")]
     pub token_timeout: f64,
     /// The corosync token timeout coefficient in seconds
+    ///
     /// RO/constructor
     #[serde(deserialize_with = "crate::model::de::float")]
     pub token_timeout_coefficient: f64,
     /// Contains read-only settings for the cluster, such as timeouts and other options. It can only be set at cluster create time
+    ///
     /// RO/constructor
     pub cluster_config: BTreeMap<String, String>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -133,6 +150,7 @@ impl ToValue for Cluster {
 /// Call descriptions for `Cluster` messages (no IO; a client executes them).
 impl Cluster {
     /// `Cluster.get_all_records`: Return a map of Cluster references to Cluster records for all Clusters known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Cluster>, Cluster>> {
         let params: Vec<Value> = vec![];
@@ -140,6 +158,7 @@ impl Cluster {
     }
 
     /// `Cluster.get_all`: Return a list of all the Clusters known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Cluster>>> {
         let params: Vec<Value> = vec![];
@@ -147,8 +166,10 @@ impl Cluster {
     }
 
     /// `Cluster.pool_resync`: Resynchronise the cluster_host objects across the pool. Creates them where they need creating and then plugs them
+    ///
     /// Params:
     /// - `self_`: The cluster to resync
+    ///
     /// Async form: `Async.Cluster.pool_resync` (returns a task).
     pub fn pool_resync(self_: &Ref<Cluster>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -156,9 +177,12 @@ impl Cluster {
     }
 
     /// `Cluster.pool_destroy`: Attempt to destroy the Cluster_host objects for all hosts in the pool and then destroy the Cluster.
+    ///
     /// Params:
     /// - `self_`: The cluster to destroy.
+    ///
     /// Errors: `CLUSTER_STACK_IN_USE`, `CLUSTERING_DISABLED`, `CLUSTER_HOST_IS_LAST`.
+    ///
     /// Async form: `Async.Cluster.pool_destroy` (returns a task).
     pub fn pool_destroy(self_: &Ref<Cluster>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -166,9 +190,12 @@ impl Cluster {
     }
 
     /// `Cluster.pool_force_destroy`: Attempt to force destroy the Cluster_host objects, and then destroy the Cluster.
+    ///
     /// Params:
     /// - `self_`: The cluster to force destroy.
+    ///
     /// Errors: `CLUSTER_FORCE_DESTROY_FAILED`.
+    ///
     /// Async form: `Async.Cluster.pool_force_destroy` (returns a task).
     pub fn pool_force_destroy(self_: &Ref<Cluster>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -177,12 +204,15 @@ impl Cluster {
     }
 
     /// `Cluster.pool_create`: Attempt to create a Cluster from the entire pool
+    ///
     /// Params:
     /// - `network`: the single network on which corosync carries out its inter-host communications
     /// - `cluster_stack`: simply the string 'corosync'. No other cluster stacks are currently supported
     /// - `token_timeout`: Corosync token timeout in seconds (optional: trailing `None`s are not sent)
     /// - `token_timeout_coefficient`: Corosync token timeout coefficient in seconds (optional: trailing `None`s are not sent)
+    ///
     /// Returns: the new Cluster
+    ///
     /// Async form: `Async.Cluster.pool_create` (returns a task).
     pub fn pool_create(
         network: &Ref<Network>,
@@ -220,9 +250,12 @@ impl Cluster {
     }
 
     /// `Cluster.get_network`: Returns the network used by the cluster for inter-host communication, i.e. the network shared by all cluster host PIFs
+    ///
     /// Params:
     /// - `self_`: the Cluster with the network
+    ///
     /// Returns: network of cluster
+    ///
     /// Async form: `Async.Cluster.get_network` (returns a task).
     pub fn get_network(self_: &Ref<Cluster>) -> Call<Ref<Network>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -230,9 +263,12 @@ impl Cluster {
     }
 
     /// `Cluster.destroy`: Destroys a Cluster object and the one remaining Cluster_host member
+    ///
     /// Params:
     /// - `self_`: the Cluster to destroy
+    ///
     /// Errors: `CLUSTER_DOES_NOT_HAVE_ONE_NODE`, `CLUSTER_STACK_IN_USE`.
+    ///
     /// Async form: `Async.Cluster.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Cluster>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -240,14 +276,18 @@ impl Cluster {
     }
 
     /// `Cluster.create`: Creates a Cluster object and one Cluster_host object as its first member
+    ///
     /// Params:
     /// - `pif`: The PIF to connect the cluster's first cluster_host to
     /// - `cluster_stack`: simply the string 'corosync'. No other cluster stacks are currently supported
     /// - `pool_auto_join`: true if xapi is automatically joining new pool members to the cluster
     /// - `token_timeout`: Corosync token timeout in seconds (optional: trailing `None`s are not sent)
     /// - `token_timeout_coefficient`: Corosync token timeout coefficient in seconds (optional: trailing `None`s are not sent)
+    ///
     /// Returns: the new Cluster
+    ///
     /// Errors: `INVALID_CLUSTER_STACK`, `INVALID_VALUE`, `PIF_ALLOWS_UNPLUG`, `REQUIRED_PIF_IS_UNPLUGGED`.
+    ///
     /// Async form: `Async.Cluster.create` (returns a task).
     pub fn create(
         pif: &Ref<Pif>,
@@ -290,6 +330,7 @@ impl Cluster {
     }
 
     /// `Cluster.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given Cluster.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -299,6 +340,7 @@ impl Cluster {
     }
 
     /// `Cluster.add_to_other_config`: Add the given key-value pair to the other_config field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -309,6 +351,7 @@ impl Cluster {
     }
 
     /// `Cluster.set_other_config`: Set the other_config field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -318,8 +361,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_other_config`: Get the other_config field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Cluster>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -327,8 +372,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_cluster_config`: Get the cluster_config field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cluster_config(self_: &Ref<Cluster>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -336,8 +383,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_token_timeout_coefficient`: Get the token_timeout_coefficient field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_token_timeout_coefficient(self_: &Ref<Cluster>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -345,8 +394,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_token_timeout`: Get the token_timeout field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_token_timeout(self_: &Ref<Cluster>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -354,8 +405,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_pool_auto_join`: Get the pool_auto_join field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pool_auto_join(self_: &Ref<Cluster>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -363,8 +416,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_current_operations`: Get the current_operations field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<Cluster>,
@@ -374,8 +429,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_allowed_operations`: Get the allowed_operations field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Cluster>) -> Call<Vec<ClusterOperation>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -383,9 +440,12 @@ impl Cluster {
     }
 
     /// `Cluster.get_expected_hosts`: Get the expected_hosts field of the given Cluster.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_expected_hosts(self_: &Ref<Cluster>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -393,9 +453,12 @@ impl Cluster {
     }
 
     /// `Cluster.get_live_hosts`: Get the live_hosts field of the given Cluster.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_live_hosts(self_: &Ref<Cluster>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -403,9 +466,12 @@ impl Cluster {
     }
 
     /// `Cluster.get_quorum`: Get the quorum field of the given Cluster.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_quorum(self_: &Ref<Cluster>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -413,9 +479,12 @@ impl Cluster {
     }
 
     /// `Cluster.get_is_quorate`: Get the is_quorate field of the given Cluster.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_quorate(self_: &Ref<Cluster>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -423,9 +492,12 @@ impl Cluster {
     }
 
     /// `Cluster.get_cluster_stack_version`: Get the cluster_stack_version field of the given Cluster.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cluster_stack_version(self_: &Ref<Cluster>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -433,8 +505,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_cluster_stack`: Get the cluster_stack field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cluster_stack(self_: &Ref<Cluster>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -442,8 +516,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_cluster_token`: Get the cluster_token field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cluster_token(self_: &Ref<Cluster>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -451,8 +527,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_pending_forget`: Get the pending_forget field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_forget(self_: &Ref<Cluster>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -460,8 +538,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_cluster_hosts`: Get the cluster_hosts field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cluster_hosts(self_: &Ref<Cluster>) -> Call<Vec<Ref<ClusterHost>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -469,8 +549,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_uuid`: Get the uuid field of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Cluster>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -478,8 +560,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_by_uuid`: Get a reference to the Cluster instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Cluster>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -487,8 +571,10 @@ impl Cluster {
     }
 
     /// `Cluster.get_record`: Get a record containing the current state of the given Cluster.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Cluster>) -> Call<Cluster> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,37 +12,48 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct ClusterHost {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Reference to the Cluster object
+    ///
     /// RO/constructor
     pub cluster: Ref<Cluster>,
     /// Reference to the Host object
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// Whether the cluster host believes that clustering should be enabled on this host. This field can be altered by calling the enable/disable message on a cluster host. Only enabled members run the underlying cluster stack. Disabled members are still considered a member of the cluster (see joined), and can be re-enabled by the user.
+    ///
     /// RO/runtime
     pub enabled: bool,
     /// Reference to the PIF object
+    ///
     /// RO/constructor
     #[serde(rename = "PIF")]
     pub pif: Ref<Pif>,
     /// Whether the cluster host has joined the cluster. Contrary to enabled, a host that is not joined is not considered a member of the cluster, and hence enable and disable operations cannot be performed on this host.
+    ///
     /// RO/runtime
     pub joined: bool,
     /// Whether the underlying cluster stack thinks we are live. This field is set automatically based on updates from the cluster stack and cannot be altered by the user.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub live: bool,
     /// Time when the live field was last updated based on information from the cluster stack
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub last_update_live: DateTime,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<ClusterHostOperation>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, ClusterHostOperation>,
     /// Additional configuration
+    ///
     /// RO/constructor
     pub other_config: BTreeMap<String, String>,
 }
@@ -96,6 +107,7 @@ impl ToValue for ClusterHost {
 /// Call descriptions for `Cluster_host` messages (no IO; a client executes them).
 impl ClusterHost {
     /// `Cluster_host.get_all_records`: Return a map of Cluster_host references to Cluster_host records for all Cluster_hosts known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<ClusterHost>, ClusterHost>> {
         let params: Vec<Value> = vec![];
@@ -103,6 +115,7 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_all`: Return a list of all the Cluster_hosts known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<ClusterHost>>> {
         let params: Vec<Value> = vec![];
@@ -110,9 +123,12 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.disable`: Disable cluster membership for an enabled cluster host.
+    ///
     /// Params:
     /// - `self_`: the cluster_host to disable
+    ///
     /// Errors: `CLUSTER_STACK_IN_USE`.
+    ///
     /// Async form: `Async.Cluster_host.disable` (returns a task).
     pub fn disable(self_: &Ref<ClusterHost>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -120,9 +136,12 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.force_destroy`: Remove a host from an existing cluster forcefully.
+    ///
     /// Params:
     /// - `self_`: the cluster_host to remove from the cluster
+    ///
     /// Errors: `CLUSTER_STACK_IN_USE`.
+    ///
     /// Async form: `Async.Cluster_host.force_destroy` (returns a task).
     pub fn force_destroy(self_: &Ref<ClusterHost>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -131,9 +150,12 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.enable`: Enable cluster membership for a disabled cluster host.
+    ///
     /// Params:
     /// - `self_`: the cluster_host to enable
+    ///
     /// Errors: `PIF_ALLOWS_UNPLUG`, `REQUIRED_PIF_IS_UNPLUGGED`.
+    ///
     /// Async form: `Async.Cluster_host.enable` (returns a task).
     pub fn enable(self_: &Ref<ClusterHost>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -141,9 +163,12 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.destroy`: Remove the host from an existing cluster. This operation is allowed even if a cluster host is not enabled.
+    ///
     /// Params:
     /// - `self_`: the cluster_host to remove from the cluster
+    ///
     /// Errors: `CLUSTER_STACK_IN_USE`, `CLUSTERING_DISABLED`, `CLUSTER_HOST_IS_LAST`.
+    ///
     /// Async form: `Async.Cluster_host.destroy` (returns a task).
     pub fn destroy(self_: &Ref<ClusterHost>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,12 +176,16 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.create`: Add a new host to an existing cluster.
+    ///
     /// Params:
     /// - `cluster`: Cluster to join
     /// - `host`: new cluster member
     /// - `pif`: Network interface to use for communication
+    ///
     /// Returns: the newly created cluster_host object
+    ///
     /// Errors: `PIF_NOT_ATTACHED_TO_HOST`, `NO_CLUSTER_HOSTS_REACHABLE`.
+    ///
     /// Async form: `Async.Cluster_host.create` (returns a task).
     pub fn create(
         cluster: &Ref<Cluster>,
@@ -168,8 +197,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_other_config`: Get the other_config field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<ClusterHost>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -177,8 +208,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_current_operations`: Get the current_operations field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<ClusterHost>,
@@ -188,8 +221,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_allowed_operations`: Get the allowed_operations field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<ClusterHost>) -> Call<Vec<ClusterHostOperation>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -197,9 +232,12 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_last_update_live`: Get the last_update_live field of the given Cluster_host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_update_live(self_: &Ref<ClusterHost>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -207,9 +245,12 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_live`: Get the live field of the given Cluster_host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_live(self_: &Ref<ClusterHost>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -217,8 +258,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_joined`: Get the joined field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_joined(self_: &Ref<ClusterHost>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -226,8 +269,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_PIF`: Get the PIF field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pif(self_: &Ref<ClusterHost>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -235,8 +280,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_enabled`: Get the enabled field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled(self_: &Ref<ClusterHost>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -244,8 +291,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_host`: Get the host field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<ClusterHost>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -253,8 +302,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_cluster`: Get the cluster field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cluster(self_: &Ref<ClusterHost>) -> Call<Ref<Cluster>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -262,8 +313,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_uuid`: Get the uuid field of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<ClusterHost>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -271,8 +324,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_by_uuid`: Get a reference to the Cluster_host instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<ClusterHost>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -280,8 +335,10 @@ impl ClusterHost {
     }
 
     /// `Cluster_host.get_record`: Get a record containing the current state of the given Cluster_host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<ClusterHost>) -> Call<ClusterHost> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,19 +12,24 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Console {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// the protocol used by this console
+    ///
     /// RO/runtime
     pub protocol: ConsoleProtocol,
     /// URI for the console service
+    ///
     /// RO/runtime
     pub location: String,
     /// VM to which this console is attached
+    ///
     /// RO/runtime
     #[serde(rename = "VM")]
     pub vm: Ref<Vm>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -60,6 +65,7 @@ impl ToValue for Console {
 /// Call descriptions for `console` messages (no IO; a client executes them).
 impl Console {
     /// `console.get_all_records`: Return a map of console references to console records for all consoles known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Console>, Console>> {
         let params: Vec<Value> = vec![];
@@ -67,6 +73,7 @@ impl Console {
     }
 
     /// `console.get_all`: Return a list of all the consoles known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Console>>> {
         let params: Vec<Value> = vec![];
@@ -74,6 +81,7 @@ impl Console {
     }
 
     /// `console.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given console.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -83,6 +91,7 @@ impl Console {
     }
 
     /// `console.add_to_other_config`: Add the given key-value pair to the other_config field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -93,6 +102,7 @@ impl Console {
     }
 
     /// `console.set_other_config`: Set the other_config field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -102,8 +112,10 @@ impl Console {
     }
 
     /// `console.get_other_config`: Get the other_config field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Console>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -111,8 +123,10 @@ impl Console {
     }
 
     /// `console.get_VM`: Get the VM field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm(self_: &Ref<Console>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -120,8 +134,10 @@ impl Console {
     }
 
     /// `console.get_location`: Get the location field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_location(self_: &Ref<Console>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -129,8 +145,10 @@ impl Console {
     }
 
     /// `console.get_protocol`: Get the protocol field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_protocol(self_: &Ref<Console>) -> Call<ConsoleProtocol> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -138,8 +156,10 @@ impl Console {
     }
 
     /// `console.get_uuid`: Get the uuid field of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Console>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -147,8 +167,10 @@ impl Console {
     }
 
     /// `console.destroy`: Destroy the specified console instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.console.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Console>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -157,9 +179,12 @@ impl Console {
 
     /// `console.create`: Create a new console instance, and return its handle.
     /// The constructor args are: other_config* (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.console.create` (returns a task).
     pub fn create(args: &Console) -> Call<Ref<Console>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -167,8 +192,10 @@ impl Console {
     }
 
     /// `console.get_by_uuid`: Get a reference to the console instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Console>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -176,8 +203,10 @@ impl Console {
     }
 
     /// `console.get_record`: Get a record containing the current state of the given console.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Console>) -> Call<Console> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,22 +8,27 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// A VM crashdump
+///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Crashdump {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// the virtual machine
+    ///
     /// RO/constructor
     #[serde(rename = "VM")]
     pub vm: Ref<Vm>,
     /// the virtual disk
+    ///
     /// RO/constructor
     #[serde(rename = "VDI")]
     pub vdi: Ref<Vdi>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -57,7 +62,9 @@ impl ToValue for Crashdump {
 /// Call descriptions for `crashdump` messages (no IO; a client executes them).
 impl Crashdump {
     /// `crashdump.get_all_records`: Return a map of crashdump references to crashdump records for all crashdumps known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Crashdump>, Crashdump>> {
         let params: Vec<Value> = vec![];
@@ -65,7 +72,9 @@ impl Crashdump {
     }
 
     /// `crashdump.get_all`: Return a list of all the crashdumps known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Crashdump>>> {
         let params: Vec<Value> = vec![];
@@ -73,8 +82,10 @@ impl Crashdump {
     }
 
     /// `crashdump.destroy`: Destroy the specified crashdump
+    ///
     /// Params:
     /// - `self_`: The crashdump to destroy
+    ///
     /// Async form: `Async.crashdump.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Crashdump>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -82,6 +93,7 @@ impl Crashdump {
     }
 
     /// `crashdump.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given crashdump.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -91,6 +103,7 @@ impl Crashdump {
     }
 
     /// `crashdump.add_to_other_config`: Add the given key-value pair to the other_config field of the given crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -101,6 +114,7 @@ impl Crashdump {
     }
 
     /// `crashdump.set_other_config`: Set the other_config field of the given crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -113,8 +127,10 @@ impl Crashdump {
     }
 
     /// `crashdump.get_other_config`: Get the other_config field of the given crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Crashdump>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -122,8 +138,10 @@ impl Crashdump {
     }
 
     /// `crashdump.get_VDI`: Get the VDI field of the given crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vdi(self_: &Ref<Crashdump>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -131,8 +149,10 @@ impl Crashdump {
     }
 
     /// `crashdump.get_VM`: Get the VM field of the given crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm(self_: &Ref<Crashdump>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -140,8 +160,10 @@ impl Crashdump {
     }
 
     /// `crashdump.get_uuid`: Get the uuid field of the given crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Crashdump>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -149,9 +171,12 @@ impl Crashdump {
     }
 
     /// `crashdump.get_by_uuid`: Get a reference to the crashdump instance with the specified UUID.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Crashdump>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -159,9 +184,12 @@ impl Crashdump {
     }
 
     /// `crashdump.get_record`: Get a record containing the current state of the given crashdump.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Crashdump>) -> Call<Crashdump> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,29 +12,37 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct DataSource {
     /// a human-readable name
+    ///
     /// RO/runtime
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/runtime
     pub name_description: String,
     /// true if the data source is being logged
+    ///
     /// RO/runtime
     pub enabled: bool,
     /// true if the data source is enabled by default. Non-default data sources cannot be disabled
+    ///
     /// RO/runtime
     pub standard: bool,
     /// the units of the value
+    ///
     /// RO/runtime
     pub units: String,
     /// the minimum value of the data source
+    ///
     /// RO/runtime
     #[serde(deserialize_with = "crate::model::de::float")]
     pub min: f64,
     /// the maximum value of the data source
+    ///
     /// RO/runtime
     #[serde(deserialize_with = "crate::model::de::float")]
     pub max: f64,
     /// current value of the data source
+    ///
     /// RO/runtime
     #[serde(deserialize_with = "crate::model::de::float")]
     pub value: f64,

@@ -12,9 +12,11 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct DrTask {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// All SRs introduced by this appliance
+    ///
     /// RO/runtime
     #[serde(rename = "introduced_SRs")]
     pub introduced_srs: Vec<Ref<Sr>>,
@@ -45,6 +47,7 @@ impl ToValue for DrTask {
 /// Call descriptions for `DR_task` messages (no IO; a client executes them).
 impl DrTask {
     /// `DR_task.get_all_records`: Return a map of DR_task references to DR_task records for all DR_tasks known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<DrTask>, DrTask>> {
         let params: Vec<Value> = vec![];
@@ -52,6 +55,7 @@ impl DrTask {
     }
 
     /// `DR_task.get_all`: Return a list of all the DR_tasks known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<DrTask>>> {
         let params: Vec<Value> = vec![];
@@ -59,8 +63,10 @@ impl DrTask {
     }
 
     /// `DR_task.destroy`: Destroy the disaster recovery task, detaching and forgetting any SRs introduced which are no longer required
+    ///
     /// Params:
     /// - `self_`: The disaster recovery task to destroy
+    ///
     /// Async form: `Async.DR_task.destroy` (returns a task).
     pub fn destroy(self_: &Ref<DrTask>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -68,11 +74,14 @@ impl DrTask {
     }
 
     /// `DR_task.create`: Create a disaster recovery task which will query the supplied list of devices
+    ///
     /// Params:
     /// - `type_`: The SR driver type of the SRs to introduce
     /// - `device_config`: The device configuration of the SRs to introduce
     /// - `whitelist`: The devices to use for disaster recovery
+    ///
     /// Returns: The reference of the created DR_task
+    ///
     /// Async form: `Async.DR_task.create` (returns a task).
     pub fn create(
         type_: &str,
@@ -88,8 +97,10 @@ impl DrTask {
     }
 
     /// `DR_task.get_introduced_SRs`: Get the introduced_SRs field of the given DR_task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_introduced_srs(self_: &Ref<DrTask>) -> Call<Vec<Ref<Sr>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -97,8 +108,10 @@ impl DrTask {
     }
 
     /// `DR_task.get_uuid`: Get the uuid field of the given DR_task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<DrTask>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -106,8 +119,10 @@ impl DrTask {
     }
 
     /// `DR_task.get_by_uuid`: Get a reference to the DR_task instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<DrTask>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -115,8 +130,10 @@ impl DrTask {
     }
 
     /// `DR_task.get_record`: Get a record containing the current state of the given DR_task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<DrTask>) -> Call<DrTask> {
         let params: Vec<Value> = vec![self_.to_value()];

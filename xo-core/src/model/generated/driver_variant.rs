@@ -8,30 +8,38 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// UNSUPPORTED. Variant of a host driver
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct DriverVariant {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub uuid: String,
     /// Name identifying the driver variant within the driver
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub name: String,
     /// Driver this variant is a part of
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub driver: Ref<HostDriver>,
     /// Unique version of this driver variant
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub version: String,
     /// True if the hardware for this variant is present on the host
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub hardware_present: bool,
     /// Priority; this needs an explanation how this is ordered
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub priority: f64,
     /// Development and release status of this variant, like 'alpha'
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub status: String,
 }
@@ -71,7 +79,9 @@ impl ToValue for DriverVariant {
 /// Call descriptions for `Driver_variant` messages (no IO; a client executes them).
 impl DriverVariant {
     /// `Driver_variant.get_all_records`: Return a map of Driver_variant references to Driver_variant records for all Driver_variants known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<DriverVariant>, DriverVariant>> {
         let params: Vec<Value> = vec![];
@@ -79,7 +89,9 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_all`: Return a list of all the Driver_variants known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<DriverVariant>>> {
         let params: Vec<Value> = vec![];
@@ -87,9 +99,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.select`: UNSUPPORTED Select this variant of a driver to become active after reboot or immediately if currently no version is active
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: Driver variant to become active (after reboot).
+    ///
     /// Async form: `Async.Driver_variant.select` (returns a task).
     pub fn select(self_: &Ref<DriverVariant>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -97,9 +112,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_status`: Get the status field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_status(self_: &Ref<DriverVariant>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -107,9 +125,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_priority`: Get the priority field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_priority(self_: &Ref<DriverVariant>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -117,9 +138,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_hardware_present`: Get the hardware_present field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hardware_present(self_: &Ref<DriverVariant>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -127,9 +151,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_version`: Get the version field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<DriverVariant>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -137,9 +164,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_driver`: Get the driver field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_driver(self_: &Ref<DriverVariant>) -> Call<Ref<HostDriver>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -147,9 +177,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_name`: Get the name field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name(self_: &Ref<DriverVariant>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -157,9 +190,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_uuid`: Get the uuid field of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<DriverVariant>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -167,9 +203,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_by_uuid`: Get a reference to the Driver_variant instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<DriverVariant>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -177,9 +216,12 @@ impl DriverVariant {
     }
 
     /// `Driver_variant.get_record`: Get a record containing the current state of the given Driver_variant.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<DriverVariant>) -> Call<DriverVariant> {
         let params: Vec<Value> = vec![self_.to_value()];

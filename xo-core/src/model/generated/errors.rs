@@ -10,294 +10,390 @@ use crate::model::ApiFailure;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
     /// An activation key can only be applied when the edition is set to 'free'.
+    ///
     /// Wire: `ACTIVATION_WHILE_NOT_FREE` [].
     ActivationWhileNotFree,
     /// The specified IP address violates the VIF locking configuration.
+    ///
     /// Wire: `ADDRESS_VIOLATES_LOCKING_CONSTRAINT` ["address"].
     AddressViolatesLockingConstraint { address: String },
     /// Failed to apply guidance on a host after updating.
+    ///
     /// Wire: `APPLY_GUIDANCE_FAILED` ["ref"].
     ApplyGuidanceFailed { ref_: String },
     /// Failed to apply a livepatch.
+    ///
     /// Wire: `APPLY_LIVEPATCH_FAILED` ["livepatch"].
     ApplyLivepatchFailed { livepatch: String },
     /// Failed to apply updates on a host.
+    ///
     /// Wire: `APPLY_UPDATES_FAILED` ["ref"].
     ApplyUpdatesFailed { ref_: String },
     /// The operation could not be performed because applying updates is in progress.
+    ///
     /// Wire: `APPLY_UPDATES_IN_PROGRESS` [].
     ApplyUpdatesInProgress,
     /// External authentication for this server is already enabled.
+    ///
     /// Wire: `AUTH_ALREADY_ENABLED` ["current auth_type", "current service_name"].
     AuthAlreadyEnabled {
         current_auth_type: String,
         current_service_name: String,
     },
     /// The host failed to disable external authentication.
+    ///
     /// Wire: `AUTH_DISABLE_FAILED` ["message"].
     AuthDisableFailed { message: String },
     /// The host failed to disable external authentication, permission denied.
+    ///
     /// Wire: `AUTH_DISABLE_FAILED_PERMISSION_DENIED` ["message"].
     AuthDisableFailedPermissionDenied { message: String },
     /// The host failed to disable external authentication, wrong credentials.
+    ///
     /// Wire: `AUTH_DISABLE_FAILED_WRONG_CREDENTIALS` ["message"].
     AuthDisableFailedWrongCredentials { message: String },
     /// The host failed to enable external authentication.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED` ["message"].
     AuthEnableFailed { message: String },
     /// The host failed to enable external authentication.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_DOMAIN_LOOKUP_FAILED` ["message"].
     AuthEnableFailedDomainLookupFailed { message: String },
     /// The host failed to enable external authentication, invalid account.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_INVALID_ACCOUNT` ["message"].
     AuthEnableFailedInvalidAccount { message: String },
     /// The host failed to enable external authentication, invalid OU.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_INVALID_OU` ["message"].
     AuthEnableFailedInvalidOu { message: String },
     /// The host failed to enable external authentication, invalid trusted certificates.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_INVALID_TRUSTED_CERTS` ["message"].
     AuthEnableFailedInvalidTrustedCerts { message: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_NO_SUPPORT_ENCRYPT_TYPE`.
     AuthEnableFailedNoSupportEncryptType { params: Vec<String> },
     /// The host failed to enable external authentication, no trusted certificates
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_NO_TRUSTED_CERTS` ["message"].
     AuthEnableFailedNoTrustedCerts { message: String },
     /// The host failed to enable external authentication, permission denied.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_PERMISSION_DENIED` ["message"].
     AuthEnableFailedPermissionDenied { message: String },
     /// The host failed to enable external authentication.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_UNAVAILABLE` ["message"].
     AuthEnableFailedUnavailable { message: String },
     /// The host failed to enable external authentication, wrong credentials.
+    ///
     /// Wire: `AUTH_ENABLE_FAILED_WRONG_CREDENTIALS` ["message"].
     AuthEnableFailedWrongCredentials { message: String },
     /// The trusted certificates are invalid to setup a TLS connection to Active Directory.
+    ///
     /// Wire: `AUTH_INVALID_TRUSTED_CERTS` ["message"].
     AuthInvalidTrustedCerts { message: String },
     /// External authentication is disabled
+    ///
     /// Wire: `AUTH_IS_DISABLED` [].
     AuthIsDisabled,
     /// No trusted CA certificates found to setup a TLS connection to Active Directory
+    ///
     /// Wire: `AUTH_NO_TRUSTED_CERTS` ["message"].
     AuthNoTrustedCerts { message: String },
     /// Error querying the external directory service.
+    ///
     /// Wire: `AUTH_SERVICE_ERROR` ["message"].
     AuthServiceError { message: String },
     /// Failed to set up TLS connection for external authentication.
+    ///
     /// Wire: `AUTH_SETUP_TLS_CONNECTION` ["message"].
     AuthSetupTlsConnection { message: String },
     /// The pool failed to set LDAPS configuration.
+    ///
     /// Wire: `AUTH_SET_LDAPS_FAILED` ["host", "message"].
     AuthSetLdapsFailed { host: String, message: String },
     /// Unknown type of external authentication.
+    ///
     /// Wire: `AUTH_UNKNOWN_TYPE` ["type"].
     AuthUnknownType { type_: String },
     /// The backup could not be performed because the backup script failed.
+    ///
     /// Wire: `BACKUP_SCRIPT_FAILED` ["log"].
     BackupScriptFailed { log: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `BALLOONING_DISABLED`.
     BallooningDisabled { params: Vec<String> },
     /// Timeout trying to balloon down memory before VM migration. If the error occurs repeatedly, consider increasing the memory-dynamic-min value.
+    ///
     /// Wire: `BALLOONING_TIMEOUT_BEFORE_MIGRATION` ["vm"].
     BallooningTimeoutBeforeMigration { vm: String },
     /// Cannot create the repository as the url is blocked, please check your settings.
+    ///
     /// Wire: `BLOCKED_REPO_URL` ["url"].
     BlockedRepoUrl { url: String },
     /// The bootloader returned an error
+    ///
     /// Wire: `BOOTLOADER_FAILED` ["vm", "msg"].
     BootloaderFailed { vm: String, msg: String },
     /// Passing through a PCI device backing a boot disk is disallowed
+    ///
     /// Wire: `BOOT_DEVICE_PASSTHROUGH_DISALLOWED` ["device"].
     BootDevicePassthroughDisallowed { device: String },
     /// The specified bridge already exists.
+    ///
     /// Wire: `BRIDGE_NAME_EXISTS` ["bridge"].
     BridgeNameExists { bridge: String },
     /// Could not find bridge required by VM.
+    ///
     /// Wire: `BRIDGE_NOT_AVAILABLE` ["bridge"].
     BridgeNotAvailable { bridge: String },
     /// The bundle repository already exists.
+    ///
     /// Wire: `BUNDLE_REPOSITORY_ALREADY_EXISTS` ["ref"].
     BundleRepositoryAlreadyExists { ref_: String },
     /// Cannot sync bundle as the bundle repository is not enabled.
+    ///
     /// Wire: `BUNDLE_REPO_NOT_ENABLED` [].
     BundleRepoNotEnabled,
     /// Syncing with bundle repository failed.
+    ///
     /// Wire: `BUNDLE_SYNC_FAILED` [].
     BundleSyncFailed,
     /// Failed to unpack bundle file.
+    ///
     /// Wire: `BUNDLE_UNPACK_FAILED` ["error"].
     BundleUnpackFailed { error: String },
     /// This PIF is a bond member and cannot have a tunnel on it.
+    ///
     /// Wire: `CANNOT_ADD_TUNNEL_TO_BOND_SLAVE` ["PIF"].
     CannotAddTunnelToBondSlave { pif: String },
     /// This is a network SR-IOV logical PIF and cannot have a tunnel on it.
+    ///
     /// Wire: `CANNOT_ADD_TUNNEL_TO_SRIOV_LOGICAL` ["PIF"].
     CannotAddTunnelToSriovLogical { pif: String },
     /// This is a vlan PIF on network SR-IOV and cannot have a tunnel on it.
+    ///
     /// Wire: `CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL` ["PIF"].
     CannotAddTunnelToVlanOnSriovLogical { pif: String },
     /// This PIF is a bond member and cannot have a VLAN on it.
+    ///
     /// Wire: `CANNOT_ADD_VLAN_TO_BOND_SLAVE` ["PIF"].
     CannotAddVlanToBondSlave { pif: String },
     /// The properties of this PIF cannot be changed. Only the properties of non-bonded physical PIFs, or bond interfaces can be changed.
+    ///
     /// Wire: `CANNOT_CHANGE_PIF_PROPERTIES` ["PIF"].
     CannotChangePifProperties { pif: String },
     /// Cannot forward messages because the server cannot be contacted. The server may be switched off or there may be network connectivity problems.
+    ///
     /// Wire: `CANNOT_CONTACT_HOST` ["host"].
     CannotContactHost { host: String },
     /// An HA statefile could not be created, perhaps because no SR with the appropriate capability was found.
+    ///
     /// Wire: `CANNOT_CREATE_STATE_FILE` [].
     CannotCreateStateFile,
     /// The disaster recovery task could not be cleanly destroyed.
+    ///
     /// Wire: `CANNOT_DESTROY_DISASTER_RECOVERY_TASK` ["reason"].
     CannotDestroyDisasterRecoveryTask { reason: String },
     /// You tried to destroy a system network: these cannot be destroyed.
+    ///
     /// Wire: `CANNOT_DESTROY_SYSTEM_NETWORK` ["network"].
     CannotDestroySystemNetwork { network: String },
     /// Could not enable redo log.
+    ///
     /// Wire: `CANNOT_ENABLE_REDO_LOG` ["reason"].
     CannotEnableRedoLog { reason: String },
     /// This server cannot be evacuated.
+    ///
     /// Wire: `CANNOT_EVACUATE_HOST` ["errors"].
     CannotEvacuateHost { errors: String },
     /// The requested update could not be obtained from the coordinator.
+    ///
     /// Wire: `CANNOT_FETCH_PATCH` ["uuid"].
     CannotFetchPatch { uuid: String },
     /// The backup partition to stream the update to cannot be found.
+    ///
     /// Wire: `CANNOT_FIND_OEM_BACKUP_PARTITION` [].
     CannotFindOemBackupPartition,
     /// The requested update could not be found. This can occur when you designate a new coordinator or xe patch-clean. Please upload the update again.
+    ///
     /// Wire: `CANNOT_FIND_PATCH` [].
     CannotFindPatch,
     /// This operation could not be performed because the state partition could not be found
+    ///
     /// Wire: `CANNOT_FIND_STATE_PARTITION` [].
     CannotFindStatePartition,
     /// The requested update could not be found. Please upload the update again. This can occur when you run xe update-pool-clean before xe update-apply.
+    ///
     /// Wire: `CANNOT_FIND_UPDATE` [].
     CannotFindUpdate,
     /// This is a network SR-IOV logical PIF and cannot do forget on it
+    ///
     /// Wire: `CANNOT_FORGET_SRIOV_LOGICAL` ["PIF"].
     CannotForgetSriovLogical { pif: String },
     /// This PIF is a bond member and cannot be plugged.
+    ///
     /// Wire: `CANNOT_PLUG_BOND_SLAVE` ["PIF"].
     CannotPlugBondSlave { pif: String },
     /// Cannot plug VIF
+    ///
     /// Wire: `CANNOT_PLUG_VIF` ["VIF"].
     CannotPlugVif { vif: String },
     /// The power-state of a control domain cannot be reset.
+    ///
     /// Wire: `CANNOT_RESET_CONTROL_DOMAIN` ["vm"].
     CannotResetControlDomain { vm: String },
     /// Cannot restart device models of paused VMs residing on the host.
+    ///
     /// Wire: `CANNOT_RESTART_DEVICE_MODEL` ["ref"].
     CannotRestartDeviceModel { ref_: String },
     /// The currently enabled repositories do not support periodic automatic updates.
+    ///
     /// Wire: `CAN_NOT_PERIODIC_SYNC_UPDATES` [].
     CanNotPeriodicSyncUpdates,
     /// The currently enabled repositories do not support synchronization of updates.
+    ///
     /// Wire: `CAN_NOT_SYNC_UPDATES` [].
     CanNotSyncUpdates,
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CA_CERTIFICATE_EXPIRED`.
     CaCertificateExpired { params: Vec<String> },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CA_CERTIFICATE_INVALID`.
     CaCertificateInvalid { params: Vec<String> },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CA_CERTIFICATE_NOT_VALID_YET`.
     CaCertificateNotValidYet { params: Vec<String> },
     /// A certificate already exists with the specified name.
+    ///
     /// Wire: `CERTIFICATE_ALREADY_EXISTS` ["name"].
     CertificateAlreadyExists { name: String },
     /// The specified certificate is corrupt or unreadable.
+    ///
     /// Wire: `CERTIFICATE_CORRUPT` ["name"].
     CertificateCorrupt { name: String },
     /// The specified certificate does not exist.
+    ///
     /// Wire: `CERTIFICATE_DOES_NOT_EXIST` ["name"].
     CertificateDoesNotExist { name: String },
     /// No purpose is specified for the provided certificate.
+    ///
     /// Wire: `CERTIFICATE_LACKS_PURPOSE` [].
     CertificateLacksPurpose,
     /// The certificate library is corrupt or unreadable.
+    ///
     /// Wire: `CERTIFICATE_LIBRARY_CORRUPT` [].
     CertificateLibraryCorrupt,
     /// The specified certificate name is invalid.
+    ///
     /// Wire: `CERTIFICATE_NAME_INVALID` ["name"].
     CertificateNameInvalid { name: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CERT_REFRESH_IN_PROGRESS`.
     CertRefreshInProgress { params: Vec<String> },
     /// The system rejected the password change request; perhaps the new password was too short?
+    ///
     /// Wire: `CHANGE_PASSWORD_REJECTED` ["msg"].
     ChangePasswordRejected { msg: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CLIENT_ERROR`.
     ClientError { params: Vec<String> },
     /// An SR is using clustered local storage. It is not safe to reboot a host at the moment.
+    ///
     /// Wire: `CLUSTERED_SR_DEGRADED` ["sr"].
     ClusteredSrDegraded { sr: String },
     /// An operation was attempted while clustering was disabled on the cluster_host.
+    ///
     /// Wire: `CLUSTERING_DISABLED` ["cluster_host"].
     ClusteringDisabled { cluster_host: String },
     /// An operation was attempted while clustering was enabled on the cluster_host.
+    ///
     /// Wire: `CLUSTERING_ENABLED` ["cluster_host"].
     ClusteringEnabled { cluster_host: String },
     /// A cluster already exists in the pool.
+    ///
     /// Wire: `CLUSTER_ALREADY_EXISTS` [].
     ClusterAlreadyExists,
     /// The operation could not be performed because cluster creation is in progress.
+    ///
     /// Wire: `CLUSTER_CREATE_IN_PROGRESS` [].
     ClusterCreateInProgress,
     /// An operation failed as it expected the cluster to have only one node but found multiple cluster_hosts.
+    ///
     /// Wire: `CLUSTER_DOES_NOT_HAVE_ONE_NODE` ["number_of_nodes"].
     ClusterDoesNotHaveOneNode { number_of_nodes: String },
     /// Force destroy failed on a Cluster_host while force destroying the cluster.
+    ///
     /// Wire: `CLUSTER_FORCE_DESTROY_FAILED` ["cluster"].
     ClusterForceDestroyFailed { cluster: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CLUSTER_HAS_NO_CERTIFICATE`.
     ClusterHasNoCertificate { params: Vec<String> },
     /// The last cluster host cannot be destroyed. Destroy the cluster instead
+    ///
     /// Wire: `CLUSTER_HOST_IS_LAST` ["cluster_host"].
     ClusterHostIsLast { cluster_host: String },
     /// Cluster_host operation failed as the cluster_host has not joined the cluster.
+    ///
     /// Wire: `CLUSTER_HOST_NOT_JOINED` ["cluster_host"].
     ClusterHostNotJoined { cluster_host: String },
     /// The cluster stack is still in use by at least one plugged PBD.
+    ///
     /// Wire: `CLUSTER_STACK_IN_USE` ["cluster_stack"].
     ClusterStackInUse { cluster_stack: String },
     /// The operation could not be performed because other repository(ies) is(are) already being configured.
+    ///
     /// Wire: `CONFIGURE_REPOSITORIES_IN_PROGRESS` [].
     ConfigureRepositoriesInProgress,
     /// Could not find a network interface with the specified device name and MAC address.
+    ///
     /// Wire: `COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS` ["device", "mac"].
     CouldNotFindNetworkInterfaceWithSpecifiedDeviceNameAndMacAddress { device: String, mac: String },
     /// An error occurred while attempting to import a database from a metadata VDI
+    ///
     /// Wire: `COULD_NOT_IMPORT_DATABASE` ["reason"].
     CouldNotImportDatabase { reason: String },
     /// The IGMP Snooping setting cannot be applied for some of the host, network(s).
+    ///
     /// Wire: `COULD_NOT_UPDATE_IGMP_SNOOPING_EVERYWHERE` [].
     CouldNotUpdateIgmpSnoopingEverywhere,
     /// The CPU does not support masking of features.
+    ///
     /// Wire: `CPU_FEATURE_MASKING_NOT_SUPPORTED` ["details"].
     CpuFeatureMaskingNotSupported { details: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `CREATEREPO_FAILED`.
     CreaterepoFailed { params: Vec<String> },
     /// A CRL already exists with the specified name.
+    ///
     /// Wire: `CRL_ALREADY_EXISTS` ["name"].
     CrlAlreadyExists { name: String },
     /// The specified CRL is corrupt or unreadable.
+    ///
     /// Wire: `CRL_CORRUPT` ["name"].
     CrlCorrupt { name: String },
     /// The specified CRL does not exist.
+    ///
     /// Wire: `CRL_DOES_NOT_EXIST` ["name"].
     CrlDoesNotExist { name: String },
     /// The specified CRL name is invalid.
+    ///
     /// Wire: `CRL_NAME_INVALID` ["name"].
     CrlNameInvalid { name: String },
     /// You attempted an operation which would have resulted in duplicate keys in the database.
+    ///
     /// Wire: `DB_UNIQUENESS_CONSTRAINT_VIOLATION` ["table", "field", "value"].
     DbUniquenessConstraintViolation {
         table: String,
@@ -305,24 +401,31 @@ pub enum ApiError {
         value: String,
     },
     /// The default SR reference does not point to a valid SR
+    ///
     /// Wire: `DEFAULT_SR_NOT_FOUND` ["sr"].
     DefaultSrNotFound { sr: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `DESIGNATE_NEW_MASTER_IN_PROGRESS`.
     DesignateNewMasterInProgress { params: Vec<String> },
     /// The device is already attached to a VM
+    ///
     /// Wire: `DEVICE_ALREADY_ATTACHED` ["device"].
     DeviceAlreadyAttached { device: String },
     /// The device is not currently attached
+    ///
     /// Wire: `DEVICE_ALREADY_DETACHED` ["device"].
     DeviceAlreadyDetached { device: String },
     /// A device with the name given already exists on the selected VM
+    ///
     /// Wire: `DEVICE_ALREADY_EXISTS` ["device"].
     DeviceAlreadyExists { device: String },
     /// A timeout happened while attempting to attach a device to a VM.
+    ///
     /// Wire: `DEVICE_ATTACH_TIMEOUT` ["type", "ref"].
     DeviceAttachTimeout { type_: String, ref_: String },
     /// The VM rejected the attempt to detach the device.
+    ///
     /// Wire: `DEVICE_DETACH_REJECTED` ["type", "ref", "msg"].
     DeviceDetachRejected {
         type_: String,
@@ -330,21 +433,27 @@ pub enum ApiError {
         msg: String,
     },
     /// A timeout happened while attempting to detach a device from a VM.
+    ///
     /// Wire: `DEVICE_DETACH_TIMEOUT` ["type", "ref"].
     DeviceDetachTimeout { type_: String, ref_: String },
     /// The operation could not be performed because the VBD was not connected to the VM.
+    ///
     /// Wire: `DEVICE_NOT_ATTACHED` ["VBD"].
     DeviceNotAttached { vbd: String },
     /// Failed to disable SSH access.
+    ///
     /// Wire: `DISABLE_SSH_FAILED` ["host"].
     DisableSshFailed { host: String },
     /// Some of hosts failed to disable SSH access.
+    ///
     /// Wire: `DISABLE_SSH_PARTIALLY_FAILED` ["hosts"].
     DisableSshPartiallyFailed { hosts: String },
     /// All VBDs of type 'disk' must be read/write for HVM guests
+    ///
     /// Wire: `DISK_VBD_MUST_BE_READWRITE_FOR_HVM` ["vbd"].
     DiskVbdMustBeReadwriteForHvm { vbd: String },
     /// An internal error generated by the domain builder.
+    ///
     /// Wire: `DOMAIN_BUILDER_ERROR` ["function", "code", "message"].
     DomainBuilderError {
         function: String,
@@ -352,36 +461,47 @@ pub enum ApiError {
         message: String,
     },
     /// The operation could not be performed because a domain still exists for the specified VM.
+    ///
     /// Wire: `DOMAIN_EXISTS` ["vm", "domid"].
     DomainExists { vm: String, domid: String },
     /// This MAC seed is already in use by a VM in the pool
+    ///
     /// Wire: `DUPLICATE_MAC_SEED` ["seed"].
     DuplicateMacSeed { seed: String },
     /// A PIF with this specified device name already exists.
+    ///
     /// Wire: `DUPLICATE_PIF_DEVICE_NAME` ["device"].
     DuplicatePifDeviceName { device: String },
     /// Cannot restore this VM because it would create a duplicate
+    ///
     /// Wire: `DUPLICATE_VM` ["vm"].
     DuplicateVm { vm: String },
     /// Failed to enable SSH access.
+    ///
     /// Wire: `ENABLE_SSH_FAILED` ["host"].
     EnableSshFailed { host: String },
     /// Some of hosts failed to enable SSH access.
+    ///
     /// Wire: `ENABLE_SSH_PARTIALLY_FAILED` ["hosts"].
     EnableSshPartiallyFailed { hosts: String },
     /// Some events have been lost from the queue and cannot be retrieved.
+    ///
     /// Wire: `EVENTS_LOST` [].
     EventsLost,
     /// The event.from token could not be parsed. Valid values include: '', and a value returned from a previous event.from call.
+    ///
     /// Wire: `EVENT_FROM_TOKEN_PARSE_FAILURE` ["token"].
     EventFromTokenParseFailure { token: String },
     /// The server failed to parse your event subscription. Valid values include: *, class-name, class-name/object-reference.
+    ///
     /// Wire: `EVENT_SUBSCRIPTION_PARSE_FAILURE` ["subscription"].
     EventSubscriptionParseFailure { subscription: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `EXTENSION_PROTOCOL_FAILURE`.
     ExtensionProtocolFailure { params: Vec<String> },
     /// An emulator required to run this VM failed to start
+    ///
     /// Wire: `FAILED_TO_START_EMULATOR` ["vm", "name", "msg"].
     FailedToStartEmulator {
         vm: String,
@@ -389,63 +509,83 @@ pub enum ApiError {
         msg: String,
     },
     /// The VM is set up to use a feature that requires it to boot as HVM.
+    ///
     /// Wire: `FEATURE_REQUIRES_HVM` ["details"].
     FeatureRequiresHvm { details: String },
     /// The use of this feature is restricted.
+    ///
     /// Wire: `FEATURE_RESTRICTED` [].
     FeatureRestricted,
     /// The value specified is of the wrong type
+    ///
     /// Wire: `FIELD_TYPE_ERROR` ["field"].
     FieldTypeError { field: String },
     /// Failed to get available updates from a host.
+    ///
     /// Wire: `GET_HOST_UPDATES_FAILED` ["ref"].
     GetHostUpdatesFailed { ref_: String },
     /// Failed to get available updates from the pool.
+    ///
     /// Wire: `GET_UPDATES_FAILED` [].
     GetUpdatesFailed,
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `GET_UPDATES_IN_PROGRESS`.
     GetUpdatesInProgress { params: Vec<String> },
     /// The GPU group does not contain any PGPUs.
+    ///
     /// Wire: `GPU_GROUP_CONTAINS_NO_PGPUS` ["gpu_group"].
     GpuGroupContainsNoPgpus { gpu_group: String },
     /// The GPU group contains active PGPUs and cannot be deleted.
+    ///
     /// Wire: `GPU_GROUP_CONTAINS_PGPU` ["pgpus"].
     GpuGroupContainsPgpu { pgpus: String },
     /// The GPU group contains active VGPUs and cannot be deleted.
+    ///
     /// Wire: `GPU_GROUP_CONTAINS_VGPU` ["vgpus"].
     GpuGroupContainsVgpu { vgpus: String },
     /// You gave an invalid object reference. The object may have recently been deleted. The class parameter gives the type of reference given, and the handle parameter echoes the bad value given.
+    ///
     /// Wire: `HANDLE_INVALID` ["class", "handle"].
     HandleInvalid { class: String, handle: String },
     /// This server cannot accept the proposed new coordinator setting at this time.
+    ///
     /// Wire: `HA_ABORT_NEW_MASTER` ["reason"].
     HaAbortNewMaster { reason: String },
     /// This operation cannot be performed because creating or deleting a bond involving the management interface is not allowed while HA is on. In order to do that, disable HA, create or delete the bond then re-enable HA.
+    ///
     /// Wire: `HA_CANNOT_CHANGE_BOND_STATUS_OF_MGMT_IFACE` [].
     HaCannotChangeBondStatusOfMgmtIface,
     /// This operation cannot be performed because the referenced network is not properly shared. The network must either be entirely virtual or must be physically present via a currently_attached PIF on every host.
+    ///
     /// Wire: `HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED` ["network"].
     HaConstraintViolationNetworkNotShared { network: String },
     /// This operation cannot be performed because the referenced SR is not properly shared. The SR must both be marked as shared and a currently_attached PBD must exist for each host.
+    ///
     /// Wire: `HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED` ["SR"].
     HaConstraintViolationSrNotShared { sr: String },
     /// The operation could not be performed because HA disable is in progress
+    ///
     /// Wire: `HA_DISABLE_IN_PROGRESS` [].
     HaDisableInProgress,
     /// The operation could not be performed because HA enable is in progress
+    ///
     /// Wire: `HA_ENABLE_IN_PROGRESS` [].
     HaEnableInProgress,
     /// HA could not be enabled on the Pool because a liveset could not be formed: check storage and network heartbeat paths.
+    ///
     /// Wire: `HA_FAILED_TO_FORM_LIVESET` [].
     HaFailedToFormLiveset,
     /// The server could not join the liveset because the HA daemon failed to start.
+    ///
     /// Wire: `HA_HEARTBEAT_DAEMON_STARTUP_FAILED` [].
     HaHeartbeatDaemonStartupFailed,
     /// The server could not join the liveset because the HA daemon could not access the heartbeat disk.
+    ///
     /// Wire: `HA_HOST_CANNOT_ACCESS_STATEFILE` [].
     HaHostCannotAccessStatefile,
     /// The operation failed because the HA software on the specified server could not see a subset of other servers. Check your network connectivity.
+    ///
     /// Wire: `HA_HOST_CANNOT_SEE_PEERS` ["host", "all", "subset"].
     HaHostCannotSeePeers {
         host: String,
@@ -453,96 +593,127 @@ pub enum ApiError {
         subset: String,
     },
     /// The operation could not be performed while the server is still armed; it must be disarmed first.
+    ///
     /// Wire: `HA_HOST_IS_ARMED` ["host"].
     HaHostIsArmed { host: String },
     /// The operation could not be performed because HA is enabled on the Pool
+    ///
     /// Wire: `HA_IS_ENABLED` [].
     HaIsEnabled,
     /// This server lost access to the HA statefile.
+    ///
     /// Wire: `HA_LOST_STATEFILE` [].
     HaLostStatefile,
     /// The operation could not be performed because HA is not enabled on the Pool
+    ///
     /// Wire: `HA_NOT_ENABLED` [].
     HaNotEnabled,
     /// The operation could not be performed because the HA software is not installed on this server.
+    ///
     /// Wire: `HA_NOT_INSTALLED` ["host"].
     HaNotInstalled { host: String },
     /// Cannot find a plan for placement of VMs as there are no other servers available.
+    ///
     /// Wire: `HA_NO_PLAN` [].
     HaNoPlan,
     /// This operation cannot be performed because it would invalidate VM failover planning such that the system would be unable to guarantee to restart protected VMs after a Host failure.
+    ///
     /// Wire: `HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN` [].
     HaOperationWouldBreakFailoverPlan,
     /// This server cannot join the pool because the pool has HA enabled but this server has HA disabled.
+    ///
     /// Wire: `HA_POOL_IS_ENABLED_BUT_HOST_IS_DISABLED` [].
     HaPoolIsEnabledButHostIsDisabled,
     /// Server cannot rejoin pool because it should have fenced (it is not in the coordinator's partition).
+    ///
     /// Wire: `HA_SHOULD_BE_FENCED` ["host"].
     HaShouldBeFenced { host: String },
     /// HA can only be enabled for 2 servers or more. Note that 2 servers requires a pre-configured quorum tiebreak script.
+    ///
     /// Wire: `HA_TOO_FEW_HOSTS` [].
     HaTooFewHosts,
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `HOSTS_FAILED_TO_DISABLE_CACHING`.
     HostsFailedToDisableCaching { params: Vec<String> },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `HOSTS_FAILED_TO_ENABLE_CACHING`.
     HostsFailedToEnableCaching { params: Vec<String> },
     /// The hosts in this pool are not compatible.
+    ///
     /// Wire: `HOSTS_NOT_COMPATIBLE` [].
     HostsNotCompatible,
     /// The hosts in this pool are not homogeneous.
+    ///
     /// Wire: `HOSTS_NOT_HOMOGENEOUS` ["reason"].
     HostsNotHomogeneous { reason: String },
     /// This server failed in the middle of an automatic failover operation and needs to retry the failover action.
+    ///
     /// Wire: `HOST_BROKEN` [].
     HostBroken,
     /// Server cannot attach network (in the case of NIC bonding, this may be because attaching the network on this server would require other networks - that are currently active - to be taken down).
+    ///
     /// Wire: `HOST_CANNOT_ATTACH_NETWORK` ["host", "network"].
     HostCannotAttachNetwork { host: String, network: String },
     /// The pool coordinator host cannot be removed.
+    ///
     /// Wire: `HOST_CANNOT_DESTROY_SELF` ["host"].
     HostCannotDestroySelf { host: String },
     /// The metrics of this server could not be read.
+    ///
     /// Wire: `HOST_CANNOT_READ_METRICS` [].
     HostCannotReadMetrics,
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `HOST_CANNOT_SEE_SR`.
     HostCannotSeeSr { params: Vec<String> },
     /// The host CDROM drive does not contain a valid CD
+    ///
     /// Wire: `HOST_CD_DRIVE_EMPTY` [].
     HostCdDriveEmpty,
     /// The specified server is disabled.
+    ///
     /// Wire: `HOST_DISABLED` ["host"].
     HostDisabled { host: String },
     /// The specified server is disabled and can only be re-enabled manually with Host.enable.
+    ///
     /// Wire: `HOST_DISABLED_INDEFINITELY` ["host"].
     HostDisabledIndefinitely { host: String },
     /// The specified server is disabled and cannot be re-enabled until after it has rebooted.
+    ///
     /// Wire: `HOST_DISABLED_UNTIL_REBOOT` ["host"].
     HostDisabledUntilReboot { host: String },
     /// No hardware present for this host driver variant
+    ///
     /// Wire: `HOST_DRIVER_NO_HARDWARE` ["driver variant"].
     HostDriverNoHardware { driver_variant: String },
     /// This host is being evacuated.
+    ///
     /// Wire: `HOST_EVACUATE_IN_PROGRESS` ["host"].
     HostEvacuateInProgress { host: String },
     /// The host cannot be evacuated because HA is enabled on the pool and a VM running on it is not HA-protected (its ha_restart_priority is not set to 'restart'). Set the VM's ha_restart_priority to 'restart', shut down or suspend the VM, or disable HA on the pool before evacuating the host.
+    ///
     /// Wire: `HOST_EVACUATE_VM_NOT_HA_PROTECTED` ["vm"].
     HostEvacuateVmNotHaProtected { vm: String },
     /// Host evacuation is required before applying updates.
+    ///
     /// Wire: `HOST_EVACUATION_IS_REQUIRED` ["host"].
     HostEvacuationIsRequired { host: String },
     /// The server failed to acquire an IP address on its management interface and therefore cannot contact the coordinator.
+    ///
     /// Wire: `HOST_HAS_NO_MANAGEMENT_IP` [].
     HostHasNoManagementIp,
     /// This server cannot be forgotten because there are user VMs still running.
+    ///
     /// Wire: `HOST_HAS_RESIDENT_VMS` ["host"].
     HostHasResidentVms { host: String },
     /// Cannot perform operation as the host is running in emergency mode.
+    ///
     /// Wire: `HOST_IN_EMERGENCY_MODE` [].
     HostInEmergencyMode,
     /// This operation cannot be completed as the host is in use by (at least) the object of type and ref echoed below.
+    ///
     /// Wire: `HOST_IN_USE` ["host", "type", "ref"].
     HostInUse {
         host: String,
@@ -550,219 +721,290 @@ pub enum ApiError {
         ref_: String,
     },
     /// This operation cannot be completed because the server is still live.
+    ///
     /// Wire: `HOST_IS_LIVE` ["host"].
     HostIsLive { host: String },
     /// You cannot make regular API calls directly on a supporter. Please pass API calls via the coordinator host.
+    ///
     /// Wire: `HOST_IS_SLAVE` ["Master IP address"].
     HostIsSlave { master_ip_address: String },
     /// The host is its own supporter. Please use pool-emergency-transition-to-master or pool-emergency-reset-master.
+    ///
     /// Wire: `HOST_ITS_OWN_SLAVE` [].
     HostItsOwnSlave,
     /// The coordinator reports that it cannot talk back to the supporter on the supplied management IP address.
+    ///
     /// Wire: `HOST_MASTER_CANNOT_TALK_BACK` ["ip"].
     HostMasterCannotTalkBack { ip: String },
     /// The server name is invalid.
+    ///
     /// Wire: `HOST_NAME_INVALID` ["reason"].
     HostNameInvalid { reason: String },
     /// This operation cannot be performed because the host is not disabled. Please disable the host and then try again.
+    ///
     /// Wire: `HOST_NOT_DISABLED` [].
     HostNotDisabled,
     /// Not enough server memory is available to perform this operation.
+    ///
     /// Wire: `HOST_NOT_ENOUGH_FREE_MEMORY` ["needed", "available"].
     HostNotEnoughFreeMemory { needed: String, available: String },
     /// The host does not have enough pCPUs to run the VM. It needs at least as many as the VM has vCPUs.
+    ///
     /// Wire: `HOST_NOT_ENOUGH_PCPUS` ["vcpus", "pcpus"].
     HostNotEnoughPcpus { vcpus: String, pcpus: String },
     /// This operation cannot be completed as the server is not live.
+    ///
     /// Wire: `HOST_NOT_LIVE` [].
     HostNotLive,
     /// You attempted an operation which involves a host which could not be contacted.
+    ///
     /// Wire: `HOST_OFFLINE` ["host"].
     HostOffline { host: String },
     /// Operation could not be performed on the host because there is pending mandatory update guidance on it.
+    ///
     /// Wire: `HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY` ["host"].
     HostPendingMandatoryGuidanceNotEmpty { host: String },
     /// This operation cannot be completed because the server power on mode is disabled.
+    ///
     /// Wire: `HOST_POWER_ON_MODE_DISABLED` [].
     HostPowerOnModeDisabled,
     /// The host toolstack is still initialising. Please wait.
+    ///
     /// Wire: `HOST_STILL_BOOTING` [].
     HostStillBooting,
     /// The coordinator says the server is not known to it. Is the server in the coordinator's database and pointing to the correct coordinator? Are all servers using the same pool secret?
+    ///
     /// Wire: `HOST_UNKNOWN_TO_MASTER` ["host"].
     HostUnknownToMaster { host: String },
     /// The host xapi version is higher than the one in the coordinator
+    ///
     /// Wire: `HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR` ["host_xapi_version"].
     HostXapiVersionHigherThanCoordinator { host_xapi_version: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `ILLEGAL_IN_FIPS_MODE`.
     IllegalInFipsMode { params: Vec<String> },
     /// The specified VBD device is not recognized: please use a non-negative integer
+    ///
     /// Wire: `ILLEGAL_VBD_DEVICE` ["vbd", "device"].
     IllegalVbdDevice { vbd: String, device: String },
     /// The VM could not be imported.
+    ///
     /// Wire: `IMPORT_ERROR` ["msg"].
     ImportError { msg: String },
     /// The VM could not be imported because attached disks could not be found.
+    ///
     /// Wire: `IMPORT_ERROR_ATTACHED_DISKS_NOT_FOUND` [].
     ImportErrorAttachedDisksNotFound,
     /// Cannot import VM using chunked encoding.
+    ///
     /// Wire: `IMPORT_ERROR_CANNOT_HANDLE_CHUNKED` [].
     ImportErrorCannotHandleChunked,
     /// The VM could not be imported because a required object could not be found.
+    ///
     /// Wire: `IMPORT_ERROR_FAILED_TO_FIND_OBJECT` ["id"].
     ImportErrorFailedToFindObject { id: String },
     /// The VM could not be imported; the end of the file was reached prematurely.
+    ///
     /// Wire: `IMPORT_ERROR_PREMATURE_EOF` [].
     ImportErrorPrematureEof,
     /// Some data checksums were incorrect; the VM may be corrupt.
+    ///
     /// Wire: `IMPORT_ERROR_SOME_CHECKSUMS_FAILED` [].
     ImportErrorSomeChecksumsFailed,
     /// The VM could not be imported because the XVA file is invalid: an unexpected file was encountered.
+    ///
     /// Wire: `IMPORT_ERROR_UNEXPECTED_FILE` ["filename_expected", "filename_found"].
     ImportErrorUnexpectedFile {
         filename_expected: String,
         filename_found: String,
     },
     /// The import failed because this export has been created by a different (incompatible) product version
+    ///
     /// Wire: `IMPORT_INCOMPATIBLE_VERSION` [].
     ImportIncompatibleVersion,
     /// This operation cannot be performed, because it is incompatible with the currently active HA cluster stack.
+    ///
     /// Wire: `INCOMPATIBLE_CLUSTER_STACK_ACTIVE` ["cluster_stack"].
     IncompatibleClusterStackActive { cluster_stack: String },
     /// These PIFs cannot be bonded, because their properties are different.
+    ///
     /// Wire: `INCOMPATIBLE_PIF_PROPERTIES` [].
     IncompatiblePifProperties,
     /// The specified SR is incompatible with the selected HA cluster stack.
+    ///
     /// Wire: `INCOMPATIBLE_STATEFILE_SR` ["SR type"].
     IncompatibleStatefileSr { sr_type: String },
     /// The specified interface cannot be used because it has no IP address
+    ///
     /// Wire: `INTERFACE_HAS_NO_IP` ["interface"].
     InterfaceHasNoIp { interface: String },
     /// The server failed to handle your request, due to an internal error. The given message may give details useful for debugging the problem.
+    ///
     /// Wire: `INTERNAL_ERROR` ["message"].
     InternalError { message: String },
     /// The base url in the repository is invalid.
+    ///
     /// Wire: `INVALID_BASE_URL` ["url"].
     InvalidBaseUrl { url: String },
     /// A required parameter contained an invalid CIDR address (<addr>/<prefix length>)
+    ///
     /// Wire: `INVALID_CIDR_ADDRESS_SPECIFIED` ["parameter"].
     InvalidCidrAddressSpecified { parameter: String },
     /// The cluster stack provided is not supported.
+    ///
     /// Wire: `INVALID_CLUSTER_STACK` ["cluster_stack"].
     InvalidClusterStack { cluster_stack: String },
     /// The device name is invalid
+    ///
     /// Wire: `INVALID_DEVICE` ["device"].
     InvalidDevice { device: String },
     /// The edition you supplied is invalid.
+    ///
     /// Wire: `INVALID_EDITION` ["edition"].
     InvalidEdition { edition: String },
     /// The given feature string is not valid.
+    ///
     /// Wire: `INVALID_FEATURE_STRING` ["details"].
     InvalidFeatureString { details: String },
     /// The GPG public key file name in the repository is invalid.
+    ///
     /// Wire: `INVALID_GPGKEY_PATH` ["gpgkey_path"].
     InvalidGpgkeyPath { gpgkey_path: String },
     /// A required parameter contained an invalid IP address
+    ///
     /// Wire: `INVALID_IP_ADDRESS_SPECIFIED` ["parameter"].
     InvalidIpAddressSpecified { parameter: String },
     /// The NTP configuration is invalid.
+    ///
     /// Wire: `INVALID_NTP_CONFIG` ["reason"].
     InvalidNtpConfig { reason: String },
     /// The uploaded patch file is invalid
+    ///
     /// Wire: `INVALID_PATCH` [].
     InvalidPatch,
     /// The uploaded patch file is invalid. See attached log for more details.
+    ///
     /// Wire: `INVALID_PATCH_WITH_LOG` ["log"].
     InvalidPatchWithLog { log: String },
     /// The repomd.xml is invalid.
+    ///
     /// Wire: `INVALID_REPOMD_XML` [].
     InvalidRepomdXml,
     /// The repository domain allowlist has some invalid domains.
+    ///
     /// Wire: `INVALID_REPOSITORY_DOMAIN_ALLOWLIST` ["domains"].
     InvalidRepositoryDomainAllowlist { domains: String },
     /// The repository proxy username/password is invalid.
+    ///
     /// Wire: `INVALID_REPOSITORY_PROXY_CREDENTIAL` [].
     InvalidRepositoryProxyCredential,
     /// The repository proxy URL is invalid.
+    ///
     /// Wire: `INVALID_REPOSITORY_PROXY_URL` ["url"].
     InvalidRepositoryProxyUrl { url: String },
     /// The uploaded update package is invalid.
+    ///
     /// Wire: `INVALID_UPDATE` ["info"].
     InvalidUpdate { info: String },
     /// The updateinfo.xml is invalid.
+    ///
     /// Wire: `INVALID_UPDATEINFO_XML` [].
     InvalidUpdateinfoXml,
     /// Invalid day of the week chosen for weekly update sync.
+    ///
     /// Wire: `INVALID_UPDATE_SYNC_DAY` ["day"].
     InvalidUpdateSyncDay { day: String },
     /// The value given is invalid
+    ///
     /// Wire: `INVALID_VALUE` ["field", "value"].
     InvalidValue { field: String, value: String },
     /// Cannot create a VLAN or tunnel on top of a tunnel access PIF - use the underlying transport PIF instead.
+    ///
     /// Wire: `IS_TUNNEL_ACCESS_PIF` ["PIF"].
     IsTunnelAccessPif { pif: String },
     /// The server joining the pool cannot already be a coordinator of another pool.
+    ///
     /// Wire: `JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS` [].
     JoiningHostCannotBeMasterOfOtherHosts,
     /// The server joining the pool cannot contain any shared storage.
+    ///
     /// Wire: `JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS` [].
     JoiningHostCannotContainSharedSrs,
     /// The server joining the pool cannot have any running or suspended VMs.
+    ///
     /// Wire: `JOINING_HOST_CANNOT_HAVE_RUNNING_OR_SUSPENDED_VMS` [].
     JoiningHostCannotHaveRunningOrSuspendedVms,
     /// The server joining the pool cannot have any running VMs.
+    ///
     /// Wire: `JOINING_HOST_CANNOT_HAVE_RUNNING_VMS` [].
     JoiningHostCannotHaveRunningVms,
     /// The host joining the pool cannot have any VMs with active tasks.
+    ///
     /// Wire: `JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS` [].
     JoiningHostCannotHaveVmsWithCurrentOperations,
     /// There was an error connecting to the host while joining it in the pool.
+    ///
     /// Wire: `JOINING_HOST_CONNECTION_FAILED` [].
     JoiningHostConnectionFailed,
     /// There was an error connecting to the server. The service contacted didn't reply properly.
+    ///
     /// Wire: `JOINING_HOST_SERVICE_FAILED` [].
     JoiningHostServiceFailed,
     /// This operation is not allowed because your license lacks a needed feature. Please contact your support representative.
+    ///
     /// Wire: `LICENCE_RESTRICTION` ["feature"].
     LicenceRestriction { feature: String },
     /// Cannot downgrade license while in pool. Please disband the pool first, then downgrade licenses on hosts separately.
+    ///
     /// Wire: `LICENSE_CANNOT_DOWNGRADE_WHILE_IN_POOL` [].
     LicenseCannotDowngradeWhileInPool,
     /// The license for the edition you requested is not available.
+    ///
     /// Wire: `LICENSE_CHECKOUT_ERROR` ["code", "message"].
     LicenseCheckoutError { code: String, message: String },
     /// This server cannot join a pool because its license does not support pooling.
+    ///
     /// Wire: `LICENSE_DOES_NOT_SUPPORT_POOLING` [].
     LicenseDoesNotSupportPooling,
     /// HA cannot be enabled because this server's license does not allow it.
+    ///
     /// Wire: `LICENSE_DOES_NOT_SUPPORT_XHA` [].
     LicenseDoesNotSupportXha,
     /// Your license has expired. Please contact your support representative.
+    ///
     /// Wire: `LICENSE_EXPIRED` [].
     LicenseExpired,
     /// This type of license file is for previous versions of the server. Please upgrade to the new licensing system.
+    ///
     /// Wire: `LICENSE_FILE_DEPRECATED` [].
     LicenseFileDeprecated,
     /// Host and pool have incompatible licenses (editions).
+    ///
     /// Wire: `LICENSE_HOST_POOL_MISMATCH` [].
     LicenseHostPoolMismatch,
     /// There was an error processing your license. Please contact your support representative.
+    ///
     /// Wire: `LICENSE_PROCESSING_ERROR` [].
     LicenseProcessingError,
     /// A VDI with the specified location already exists within the SR
+    ///
     /// Wire: `LOCATION_NOT_UNIQUE` ["SR", "location"].
     LocationNotUnique { sr: String, location: String },
     /// The MAC address specified does not exist on this server.
+    ///
     /// Wire: `MAC_DOES_NOT_EXIST` ["MAC"].
     MacDoesNotExist { mac: String },
     /// The MAC address specified is not valid.
+    ///
     /// Wire: `MAC_INVALID` ["MAC"].
     MacInvalid { mac: String },
     /// The MAC address specified still exists on this server.
+    ///
     /// Wire: `MAC_STILL_EXISTS` ["MAC"].
     MacStillExists { mac: String },
     /// You tried to add a key-value pair to a map, but that key is already there.
+    ///
     /// Wire: `MAP_DUPLICATE_KEY` ["type", "param_name", "uuid", "key"].
     MapDuplicateKey {
         type_: String,
@@ -771,21 +1013,27 @@ pub enum ApiError {
         key: String,
     },
     /// The dynamic memory range does not satisfy the following constraint.
+    ///
     /// Wire: `MEMORY_CONSTRAINT_VIOLATION` ["constraint"].
     MemoryConstraintViolation { constraint: String },
     /// The dynamic memory range violates constraint static_min = dynamic_min = dynamic_max = static_max.
+    ///
     /// Wire: `MEMORY_CONSTRAINT_VIOLATION_MAXPIN` ["reason"].
     MemoryConstraintViolationMaxpin { reason: String },
     /// The dynamic memory range violates constraint static_min <= dynamic_min <= dynamic_max <= static_max.
+    ///
     /// Wire: `MEMORY_CONSTRAINT_VIOLATION_ORDER` [].
     MemoryConstraintViolationOrder,
     /// This message has been deprecated.
+    ///
     /// Wire: `MESSAGE_DEPRECATED` [].
     MessageDeprecated,
     /// You tried to call a method that does not exist. The method name that you used is echoed.
+    ///
     /// Wire: `MESSAGE_METHOD_UNKNOWN` ["method"].
     MessageMethodUnknown { method: String },
     /// You tried to call a method with the incorrect number of parameters. The fully-qualified method name that you used, and the number of received and expected parameters are returned.
+    ///
     /// Wire: `MESSAGE_PARAMETER_COUNT_MISMATCH` ["method", "expected", "received"].
     MessageParameterCountMismatch {
         method: String,
@@ -793,141 +1041,185 @@ pub enum ApiError {
         received: String,
     },
     /// This function is no longer available.
+    ///
     /// Wire: `MESSAGE_REMOVED` [].
     MessageRemoved,
     /// The VDI mirroring cannot be performed
+    ///
     /// Wire: `MIRROR_FAILED` ["vdi"].
     MirrorFailed { vdi: String },
     /// The license-server connection details (address or port) were missing or incomplete.
+    ///
     /// Wire: `MISSING_CONNECTION_DETAILS` [].
     MissingConnectionDetails,
     /// There is more than one update repository being enabled.
+    ///
     /// Wire: `MULTIPLE_UPDATE_REPOSITORIES_ENABLED` [].
     MultipleUpdateRepositoriesEnabled,
     /// You tried to create a PIF, but the network you tried to attach it to is already attached to some other PIF, and so the creation failed.
+    ///
     /// Wire: `NETWORK_ALREADY_CONNECTED` ["network", "connected PIF"].
     NetworkAlreadyConnected {
         network: String,
         connected_pif: String,
     },
     /// The network contains active PIFs and cannot be deleted.
+    ///
     /// Wire: `NETWORK_CONTAINS_PIF` ["pifs"].
     NetworkContainsPif { pifs: String },
     /// The network contains active VIFs and cannot be deleted.
+    ///
     /// Wire: `NETWORK_CONTAINS_VIF` ["vifs"].
     NetworkContainsVif { vifs: String },
     /// The PIF is not compatible with the selected SR-IOV network
+    ///
     /// Wire: `NETWORK_HAS_INCOMPATIBLE_SRIOV_PIFS` ["PIF", "network"].
     NetworkHasIncompatibleSriovPifs { pif: String, network: String },
     /// VLAN on the PIF is not compatible with the selected SR-IOV VLAN network
+    ///
     /// Wire: `NETWORK_HAS_INCOMPATIBLE_VLAN_ON_SRIOV_PIFS` ["PIF", "network"].
     NetworkHasIncompatibleVlanOnSriovPifs { pif: String, network: String },
     /// You tried to add a purpose to a network but the new purpose is not compatible with an existing purpose of the network or other networks.
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_PURPOSES` ["new_purpose", "conflicting_purpose"].
     NetworkIncompatiblePurposes {
         new_purpose: String,
         conflicting_purpose: String,
     },
     /// The network is incompatible with bond
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_WITH_BOND` ["network"].
     NetworkIncompatibleWithBond { network: String },
     /// The network is incompatible with sriov
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_WITH_SRIOV` ["network"].
     NetworkIncompatibleWithSriov { network: String },
     /// The network is incompatible with VIF using trunks.
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_WITH_TRUNKS` ["network"].
     NetworkIncompatibleWithTrunks { network: String },
     /// The network is incompatible with tunnel
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_WITH_TUNNEL` ["network"].
     NetworkIncompatibleWithTunnel { network: String },
     /// The network is incompatible with vlan on bridge
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_WITH_VLAN_ON_BRIDGE` ["network"].
     NetworkIncompatibleWithVlanOnBridge { network: String },
     /// The network is incompatible with vlan on sriov
+    ///
     /// Wire: `NETWORK_INCOMPATIBLE_WITH_VLAN_ON_SRIOV` ["network"].
     NetworkIncompatibleWithVlanOnSriov { network: String },
     /// The PIF selected for the SR-IOV network is already enabled
+    ///
     /// Wire: `NETWORK_SRIOV_ALREADY_ENABLED` ["PIF"].
     NetworkSriovAlreadyEnabled { pif: String },
     /// Failed to disable SR-IOV on PIF
+    ///
     /// Wire: `NETWORK_SRIOV_DISABLE_FAILED` ["PIF", "msg"].
     NetworkSriovDisableFailed { pif: String, msg: String },
     /// Failed to enable SR-IOV on PIF
+    ///
     /// Wire: `NETWORK_SRIOV_ENABLE_FAILED` ["PIF", "msg"].
     NetworkSriovEnableFailed { pif: String, msg: String },
     /// There is insufficient capacity for VF reservation
+    ///
     /// Wire: `NETWORK_SRIOV_INSUFFICIENT_CAPACITY` ["network"].
     NetworkSriovInsufficientCapacity { network: String },
     /// The network is not managed by xapi.
+    ///
     /// Wire: `NETWORK_UNMANAGED` ["network"].
     NetworkUnmanaged { network: String },
     /// This command is not allowed on the OEM edition.
+    ///
     /// Wire: `NOT_ALLOWED_ON_OEM_EDITION` ["command"].
     NotAllowedOnOemEdition { command: String },
     /// The operation is not allowed on the host when the NTP is enabled.
+    ///
     /// Wire: `NOT_ALLOWED_WHEN_NTP_IS_ENABLED` ["host"].
     NotAllowedWhenNtpIsEnabled { host: String },
     /// The function is not implemented
+    ///
     /// Wire: `NOT_IMPLEMENTED` ["function"].
     NotImplemented { function: String },
     /// This pool is not in emergency mode.
+    ///
     /// Wire: `NOT_IN_EMERGENCY_MODE` [].
     NotInEmergencyMode,
     /// This operation is not supported during an upgrade.
+    ///
     /// Wire: `NOT_SUPPORTED_DURING_UPGRADE` [].
     NotSupportedDuringUpgrade,
     /// The given VM is not registered as a system domain. This operation can only be performed on a registered system domain.
+    ///
     /// Wire: `NOT_SYSTEM_DOMAIN` ["vm"].
     NotSystemDomain { vm: String },
     /// The provided certificate is not a trusted certificate.
+    ///
     /// Wire: `NOT_TRUSTED_CERTIFICATE` ["ref"].
     NotTrustedCertificate { ref_: String },
     /// No other cluster host was reachable when joining
+    ///
     /// Wire: `NO_CLUSTER_HOSTS_REACHABLE` ["cluster"].
     NoClusterHostsReachable { cluster: String },
     /// Clustering is not enabled on this host or pool.
+    ///
     /// Wire: `NO_COMPATIBLE_CLUSTER_HOST` ["host"].
     NoCompatibleClusterHost { host: String },
     /// There were no servers available to complete the specified operation.
+    ///
     /// Wire: `NO_HOSTS_AVAILABLE` [].
     NoHostsAvailable,
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `NO_LOCAL_STORAGE`.
     NoLocalStorage { params: Vec<String> },
     /// The upper limit of active redo log instances was reached.
+    ///
     /// Wire: `NO_MORE_REDO_LOGS_ALLOWED` [].
     NoMoreRedoLogsAllowed,
     /// No update repositories have been configured.
+    ///
     /// Wire: `NO_REPOSITORIES_CONFIGURED` [].
     NoRepositoriesConfigured,
     /// There is no repository being enabled.
+    ///
     /// Wire: `NO_REPOSITORY_ENABLED` [].
     NoRepositoryEnabled,
     /// The NVidia GPU is not configured for SR-IOV as expected
+    ///
     /// Wire: `NVIDIA_SRIOV_MISCONFIGURED` ["host", "device_name"].
     NvidiaSriovMisconfigured { host: String, device_name: String },
     /// Nvidia tools error. Please ensure that the latest Nvidia tools are installed
+    ///
     /// Wire: `NVIDIA_TOOLS_ERROR` ["host"].
     NvidiaToolsError { host: String },
     /// The specified object no longer exists.
+    ///
     /// Wire: `OBJECT_NOLONGER_EXISTS` [].
     ObjectNolongerExists,
     /// This command is only allowed on the OEM edition.
+    ///
     /// Wire: `ONLY_ALLOWED_ON_OEM_EDITION` ["command"].
     OnlyAllowedOnOemEdition { command: String },
     /// This operation needs the OpenVSwitch networking backend to be enabled on all hosts in the pool.
+    ///
     /// Wire: `OPENVSWITCH_NOT_ACTIVE` [].
     OpenvswitchNotActive,
     /// You attempted an operation that was explicitly blocked (see the blocked_operations field of the given object).
+    ///
     /// Wire: `OPERATION_BLOCKED` ["ref", "code"].
     OperationBlocked { ref_: String, code: String },
     /// You attempted an operation that was not allowed.
+    ///
     /// Wire: `OPERATION_NOT_ALLOWED` ["reason"].
     OperationNotAllowed { reason: String },
     /// Some VMs belonging to the appliance threw an exception while carrying out the specified operation
+    ///
     /// Wire: `OPERATION_PARTIALLY_FAILED` ["operation"].
     OperationPartiallyFailed { operation: String },
     /// Another operation involving the object is currently in progress
+    ///
     /// Wire: `OTHER_OPERATION_IN_PROGRESS` ["class", "object", "operation_type", "operation_ref"].
     OtherOperationInProgress {
         class: String,
@@ -936,27 +1228,35 @@ pub enum ApiError {
         operation_ref: String,
     },
     /// There is not enough space to upload the update
+    ///
     /// Wire: `OUT_OF_SPACE` ["location"].
     OutOfSpace { location: String },
     /// This patch has already been applied
+    ///
     /// Wire: `PATCH_ALREADY_APPLIED` ["patch"].
     PatchAlreadyApplied { patch: String },
     /// The uploaded patch file already exists
+    ///
     /// Wire: `PATCH_ALREADY_EXISTS` ["uuid"].
     PatchAlreadyExists { uuid: String },
     /// The patch apply failed. Please see attached output.
+    ///
     /// Wire: `PATCH_APPLY_FAILED` ["output"].
     PatchApplyFailed { output: String },
     /// The patch apply failed: there are backup files created while applying patch. Please remove these backup files before applying patch again.
+    ///
     /// Wire: `PATCH_APPLY_FAILED_BACKUP_FILES_EXIST` ["output"].
     PatchApplyFailedBackupFilesExist { output: String },
     /// The specified patch is applied and cannot be destroyed.
+    ///
     /// Wire: `PATCH_IS_APPLIED` [].
     PatchIsApplied,
     /// Tools ISO must be ejected from all running VMs.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_ISO_MOUNTED` ["patch"].
     PatchPrecheckFailedIsoMounted { patch: String },
     /// The patch pre-check stage failed: the server does not have enough space.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_OUT_OF_SPACE` ["patch", "found_space", "required_required"].
     PatchPrecheckFailedOutOfSpace {
         patch: String,
@@ -964,18 +1264,22 @@ pub enum ApiError {
         required_required: String,
     },
     /// The patch pre-check stage failed: prerequisite patches are missing.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_PREREQUISITE_MISSING` ["patch", "prerequisite_patch_uuid_list"].
     PatchPrecheckFailedPrerequisiteMissing {
         patch: String,
         prerequisite_patch_uuid_list: String,
     },
     /// The patch pre-check stage failed with an unknown error. See attached info for more details.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_UNKNOWN_ERROR` ["patch", "info"].
     PatchPrecheckFailedUnknownError { patch: String, info: String },
     /// The patch pre-check stage failed: there are one or more VMs still running on the server. All VMs must be suspended before the patch can be applied.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_VM_RUNNING` ["patch"].
     PatchPrecheckFailedVmRunning { patch: String },
     /// The patch pre-check stage failed: the server is of an incorrect build.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_WRONG_SERVER_BUILD` ["patch", "found_build", "required_build"].
     PatchPrecheckFailedWrongServerBuild {
         patch: String,
@@ -983,6 +1287,7 @@ pub enum ApiError {
         required_build: String,
     },
     /// The patch pre-check stage failed: the server is of an incorrect version.
+    ///
     /// Wire: `PATCH_PRECHECK_FAILED_WRONG_SERVER_VERSION` ["patch", "found_version", "required_version"].
     PatchPrecheckFailedWrongServerVersion {
         patch: String,
@@ -990,6 +1295,7 @@ pub enum ApiError {
         required_version: String,
     },
     /// A PBD already exists connecting the SR to the server.
+    ///
     /// Wire: `PBD_EXISTS` ["sr", "host", "pbd"].
     PbdExists {
         sr: String,
@@ -997,357 +1303,471 @@ pub enum ApiError {
         pbd: String,
     },
     /// Caller not allowed to perform this operation.
+    ///
     /// Wire: `PERMISSION_DENIED` ["message"].
     PermissionDenied { message: String },
     /// There is insufficient capacity on this PGPU to run the VGPU.
+    ///
     /// Wire: `PGPU_INSUFFICIENT_CAPACITY_FOR_VGPU` ["pgpu", "vgpu_type"].
     PgpuInsufficientCapacityForVgpu { pgpu: String, vgpu_type: String },
     /// This PGPU is currently in use by running VMs.
+    ///
     /// Wire: `PGPU_IN_USE_BY_VM` ["VMs"].
     PgpuInUseByVm { vms: String },
     /// PGPU type not compatible with destination group.
+    ///
     /// Wire: `PGPU_NOT_COMPATIBLE_WITH_GPU_GROUP` ["type", "group_types"].
     PgpuNotCompatibleWithGpuGroup { type_: String, group_types: String },
     /// The operation you requested cannot be performed because the specified PIF allows unplug.
+    ///
     /// Wire: `PIF_ALLOWS_UNPLUG` ["PIF"].
     PifAllowsUnplug { pif: String },
     /// This operation cannot be performed because the pif is bonded.
+    ///
     /// Wire: `PIF_ALREADY_BONDED` ["PIF"].
     PifAlreadyBonded { pif: String },
     /// Only one PIF on a bond is allowed to have an IP configuration.
+    ///
     /// Wire: `PIF_BOND_MORE_THAN_ONE_IP` [].
     PifBondMoreThanOneIp,
     /// A bond must consist of at least two member interfaces
+    ///
     /// Wire: `PIF_BOND_NEEDS_MORE_MEMBERS` [].
     PifBondNeedsMoreMembers,
     /// You cannot bond interfaces across different servers.
+    ///
     /// Wire: `PIF_CANNOT_BOND_CROSS_HOST` [].
     PifCannotBondCrossHost,
     /// An unknown error occurred while attempting to configure an interface.
+    ///
     /// Wire: `PIF_CONFIGURATION_ERROR` ["PIF", "msg"].
     PifConfigurationError { pif: String, msg: String },
     /// The specified device was not found.
+    ///
     /// Wire: `PIF_DEVICE_NOT_FOUND` [].
     PifDeviceNotFound,
     /// The operation you requested cannot be performed because the specified PIF does not allow unplug.
+    ///
     /// Wire: `PIF_DOES_NOT_ALLOW_UNPLUG` ["PIF"].
     PifDoesNotAllowUnplug { pif: String },
     /// The operation you requested cannot be performed because the specified PIF has FCoE SR in use.
+    ///
     /// Wire: `PIF_HAS_FCOE_SR_IN_USE` ["PIF", "SR"].
     PifHasFcoeSrInUse { pif: String, sr: String },
     /// PIF has no IP configuration (mode currently set to 'none')
+    ///
     /// Wire: `PIF_HAS_NO_NETWORK_CONFIGURATION` ["PIF"].
     PifHasNoNetworkConfiguration { pif: String },
     /// PIF has no IPv6 configuration (mode currently set to 'none')
+    ///
     /// Wire: `PIF_HAS_NO_V6_NETWORK_CONFIGURATION` ["PIF"].
     PifHasNoV6NetworkConfiguration { pif: String },
     /// The primary address types are not compatible
+    ///
     /// Wire: `PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE` ["PIF"].
     PifIncompatiblePrimaryAddressType { pif: String },
     /// The operation you requested cannot be performed because the specified PIF is the management interface.
+    ///
     /// Wire: `PIF_IS_MANAGEMENT_INTERFACE` ["PIF"].
     PifIsManagementInterface { pif: String },
     /// You tried to perform an operation which is only available on physical PIF
+    ///
     /// Wire: `PIF_IS_NOT_PHYSICAL` ["PIF"].
     PifIsNotPhysical { pif: String },
     /// The selected PIF is not capable of network SR-IOV
+    ///
     /// Wire: `PIF_IS_NOT_SRIOV_CAPABLE` ["PIF"].
     PifIsNotSriovCapable { pif: String },
     /// You tried to destroy a PIF, but it represents an aspect of the physical host configuration, and so cannot be destroyed. The parameter echoes the PIF handle you gave.
+    ///
     /// Wire: `PIF_IS_PHYSICAL` ["PIF"].
     PifIsPhysical { pif: String },
     /// You tried to create a bond on top of a network SR-IOV logical PIF - use the underlying physical PIF instead
+    ///
     /// Wire: `PIF_IS_SRIOV_LOGICAL` ["PIF"].
     PifIsSriovLogical { pif: String },
     /// You tried to create a VLAN on top of another VLAN - use the underlying physical PIF/bond instead
+    ///
     /// Wire: `PIF_IS_VLAN` ["PIF"].
     PifIsVlan { pif: String },
     /// Cluster_host creation failed as the PIF provided is not attached to the host.
+    ///
     /// Wire: `PIF_NOT_ATTACHED_TO_HOST` ["pif", "host"].
     PifNotAttachedToHost { pif: String, host: String },
     /// This host has no PIF on the given network.
+    ///
     /// Wire: `PIF_NOT_PRESENT` ["host", "network"].
     PifNotPresent { host: String, network: String },
     /// The PIF is still related with a network SR-IOV
+    ///
     /// Wire: `PIF_SRIOV_STILL_EXISTS` ["PIF"].
     PifSriovStillExists { pif: String },
     /// Operation cannot proceed while a tunnel exists on this interface.
+    ///
     /// Wire: `PIF_TUNNEL_STILL_EXISTS` ["PIF"].
     PifTunnelStillExists { pif: String },
     /// The operation you requested cannot be performed because the specified PIF is not managed by xapi.
+    ///
     /// Wire: `PIF_UNMANAGED` ["PIF"].
     PifUnmanaged { pif: String },
     /// You tried to create a PIF, but it already exists.
+    ///
     /// Wire: `PIF_VLAN_EXISTS` ["PIF"].
     PifVlanExists { pif: String },
     /// Operation cannot proceed while a VLAN exists on this interface.
+    ///
     /// Wire: `PIF_VLAN_STILL_EXISTS` ["PIF"].
     PifVlanStillExists { pif: String },
     /// External authentication is already enabled for at least one server in this pool.
+    ///
     /// Wire: `POOL_AUTH_ALREADY_ENABLED` ["host"].
     PoolAuthAlreadyEnabled { host: String },
     /// The pool failed to disable the external authentication of at least one host.
+    ///
     /// Wire: `POOL_AUTH_DISABLE_FAILED` ["host", "message"].
     PoolAuthDisableFailed { host: String, message: String },
     /// External authentication has been disabled with errors: Some AD machine accounts were not disabled on the AD server due to invalid account.
+    ///
     /// Wire: `POOL_AUTH_DISABLE_FAILED_INVALID_ACCOUNT` ["host", "message"].
     PoolAuthDisableFailedInvalidAccount { host: String, message: String },
     /// External authentication has been disabled with errors: Your AD machine account was not disabled on the AD server as permission was denied.
+    ///
     /// Wire: `POOL_AUTH_DISABLE_FAILED_PERMISSION_DENIED` ["host", "message"].
     PoolAuthDisableFailedPermissionDenied { host: String, message: String },
     /// External authentication has been disabled with errors: Some AD machine accounts were not disabled on the AD server due to invalid credentials.
+    ///
     /// Wire: `POOL_AUTH_DISABLE_FAILED_WRONG_CREDENTIALS` ["host", "message"].
     PoolAuthDisableFailedWrongCredentials { host: String, message: String },
     /// The pool failed to enable external authentication.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED` ["host", "message"].
     PoolAuthEnableFailed { host: String, message: String },
     /// The pool failed to enable external authentication.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_DOMAIN_LOOKUP_FAILED` ["host", "message"].
     PoolAuthEnableFailedDomainLookupFailed { host: String, message: String },
     /// The pool failed to enable external authentication, duplicate hostname.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_DUPLICATE_HOSTNAME` ["host", "message"].
     PoolAuthEnableFailedDuplicateHostname { host: String, message: String },
     /// The pool failed to enable external authentication, invalid account.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_INVALID_ACCOUNT` ["host", "message"].
     PoolAuthEnableFailedInvalidAccount { host: String, message: String },
     /// The pool failed to enable external authentication, invalid OU
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_INVALID_OU` ["host", "message"].
     PoolAuthEnableFailedInvalidOu { host: String, message: String },
     /// The pool failed to enable external authentication, invalid trusted certificates.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_INVALID_TRUSTED_CERTS` ["host", "message"].
     PoolAuthEnableFailedInvalidTrustedCerts { host: String, message: String },
     /// The pool failed to enable external authentication: domain does not support encryption type, make sure AES based encryption type is enabled in kerberos authentication in AD and Administrator is not in use
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_NO_SUPPORT_ENCRYPT_TYPE` ["host", "message"].
     PoolAuthEnableFailedNoSupportEncryptType { host: String, message: String },
     /// The pool failed to enable external authentication, no trusted certificates.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_NO_TRUSTED_CERTS` ["host", "message"].
     PoolAuthEnableFailedNoTrustedCerts { host: String, message: String },
     /// The pool failed to enable external authentication, permission denied.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_PERMISSION_DENIED` ["host", "message"].
     PoolAuthEnableFailedPermissionDenied { host: String, message: String },
     /// The pool failed to enable external authentication, failed to set up TLS connection.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_SETUP_TLS_CONNECTION` ["host", "message"].
     PoolAuthEnableFailedSetupTlsConnection { host: String, message: String },
     /// The pool failed to enable external authentication.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_UNAVAILABLE` ["host", "message"].
     PoolAuthEnableFailedUnavailable { host: String, message: String },
     /// The pool failed to enable external authentication, wrong credentials.
+    ///
     /// Wire: `POOL_AUTH_ENABLE_FAILED_WRONG_CREDENTIALS` ["host", "message"].
     PoolAuthEnableFailedWrongCredentials { host: String, message: String },
     /// Cannot join pool whose external authentication configuration is different.
+    ///
     /// Wire: `POOL_JOINING_EXTERNAL_AUTH_MISMATCH` [].
     PoolJoiningExternalAuthMismatch,
     /// The host joining the pool has different CA certificates from the pool coordinator while using the same name, uninstall them and try again.
+    ///
     /// Wire: `POOL_JOINING_HOST_CA_CERTIFICATES_CONFLICT` [].
     PoolJoiningHostCaCertificatesConflict,
     /// The host joining the pool must not have any bonds.
+    ///
     /// Wire: `POOL_JOINING_HOST_HAS_BONDS` [].
     PoolJoiningHostHasBonds,
     /// The host joining the pool must not have any network SR-IOVs.
+    ///
     /// Wire: `POOL_JOINING_HOST_HAS_NETWORK_SRIOVS` [].
     PoolJoiningHostHasNetworkSriovs,
     /// The host joining the pool must not have any non-management vlans.
+    ///
     /// Wire: `POOL_JOINING_HOST_HAS_NON_MANAGEMENT_VLANS` [].
     PoolJoiningHostHasNonManagementVlans,
     /// The host joining the pool must not have any tunnels.
+    ///
     /// Wire: `POOL_JOINING_HOST_HAS_TUNNELS` [].
     PoolJoiningHostHasTunnels,
     /// The host joining the pool must have the same management vlan.
+    ///
     /// Wire: `POOL_JOINING_HOST_MANAGEMENT_VLAN_DOES_NOT_MATCH` ["local", "remote"].
     PoolJoiningHostManagementVlanDoesNotMatch { local: String, remote: String },
     /// The host joining the pool must have one and only one IP on the clustering network
+    ///
     /// Wire: `POOL_JOINING_HOST_MUST_HAVE_ONLY_ONE_IP_ON_CLUSTERING_NETWORK` [].
     PoolJoiningHostMustHaveOnlyOneIpOnClusteringNetwork,
     /// The server joining the pool must have a physical management NIC (i.e. the management NIC must not be on a VLAN or bonded PIF).
+    ///
     /// Wire: `POOL_JOINING_HOST_MUST_HAVE_PHYSICAL_MANAGEMENT_NIC` [].
     PoolJoiningHostMustHavePhysicalManagementNic,
     /// The host joining the pool must have the same API version as the pool coordinator.
+    ///
     /// Wire: `POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION` ["host_api_version", "master_api_version"].
     PoolJoiningHostMustHaveSameApiVersion {
         host_api_version: String,
         master_api_version: String,
     },
     /// The host joining the pool must have the same database schema as the pool coordinator.
+    ///
     /// Wire: `POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA` ["host_db_schema", "master_db_schema"].
     PoolJoiningHostMustHaveSameDbSchema {
         host_db_schema: String,
         master_db_schema: String,
     },
     /// The server joining the pool must have the same product version as the pool coordinator.
+    ///
     /// Wire: `POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION` [].
     PoolJoiningHostMustHaveSameProductVersion,
     /// The host joining the pool must not have any bonds, VLANs or tunnels.
+    ///
     /// Wire: `POOL_JOINING_HOST_MUST_ONLY_HAVE_PHYSICAL_PIFS` [].
     PoolJoiningHostMustOnlyHavePhysicalPifs,
     /// The TLS verification check failed when the joining host attempted to open a verified connection to the pool coordinator using the imported pool certificate bundle.
+    ///
     /// Wire: `POOL_JOINING_HOST_TLS_VERIFICATION_MISMATCH` [].
     PoolJoiningHostTlsVerificationMismatch,
     /// The joining host has a trusted certificate identical to one on the pool coordinator but with different purpose. Uninstall it then install it on the host again with the pool-compatible purpose, and try again.
+    ///
     /// Wire: `POOL_JOINING_HOST_TRUSTED_CERTIFICATES_CONFLICT` ["ref_in_pool", "ref_on_host"].
     PoolJoiningHostTrustedCertificatesConflict {
         ref_in_pool: String,
         ref_on_host: String,
     },
     /// The pool coordinator's own certificate is absent from the pool certificate bundle sent to the joining host. Run 'xe pool-certificate-sync' on the coordinator and retry.
+    ///
     /// Wire: `POOL_JOINING_MASTER_CERTIFICATE_NOT_IN_POOL_BUNDLE` ["master_uuid"].
     PoolJoiningMasterCertificateNotInPoolBundle { master_uuid: String },
     /// The pool certificate bundle is empty or missing after import on the joining host. The bundle generation script (update-ca-bundle.sh) likely failed silently.
+    ///
     /// Wire: `POOL_JOINING_POOL_BUNDLE_EMPTY_AFTER_IMPORT` ["bundle_path"].
     PoolJoiningPoolBundleEmptyAfterImport { bundle_path: String },
     /// The host attempted to join a pool with clustering enabled on a non-management VLAN network, which is not supported.
+    ///
     /// Wire: `POOL_JOINING_POOL_CANNOT_ENABLE_CLUSTERING_ON_VLAN_NETWORK` ["vlan"].
     PoolJoiningPoolCannotEnableClusteringOnVlanNetwork { vlan: String },
     /// The host joining the pool has an incompatible set of sm features from the pool coordinator. Make sure the sm are of the same versions and try again.
+    ///
     /// Wire: `POOL_JOINING_SM_FEATURES_INCOMPATIBLE` ["pool_sm_ref", "candidate_sm_ref"].
     PoolJoiningSmFeaturesIncompatible {
         pool_sm_ref: String,
         candidate_sm_ref: String,
     },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `POOL_SECRET_ROTATION_PENDING`.
     PoolSecretRotationPending { params: Vec<String> },
     /// The provision call failed because it ran out of space.
+    ///
     /// Wire: `PROVISION_FAILED_OUT_OF_SPACE` [].
     ProvisionFailedOutOfSpace,
     /// The provision call can only be invoked on templates, not regular VMs.
+    ///
     /// Wire: `PROVISION_ONLY_ALLOWED_ON_TEMPLATE` [].
     ProvisionOnlyAllowedOnTemplate,
     /// The VDI corresponding to this PUSB has existing VBDs.
+    ///
     /// Wire: `PUSB_VDI_CONFLICT` ["PUSB", "VDI"].
     PusbVdiConflict { pusb: String, vdi: String },
     /// The PVS site already has cache storage configured for the host.
+    ///
     /// Wire: `PVS_CACHE_STORAGE_ALREADY_PRESENT` ["site", "host"].
     PvsCacheStorageAlreadyPresent { site: String, host: String },
     /// The PVS cache storage is in use by the site and cannot be removed.
+    ///
     /// Wire: `PVS_CACHE_STORAGE_IS_IN_USE` ["PVS_cache_storage"].
     PvsCacheStorageIsInUse { pvs_cache_storage: String },
     /// The VIF is already associated with a PVS proxy
+    ///
     /// Wire: `PVS_PROXY_ALREADY_PRESENT` ["proxies"].
     PvsProxyAlreadyPresent { proxies: String },
     /// The VM has a VIF, with a higher device number than the new VIF, that uses a PVS proxy. The VIF used by PVS proxy must be the one with the lowest device number.
+    ///
     /// Wire: `PVS_PROXY_PRESENT_ON_HIGHER_VIF_DEVICE` ["device"].
     PvsProxyPresentOnHigherVifDevice { device: String },
     /// The address specified is already in use by an existing PVS_server object
+    ///
     /// Wire: `PVS_SERVER_ADDRESS_IN_USE` ["address"].
     PvsServerAddressInUse { address: String },
     /// The PVS site contains running proxies.
+    ///
     /// Wire: `PVS_SITE_CONTAINS_RUNNING_PROXIES` ["proxies"].
     PvsSiteContainsRunningProxies { proxies: String },
     /// The PVS site contains servers and cannot be forgotten.
+    ///
     /// Wire: `PVS_SITE_CONTAINS_SERVERS` ["servers"].
     PvsSiteContainsServers { servers: String },
     /// The VIF used by PVS proxy must be the one with the lowest device number
+    ///
     /// Wire: `PVS_VIF_MUST_BE_FIRST_DEVICE` [].
     PvsVifMustBeFirstDevice,
     /// RBAC permission denied.
+    ///
     /// Wire: `RBAC_PERMISSION_DENIED` ["permission", "message"].
     RbacPermissionDenied { permission: String, message: String },
     /// The operation could not be performed because a redo log is enabled on the Pool.
+    ///
     /// Wire: `REDO_LOG_IS_ENABLED` [].
     RedoLogIsEnabled,
     /// The repository already exists.
+    ///
     /// Wire: `REPOSITORY_ALREADY_EXISTS` ["ref"].
     RepositoryAlreadyExists { ref_: String },
     /// Failed to clean up local repository on coordinator.
+    ///
     /// Wire: `REPOSITORY_CLEANUP_FAILED` [].
     RepositoryCleanupFailed,
     /// The repository is in use.
+    ///
     /// Wire: `REPOSITORY_IS_IN_USE` [].
     RepositoryIsInUse,
     /// Syncing with remote YUM repository failed.
+    ///
     /// Wire: `REPOSYNC_FAILED` [].
     ReposyncFailed,
     /// If the bundle repository or remote_pool repository is enabled, it should be the only enabled repository of the pool.
+    ///
     /// Wire: `REPO_SHOULD_BE_SINGLE_ONE_ENABLED` [].
     RepoShouldBeSingleOneEnabled,
     /// The operation you requested cannot be performed because the specified PIF is currently unplugged.
+    ///
     /// Wire: `REQUIRED_PIF_IS_UNPLUGGED` ["PIF"].
     RequiredPifIsUnplugged { pif: String },
     /// The restore could not be performed because this backup has been created by a different (incompatible) product version
+    ///
     /// Wire: `RESTORE_INCOMPATIBLE_VERSION` [].
     RestoreIncompatibleVersion,
     /// The restore could not be performed because the restore script failed. Is the file corrupt?
+    ///
     /// Wire: `RESTORE_SCRIPT_FAILED` ["log"].
     RestoreScriptFailed { log: String },
     /// The restore could not be performed because the server's current management interface is not in the backup. The interfaces mentioned in the backup are:
+    ///
     /// Wire: `RESTORE_TARGET_MGMT_IF_NOT_IN_BACKUP` [].
     RestoreTargetMgmtIfNotInBackup,
     /// The restore could not be performed because a network interface is missing
+    ///
     /// Wire: `RESTORE_TARGET_MISSING_DEVICE` ["device"].
     RestoreTargetMissingDevice { device: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `REVERT_ONLY_ALLOWED_ON_SNAPSHOT`.
     RevertOnlyAllowedOnSnapshot { params: Vec<String> },
     /// Role already exists.
+    ///
     /// Wire: `ROLE_ALREADY_EXISTS` [].
     RoleAlreadyExists,
     /// Role cannot be found.
+    ///
     /// Wire: `ROLE_NOT_FOUND` [].
     RoleNotFound,
     /// The provided intermediate certificates are not in a PEM-encoded X509 format.
+    ///
     /// Wire: `SERVER_CERTIFICATE_CHAIN_INVALID` [].
     ServerCertificateChainInvalid,
     /// The provided certificate has expired.
+    ///
     /// Wire: `SERVER_CERTIFICATE_EXPIRED` ["now", "not_after"].
     ServerCertificateExpired { now: String, not_after: String },
     /// The provided certificate is not in a PEM-encoded X509 format.
+    ///
     /// Wire: `SERVER_CERTIFICATE_INVALID` [].
     ServerCertificateInvalid,
     /// The provided key uses an unsupported algorithm.
+    ///
     /// Wire: `SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED` ["algorithm_oid"].
     ServerCertificateKeyAlgorithmNotSupported { algorithm_oid: String },
     /// The provided key is not in a PEM-encoded PKCS#8 format.
+    ///
     /// Wire: `SERVER_CERTIFICATE_KEY_INVALID` [].
     ServerCertificateKeyInvalid,
     /// The provided key does not match the provided certificate's public key.
+    ///
     /// Wire: `SERVER_CERTIFICATE_KEY_MISMATCH` [].
     ServerCertificateKeyMismatch,
     /// The provided RSA key does not have a length between 2048 and 4096.
+    ///
     /// Wire: `SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED` ["length"].
     ServerCertificateKeyRsaLengthNotSupported { length: String },
     /// The provided RSA key is using more than 2 primes, expecting only 2.
+    ///
     /// Wire: `SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED` [].
     ServerCertificateKeyRsaMultiNotSupported,
     /// The provided certificate is not valid yet.
+    ///
     /// Wire: `SERVER_CERTIFICATE_NOT_VALID_YET` ["now", "not_before"].
     ServerCertificateNotValidYet { now: String, not_before: String },
     /// The provided certificate is not using one of the following SHA2 signature algorithms:  SHA256, SHA512.
+    ///
     /// Wire: `SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED` [].
     ServerCertificateSignatureNotSupported,
     /// The credentials given by the user are incorrect, so access has been denied, and you have not been issued a session handle.
+    ///
     /// Wire: `SESSION_AUTHENTICATION_FAILED` [].
     SessionAuthenticationFailed,
     /// The credentials given by the user are correct, but the user could not be authorized, so access has been denied, and you have not been issued a session handle.
+    ///
     /// Wire: `SESSION_AUTHORIZATION_FAILED` ["username", "msg"].
     SessionAuthorizationFailed { username: String, msg: String },
     /// You gave an invalid session reference. It may have been invalidated by a server restart, or timed out. You should get a new session handle, using one of the session.login_ calls. This error does not invalidate the current connection. The handle parameter echoes the bad value given.
+    ///
     /// Wire: `SESSION_INVALID` ["handle"].
     SessionInvalid { handle: String },
     /// This session is not registered to receive events. You must call event.register before event.next. The session handle you are using is echoed.
+    ///
     /// Wire: `SESSION_NOT_REGISTERED` ["handle"].
     SessionNotRegistered { handle: String },
     /// Some hosts failed to set console timeout.
+    ///
     /// Wire: `SET_CONSOLE_TIMEOUT_PARTIALLY_FAILED` ["hosts"].
     SetConsoleTimeoutPartiallyFailed { hosts: String },
     /// Some hosts failed to set SSH auto mode.
+    ///
     /// Wire: `SET_SSH_AUTO_MODE_PARTIALLY_FAILED` ["hosts"].
     SetSshAutoModePartiallyFailed { hosts: String },
     /// Some hosts failed to set SSH timeout.
+    ///
     /// Wire: `SET_SSH_TIMEOUT_PARTIALLY_FAILED` ["hosts"].
     SetSshTimeoutPartiallyFailed { hosts: String },
     /// The management interface on a supporter cannot be disabled because the supporter would enter emergency mode.
+    ///
     /// Wire: `SLAVE_REQUIRES_MANAGEMENT_INTERFACE` [].
     SlaveRequiresManagementInterface,
     /// The SM plug-in did not respond to a query.
+    ///
     /// Wire: `SM_PLUGIN_COMMUNICATION_FAILURE` ["sm"].
     SmPluginCommunicationFailure { sm: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `SR_ATTACHED`.
     SrAttached { params: Vec<String> },
     /// Attaching this SR failed.
+    ///
     /// Wire: `SR_ATTACH_FAILED` ["sr"].
     SrAttachFailed { sr: String },
     /// There was an SR backend failure.
+    ///
     /// Wire: `SR_BACKEND_FAILURE` ["status", "stdout", "stderr"].
     SrBackendFailure {
         status: String,
@@ -1355,54 +1775,71 @@ pub enum ApiError {
         stderr: String,
     },
     /// The SR operation cannot be performed because a device underlying the SR is in use by the server.
+    ///
     /// Wire: `SR_DEVICE_IN_USE` [].
     SrDeviceInUse,
     /// Cannot migrate a VDI to or from an SR that doesn't support migration.
+    ///
     /// Wire: `SR_DOES_NOT_SUPPORT_MIGRATION` ["sr", "capabilities"].
     SrDoesNotSupportMigration { sr: String, capabilities: String },
     /// The SR is full. Requested new size exceeds the maximum size
+    ///
     /// Wire: `SR_FULL` ["requested", "maximum"].
     SrFull { requested: String, maximum: String },
     /// The SR.shared flag cannot be set to false while the SR remains connected to multiple servers.
+    ///
     /// Wire: `SR_HAS_MULTIPLE_PBDS` ["PBD"].
     SrHasMultiplePbds { pbd: String },
     /// The SR has no attached PBDs
+    ///
     /// Wire: `SR_HAS_NO_PBDS` ["sr"].
     SrHasNoPbds { sr: String },
     /// The SR is still connected to a host via a PBD. It cannot be destroyed or forgotten.
+    ///
     /// Wire: `SR_HAS_PBD` ["sr"].
     SrHasPbd { sr: String },
     /// The SR could not be destroyed because the 'indestructible' flag was set on it.
+    ///
     /// Wire: `SR_INDESTRUCTIBLE` ["sr"].
     SrIndestructible { sr: String },
     /// The SR is currently being used as a local cache SR.
+    ///
     /// Wire: `SR_IS_CACHE_SR` ["host"].
     SrIsCacheSr { host: String },
     /// The SR is not attached.
+    ///
     /// Wire: `SR_NOT_ATTACHED` ["sr"].
     SrNotAttached { sr: String },
     /// The SR operation cannot be performed because the SR is not empty.
+    ///
     /// Wire: `SR_NOT_EMPTY` [].
     SrNotEmpty,
     /// The PBD could not be plugged because the SR is in use by another host and is not marked as sharable.
+    ///
     /// Wire: `SR_NOT_SHARABLE` ["sr", "host"].
     SrNotSharable { sr: String, host: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `SR_NOT_SHARED`.
     SrNotShared { params: Vec<String> },
     /// The SR backend does not support the operation (check the SR's allowed operations)
+    ///
     /// Wire: `SR_OPERATION_NOT_SUPPORTED` ["sr"].
     SrOperationNotSupported { sr: String },
     /// The operation cannot be performed until the SR has been upgraded
+    ///
     /// Wire: `SR_REQUIRES_UPGRADE` ["SR"].
     SrRequiresUpgrade { sr: String },
     /// The source SR does not have sufficient temporary space available to proceed the operation.
+    ///
     /// Wire: `SR_SOURCE_SPACE_INSUFFICIENT` ["sr"].
     SrSourceSpaceInsufficient { sr: String },
     /// The suspend SR does not have sufficient free space to store the VM suspend image.
+    ///
     /// Wire: `SR_SUSPEND_SPACE_INSUFFICIENT` ["sr"].
     SrSuspendSpaceInsufficient { sr: String },
     /// The SR is currently unhealthy. See the suggestion on how to fix it.
+    ///
     /// Wire: `SR_UNHEALTHY` ["sr", "health", "fix"].
     SrUnhealthy {
         sr: String,
@@ -1410,126 +1847,166 @@ pub enum ApiError {
         fix: String,
     },
     /// The SR could not be connected because the driver was not recognised.
+    ///
     /// Wire: `SR_UNKNOWN_DRIVER` ["driver"].
     SrUnknownDriver { driver: String },
     /// An SR with that uuid already exists.
+    ///
     /// Wire: `SR_UUID_EXISTS` ["uuid"].
     SrUuidExists { uuid: String },
     /// The operation could not proceed because necessary VDIs were already locked at the storage level.
+    ///
     /// Wire: `SR_VDI_LOCKING_FAILED` [].
     SrVdiLockingFailed,
     /// The remote system's SSL certificate failed to verify against our certificate library.
+    ///
     /// Wire: `SSL_VERIFY_ERROR` ["reason"].
     SslVerifyError { reason: String },
     /// Subject already exists.
+    ///
     /// Wire: `SUBJECT_ALREADY_EXISTS` [].
     SubjectAlreadyExists,
     /// Subject cannot be resolved by the external directory service.
+    ///
     /// Wire: `SUBJECT_CANNOT_BE_RESOLVED` [].
     SubjectCannotBeResolved,
     /// The suspend image of a checkpoint is not accessible from the host on which the VM is running
+    ///
     /// Wire: `SUSPEND_IMAGE_NOT_ACCESSIBLE` ["vdi"].
     SuspendImageNotAccessible { vdi: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `SUSPEND_VDI_REPLACEMENT_IS_NOT_IDENTICAL`.
     SuspendVdiReplacementIsNotIdentical { params: Vec<String> },
     /// The operation could not be performed because syncing bundle is in progress.
+    ///
     /// Wire: `SYNC_BUNDLE_IN_PROGRESS` [].
     SyncBundleInProgress,
     /// The operation could not be performed because syncing updates is in progress.
+    ///
     /// Wire: `SYNC_UPDATES_IN_PROGRESS` [].
     SyncUpdatesInProgress,
     /// VM.sysprep error with details in the message
+    ///
     /// Wire: `SYSPREP` ["vm", "message"].
     Sysprep { vm: String, message: String },
     /// You must use tar output to retrieve system status from an OEM server.
+    ///
     /// Wire: `SYSTEM_STATUS_MUST_USE_TAR_ON_OEM` [].
     SystemStatusMustUseTarOnOem,
     /// Retrieving system status from the host failed. A diagnostic reason suitable for support organisations is also returned.
+    ///
     /// Wire: `SYSTEM_STATUS_RETRIEVAL_FAILED` ["reason"].
     SystemStatusRetrievalFailed { reason: String },
     /// The request was asynchronously canceled.
+    ///
     /// Wire: `TASK_CANCELLED` ["task"].
     TaskCancelled { task: String },
     /// The next scheduled telemetry data collection is too far into the future. Pick a timestamp within two telemetry intervals starting from now.
+    ///
     /// Wire: `TELEMETRY_NEXT_COLLECTION_TOO_LATE` ["timestamp"].
     TelemetryNextCollectionTooLate { timestamp: String },
     /// Cannot contact the other host using TLS on the specified address and port
+    ///
     /// Wire: `TLS_CONNECTION_FAILED` ["address", "port"].
     TlsConnectionFailed { address: String, port: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `TLS_VERIFICATION_ENABLE_IN_PROGRESS`.
     TlsVerificationEnableInProgress { params: Vec<String> },
     /// TLS verification has not been enabled in the pool successfully, please enable it in XC or run xe pool-enable-tls-verification instead.
+    ///
     /// Wire: `TLS_VERIFICATION_NOT_ENABLED_IN_POOL` [].
     TlsVerificationNotEnabledInPool,
     /// The request was rejected because the server is too busy.
+    ///
     /// Wire: `TOO_BUSY` [].
     TooBusy,
     /// VM can only belong to one group.
+    ///
     /// Wire: `TOO_MANY_GROUPS` [].
     TooManyGroups,
     /// The request was rejected because there are too many pending tasks on the server.
+    ///
     /// Wire: `TOO_MANY_PENDING_TASKS` [].
     TooManyPendingTasks,
     /// You reached the maximal number of concurrently migrating VMs.
+    ///
     /// Wire: `TOO_MANY_STORAGE_MIGRATES` ["number"].
     TooManyStorageMigrates { number: String },
     /// The VM has too many VUSBs.
+    ///
     /// Wire: `TOO_MANY_VUSBS` ["number"].
     TooManyVusbs { number: String },
     /// The tunnel transport PIF has no IP configuration set.
+    ///
     /// Wire: `TRANSPORT_PIF_NOT_CONFIGURED` ["PIF"].
     TransportPifNotConfigured { pif: String },
     /// A trusted certificate already exists with the same purpose.
+    ///
     /// Wire: `TRUSTED_CERTIFICATE_ALREADY_EXISTS` ["fingerprint"].
     TrustedCertificateAlreadyExists { fingerprint: String },
     /// The provided certificate has expired.
+    ///
     /// Wire: `TRUSTED_CERTIFICATE_EXPIRED` ["now", "not_after"].
     TrustedCertificateExpired { now: String, not_after: String },
     /// The provided certificate is not in a PEM-encoded X509 format.
+    ///
     /// Wire: `TRUSTED_CERTIFICATE_INVALID` [].
     TrustedCertificateInvalid,
     /// The provided certificate is not valid yet.
+    ///
     /// Wire: `TRUSTED_CERTIFICATE_NOT_VALID_YET` ["now", "not_before"].
     TrustedCertificateNotValidYet { now: String, not_before: String },
     /// You have attempted a function which is not implemented
+    ///
     /// Wire: `UNIMPLEMENTED_IN_SM_BACKEND` ["message"].
     UnimplementedInSmBackend { message: String },
     /// The requested bootloader is unknown
+    ///
     /// Wire: `UNKNOWN_BOOTLOADER` ["vm", "bootloader"].
     UnknownBootloader { vm: String, bootloader: String },
     /// The hash of updateinfo doesn't match with current one. There may be newer available updates.
+    ///
     /// Wire: `UPDATEINFO_HASH_MISMATCH` [].
     UpdateinfoHashMismatch,
     /// This update has already been applied.
+    ///
     /// Wire: `UPDATE_ALREADY_APPLIED` ["update"].
     UpdateAlreadyApplied { update: String },
     /// This update has already been applied to all hosts in the pool.
+    ///
     /// Wire: `UPDATE_ALREADY_APPLIED_IN_POOL` ["update"].
     UpdateAlreadyAppliedInPool { update: String },
     /// The uploaded update already exists
+    ///
     /// Wire: `UPDATE_ALREADY_EXISTS` ["uuid"].
     UpdateAlreadyExists { uuid: String },
     /// The update failed to apply. Please see attached output.
+    ///
     /// Wire: `UPDATE_APPLY_FAILED` ["output"].
     UpdateApplyFailed { output: String },
     /// The specified update has been applied and cannot be destroyed.
+    ///
     /// Wire: `UPDATE_IS_APPLIED` [].
     UpdateIsApplied,
     /// The update cannot be applied for the following host(s).
+    ///
     /// Wire: `UPDATE_POOL_APPLY_FAILED` ["hosts"].
     UpdatePoolApplyFailed { hosts: String },
     /// The update pre-check stage failed: conflicting update(s) are present.
+    ///
     /// Wire: `UPDATE_PRECHECK_FAILED_CONFLICT_PRESENT` ["update", "conflict_update"].
     UpdatePrecheckFailedConflictPresent {
         update: String,
         conflict_update: String,
     },
     /// The update pre-check stage failed: RPM package validation requires a GPG key that is not present on the host.
+    ///
     /// Wire: `UPDATE_PRECHECK_FAILED_GPGKEY_NOT_IMPORTED` ["update"].
     UpdatePrecheckFailedGpgkeyNotImported { update: String },
     /// The update pre-check stage failed: the server does not have enough space.
+    ///
     /// Wire: `UPDATE_PRECHECK_FAILED_OUT_OF_SPACE` ["update", "available_space", "required_space "].
     UpdatePrecheckFailedOutOfSpace {
         update: String,
@@ -1537,15 +2014,18 @@ pub enum ApiError {
         required_space: String,
     },
     /// The update pre-check stage failed: prerequisite update(s) are missing.
+    ///
     /// Wire: `UPDATE_PRECHECK_FAILED_PREREQUISITE_MISSING` ["update", "prerequisite_update"].
     UpdatePrecheckFailedPrerequisiteMissing {
         update: String,
         prerequisite_update: String,
     },
     /// The update pre-check stage failed with an unknown error.
+    ///
     /// Wire: `UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR` ["update", "info"].
     UpdatePrecheckFailedUnknownError { update: String, info: String },
     /// The update pre-check stage failed: the server is of an incorrect version.
+    ///
     /// Wire: `UPDATE_PRECHECK_FAILED_WRONG_SERVER_VERSION` ["update", "installed_version", "required_version "].
     UpdatePrecheckFailedWrongServerVersion {
         update: String,
@@ -1553,36 +2033,47 @@ pub enum ApiError {
         required_version: String,
     },
     /// There was an error connecting to the remote pool coordinator while syncing updates from it.
+    ///
     /// Wire: `UPDATE_SYNCING_REMOTE_POOL_COORDINATOR_CONNECTION_FAILED` [].
     UpdateSyncingRemotePoolCoordinatorConnectionFailed,
     /// There was an error connecting to the server while syncing updates from it. The service contacted didn't reply properly.
+    ///
     /// Wire: `UPDATE_SYNCING_REMOTE_POOL_COORDINATOR_SERVICE_FAILED` [].
     UpdateSyncingRemotePoolCoordinatorServiceFailed,
     /// The USB device is currently attached to a VM.
+    ///
     /// Wire: `USB_ALREADY_ATTACHED` ["PUSB", "VM"].
     UsbAlreadyAttached { pusb: String, vm: String },
     /// USB_groups are currently restricted to contain no more than one VUSB.
+    ///
     /// Wire: `USB_GROUP_CONFLICT` ["USB_group"].
     UsbGroupConflict { usb_group: String },
     /// The USB group does not contain any PUSBs.
+    ///
     /// Wire: `USB_GROUP_CONTAINS_NO_PUSBS` ["usb_group"].
     UsbGroupContainsNoPusbs { usb_group: String },
     /// The USB group contains active PUSBs and cannot be deleted.
+    ///
     /// Wire: `USB_GROUP_CONTAINS_PUSB` ["pusbs"].
     UsbGroupContainsPusb { pusbs: String },
     /// The USB group contains active VUSBs and cannot be deleted.
+    ///
     /// Wire: `USB_GROUP_CONTAINS_VUSB` ["vusbs"].
     UsbGroupContainsVusb { vusbs: String },
     /// Only the local superuser can perform this operation.
+    ///
     /// Wire: `USER_IS_NOT_LOCAL_SUPERUSER` ["msg"].
     UserIsNotLocalSuperuser { msg: String },
     /// The uuid you supplied was invalid.
+    ///
     /// Wire: `UUID_INVALID` ["type", "uuid"].
     UuidInvalid { type_: String, uuid: String },
     /// There was a problem with the license daemon (v6d).
+    ///
     /// Wire: `V6D_FAILURE` [].
     V6dFailure,
     /// You attempted to set a value that is not supported by this implementation. The fully-qualified field name and the value that you tried to set are returned. Also returned is a developer-only diagnostic reason.
+    ///
     /// Wire: `VALUE_NOT_SUPPORTED` ["field", "value", "reason"].
     ValueNotSupported {
         field: String,
@@ -1590,105 +2081,138 @@ pub enum ApiError {
         reason: String,
     },
     /// Read/write CDs are not supported
+    ///
     /// Wire: `VBD_CDS_MUST_BE_READONLY` [].
     VbdCdsMustBeReadonly,
     /// Operation could not be performed because the drive is empty
+    ///
     /// Wire: `VBD_IS_EMPTY` ["vbd"].
     VbdIsEmpty { vbd: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VBD_MISSING`.
     VbdMissing { params: Vec<String> },
     /// Operation could not be performed because the drive is not empty
+    ///
     /// Wire: `VBD_NOT_EMPTY` ["vbd"].
     VbdNotEmpty { vbd: String },
     /// Media could not be ejected because it is not removable
+    ///
     /// Wire: `VBD_NOT_REMOVABLE_MEDIA` ["vbd"].
     VbdNotRemovableMedia { vbd: String },
     /// Drive could not be hot-unplugged because it is not marked as unpluggable
+    ///
     /// Wire: `VBD_NOT_UNPLUGGABLE` ["vbd"].
     VbdNotUnpluggable { vbd: String },
     /// This VM has locked the DVD drive tray, so the disk cannot be ejected
+    ///
     /// Wire: `VBD_TRAY_LOCKED` ["vbd"].
     VbdTrayLocked { vbd: String },
     /// VCPUs_max must be a multiple of cores-per-socket
+    ///
     /// Wire: `VCPU_MAX_NOT_CORES_PER_SOCKET_MULTIPLE` ["vcpu_max", "cores_per_socket"].
     VcpuMaxNotCoresPerSocketMultiple {
         vcpu_max: String,
         cores_per_socket: String,
     },
     /// The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI.
+    ///
     /// Wire: `VDI_CBT_ENABLED` ["vdi"].
     VdiCbtEnabled { vdi: String },
     /// The VDI could not be opened for metadata recovery as it contains the current pool's metadata.
+    ///
     /// Wire: `VDI_CONTAINS_METADATA_OF_THIS_POOL` ["vdi", "pool"].
     VdiContainsMetadataOfThisPool { vdi: String, pool: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VDI_CONTENT_ID_MISSING`.
     VdiContentIdMissing { params: Vec<String> },
     /// The VDI copy action has failed
+    ///
     /// Wire: `VDI_COPY_FAILED` [].
     VdiCopyFailed,
     /// The operation cannot be performed because this VDI has rrd stats
+    ///
     /// Wire: `VDI_HAS_RRDS` ["vdi"].
     VdiHasRrds { vdi: String },
     /// This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)
+    ///
     /// Wire: `VDI_INCOMPATIBLE_TYPE` ["vdi", "type"].
     VdiIncompatibleType { vdi: String, type_: String },
     /// This operation cannot be performed because this VDI is in use by some other operation
+    ///
     /// Wire: `VDI_IN_USE` ["vdi", "operation"].
     VdiInUse { vdi: String, operation: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VDI_IO_ERROR`.
     VdiIoError { params: Vec<String> },
     /// The operation cannot be performed on physical device
+    ///
     /// Wire: `VDI_IS_A_PHYSICAL_DEVICE` ["vdi"].
     VdiIsAPhysicalDevice { vdi: String },
     /// The requested operation is not allowed because the specified VDI is encrypted.
+    ///
     /// Wire: `VDI_IS_ENCRYPTED` ["vdi"].
     VdiIsEncrypted { vdi: String },
     /// This operation can only be performed on CD VDIs (iso files or CDROM drives)
+    ///
     /// Wire: `VDI_IS_NOT_ISO` ["vdi", "type"].
     VdiIsNotIso { vdi: String, type_: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VDI_IS_SHARABLE`.
     VdiIsSharable { params: Vec<String> },
     /// This operation cannot be performed because the specified VDI could not be found in the specified SR
+    ///
     /// Wire: `VDI_LOCATION_MISSING` ["sr", "location"].
     VdiLocationMissing { sr: String, location: String },
     /// This operation cannot be performed because the specified VDI could not be found on the storage substrate
+    ///
     /// Wire: `VDI_MISSING` ["sr", "vdi"].
     VdiMissing { sr: String, vdi: String },
     /// Cannot migrate a VDI which is not attached to a running VM.
+    ///
     /// Wire: `VDI_NEEDS_VM_FOR_MIGRATE` ["vdi"].
     VdiNeedsVmForMigrate { vdi: String },
     /// This operation cannot be performed because this VDI could not be properly attached to the VM.
+    ///
     /// Wire: `VDI_NOT_AVAILABLE` ["vdi"].
     VdiNotAvailable { vdi: String },
     /// This VDI was not mapped to a destination SR in VM.migrate_send operation
+    ///
     /// Wire: `VDI_NOT_IN_MAP` ["vdi"].
     VdiNotInMap { vdi: String },
     /// This operation cannot be performed because the system does not manage this VDI
+    ///
     /// Wire: `VDI_NOT_MANAGED` ["vdi"].
     VdiNotManaged { vdi: String },
     /// The VDI is not stored using a sparse format. It is not possible to query and manipulate only the changed blocks (or 'block differences' or 'disk deltas') between two VDIs. Please select a VDI which uses a sparse-aware technology such as VHD.
+    ///
     /// Wire: `VDI_NOT_SPARSE` ["vdi"].
     VdiNotSparse { vdi: String },
     /// The requested operation is not allowed because the specified VDI does not have changed block tracking metadata.
+    ///
     /// Wire: `VDI_NO_CBT_METADATA` ["vdi"].
     VdiNoCbtMetadata { vdi: String },
     /// This operation is not permitted on VDIs in the 'on-boot=reset' mode, or on VMs having such VDIs.
+    ///
     /// Wire: `VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION` [].
     VdiOnBootModeIncompatibleWithOperation,
     /// The operation required write access but this VDI is read-only
+    ///
     /// Wire: `VDI_READONLY` ["vdi"].
     VdiReadonly { vdi: String },
     /// The VDI is too large.
+    ///
     /// Wire: `VDI_TOO_LARGE` ["vdi", "maximum size"].
     VdiTooLarge { vdi: String, maximum_size: String },
     /// The VDI is too small. Please resize it to at least the minimum size.
+    ///
     /// Wire: `VDI_TOO_SMALL` ["vdi", "minimum size"].
     VdiTooSmall { vdi: String, minimum_size: String },
     /// The VGPU is not compatible with any PGPU in the destination.
+    ///
     /// Wire: `VGPU_DESTINATION_INCOMPATIBLE` ["reason", "vgpu", "host"].
     VgpuDestinationIncompatible {
         reason: String,
@@ -1696,6 +2220,7 @@ pub enum ApiError {
         host: String,
     },
     /// The guest driver does not support VGPU migration.
+    ///
     /// Wire: `VGPU_GUEST_DRIVER_LIMIT` ["reason", "vm", "host"].
     VgpuGuestDriverLimit {
         reason: String,
@@ -1703,6 +2228,7 @@ pub enum ApiError {
         host: String,
     },
     /// The VGPU configuration does not support suspension.
+    ///
     /// Wire: `VGPU_SUSPENSION_NOT_SUPPORTED` ["reason", "vgpu", "host"].
     VgpuSuspensionNotSupported {
         reason: String,
@@ -1710,9 +2236,11 @@ pub enum ApiError {
         host: String,
     },
     /// Cannot create a virtual GPU that is incompatible with the existing types on the VM.
+    ///
     /// Wire: `VGPU_TYPE_NOT_COMPATIBLE` ["type"].
     VgpuTypeNotCompatible { type_: String },
     /// The VGPU type is incompatible with one or more of the VGPU types currently running on this PGPU
+    ///
     /// Wire: `VGPU_TYPE_NOT_COMPATIBLE_WITH_RUNNING_TYPE` ["pgpu", "type", "running_type"].
     VgpuTypeNotCompatibleWithRunningType {
         pgpu: String,
@@ -1720,54 +2248,69 @@ pub enum ApiError {
         running_type: String,
     },
     /// VGPU type is not one of the PGPU's enabled types.
+    ///
     /// Wire: `VGPU_TYPE_NOT_ENABLED` ["type", "enabled_types"].
     VgpuTypeNotEnabled {
         type_: String,
         enabled_types: String,
     },
     /// VGPU type is not one of the PGPU's supported types.
+    ///
     /// Wire: `VGPU_TYPE_NOT_SUPPORTED` ["type", "supported_types"].
     VgpuTypeNotSupported {
         type_: String,
         supported_types: String,
     },
     /// VGPU type is no longer supported
+    ///
     /// Wire: `VGPU_TYPE_NO_LONGER_SUPPORTED` ["type"].
     VgpuTypeNoLongerSupported { type_: String },
     /// Network has active VIFs
+    ///
     /// Wire: `VIF_IN_USE` ["network", "VIF"].
     VifInUse { network: String, vif: String },
     /// This VIF was not mapped to a destination Network in VM.migrate_send operation
+    ///
     /// Wire: `VIF_NOT_IN_MAP` ["vif"].
     VifNotInMap { vif: String },
     /// Operation cannot be performed because this VLAN is already in use. Please check your network configuration.
+    ///
     /// Wire: `VLAN_IN_USE` ["device", "vlan"].
     VlanInUse { device: String, vlan: String },
     /// The VLAN tag you gave was invalid -- it must be between 0 and 4094. The parameter echoes the VLAN tag you gave.
+    ///
     /// Wire: `VLAN_TAG_INVALID` ["VLAN"].
     VlanTagInvalid { vlan: String },
     /// Archive more frequent than backup.
+    ///
     /// Wire: `VMPP_ARCHIVE_MORE_FREQUENT_THAN_BACKUP` [].
     VmppArchiveMoreFrequentThanBackup,
     /// There is at least one VM assigned to this protection policy.
+    ///
     /// Wire: `VMPP_HAS_VM` [].
     VmppHasVm,
     /// There is at least one VM assigned to snapshot schedule.
+    ///
     /// Wire: `VMSS_HAS_VM` [].
     VmssHasVm,
     /// The given VMs failed to release memory when instructed to do so
+    ///
     /// Wire: `VMS_FAILED_TO_COOPERATE` [].
     VmsFailedToCooperate,
     /// This VM is assigned to a protection policy.
+    ///
     /// Wire: `VM_ASSIGNED_TO_PROTECTION_POLICY` ["vm", "vmpp"].
     VmAssignedToProtectionPolicy { vm: String, vmpp: String },
     /// This VM is assigned to a snapshot schedule.
+    ///
     /// Wire: `VM_ASSIGNED_TO_SNAPSHOT_SCHEDULE` ["vm", "vmss"].
     VmAssignedToSnapshotSchedule { vm: String, vmss: String },
     /// You attempted to start a VM that's attached to more than one VDI with a timeoffset marked as reset-on-boot.
+    ///
     /// Wire: `VM_ATTACHED_TO_MORE_THAN_ONE_VDI_WITH_TIMEOFFSET_MARKED_AS_RESET_ON_BOOT` ["vm"].
     VmAttachedToMoreThanOneVdiWithTimeoffsetMarkedAsResetOnBoot { vm: String },
     /// You attempted an operation on a VM that was not in an appropriate power state at the time; for example, you attempted to start a VM that was already running. The parameters returned are the VM's handle, and the expected and actual VM state at the time of the call.
+    ///
     /// Wire: `VM_BAD_POWER_STATE` ["vm", "expected", "actual"].
     VmBadPowerState {
         vm: String,
@@ -1775,9 +2318,11 @@ pub enum ApiError {
         actual: String,
     },
     /// The BIOS strings for this VM have already been set and cannot be changed.
+    ///
     /// Wire: `VM_BIOS_STRINGS_ALREADY_SET` [].
     VmBiosStringsAlreadySet,
     /// There is a minimal interval required between consecutive plug-in calls made on the same VM, please wait before retry.
+    ///
     /// Wire: `VM_CALL_PLUGIN_RATE_LIMIT` ["VM", "interval", "wait"].
     VmCallPluginRateLimit {
         vm: String,
@@ -1785,18 +2330,23 @@ pub enum ApiError {
         wait: String,
     },
     /// You cannot delete the specified default template.
+    ///
     /// Wire: `VM_CANNOT_DELETE_DEFAULT_TEMPLATE` ["vm"].
     VmCannotDeleteDefaultTemplate { vm: String },
     /// An error occured while restoring the memory image of the specified virtual machine
+    ///
     /// Wire: `VM_CHECKPOINT_RESUME_FAILED` ["vm"].
     VmCheckpointResumeFailed { vm: String },
     /// An error occured while saving the memory image of the specified virtual machine
+    ///
     /// Wire: `VM_CHECKPOINT_SUSPEND_FAILED` ["vm"].
     VmCheckpointSuspendFailed { vm: String },
     /// The VM crashed
+    ///
     /// Wire: `VM_CRASHED` ["vm"].
     VmCrashed { vm: String },
     /// The specified VM has a duplicate VBD device and cannot be started.
+    ///
     /// Wire: `VM_DUPLICATE_VBD_DEVICE` ["vm", "vbd", "device"].
     VmDuplicateVbdDevice {
         vm: String,
@@ -1804,42 +2354,55 @@ pub enum ApiError {
         device: String,
     },
     /// VM didn't acknowledge the need to shutdown.
+    ///
     /// Wire: `VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT` ["vm"].
     VmFailedShutdownAcknowledgment { vm: String },
     /// VM didn't acknowledge the need to suspend.
+    ///
     /// Wire: `VM_FAILED_SUSPEND_ACKNOWLEDGMENT` ["vm"].
     VmFailedSuspendAcknowledgment { vm: String },
     /// The VM unexpectedly halted
+    ///
     /// Wire: `VM_HALTED` ["vm"].
     VmHalted { vm: String },
     /// Cannot migrate a VM which has a checkpoint.
+    ///
     /// Wire: `VM_HAS_CHECKPOINT` ["vm"].
     VmHasCheckpoint { vm: String },
     /// VM cannot be resumed because it has no suspend VDI
+    ///
     /// Wire: `VM_HAS_NO_SUSPEND_VDI` ["vm"].
     VmHasNoSuspendVdi { vm: String },
     /// This operation could not be performed, because the VM has one or more PCI devices passed through.
+    ///
     /// Wire: `VM_HAS_PCI_ATTACHED` ["vm"].
     VmHasPciAttached { vm: String },
     /// This operation could not be performed, because the VM has one or more SR-IOV VIFs.
+    ///
     /// Wire: `VM_HAS_SRIOV_VIF` ["vm"].
     VmHasSriovVif { vm: String },
     /// Cannot migrate a VM with more than one snapshot.
+    ///
     /// Wire: `VM_HAS_TOO_MANY_SNAPSHOTS` ["vm"].
     VmHasTooManySnapshots { vm: String },
     /// This operation could not be performed, because the VM has one or more virtual GPUs.
+    ///
     /// Wire: `VM_HAS_VGPU` ["vm"].
     VmHasVgpu { vm: String },
     /// The operation is not allowed when the VM has VUSBs.
+    ///
     /// Wire: `VM_HAS_VUSBS` ["VM"].
     VmHasVusbs { vm: String },
     /// This VM operation cannot be performed on an older-versioned host during an upgrade.
+    ///
     /// Wire: `VM_HOST_INCOMPATIBLE_VERSION` ["host", "vm"].
     VmHostIncompatibleVersion { host: String, vm: String },
     /// Cannot migrate a VM to a destination host which is older than the source host.
+    ///
     /// Wire: `VM_HOST_INCOMPATIBLE_VERSION_MIGRATE` ["host", "vm"].
     VmHostIncompatibleVersionMigrate { host: String, vm: String },
     /// You attempted to run a VM on a host that cannot provide the VM's required Virtual Hardware Platform version.
+    ///
     /// Wire: `VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION` ["host", "host_versions", "vm", "vm_version"].
     VmHostIncompatibleVirtualHardwarePlatformVersion {
         host: String,
@@ -1848,9 +2411,11 @@ pub enum ApiError {
         vm_version: String,
     },
     /// HVM is required for this operation
+    ///
     /// Wire: `VM_HVM_REQUIRED` ["vm"].
     VmHvmRequired { vm: String },
     /// The VM is incompatible with the CPU features of this host.
+    ///
     /// Wire: `VM_INCOMPATIBLE_WITH_THIS_HOST` ["vm", "host", "reason"].
     VmIncompatibleWithThisHost {
         vm: String,
@@ -1858,36 +2423,47 @@ pub enum ApiError {
         reason: String,
     },
     /// The VM is configured in a way that prevents it from being mobile.
+    ///
     /// Wire: `VM_IS_IMMOBILE` ["VM"].
     VmIsImmobile { vm: String },
     /// This operation is not allowed as the VM is part of an appliance.
+    ///
     /// Wire: `VM_IS_PART_OF_AN_APPLIANCE` ["vm", "appliance"].
     VmIsPartOfAnAppliance { vm: String, appliance: String },
     /// This operation cannot be performed because the specified VM is protected by HA
+    ///
     /// Wire: `VM_IS_PROTECTED` ["vm"].
     VmIsProtected { vm: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VM_IS_SNAPSHOT`.
     VmIsSnapshot { params: Vec<String> },
     /// The operation attempted is not valid for a template VM
+    ///
     /// Wire: `VM_IS_TEMPLATE` ["vm"].
     VmIsTemplate { vm: String },
     /// This operation is illegal because the VM is using nested virtualization.
+    ///
     /// Wire: `VM_IS_USING_NESTED_VIRT` ["VM"].
     VmIsUsingNestedVirt { vm: String },
     /// You attempted an operation on a VM which lacks the feature.
+    ///
     /// Wire: `VM_LACKS_FEATURE` ["vm"].
     VmLacksFeature { vm: String },
     /// The specified VM has too little memory to be started.
+    ///
     /// Wire: `VM_MEMORY_SIZE_TOO_LOW` ["vm"].
     VmMemorySizeTooLow { vm: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VM_MEMORY_TARGET_WAIT_TIMEOUT`.
     VmMemoryTargetWaitTimeout { params: Vec<String> },
     /// Failed to contact service on the destination host.
+    ///
     /// Wire: `VM_MIGRATE_CONTACT_REMOTE_SERVICE_FAILED` [].
     VmMigrateContactRemoteServiceFailed,
     /// An error occurred during the migration process.
+    ///
     /// Wire: `VM_MIGRATE_FAILED` ["vm", "source", "destination", "msg"].
     VmMigrateFailed {
         vm: String,
@@ -1896,27 +2472,35 @@ pub enum ApiError {
         msg: String,
     },
     /// You attempted an operation on a VM which requires PV drivers to be installed but the drivers were not detected.
+    ///
     /// Wire: `VM_MISSING_PV_DRIVERS` ["vm"].
     VmMissingPvDrivers { vm: String },
     /// You attempted an operation on a VM which is not suspendable.
+    ///
     /// Wire: `VM_NON_SUSPENDABLE` ["vm", "reason"].
     VmNonSuspendable { vm: String, reason: String },
     /// The specified VM is not currently resident on the specified server.
+    ///
     /// Wire: `VM_NOT_RESIDENT_HERE` ["vm", "host"].
     VmNotResidentHere { vm: String, host: String },
     /// This VM does not have a crash dump SR specified.
+    ///
     /// Wire: `VM_NO_CRASHDUMP_SR` ["vm"].
     VmNoCrashdumpSr { vm: String },
     /// The VM has no empty CD drive (VBD).
+    ///
     /// Wire: `VM_NO_EMPTY_CD_VBD` ["vm"].
     VmNoEmptyCdVbd { vm: String },
     /// This VM does not have a suspend SR specified.
+    ///
     /// Wire: `VM_NO_SUSPEND_SR` ["vm"].
     VmNoSuspendSr { vm: String },
     /// You need at least 1 VCPU to start a VM
+    ///
     /// Wire: `VM_NO_VCPUS` ["vm"].
     VmNoVcpus { vm: String },
     /// You attempted an operation on a VM which requires a more recent version of the PV drivers. Please upgrade your PV drivers.
+    ///
     /// Wire: `VM_OLD_PV_DRIVERS` ["vm", "major", "minor"].
     VmOldPvDrivers {
         vm: String,
@@ -1924,30 +2508,39 @@ pub enum ApiError {
         minor: String,
     },
     /// The VM does not have any free PCI slots
+    ///
     /// Wire: `VM_PCI_BUS_FULL` ["VM"].
     VmPciBusFull { vm: String },
     /// VM PV drivers still in use
+    ///
     /// Wire: `VM_PV_DRIVERS_IN_USE` ["vm"].
     VmPvDriversInUse { vm: String },
     /// The VM unexpectedly rebooted
+    ///
     /// Wire: `VM_REBOOTED` ["vm"].
     VmRebooted { vm: String },
     /// You attempted to run a VM on a host which doesn't have a pGPU available in the GPU group needed by the VM. The VM has a vGPU attached to this GPU group.
+    ///
     /// Wire: `VM_REQUIRES_GPU` ["vm", "GPU_group"].
     VmRequiresGpu { vm: String, gpu_group: String },
     /// You attempted to run a VM on a host which doesn't have I/O virtualization (IOMMU/VT-d) enabled, which is needed by the VM.
+    ///
     /// Wire: `VM_REQUIRES_IOMMU` ["host"].
     VmRequiresIommu { host: String },
     /// You attempted to run a VM on a host which doesn't have a PIF on a Network needed by the VM. The VM has at least one VIF attached to the Network.
+    ///
     /// Wire: `VM_REQUIRES_NETWORK` ["vm", "network"].
     VmRequiresNetwork { vm: String, network: String },
     /// You attempted to run a VM on a host which doesn't have access to an SR needed by the VM. The VM has at least one VBD attached to a VDI in the SR.
+    ///
     /// Wire: `VM_REQUIRES_SR` ["vm", "sr"].
     VmRequiresSr { vm: String, sr: String },
     /// VM cannot be started because it requires a VDI which cannot be attached
+    ///
     /// Wire: `VM_REQUIRES_VDI` ["vm", "vdi"].
     VmRequiresVdi { vm: String, vdi: String },
     /// You attempted to run a VM on a host on which the vGPU required by the VM cannot be allocated on any pGPUs in the GPU_group needed by the VM.
+    ///
     /// Wire: `VM_REQUIRES_VGPU` ["vm", "GPU_group", "vGPU_type"].
     VmRequiresVgpu {
         vm: String,
@@ -1955,36 +2548,47 @@ pub enum ApiError {
         vgpu_type: String,
     },
     /// You attempted to run a VM on a host on which the VUSB required by the VM cannot be allocated on any PUSBs in the USB_group needed by the VM.
+    ///
     /// Wire: `VM_REQUIRES_VUSB` ["vm", "USB_group"].
     VmRequiresVusb { vm: String, usb_group: String },
     /// An error occured while reverting the specified virtual machine to the specified snapshot
+    ///
     /// Wire: `VM_REVERT_FAILED` ["vm", "snapshot"].
     VmRevertFailed { vm: String, snapshot: String },
     /// VM failed to shutdown before the timeout expired
+    ///
     /// Wire: `VM_SHUTDOWN_TIMEOUT` ["vm", "timeout"].
     VmShutdownTimeout { vm: String, timeout: String },
     /// This code has no datamodel entry, so its parameters are not named.
+    ///
     /// Wire: `VM_SNAPSHOT_FAILED`.
     VmSnapshotFailed { params: Vec<String> },
     /// The quiesced-snapshot operation failed for an unexpected reason
+    ///
     /// Wire: `VM_SNAPSHOT_WITH_QUIESCE_FAILED` ["vm"].
     VmSnapshotWithQuiesceFailed { vm: String },
     /// The VSS plug-in is not installed on this virtual machine
+    ///
     /// Wire: `VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED` ["vm", "error"].
     VmSnapshotWithQuiesceNotSupported { vm: String, error: String },
     /// The VSS plug-in cannot be contacted
+    ///
     /// Wire: `VM_SNAPSHOT_WITH_QUIESCE_PLUGIN_DEOS_NOT_RESPOND` ["vm"].
     VmSnapshotWithQuiescePluginDeosNotRespond { vm: String },
     /// The VSS plug-in has timed out
+    ///
     /// Wire: `VM_SNAPSHOT_WITH_QUIESCE_TIMEOUT` ["vm"].
     VmSnapshotWithQuiesceTimeout { vm: String },
     /// VM failed to suspend before the timeout expired
+    ///
     /// Wire: `VM_SUSPEND_TIMEOUT` ["vm", "timeout"].
     VmSuspendTimeout { vm: String, timeout: String },
     /// Too many VCPUs to start this VM
+    ///
     /// Wire: `VM_TOO_MANY_VCPUS` ["vm"].
     VmTooManyVcpus { vm: String },
     /// The VM cannot be imported unforced because it is either the same version or an older version of an existing VM.
+    ///
     /// Wire: `VM_TO_IMPORT_IS_NOT_NEWER_VERSION` ["vm", "existing_version", "version_to_import"].
     VmToImportIsNotNewerVersion {
         vm: String,
@@ -1992,30 +2596,39 @@ pub enum ApiError {
         version_to_import: String,
     },
     /// You attempted an operation on a VM that was judged to be unsafe by the server. This can happen if the VM would run on a CPU that has a potentially incompatible set of feature flags to those the VM requires. If you want to override this warning then use the 'force' option.
+    ///
     /// Wire: `VM_UNSAFE_BOOT` ["vm"].
     VmUnsafeBoot { vm: String },
     /// The VM cannot be associated with more VTPMs.
+    ///
     /// Wire: `VTPM_MAX_AMOUNT_REACHED` ["amount"].
     VtpmMaxAmountReached { amount: String },
     /// Failed to authenticate with the WLB server, the provided credentials are invalid.
+    ///
     /// Wire: `WLB_AUTHENTICATION_FAILED` [].
     WlbAuthenticationFailed,
     /// WLB refused a connection to the server.
+    ///
     /// Wire: `WLB_CONNECTION_REFUSED` [].
     WlbConnectionRefused,
     /// The connection to the WLB server was reset.
+    ///
     /// Wire: `WLB_CONNECTION_RESET` [].
     WlbConnectionReset,
     /// This pool has wlb-enabled set to false.
+    ///
     /// Wire: `WLB_DISABLED` [].
     WlbDisabled,
     /// WLB reported an internal error.
+    ///
     /// Wire: `WLB_INTERNAL_ERROR` [].
     WlbInternalError,
     /// WLB rejected the server's request as malformed.
+    ///
     /// Wire: `WLB_MALFORMED_REQUEST` [].
     WlbMalformedRequest,
     /// WLB said something that the server wasn't expecting or didn't understand. The method called on WLB, a diagnostic reason, and the response from WLB are returned.
+    ///
     /// Wire: `WLB_MALFORMED_RESPONSE` ["method", "reason", "response"].
     WlbMalformedResponse {
         method: String,
@@ -2023,33 +2636,43 @@ pub enum ApiError {
         response: String,
     },
     /// No WLB connection is configured.
+    ///
     /// Wire: `WLB_NOT_INITIALIZED` [].
     WlbNotInitialized,
     /// The communication with the WLB server timed out.
+    ///
     /// Wire: `WLB_TIMEOUT` ["configured_timeout"].
     WlbTimeout { configured_timeout: String },
     /// The configured WLB server name failed to resolve in DNS.
+    ///
     /// Wire: `WLB_UNKNOWN_HOST` [].
     WlbUnknownHost,
     /// The WLB URL is invalid. Ensure it is in the format: <ipaddress>:<port>. The configured/given URL is returned.
+    ///
     /// Wire: `WLB_URL_INVALID` ["url"].
     WlbUrlInvalid { url: String },
     /// WLB reported that the server rejected its configured authentication details.
+    ///
     /// Wire: `WLB_XENSERVER_AUTHENTICATION_FAILED` [].
     WlbXenserverAuthenticationFailed,
     /// WLB reported that the server refused to let it connect (even though we're connecting perfectly fine in the other direction).
+    ///
     /// Wire: `WLB_XENSERVER_CONNECTION_REFUSED` [].
     WlbXenserverConnectionRefused,
     /// WLB reported that the server said something to it that WLB wasn't expecting or didn't understand.
+    ///
     /// Wire: `WLB_XENSERVER_MALFORMED_RESPONSE` [].
     WlbXenserverMalformedResponse,
     /// WLB reported that communication with the server timed out.
+    ///
     /// Wire: `WLB_XENSERVER_TIMEOUT` [].
     WlbXenserverTimeout,
     /// WLB reported that its configured server name for this server instance failed to resolve in DNS.
+    ///
     /// Wire: `WLB_XENSERVER_UNKNOWN_HOST` [].
     WlbXenserverUnknownHost,
     /// 3rd party xapi hook failed
+    ///
     /// Wire: `XAPI_HOOK_FAILED` ["hook_name", "reason", "stdout", "exit_code"].
     XapiHookFailed {
         hook_name: String,
@@ -2058,9 +2681,11 @@ pub enum ApiError {
         exit_code: String,
     },
     /// The requested plug-in could not be found.
+    ///
     /// Wire: `XENAPI_MISSING_PLUGIN` ["name"].
     XenapiMissingPlugin { name: String },
     /// There was a failure communicating with the plug-in.
+    ///
     /// Wire: `XENAPI_PLUGIN_FAILURE` ["status", "stdout", "stderr"].
     XenapiPluginFailure {
         status: String,
@@ -2068,33 +2693,43 @@ pub enum ApiError {
         stderr: String,
     },
     /// The current version of Xen or its control libraries is incompatible with the Toolstack.
+    ///
     /// Wire: `XEN_INCOMPATIBLE` [].
     XenIncompatible,
     /// Some volumes to be snapshot could not be added to the VSS snapshot set
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_ADDING_VOLUME_TO_SNAPSET_FAILED` ["vm", "error_code"].
     XenVssReqErrorAddingVolumeToSnapsetFailed { vm: String, error_code: String },
     /// An attempt to create the snapshots failed
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT` ["vm", "error_code"].
     XenVssReqErrorCreatingSnapshot { vm: String, error_code: String },
     /// Could not create the XML string generated by the transportable snapshot
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT_XML_STRING` ["vm", "error_code"].
     XenVssReqErrorCreatingSnapshotXmlString { vm: String, error_code: String },
     /// Initialization of the VSS requester failed
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_INIT_FAILED` ["vm", "error_code"].
     XenVssReqErrorInitFailed { vm: String, error_code: String },
     /// Could not find any volumes supported by the VSS Provider
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_NO_VOLUMES_SUPPORTED` ["vm", "error_code"].
     XenVssReqErrorNoVolumesSupported { vm: String, error_code: String },
     /// An attempt to prepare VSS writers for the snapshot failed
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_PREPARING_WRITERS` ["vm", "error_code"].
     XenVssReqErrorPreparingWriters { vm: String, error_code: String },
     /// The VSS Provider is not loaded
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_PROV_NOT_LOADED` ["vm", "error_code"].
     XenVssReqErrorProvNotLoaded { vm: String, error_code: String },
     /// An attempt to start a new VSS snapshot failed
+    ///
     /// Wire: `XEN_VSS_REQ_ERROR_START_SNAPSHOT_SET_FAILED` ["vm", "error_code"].
     XenVssReqErrorStartSnapshotSetFailed { vm: String, error_code: String },
     /// The server failed to unmarshal the XMLRPC message; it was expecting one element and received something else.
+    ///
     /// Wire: `XMLRPC_UNMARSHAL_FAILURE` ["expected", "received"].
     XmlrpcUnmarshalFailure { expected: String, received: String },
     /// A code this SDK does not know.

@@ -12,24 +12,31 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Feature {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/constructor
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/constructor
     pub name_description: String,
     /// Indicates whether the feature is enabled
+    ///
     /// RO/runtime
     pub enabled: bool,
     /// Indicates whether the feature is experimental (as opposed to stable and fully supported)
+    ///
     /// RO/constructor
     pub experimental: bool,
     /// The version of this feature
+    ///
     /// RO/constructor
     pub version: String,
     /// The host where this feature is available
+    ///
     /// RO/runtime
     pub host: Ref<Host>,
 }
@@ -69,6 +76,7 @@ impl ToValue for Feature {
 /// Call descriptions for `Feature` messages (no IO; a client executes them).
 impl Feature {
     /// `Feature.get_all_records`: Return a map of Feature references to Feature records for all Features known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Feature>, Feature>> {
         let params: Vec<Value> = vec![];
@@ -76,6 +84,7 @@ impl Feature {
     }
 
     /// `Feature.get_all`: Return a list of all the Features known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Feature>>> {
         let params: Vec<Value> = vec![];
@@ -83,8 +92,10 @@ impl Feature {
     }
 
     /// `Feature.get_host`: Get the host field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Feature>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -92,8 +103,10 @@ impl Feature {
     }
 
     /// `Feature.get_version`: Get the version field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<Feature>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -101,8 +114,10 @@ impl Feature {
     }
 
     /// `Feature.get_experimental`: Get the experimental field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_experimental(self_: &Ref<Feature>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -110,8 +125,10 @@ impl Feature {
     }
 
     /// `Feature.get_enabled`: Get the enabled field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled(self_: &Ref<Feature>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -119,8 +136,10 @@ impl Feature {
     }
 
     /// `Feature.get_name_description`: Get the name/description field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Feature>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -128,8 +147,10 @@ impl Feature {
     }
 
     /// `Feature.get_name_label`: Get the name/label field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Feature>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -137,8 +158,10 @@ impl Feature {
     }
 
     /// `Feature.get_uuid`: Get the uuid field of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Feature>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -146,8 +169,10 @@ impl Feature {
     }
 
     /// `Feature.get_by_name_label`: Get all the Feature instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Feature>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -155,8 +180,10 @@ impl Feature {
     }
 
     /// `Feature.get_by_uuid`: Get a reference to the Feature instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Feature>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -164,8 +191,10 @@ impl Feature {
     }
 
     /// `Feature.get_record`: Get a record containing the current state of the given Feature.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Feature>) -> Call<Feature> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,37 +12,47 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct GpuGroup {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// List of pGPUs in the group
+    ///
     /// RO/runtime
     #[serde(rename = "PGPUs")]
     pub pgpus: Vec<Ref<Pgpu>>,
     /// List of vGPUs using the group
+    ///
     /// RO/runtime
     #[serde(rename = "VGPUs")]
     pub vgpus: Vec<Ref<Vgpu>>,
     /// List of GPU types (vendor+device ID) that can be in this group
+    ///
     /// RO/runtime
     #[serde(rename = "GPU_types")]
     pub gpu_types: Vec<String>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// Current allocation of vGPUs to pGPUs for this group
+    ///
     /// RW
     pub allocation_algorithm: AllocationAlgorithm,
     /// vGPU types supported on at least one of the pGPUs in this group
+    ///
     /// RO/runtime
     #[serde(rename = "supported_VGPU_types")]
     pub supported_vgpu_types: Vec<Ref<VgpuType>>,
     /// vGPU types supported on at least one of the pGPUs in this group
+    ///
     /// RO/runtime
     #[serde(rename = "enabled_VGPU_types")]
     pub enabled_vgpu_types: Vec<Ref<VgpuType>>,
@@ -98,6 +108,7 @@ impl ToValue for GpuGroup {
 /// Call descriptions for `GPU_group` messages (no IO; a client executes them).
 impl GpuGroup {
     /// `GPU_group.get_all_records`: Return a map of GPU_group references to GPU_group records for all GPU_groups known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<GpuGroup>, GpuGroup>> {
         let params: Vec<Value> = vec![];
@@ -105,6 +116,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_all`: Return a list of all the GPU_groups known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<GpuGroup>>> {
         let params: Vec<Value> = vec![];
@@ -112,10 +124,13 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_remaining_capacity`:
+    ///
     /// Params:
     /// - `self_`: The GPU group to query
     /// - `vgpu_type`: The VGPU_type for which the remaining capacity will be calculated
+    ///
     /// Returns: The number of VGPUs of the given type which can still be started on the PGPUs in the group
+    ///
     /// Async form: `Async.GPU_group.get_remaining_capacity` (returns a task).
     pub fn get_remaining_capacity(self_: &Ref<GpuGroup>, vgpu_type: &Ref<VgpuType>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value(), vgpu_type.to_value()];
@@ -124,8 +139,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.destroy`:
+    ///
     /// Params:
     /// - `self_`: The GPU group to destroy
+    ///
     /// Async form: `Async.GPU_group.destroy` (returns a task).
     pub fn destroy(self_: &Ref<GpuGroup>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -133,11 +150,14 @@ impl GpuGroup {
     }
 
     /// `GPU_group.create`:
+    ///
     /// Params:
     /// - `name_label`:  (optional: trailing `None`s are not sent)
     /// - `name_description`:  (optional: trailing `None`s are not sent)
     /// - `other_config`:  (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created GPU_group
+    ///
     /// Async form: `Async.GPU_group.create` (returns a task).
     pub fn create(
         name_label: Option<&str>,
@@ -185,6 +205,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.set_allocation_algorithm`: Set the allocation_algorithm field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -197,6 +218,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given GPU_group.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -206,6 +228,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.add_to_other_config`: Add the given key-value pair to the other_config field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -216,6 +239,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.set_other_config`: Set the other_config field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -225,6 +249,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.set_name_description`: Set the name/description field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -234,6 +259,7 @@ impl GpuGroup {
     }
 
     /// `GPU_group.set_name_label`: Set the name/label field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -243,8 +269,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_enabled_VGPU_types`: Get the enabled_VGPU_types field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled_vgpu_types(self_: &Ref<GpuGroup>) -> Call<Vec<Ref<VgpuType>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -252,8 +280,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_supported_VGPU_types`: Get the supported_VGPU_types field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_vgpu_types(self_: &Ref<GpuGroup>) -> Call<Vec<Ref<VgpuType>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -261,8 +291,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_allocation_algorithm`: Get the allocation_algorithm field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allocation_algorithm(self_: &Ref<GpuGroup>) -> Call<AllocationAlgorithm> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -270,8 +302,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_other_config`: Get the other_config field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<GpuGroup>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -279,8 +313,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_GPU_types`: Get the GPU_types field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_gpu_types(self_: &Ref<GpuGroup>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -288,8 +324,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_VGPUs`: Get the VGPUs field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vgpus(self_: &Ref<GpuGroup>) -> Call<Vec<Ref<Vgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -297,8 +335,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_PGPUs`: Get the PGPUs field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pgpus(self_: &Ref<GpuGroup>) -> Call<Vec<Ref<Pgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -306,8 +346,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_name_description`: Get the name/description field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<GpuGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -315,8 +357,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_name_label`: Get the name/label field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<GpuGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -324,8 +368,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_uuid`: Get the uuid field of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<GpuGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -333,8 +379,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_by_name_label`: Get all the GPU_group instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<GpuGroup>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -342,8 +390,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_by_uuid`: Get a reference to the GPU_group instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<GpuGroup>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -351,8 +401,10 @@ impl GpuGroup {
     }
 
     /// `GPU_group.get_record`: Get a record containing the current state of the given GPU_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<GpuGroup>) -> Call<GpuGroup> {
         let params: Vec<Value> = vec![self_.to_value()];

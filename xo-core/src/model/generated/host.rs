@@ -12,255 +12,335 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Host {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// Virtualization memory overhead (bytes).
+    ///
     /// RO/runtime
     pub memory_overhead: i64,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<HostAllowedOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, HostAllowedOperations>,
     /// major version number
+    ///
     /// RO/runtime
     #[serde(rename = "API_version_major")]
     pub api_version_major: i64,
     /// minor version number
+    ///
     /// RO/runtime
     #[serde(rename = "API_version_minor")]
     pub api_version_minor: i64,
     /// identification of vendor
+    ///
     /// RO/runtime
     #[serde(rename = "API_version_vendor")]
     pub api_version_vendor: String,
     /// details of vendor implementation
+    ///
     /// RO/runtime
     #[serde(rename = "API_version_vendor_implementation")]
     pub api_version_vendor_implementation: BTreeMap<String, String>,
     /// True if the host is currently enabled
+    ///
     /// RO/runtime
     pub enabled: bool,
     /// version strings
+    ///
     /// RO/constructor
     pub software_version: BTreeMap<String, String>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// Xen capabilities
+    ///
     /// RO/constructor
     pub capabilities: Vec<String>,
     /// The CPU configuration on this host.  May contain keys such as "nr_nodes", "sockets_per_node", "cores_per_socket", or "threads_per_core"
+    ///
     /// RO/runtime
     pub cpu_configuration: BTreeMap<String, String>,
     /// Scheduler policy currently in force on this host
+    ///
     /// RO/runtime
     pub sched_policy: String,
     /// a list of the bootloaders installed on the machine
+    ///
     /// RO/runtime
     pub supported_bootloaders: Vec<String>,
     /// list of VMs currently resident on host
+    ///
     /// RO/runtime
     #[serde(rename = "resident_VMs")]
     pub resident_vms: Vec<Ref<Vm>>,
     /// logging configuration
+    ///
     /// RW
     pub logging: BTreeMap<String, String>,
     /// physical network interfaces
+    ///
     /// RO/runtime
     #[serde(rename = "PIFs")]
     pub pifs: Vec<Ref<Pif>>,
     /// The SR in which VDIs for suspend images are created
+    ///
     /// RW
     pub suspend_image_sr: Ref<Sr>,
     /// The SR in which VDIs for crash dumps are created
+    ///
     /// RW
     pub crash_dump_sr: Ref<Sr>,
     /// Set of host crash dumps
+    ///
     /// RO/runtime
     pub crashdumps: Vec<Ref<HostCrashdump>>,
     /// Set of host patches
+    ///
     /// RO/runtime. Deprecated in the datamodel.
     pub patches: Vec<Ref<HostPatch>>,
     /// Set of updates
+    ///
     /// RO/runtime
     pub updates: Vec<Ref<PoolUpdate>>,
     /// physical blockdevices
+    ///
     /// RO/runtime
     #[serde(rename = "PBDs")]
     pub pbds: Vec<Ref<Pbd>>,
     /// The physical CPUs on this host
+    ///
     /// RO/runtime
     #[serde(rename = "host_CPUs")]
     pub host_cpus: Vec<Ref<HostCpu>>,
     /// Details about the physical CPUs on this host
+    ///
     /// RO/runtime
     pub cpu_info: BTreeMap<String, String>,
     /// The hostname of this host
+    ///
     /// RW
     pub hostname: String,
     /// The address by which this host can be contacted from any other host in the pool
+    ///
     /// RW
     pub address: String,
     /// metrics associated with this host
+    ///
     /// RO/runtime
     pub metrics: Ref<HostMetrics>,
     /// State of the current license
+    ///
     /// RO/runtime
     pub license_params: BTreeMap<String, String>,
     /// The set of statefiles accessible from this host
+    ///
     /// RO/runtime
     pub ha_statefiles: Vec<String>,
     /// The set of hosts visible via the network from this host
+    ///
     /// RO/runtime
     pub ha_network_peers: Vec<String>,
     /// Binary blobs associated with this host
+    ///
     /// RO/runtime
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
+    ///
     /// RW
     pub tags: Vec<String>,
     /// type of external authentication service configured; empty if none configured.
+    ///
     /// RO/runtime
     pub external_auth_type: String,
     /// name of external authentication service configured; empty if none configured.
+    ///
     /// RO/runtime
     pub external_auth_service_name: String,
     /// configuration specific to external authentication service
+    ///
     /// RO/runtime
     pub external_auth_configuration: BTreeMap<String, String>,
     /// Product edition
+    ///
     /// RO/runtime
     pub edition: String,
     /// Contact information of the license server
+    ///
     /// RW
     pub license_server: BTreeMap<String, String>,
     /// BIOS strings
+    ///
     /// RO/runtime
     pub bios_strings: BTreeMap<String, String>,
     /// The power on mode
+    ///
     /// RO/runtime
     pub power_on_mode: String,
     /// The power on config
+    ///
     /// RO/runtime
     pub power_on_config: BTreeMap<String, String>,
     /// The SR that is used as a local cache
+    ///
     /// RO/constructor
     pub local_cache_sr: Ref<Sr>,
     /// Information about chipset features
+    ///
     /// RO/runtime
     pub chipset_info: BTreeMap<String, String>,
     /// List of PCI devices in the host
+    ///
     /// RO/runtime
     #[serde(rename = "PCIs")]
     pub pcis: Vec<Ref<Pci>>,
     /// List of physical GPUs in the host
+    ///
     /// RO/runtime
     #[serde(rename = "PGPUs")]
     pub pgpus: Vec<Ref<Pgpu>>,
     /// List of physical USBs in the host
+    ///
     /// RO/runtime
     #[serde(rename = "PUSBs")]
     pub pusbs: Vec<Ref<Pusb>>,
     /// Allow SSLv3 protocol and ciphersuites as used by older server versions. This controls both incoming and outgoing connections. When this is set to a different value, the host immediately restarts its SSL/TLS listening service; typically this takes less than a second but existing connections to it will be broken. API login sessions will remain valid.
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     pub ssl_legacy: bool,
     /// VCPUs params to apply to all resident guests
+    ///
     /// RW
     #[serde(rename = "guest_VCPUs_params")]
     pub guest_vcpus_params: BTreeMap<String, String>,
     /// indicates whether the host is configured to output its console to a physical display device
+    ///
     /// RW
     pub display: HostDisplay,
     /// The set of versions of the virtual hardware platform that the host can offer to its guests
+    ///
     /// RO/runtime
     pub virtual_hardware_platform_versions: Vec<i64>,
     /// The control domain (domain 0)
+    ///
     /// RO/runtime
     pub control_domain: Ref<Vm>,
     /// List of updates which require reboot
+    ///
     /// RO/runtime
     pub updates_requiring_reboot: Vec<Ref<PoolUpdate>>,
     /// List of features available on this host
+    ///
     /// RO/runtime
     pub features: Vec<Ref<Feature>>,
     /// The initiator IQN for the host
+    ///
     /// RO/constructor
     pub iscsi_iqn: String,
     /// Specifies whether multipathing is enabled
+    ///
     /// RO/constructor
     pub multipathing: bool,
     /// The UEFI certificates allowing Secure Boot
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     pub uefi_certificates: String,
     /// List of certificates installed in the host
+    ///
     /// RO/runtime
     pub certificates: Vec<Ref<Certificate>>,
     /// List of all available product editions
+    ///
     /// RO/runtime
     pub editions: Vec<String>,
     /// The set of pending mandatory guidances after applying updates, which must be applied, otherwise there may be, for example, VM failures
+    ///
     /// RO/runtime
     pub pending_guidances: Vec<UpdateGuidances>,
     /// True if this host has TLS verifcation enabled
+    ///
     /// RO/runtime
     pub tls_verification_enabled: bool,
     /// Date and time when the last software update was applied
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub last_software_update: DateTime,
     /// Reflects whether port 80 is open (false) or not (true)
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub https_only: bool,
     /// Default as 'unknown', 'yes' if the host is up to date with updates synced from remote CDN, otherwise 'no'
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub latest_synced_updates_applied: LatestSyncedUpdatesAppliedState,
     /// NUMA-aware VM memory and vCPU placement policy
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub numa_affinity_policy: HostNumaAffinityPolicy,
     /// The set of pending recommended guidances after applying updates, which most users should follow to make the updates effective, but if not followed, will not cause a failure
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub pending_guidances_recommended: Vec<UpdateGuidances>,
     /// The set of pending full guidances after applying updates, which a user should follow to make some updates, for example, specific hardware drivers or CPU features, fully effective, but the 'average user' doesn't need to
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub pending_guidances_full: Vec<UpdateGuidances>,
     /// The SHA256 checksum of updateinfo of the most recently applied update on the host
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub last_update_hash: String,
     /// True if SSH access is enabled for the host
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ssh_enabled: bool,
     /// The timeout in seconds after which SSH access will be automatically disabled (0 means never), this setting will be applied every time the SSH is enabled by XAPI
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ssh_enabled_timeout: i64,
     /// The time in UTC after which the SSH access will be automatically disabled
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ssh_expiry: DateTime,
     /// The timeout in seconds after which idle console will be automatically terminated (0 means never)
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub console_idle_timeout: i64,
     /// Reflects whether SSH auto mode is enabled for the host
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ssh_auto_mode: bool,
     /// The maximum C-state that the host is allowed to enter, "" means unlimited; "N" means limit to CN; "N,M" means limit to CN with max sub cstate M.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub max_cstate: String,
     /// Whether the host has booted in secure boot mode
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub secure_boot: bool,
     /// Indicates NTP servers are assigned by DHCP, or configured by user, or the factory servers, or NTP is disabled
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ntp_mode: HostNtpMode,
     /// Custom NTP servers configured by users, used in Custom NTP mode
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ntp_custom_servers: Vec<String>,
     /// The time zone identifier as defined in the IANA Time Zone Database
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub timezone: String,
 }
@@ -524,6 +604,7 @@ impl ToValue for Host {
 /// Call descriptions for `host` messages (no IO; a client executes them).
 impl Host {
     /// `host.get_all_records`: Return a map of host references to host records for all hosts known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Host>, Host>> {
         let params: Vec<Value> = vec![];
@@ -531,6 +612,7 @@ impl Host {
     }
 
     /// `host.get_all`: Return a list of all the hosts known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Host>>> {
         let params: Vec<Value> = vec![];
@@ -538,10 +620,13 @@ impl Host {
     }
 
     /// `host.set_servertime`: Set the host's system clock when NTP is disabled.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: A date/time to be set. When a timezone offset is missing, UTC is assumed.
+    ///
     /// Async form: `Async.host.set_servertime` (returns a task).
     pub fn set_servertime(self_: &Ref<Host>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -549,10 +634,14 @@ impl Host {
     }
 
     /// `host.get_ntp_synchronized`: Returns true if the system clock on the host is synchronized with the NTP servers.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Returns: true if the system clock on the host is synchronized with the NTP servers.
+    ///
     /// Async form: `Async.host.get_ntp_synchronized` (returns a task).
     pub fn get_ntp_synchronized(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -560,10 +649,14 @@ impl Host {
     }
 
     /// `host.list_timezones`: List all available timezones on the host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Returns: The set of available timezones on the host
+    ///
     /// Async form: `Async.host.list_timezones` (returns a task).
     pub fn list_timezones(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -571,10 +664,13 @@ impl Host {
     }
 
     /// `host.set_timezone`: Set the host's timezone.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The time zone identifier as defined in the IANA Time Zone Database
+    ///
     /// Async form: `Async.host.set_timezone` (returns a task).
     pub fn set_timezone(self_: &Ref<Host>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -582,10 +678,14 @@ impl Host {
     }
 
     /// `host.get_ntp_servers_status`: Get the NTP servers status on the host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Returns: The map of NTP server to its status, status may be synced/combined/uncombined/error/variable/unreachable/unknown
+    ///
     /// Async form: `Async.host.get_ntp_servers_status` (returns a task).
     pub fn get_ntp_servers_status(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -594,10 +694,13 @@ impl Host {
     }
 
     /// `host.set_ntp_custom_servers`: Set the custom NTP servers for the host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The set of custom NTP servers to configure
+    ///
     /// Async form: `Async.host.set_ntp_custom_servers` (returns a task).
     pub fn set_ntp_custom_servers(self_: &Ref<Host>, value: &[String]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -606,10 +709,13 @@ impl Host {
     }
 
     /// `host.set_ntp_mode`: Set the NTP mode for the host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The NTP mode to set
+    ///
     /// Async form: `Async.host.set_ntp_mode` (returns a task).
     pub fn set_ntp_mode(self_: &Ref<Host>, value: HostNtpMode) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -617,10 +723,13 @@ impl Host {
     }
 
     /// `host.set_max_cstate`: Sets xen's max-cstate on a host. See: https://xenbits.xen.org/docs/unstable/misc/xen-command-line.html#max_cstate-x86. "" means unlimited; "N" means limit to CN; "N,M" means limit to CN with max sub cstate M. Note: Only C0, C1, unlimited are supported currently.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The max_cstate to apply to a host
+    ///
     /// Async form: `Async.host.set_max_cstate` (returns a task).
     pub fn set_max_cstate(self_: &Ref<Host>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -628,10 +737,14 @@ impl Host {
     }
 
     /// `host.get_tracked_user_agents`: Get the (name, version) list of tracked user agents on this host. If different versions of the same name are seen, keep the last-seen version. The oldest entry will be removed if reach the max num. Note that the list is cleared after host/XAPI restart
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Returns: The (name, version) list of user agents that have been tracked on this host
+    ///
     /// Async form: `Async.host.get_tracked_user_agents` (returns a task).
     pub fn get_tracked_user_agents(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -640,10 +753,13 @@ impl Host {
     }
 
     /// `host.set_ssh_auto_mode`: Set the SSH auto mode for the host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The SSH auto mode for the host. When true, the SSH port is closed by default and it's open only in case the API is unavailable. When false, the SSH port is always open.
+    ///
     /// Async form: `Async.host.set_ssh_auto_mode` (returns a task).
     pub fn set_ssh_auto_mode(self_: &Ref<Host>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -651,10 +767,13 @@ impl Host {
     }
 
     /// `host.set_console_idle_timeout`: Set the console idle timeout for the host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The console idle timeout in seconds
+    ///
     /// Async form: `Async.host.set_console_idle_timeout` (returns a task).
     pub fn set_console_idle_timeout(self_: &Ref<Host>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -663,10 +782,13 @@ impl Host {
     }
 
     /// `host.set_ssh_enabled_timeout`: Set the SSH service enabled timeout for the host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The SSH enabled timeout in seconds (0 means no timeout, max 2 days)
+    ///
     /// Async form: `Async.host.set_ssh_enabled_timeout` (returns a task).
     pub fn set_ssh_enabled_timeout(self_: &Ref<Host>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -675,9 +797,12 @@ impl Host {
     }
 
     /// `host.disable_ssh`: Disable SSH access on the host. It will stop the service sshd only if it is running. It will also disable the service sshd only if it is enabled. A newly joined host in the pool or an ejected host from the pool would keep the original status.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Async form: `Async.host.disable_ssh` (returns a task).
     pub fn disable_ssh(self_: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -685,9 +810,12 @@ impl Host {
     }
 
     /// `host.enable_ssh`: Enable SSH access on the host. It will start the service sshd only if it is not running. It will also enable the service sshd only if it is not enabled. A newly joined host in the pool or an ejected host from the pool would keep the original status.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Async form: `Async.host.enable_ssh` (returns a task).
     pub fn enable_ssh(self_: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -695,7 +823,9 @@ impl Host {
     }
 
     /// `host.emergency_clear_mandatory_guidance`: Clear the pending mandatory guidance on this host
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Async form: `Async.host.emergency_clear_mandatory_guidance` (returns a task).
     pub fn emergency_clear_mandatory_guidance() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -704,9 +834,12 @@ impl Host {
     }
 
     /// `host.apply_recommended_guidances`: apply all recommended guidances both on the host and on all HVM VMs on the host after updates are applied on the host
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The host whose recommended guidances will be applied
+    ///
     /// Async form: `Async.host.apply_recommended_guidances` (returns a task).
     pub fn apply_recommended_guidances(self_: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -715,10 +848,13 @@ impl Host {
     }
 
     /// `host.set_https_only`: updates the host firewall to open or close port 80 depending on the value
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The Host
     /// - `value`: true - http port 80 will be blocked, false - http port 80 will be open
+    ///
     /// Async form: `Async.host.set_https_only` (returns a task).
     pub fn set_https_only(self_: &Ref<Host>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -726,9 +862,12 @@ impl Host {
     }
 
     /// `host.rescan_drivers`: Scan the host and update its driver information.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host to be rescanned
+    ///
     /// Async form: `Async.host.rescan_drivers` (returns a task).
     pub fn rescan_drivers(self_: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -736,10 +875,13 @@ impl Host {
     }
 
     /// `host.apply_updates`: apply updates from current enabled repository on a host
+    ///
     /// Params:
     /// - `self_`: The host where updates will be applied
     /// - `hash`: The hash of updateinfo to be applied which is returned by previous pool.sync_udpates
+    ///
     /// Returns: The list of results after applying updates, including livepatch apply failures and recommended guidances
+    ///
     /// Async form: `Async.host.apply_updates` (returns a task).
     pub fn apply_updates(self_: &Ref<Host>, hash: &str) -> Call<Vec<Vec<String>>> {
         let params: Vec<Value> = vec![self_.to_value(), hash.to_value()];
@@ -747,6 +889,7 @@ impl Host {
     }
 
     /// `host.emergency_reenable_tls_verification`: Reenable TLS verification for this host only, and only after it was emergency disabled
+    ///
     /// Async form: `Async.host.emergency_reenable_tls_verification` (returns a task).
     pub fn emergency_reenable_tls_verification() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -755,6 +898,7 @@ impl Host {
     }
 
     /// `host.emergency_disable_tls_verification`: Disable TLS verification for this host only
+    ///
     /// Async form: `Async.host.emergency_disable_tls_verification` (returns a task).
     pub fn emergency_disable_tls_verification() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -763,10 +907,13 @@ impl Host {
     }
 
     /// `host.set_numa_affinity_policy`: Set VM placement NUMA affinity policy
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The NUMA affinity policy to apply to a host
+    ///
     /// Async form: `Async.host.set_numa_affinity_policy` (returns a task).
     pub fn set_numa_affinity_policy(
         self_: &Ref<Host>,
@@ -778,9 +925,12 @@ impl Host {
     }
 
     /// `host.get_sched_gran`: Gets xen's sched-gran on a host
+    ///
     /// Params:
     /// - `self_`: The host
+    ///
     /// Returns: The host's sched-gran
+    ///
     /// Async form: `Async.host.get_sched_gran` (returns a task).
     pub fn get_sched_gran(self_: &Ref<Host>) -> Call<HostSchedGran> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -788,9 +938,11 @@ impl Host {
     }
 
     /// `host.set_sched_gran`: Sets xen's sched-gran on a host. See: https://xenbits.xen.org/docs/unstable/misc/xen-command-line.html#sched-gran-x86
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: The sched-gran to apply to a host
+    ///
     /// Async form: `Async.host.set_sched_gran` (returns a task).
     pub fn set_sched_gran(self_: &Ref<Host>, value: HostSchedGran) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -798,10 +950,13 @@ impl Host {
     }
 
     /// `host.set_uefi_certificates`: Sets the UEFI certificates on a host
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `host`: The host
     /// - `value`: The certificates to apply to a host
+    ///
     /// Async form: `Async.host.set_uefi_certificates` (returns a task).
     pub fn set_uefi_certificates(host: &Ref<Host>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), value.to_value()];
@@ -810,9 +965,11 @@ impl Host {
     }
 
     /// `host.set_multipathing`: Specifies whether multipathing is enabled
+    ///
     /// Params:
     /// - `host`: The host
     /// - `value`: Whether multipathing should be enabled
+    ///
     /// Async form: `Async.host.set_multipathing` (returns a task).
     pub fn set_multipathing(host: &Ref<Host>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), value.to_value()];
@@ -820,9 +977,11 @@ impl Host {
     }
 
     /// `host.set_iscsi_iqn`: Sets the initiator IQN for the host
+    ///
     /// Params:
     /// - `host`: The host
     /// - `value`: The value to which the IQN should be set
+    ///
     /// Async form: `Async.host.set_iscsi_iqn` (returns a task).
     pub fn set_iscsi_iqn(host: &Ref<Host>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), value.to_value()];
@@ -830,9 +989,11 @@ impl Host {
     }
 
     /// `host.set_ssl_legacy`: Enable/disable SSLv3 for interoperability with older server versions. When this is set to a different value, the host immediately restarts its SSL/TLS listening service; typically this takes less than a second but existing connections to it will be broken. API login sessions will remain valid.
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `value`: True to allow SSLv3 and ciphersuites as used in old XenServer versions
+    ///
     /// Async form: `Async.host.set_ssl_legacy` (returns a task).
     pub fn set_ssl_legacy(self_: &Ref<Host>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -840,9 +1001,12 @@ impl Host {
     }
 
     /// `host.disable_display`: Disable console output to the physical display device next time this host boots
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Returns: This host's physical display usage
+    ///
     /// Async form: `Async.host.disable_display` (returns a task).
     pub fn disable_display(host: &Ref<Host>) -> Call<HostDisplay> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -850,9 +1014,12 @@ impl Host {
     }
 
     /// `host.enable_display`: Enable console output to the physical display device next time this host boots
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Returns: This host's physical display usage
+    ///
     /// Async form: `Async.host.enable_display` (returns a task).
     pub fn enable_display(host: &Ref<Host>) -> Call<HostDisplay> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -860,8 +1027,10 @@ impl Host {
     }
 
     /// `host.declare_dead`: Declare that a host is dead. This is a dangerous operation, and should only be called if the administrator is absolutely sure the host is definitely dead
+    ///
     /// Params:
     /// - `host`: The Host to declare is dead
+    ///
     /// Async form: `Async.host.declare_dead` (returns a task).
     pub fn declare_dead(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -869,11 +1038,14 @@ impl Host {
     }
 
     /// `host.migrate_receive`: Prepare to receive a VM, returning a token which can be passed to VM.migrate.
+    ///
     /// Params:
     /// - `host`: The target host
     /// - `network`: The network through which migration traffic should be received.
     /// - `options`: Extra configuration operations
+    ///
     /// Returns: A value which should be passed to VM.migrate
+    ///
     /// Async form: `Async.host.migrate_receive` (returns a task).
     pub fn migrate_receive(
         host: &Ref<Host>,
@@ -885,8 +1057,10 @@ impl Host {
     }
 
     /// `host.disable_local_storage_caching`: Disable the use of a local SR for caching purposes
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Async form: `Async.host.disable_local_storage_caching` (returns a task).
     pub fn disable_local_storage_caching(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -895,9 +1069,11 @@ impl Host {
     }
 
     /// `host.enable_local_storage_caching`: Enable the use of a local SR for caching purposes
+    ///
     /// Params:
     /// - `host`: The host
     /// - `sr`: The SR to use as a local cache
+    ///
     /// Async form: `Async.host.enable_local_storage_caching` (returns a task).
     pub fn enable_local_storage_caching(host: &Ref<Host>, sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), sr.to_value()];
@@ -906,9 +1082,12 @@ impl Host {
     }
 
     /// `host.reset_cpu_features`: Remove the feature mask, such that after a reboot all features of the CPU are enabled.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Async form: `Async.host.reset_cpu_features` (returns a task).
     pub fn reset_cpu_features(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -916,10 +1095,13 @@ impl Host {
     }
 
     /// `host.set_cpu_features`: Set the CPU features to be used after a reboot, if the given features string is valid.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `host`: The host
     /// - `features`: The features string (32 hexadecimal digits)
+    ///
     /// Async form: `Async.host.set_cpu_features` (returns a task).
     pub fn set_cpu_features(host: &Ref<Host>, features: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), features.to_value()];
@@ -927,10 +1109,12 @@ impl Host {
     }
 
     /// `host.set_power_on_mode`: Set the power-on-mode, host, user and password
+    ///
     /// Params:
     /// - `self_`: The host
     /// - `power_on_mode`: power-on-mode can be empty, wake-on-lan, IPMI or other
     /// - `power_on_config`: Power on config
+    ///
     /// Async form: `Async.host.set_power_on_mode` (returns a task).
     pub fn set_power_on_mode(
         self_: &Ref<Host>,
@@ -946,9 +1130,12 @@ impl Host {
     }
 
     /// `host.refresh_pack_info`: Refresh the list of installed Supplemental Packs.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `host`: The Host to modify
+    ///
     /// Async form: `Async.host.refresh_pack_info` (returns a task).
     pub fn refresh_pack_info(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -956,10 +1143,12 @@ impl Host {
     }
 
     /// `host.apply_edition`: Change to another edition, or reactivate the current edition after a license has expired. This may be subject to the successful checkout of an appropriate license.
+    ///
     /// Params:
     /// - `host`: The host
     /// - `edition`: The requested edition
     /// - `force`: Update the license params even if the apply call fails (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.apply_edition` (returns a task).
     pub fn apply_edition(host: &Ref<Host>, edition: &str, force: Option<bool>) -> Call<Void> {
         let mut params: Vec<Value> = vec![host.to_value(), edition.to_value()];
@@ -977,8 +1166,10 @@ impl Host {
     }
 
     /// `host.reset_server_certificate`: Delete the current TLS server certificate and replace by a new, self-signed one. This should only be used with extreme care.
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Async form: `Async.host.reset_server_certificate` (returns a task).
     pub fn reset_server_certificate(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -987,6 +1178,7 @@ impl Host {
     }
 
     /// `host.emergency_reset_server_certificate`: Delete the current TLS server certificate and replace by a new, self-signed one. This should only be used with extreme care.
+    ///
     /// Async form: `Async.host.emergency_reset_server_certificate` (returns a task).
     pub fn emergency_reset_server_certificate() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -995,11 +1187,13 @@ impl Host {
     }
 
     /// `host.install_server_certificate`: Install the TLS server certificate.
+    ///
     /// Params:
     /// - `host`: The host
     /// - `certificate`: The server certificate, in PEM form
     /// - `private_key`: The unencrypted private key used to sign the certificate, in PKCS#8 form
     /// - `certificate_chain`: The certificate chain, in PEM form (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.install_server_certificate` (returns a task).
     pub fn install_server_certificate(
         host: &Ref<Host>,
@@ -1027,8 +1221,10 @@ impl Host {
     }
 
     /// `host.refresh_server_certificate`: Replace the internal self-signed host certficate with a new one.
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Async form: `Async.host.refresh_server_certificate` (returns a task).
     pub fn refresh_server_certificate(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1037,9 +1233,12 @@ impl Host {
     }
 
     /// `host.get_server_certificate`: Get the installed server public TLS certificate.
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Returns: The installed server public TLS certificate, in PEM form.
+    ///
     /// Async form: `Async.host.get_server_certificate` (returns a task).
     pub fn get_server_certificate(host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1048,9 +1247,12 @@ impl Host {
     }
 
     /// `host.retrieve_wlb_evacuate_recommendations`: Retrieves recommended host migrations to perform when evacuating the host from the wlb server. If a VM cannot be migrated from the host the reason is listed instead of a recommendation.
+    ///
     /// Params:
     /// - `self_`: The host to query
+    ///
     /// Returns: VMs and the reasons why they would block evacuation, or their target host recommended by the wlb server
+    ///
     /// Async form: `Async.host.retrieve_wlb_evacuate_recommendations` (returns a task).
     pub fn retrieve_wlb_evacuate_recommendations(
         self_: &Ref<Host>,
@@ -1061,10 +1263,12 @@ impl Host {
     }
 
     /// `host.external_auth_set_ldaps`: This call enables or disables LDAPS for external authentication on the host
+    ///
     /// Params:
     /// - `host`: The host whose LDAPS configuration should be set
     /// - `ldaps`: Whether to enable or disable LDAPS
     /// - `force`: Force the operation even if already in the desired state (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.external_auth_set_ldaps` (returns a task).
     pub fn external_auth_set_ldaps(
         host: &Ref<Host>,
@@ -1087,10 +1291,12 @@ impl Host {
     }
 
     /// `host.disable_external_auth`: This call disables external authentication on the local host
+    ///
     /// Params:
     /// - `host`: The host whose external authentication should be disabled
     /// - `config`: Optional parameters as a list of key-values containing the configuration data (optional: trailing `None`s are not sent)
     /// - `force`: Disable external auth even when not enabled (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.disable_external_auth` (returns a task).
     pub fn disable_external_auth(
         host: &Ref<Host>,
@@ -1128,11 +1334,13 @@ impl Host {
     }
 
     /// `host.enable_external_auth`: This call enables external authentication on a host
+    ///
     /// Params:
     /// - `host`: The host whose external authentication should be enabled
     /// - `config`: A list of key-values containing the configuration data
     /// - `service_name`: The name of the service
     /// - `auth_type`: The type of authentication (for example, AD for Active Directory)
+    ///
     /// Async form: `Async.host.enable_external_auth` (returns a task).
     pub fn enable_external_auth(
         host: &Ref<Host>,
@@ -1150,9 +1358,12 @@ impl Host {
     }
 
     /// `host.get_server_localtime`: This call queries the host's clock for the current time in the host's local timezone
+    ///
     /// Params:
     /// - `host`: The host whose clock should be queried
+    ///
     /// Returns: The current local time
+    ///
     /// Async form: `Async.host.get_server_localtime` (returns a task).
     pub fn get_server_localtime(host: &Ref<Host>) -> Call<DateTime> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1160,9 +1371,12 @@ impl Host {
     }
 
     /// `host.get_servertime`: This call queries the host's clock for the current time
+    ///
     /// Params:
     /// - `host`: The host whose clock should be queried
+    ///
     /// Returns: The current time
+    ///
     /// Async form: `Async.host.get_servertime` (returns a task).
     pub fn get_servertime(host: &Ref<Host>) -> Call<DateTime> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1170,10 +1384,13 @@ impl Host {
     }
 
     /// `host.call_extension`: Call an API extension on this host
+    ///
     /// Params:
     /// - `host`: The host
     /// - `call`: Rpc call for the extension
+    ///
     /// Returns: Result from the extension
+    ///
     /// Async form: `Async.host.call_extension` (returns a task).
     pub fn call_extension(host: &Ref<Host>, call: &str) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value(), call.to_value()];
@@ -1181,10 +1398,13 @@ impl Host {
     }
 
     /// `host.has_extension`: Return true if the extension is available on the host
+    ///
     /// Params:
     /// - `host`: The host
     /// - `name`: The name of the API call
+    ///
     /// Returns: True if the extension exists, false otherwise
+    ///
     /// Async form: `Async.host.has_extension` (returns a task).
     pub fn has_extension(host: &Ref<Host>, name: &str) -> Call<bool> {
         let params: Vec<Value> = vec![host.to_value(), name.to_value()];
@@ -1192,12 +1412,15 @@ impl Host {
     }
 
     /// `host.call_plugin`: Call an API plugin on this host
+    ///
     /// Params:
     /// - `host`: The host
     /// - `plugin`: The name of the plugin
     /// - `fn_`: The name of the function within the plugin
     /// - `args`: Arguments for the function
+    ///
     /// Returns: Result from the plugin
+    ///
     /// Async form: `Async.host.call_plugin` (returns a task).
     pub fn call_plugin(
         host: &Ref<Host>,
@@ -1215,12 +1438,15 @@ impl Host {
     }
 
     /// `host.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this host
+    ///
     /// Params:
     /// - `host`: The host
     /// - `name`: The name associated with the blob
     /// - `mime_type`: The mime type for the data. Empty string translates to application/octet-stream
     /// - `public`: True if the blob should be publicly available (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the blob, needed for populating its data
+    ///
     /// Async form: `Async.host.create_new_blob` (returns a task).
     pub fn create_new_blob(
         host: &Ref<Host>,
@@ -1243,9 +1469,11 @@ impl Host {
     }
 
     /// `host.backup_rrds`: This causes the RRDs to be backed up to the master
+    ///
     /// Params:
     /// - `host`: Schedule a backup of the RRDs of this host
     /// - `delay`: Delay in seconds from when the call is received to perform the backup
+    ///
     /// Async form: `Async.host.backup_rrds` (returns a task).
     pub fn backup_rrds(host: &Ref<Host>, delay: f64) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), delay.to_value()];
@@ -1253,8 +1481,10 @@ impl Host {
     }
 
     /// `host.sync_data`: This causes the synchronisation of the non-database data (messages, RRDs and so on) stored on the master to be synchronised with the host
+    ///
     /// Params:
     /// - `host`: The host to whom the data should be sent
+    ///
     /// Async form: `Async.host.sync_data` (returns a task).
     pub fn sync_data(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1262,9 +1492,12 @@ impl Host {
     }
 
     /// `host.compute_memory_overhead`: Computes the virtualization memory overhead of a host.
+    ///
     /// Params:
     /// - `host`: The host for which to compute the memory overhead
+    ///
     /// Returns: the virtualization memory overhead of the host.
+    ///
     /// Async form: `Async.host.compute_memory_overhead` (returns a task).
     pub fn compute_memory_overhead(host: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1273,9 +1506,12 @@ impl Host {
     }
 
     /// `host.compute_free_memory`: Computes the amount of free memory on the host.
+    ///
     /// Params:
     /// - `host`: The host to send the request to
+    ///
     /// Returns: the amount of free memory on the host.
+    ///
     /// Async form: `Async.host.compute_free_memory` (returns a task).
     pub fn compute_free_memory(host: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1283,10 +1519,13 @@ impl Host {
     }
 
     /// `host.set_hostname_live`: Sets the host name to the specified string.  Both the API and lower-level system hostname are changed immediately.
+    ///
     /// Params:
     /// - `host`: The host whose host name to set
     /// - `hostname`: The new host name
+    ///
     /// Errors: `HOST_NAME_INVALID`.
+    ///
     /// Async form: `Async.host.set_hostname_live` (returns a task).
     pub fn set_hostname_live(host: &Ref<Host>, hostname: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), hostname.to_value()];
@@ -1294,6 +1533,7 @@ impl Host {
     }
 
     /// `host.shutdown_agent`: Shuts the agent down after a 10 second pause. WARNING: this is a dangerous operation. Any operations in progress will be aborted, and unrecoverable data loss may occur. The caller is responsible for ensuring that there are no operations in progress when this method is called.
+    ///
     /// Async form: `Async.host.shutdown_agent` (returns a task).
     pub fn shutdown_agent() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1301,8 +1541,10 @@ impl Host {
     }
 
     /// `host.restart_agent`: Restarts the agent after a 10 second pause. WARNING: this is a dangerous operation. Any operations in progress will be aborted, and unrecoverable data loss may occur. The caller is responsible for ensuring that there are no operations in progress when this method is called.
+    ///
     /// Params:
     /// - `host`: The Host on which you want to restart the agent
+    ///
     /// Async form: `Async.host.restart_agent` (returns a task).
     pub fn restart_agent(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1310,9 +1552,12 @@ impl Host {
     }
 
     /// `host.get_system_status_capabilities`:
+    ///
     /// Params:
     /// - `host`: The host to interrogate
+    ///
     /// Returns: An XML fragment containing the system status capabilities.
+    ///
     /// Async form: `Async.host.get_system_status_capabilities` (returns a task).
     pub fn get_system_status_capabilities(host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1321,9 +1566,12 @@ impl Host {
     }
 
     /// `host.get_management_interface`: Returns the management interface for the specified host
+    ///
     /// Params:
     /// - `host`: Which host's management interface is required
+    ///
     /// Returns: The management interface for the host
+    ///
     /// Async form: `Async.host.get_management_interface` (returns a task).
     pub fn get_management_interface(host: &Ref<Host>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1332,6 +1580,7 @@ impl Host {
     }
 
     /// `host.management_disable`: Disable the management network interface
+    ///
     /// Async form: `Async.host.management_disable` (returns a task).
     pub fn management_disable() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1339,8 +1588,10 @@ impl Host {
     }
 
     /// `host.local_management_reconfigure`: Reconfigure the management network interface. Should only be used if Host.management_reconfigure is impossible because the network configuration is broken.
+    ///
     /// Params:
     /// - `interface`: name of the interface to use as a management interface
+    ///
     /// Async form: `Async.host.local_management_reconfigure` (returns a task).
     pub fn local_management_reconfigure(interface: &str) -> Call<Void> {
         let params: Vec<Value> = vec![interface.to_value()];
@@ -1349,8 +1600,10 @@ impl Host {
     }
 
     /// `host.management_reconfigure`: Reconfigure the management network interface
+    ///
     /// Params:
     /// - `pif`: reference to a PIF object corresponding to the management interface
+    ///
     /// Async form: `Async.host.management_reconfigure` (returns a task).
     pub fn management_reconfigure(pif: &Ref<Pif>) -> Call<Void> {
         let params: Vec<Value> = vec![pif.to_value()];
@@ -1359,8 +1612,10 @@ impl Host {
     }
 
     /// `host.syslog_reconfigure`: Re-configure syslog logging
+    ///
     /// Params:
     /// - `host`: Tell the host to reread its Host.logging parameters and reconfigure itself accordingly
+    ///
     /// Async form: `Async.host.syslog_reconfigure` (returns a task).
     pub fn syslog_reconfigure(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1368,10 +1623,12 @@ impl Host {
     }
 
     /// `host.evacuate`: Migrate all VMs off of this host, where possible.
+    ///
     /// Params:
     /// - `host`: The host to evacuate
     /// - `network`: Optional preferred network for migration (optional: trailing `None`s are not sent)
     /// - `evacuate_batch_size`: The maximum number of VMs to be migrated per batch 0 will use the value `evacuation-batch-size` defined in xapi.conf (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.evacuate` (returns a task).
     pub fn evacuate(
         host: &Ref<Host>,
@@ -1408,10 +1665,14 @@ impl Host {
     }
 
     /// `host.get_uncooperative_resident_VMs`: Return a set of VMs which are not co-operating with the host's memory control system
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The host to query
+    ///
     /// Returns: VMs which are not co-operating
+    ///
     /// Async form: `Async.host.get_uncooperative_resident_VMs` (returns a task).
     pub fn get_uncooperative_resident_vms(self_: &Ref<Host>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1420,9 +1681,12 @@ impl Host {
     }
 
     /// `host.get_vms_which_prevent_evacuation`: Return a set of VMs which prevent the host being evacuated, with per-VM error codes
+    ///
     /// Params:
     /// - `self_`: The host to query
+    ///
     /// Returns: VMs which block evacuation together with reasons
+    ///
     /// Async form: `Async.host.get_vms_which_prevent_evacuation` (returns a task).
     pub fn get_vms_which_prevent_evacuation(
         self_: &Ref<Host>,
@@ -1433,8 +1697,10 @@ impl Host {
     }
 
     /// `host.assert_can_evacuate`: Check this host can be evacuated.
+    ///
     /// Params:
     /// - `host`: The host to evacuate
+    ///
     /// Async form: `Async.host.assert_can_evacuate` (returns a task).
     pub fn assert_can_evacuate(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1442,9 +1708,11 @@ impl Host {
     }
 
     /// `host.forget_data_source_archives`: Forget the recorded statistics related to the specified data source
+    ///
     /// Params:
     /// - `host`: The host
     /// - `data_source`: The data source whose archives are to be forgotten
+    ///
     /// Async form: `Async.host.forget_data_source_archives` (returns a task).
     pub fn forget_data_source_archives(host: &Ref<Host>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
@@ -1453,10 +1721,13 @@ impl Host {
     }
 
     /// `host.query_data_source`: Query the latest value of the specified data source
+    ///
     /// Params:
     /// - `host`: The host
     /// - `data_source`: The data source to query
+    ///
     /// Returns: The latest value, averaged over the last 5 seconds
+    ///
     /// Async form: `Async.host.query_data_source` (returns a task).
     pub fn query_data_source(host: &Ref<Host>, data_source: &str) -> Call<f64> {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
@@ -1464,9 +1735,11 @@ impl Host {
     }
 
     /// `host.record_data_source`: Start recording the specified data source
+    ///
     /// Params:
     /// - `host`: The host
     /// - `data_source`: The data source to record
+    ///
     /// Async form: `Async.host.record_data_source` (returns a task).
     pub fn record_data_source(host: &Ref<Host>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
@@ -1474,9 +1747,12 @@ impl Host {
     }
 
     /// `host.get_data_sources`:
+    ///
     /// Params:
     /// - `host`: The host to interrogate
+    ///
     /// Returns: A set of data sources
+    ///
     /// Async form: `Async.host.get_data_sources` (returns a task).
     pub fn get_data_sources(host: &Ref<Host>) -> Call<Vec<DataSource>> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1484,8 +1760,10 @@ impl Host {
     }
 
     /// `host.emergency_ha_disable`: This call disables HA on the local host. This should only be used with extreme care.
+    ///
     /// Params:
     /// - `soft`: Disable HA temporarily, revert upon host reboot or further changes, idempotent (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.emergency_ha_disable` (returns a task).
     pub fn emergency_ha_disable(soft: Option<bool>) -> Call<Void> {
         let mut params: Vec<Value> = vec![];
@@ -1503,8 +1781,10 @@ impl Host {
     }
 
     /// `host.power_on`: Attempt to power-on the host (if the capability exists).
+    ///
     /// Params:
     /// - `host`: The Host to power on
+    ///
     /// Async form: `Async.host.power_on` (returns a task).
     pub fn power_on(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1512,8 +1792,10 @@ impl Host {
     }
 
     /// `host.destroy`: Destroy specified host record in database
+    ///
     /// Params:
     /// - `self_`: The host record to remove
+    ///
     /// Async form: `Async.host.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1521,8 +1803,10 @@ impl Host {
     }
 
     /// `host.license_remove`: Remove any license file from the specified host, and switch that host to the unlicensed edition
+    ///
     /// Params:
     /// - `host`: The host from which any license will be removed
+    ///
     /// Async form: `Async.host.license_remove` (returns a task).
     pub fn license_remove(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1530,10 +1814,13 @@ impl Host {
     }
 
     /// `host.license_add`: Apply a new license to a host
+    ///
     /// Params:
     /// - `host`: The host to upload the license to
     /// - `contents`: The contents of the license file, base64 encoded
+    ///
     /// Errors: `LICENSE_PROCESSING_ERROR`.
+    ///
     /// Async form: `Async.host.license_add` (returns a task).
     pub fn license_add(host: &Ref<Host>, contents: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), contents.to_value()];
@@ -1541,11 +1828,15 @@ impl Host {
     }
 
     /// `host.license_apply`: Apply a new license to a host
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `host`: The host to upload the license to
     /// - `contents`: The contents of the license file, base64 encoded
+    ///
     /// Errors: `LICENSE_PROCESSING_ERROR`.
+    ///
     /// Async form: `Async.host.license_apply` (returns a task).
     pub fn license_apply(host: &Ref<Host>, contents: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), contents.to_value()];
@@ -1553,7 +1844,9 @@ impl Host {
     }
 
     /// `host.list_methods`: List all supported methods
+    ///
     /// Returns: The name of every supported method.
+    ///
     /// Async form: `Async.host.list_methods` (returns a task).
     pub fn list_methods() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
@@ -1561,10 +1854,12 @@ impl Host {
     }
 
     /// `host.bugreport_upload`: Run xen-bugtool --yestoall and upload the output to support
+    ///
     /// Params:
     /// - `host`: The host on which to run xen-bugtool
     /// - `url`: The URL to upload to
     /// - `options`: Extra configuration operations
+    ///
     /// Async form: `Async.host.bugreport_upload` (returns a task).
     pub fn bugreport_upload(
         host: &Ref<Host>,
@@ -1576,9 +1871,11 @@ impl Host {
     }
 
     /// `host.send_debug_keys`: Inject the given string as debugging keys into Xen
+    ///
     /// Params:
     /// - `host`: The host
     /// - `keys`: The keys to send
+    ///
     /// Async form: `Async.host.send_debug_keys` (returns a task).
     pub fn send_debug_keys(host: &Ref<Host>, keys: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), keys.to_value()];
@@ -1586,9 +1883,12 @@ impl Host {
     }
 
     /// `host.get_log`: Get the host's log file
+    ///
     /// Params:
     /// - `host`: The Host to query
+    ///
     /// Returns: The contents of the host's primary log file
+    ///
     /// Async form: `Async.host.get_log` (returns a task).
     pub fn get_log(host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1596,9 +1896,12 @@ impl Host {
     }
 
     /// `host.dmesg_clear`: Get the host xen dmesg, and clear the buffer.
+    ///
     /// Params:
     /// - `host`: The Host to query
+    ///
     /// Returns: dmesg string
+    ///
     /// Async form: `Async.host.dmesg_clear` (returns a task).
     pub fn dmesg_clear(host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1606,9 +1909,12 @@ impl Host {
     }
 
     /// `host.dmesg`: Get the host xen dmesg.
+    ///
     /// Params:
     /// - `host`: The Host to query
+    ///
     /// Returns: dmesg string
+    ///
     /// Async form: `Async.host.dmesg` (returns a task).
     pub fn dmesg(host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1616,8 +1922,10 @@ impl Host {
     }
 
     /// `host.reboot`: Reboot the host. (This function can only be called if there are no currently running VMs on the host and it is disabled.)
+    ///
     /// Params:
     /// - `host`: The Host to reboot
+    ///
     /// Async form: `Async.host.reboot` (returns a task).
     pub fn reboot(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1625,8 +1933,10 @@ impl Host {
     }
 
     /// `host.shutdown`: Shutdown the host. (This function can only be called if there are no currently running VMs on the host and it is disabled.)
+    ///
     /// Params:
     /// - `host`: The Host to shutdown
+    ///
     /// Async form: `Async.host.shutdown` (returns a task).
     pub fn shutdown(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1634,8 +1944,10 @@ impl Host {
     }
 
     /// `host.enable`: Puts the host into a state in which new VMs can be started.
+    ///
     /// Params:
     /// - `host`: The Host to enable
+    ///
     /// Async form: `Async.host.enable` (returns a task).
     pub fn enable(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1643,9 +1955,11 @@ impl Host {
     }
 
     /// `host.disable`: Puts the host into a state in which no new VMs can be started. Currently active VMs on the host continue to execute.
+    ///
     /// Params:
     /// - `host`: The Host to disable
     /// - `auto_enable`: If true (default), the host will be re-enabled after a toolstack restart automatically. If false, the host will be disabled indefinitely, across toolstack restarts and host reboots, until re-enabled explicitly with Host.enable. (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.host.disable` (returns a task).
     pub fn disable(host: &Ref<Host>, auto_enable: Option<bool>) -> Call<Void> {
         let mut params: Vec<Value> = vec![host.to_value()];
@@ -1663,6 +1977,7 @@ impl Host {
     }
 
     /// `host.set_display`: Set the display field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1672,6 +1987,7 @@ impl Host {
     }
 
     /// `host.remove_from_guest_VCPUs_params`: Remove the given key and its corresponding value from the guest_VCPUs_params field of the given host.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1681,6 +1997,7 @@ impl Host {
     }
 
     /// `host.add_to_guest_VCPUs_params`: Add the given key-value pair to the guest_VCPUs_params field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1691,6 +2008,7 @@ impl Host {
     }
 
     /// `host.set_guest_VCPUs_params`: Set the guest_VCPUs_params field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1703,6 +2021,7 @@ impl Host {
     }
 
     /// `host.remove_from_license_server`: Remove the given key and its corresponding value from the license_server field of the given host.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1712,6 +2031,7 @@ impl Host {
     }
 
     /// `host.add_to_license_server`: Add the given key-value pair to the license_server field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1722,6 +2042,7 @@ impl Host {
     }
 
     /// `host.set_license_server`: Set the license_server field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1731,6 +2052,7 @@ impl Host {
     }
 
     /// `host.remove_tags`: Remove the given value from the tags field of the given host.  If the value is not in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: Value to remove
@@ -1740,6 +2062,7 @@ impl Host {
     }
 
     /// `host.add_tags`: Add the given value to the tags field of the given host.  If the value is already in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to add
@@ -1749,6 +2072,7 @@ impl Host {
     }
 
     /// `host.set_tags`: Set the tags field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1758,6 +2082,7 @@ impl Host {
     }
 
     /// `host.set_address`: Set the address field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1767,6 +2092,7 @@ impl Host {
     }
 
     /// `host.set_hostname`: Set the hostname field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1776,6 +2102,7 @@ impl Host {
     }
 
     /// `host.set_crash_dump_sr`: Set the crash_dump_sr field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1785,6 +2112,7 @@ impl Host {
     }
 
     /// `host.set_suspend_image_sr`: Set the suspend_image_sr field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1794,6 +2122,7 @@ impl Host {
     }
 
     /// `host.remove_from_logging`: Remove the given key and its corresponding value from the logging field of the given host.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1803,6 +2132,7 @@ impl Host {
     }
 
     /// `host.add_to_logging`: Add the given key-value pair to the logging field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1813,6 +2143,7 @@ impl Host {
     }
 
     /// `host.set_logging`: Set the logging field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1822,6 +2153,7 @@ impl Host {
     }
 
     /// `host.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given host.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1831,6 +2163,7 @@ impl Host {
     }
 
     /// `host.add_to_other_config`: Add the given key-value pair to the other_config field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1841,6 +2174,7 @@ impl Host {
     }
 
     /// `host.set_other_config`: Set the other_config field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1850,6 +2184,7 @@ impl Host {
     }
 
     /// `host.set_name_description`: Set the name/description field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1859,6 +2194,7 @@ impl Host {
     }
 
     /// `host.set_name_label`: Set the name/label field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1868,9 +2204,12 @@ impl Host {
     }
 
     /// `host.get_timezone`: Get the timezone field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_timezone(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1878,9 +2217,12 @@ impl Host {
     }
 
     /// `host.get_ntp_custom_servers`: Get the ntp_custom_servers field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ntp_custom_servers(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1888,9 +2230,12 @@ impl Host {
     }
 
     /// `host.get_ntp_mode`: Get the ntp_mode field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ntp_mode(self_: &Ref<Host>) -> Call<HostNtpMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1898,9 +2243,12 @@ impl Host {
     }
 
     /// `host.get_secure_boot`: Get the secure_boot field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_secure_boot(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1908,9 +2256,12 @@ impl Host {
     }
 
     /// `host.get_max_cstate`: Get the max_cstate field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_max_cstate(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1918,9 +2269,12 @@ impl Host {
     }
 
     /// `host.get_ssh_auto_mode`: Get the ssh_auto_mode field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ssh_auto_mode(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1928,9 +2282,12 @@ impl Host {
     }
 
     /// `host.get_console_idle_timeout`: Get the console_idle_timeout field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_console_idle_timeout(self_: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1938,9 +2295,12 @@ impl Host {
     }
 
     /// `host.get_ssh_expiry`: Get the ssh_expiry field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ssh_expiry(self_: &Ref<Host>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1948,9 +2308,12 @@ impl Host {
     }
 
     /// `host.get_ssh_enabled_timeout`: Get the ssh_enabled_timeout field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ssh_enabled_timeout(self_: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1958,9 +2321,12 @@ impl Host {
     }
 
     /// `host.get_ssh_enabled`: Get the ssh_enabled field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ssh_enabled(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1968,9 +2334,12 @@ impl Host {
     }
 
     /// `host.get_last_update_hash`: Get the last_update_hash field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_update_hash(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1978,9 +2347,12 @@ impl Host {
     }
 
     /// `host.get_pending_guidances_full`: Get the pending_guidances_full field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_guidances_full(self_: &Ref<Host>) -> Call<Vec<UpdateGuidances>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1988,9 +2360,12 @@ impl Host {
     }
 
     /// `host.get_pending_guidances_recommended`: Get the pending_guidances_recommended field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_guidances_recommended(self_: &Ref<Host>) -> Call<Vec<UpdateGuidances>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1998,9 +2373,12 @@ impl Host {
     }
 
     /// `host.get_numa_affinity_policy`: Get the numa_affinity_policy field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_numa_affinity_policy(self_: &Ref<Host>) -> Call<HostNumaAffinityPolicy> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2008,9 +2386,12 @@ impl Host {
     }
 
     /// `host.get_latest_synced_updates_applied`: Get the latest_synced_updates_applied field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_latest_synced_updates_applied(
         self_: &Ref<Host>,
@@ -2020,9 +2401,12 @@ impl Host {
     }
 
     /// `host.get_https_only`: Get the https_only field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_https_only(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2030,9 +2414,12 @@ impl Host {
     }
 
     /// `host.get_last_software_update`: Get the last_software_update field of the given host.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_software_update(self_: &Ref<Host>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2040,8 +2427,10 @@ impl Host {
     }
 
     /// `host.get_tls_verification_enabled`: Get the tls_verification_enabled field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tls_verification_enabled(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2049,8 +2438,10 @@ impl Host {
     }
 
     /// `host.get_pending_guidances`: Get the pending_guidances field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_guidances(self_: &Ref<Host>) -> Call<Vec<UpdateGuidances>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2058,8 +2449,10 @@ impl Host {
     }
 
     /// `host.get_editions`: Get the editions field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_editions(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2067,8 +2460,10 @@ impl Host {
     }
 
     /// `host.get_certificates`: Get the certificates field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_certificates(self_: &Ref<Host>) -> Call<Vec<Ref<Certificate>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2076,9 +2471,12 @@ impl Host {
     }
 
     /// `host.get_uefi_certificates`: Get the uefi_certificates field of the given host.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uefi_certificates(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2086,8 +2484,10 @@ impl Host {
     }
 
     /// `host.get_multipathing`: Get the multipathing field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_multipathing(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2095,8 +2495,10 @@ impl Host {
     }
 
     /// `host.get_iscsi_iqn`: Get the iscsi_iqn field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_iscsi_iqn(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2104,8 +2506,10 @@ impl Host {
     }
 
     /// `host.get_features`: Get the features field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_features(self_: &Ref<Host>) -> Call<Vec<Ref<Feature>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2113,8 +2517,10 @@ impl Host {
     }
 
     /// `host.get_updates_requiring_reboot`: Get the updates_requiring_reboot field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_updates_requiring_reboot(self_: &Ref<Host>) -> Call<Vec<Ref<PoolUpdate>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2122,8 +2528,10 @@ impl Host {
     }
 
     /// `host.get_control_domain`: Get the control_domain field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_control_domain(self_: &Ref<Host>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2131,8 +2539,10 @@ impl Host {
     }
 
     /// `host.get_virtual_hardware_platform_versions`: Get the virtual_hardware_platform_versions field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_virtual_hardware_platform_versions(self_: &Ref<Host>) -> Call<Vec<i64>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2140,8 +2550,10 @@ impl Host {
     }
 
     /// `host.get_display`: Get the display field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_display(self_: &Ref<Host>) -> Call<HostDisplay> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2149,8 +2561,10 @@ impl Host {
     }
 
     /// `host.get_guest_VCPUs_params`: Get the guest_VCPUs_params field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_guest_vcpus_params(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2158,9 +2572,12 @@ impl Host {
     }
 
     /// `host.get_ssl_legacy`: Get the ssl_legacy field of the given host.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ssl_legacy(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2168,8 +2585,10 @@ impl Host {
     }
 
     /// `host.get_PUSBs`: Get the PUSBs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pusbs(self_: &Ref<Host>) -> Call<Vec<Ref<Pusb>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2177,8 +2596,10 @@ impl Host {
     }
 
     /// `host.get_PGPUs`: Get the PGPUs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pgpus(self_: &Ref<Host>) -> Call<Vec<Ref<Pgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2186,8 +2607,10 @@ impl Host {
     }
 
     /// `host.get_PCIs`: Get the PCIs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pcis(self_: &Ref<Host>) -> Call<Vec<Ref<Pci>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2195,8 +2618,10 @@ impl Host {
     }
 
     /// `host.get_chipset_info`: Get the chipset_info field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_chipset_info(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2204,8 +2629,10 @@ impl Host {
     }
 
     /// `host.get_local_cache_sr`: Get the local_cache_sr field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_local_cache_sr(self_: &Ref<Host>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2213,8 +2640,10 @@ impl Host {
     }
 
     /// `host.get_power_on_config`: Get the power_on_config field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_power_on_config(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2222,8 +2651,10 @@ impl Host {
     }
 
     /// `host.get_power_on_mode`: Get the power_on_mode field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_power_on_mode(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2231,8 +2662,10 @@ impl Host {
     }
 
     /// `host.get_bios_strings`: Get the bios_strings field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_bios_strings(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2240,8 +2673,10 @@ impl Host {
     }
 
     /// `host.get_license_server`: Get the license_server field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_license_server(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2249,8 +2684,10 @@ impl Host {
     }
 
     /// `host.get_edition`: Get the edition field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_edition(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2258,8 +2695,10 @@ impl Host {
     }
 
     /// `host.get_external_auth_configuration`: Get the external_auth_configuration field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_external_auth_configuration(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2267,8 +2706,10 @@ impl Host {
     }
 
     /// `host.get_external_auth_service_name`: Get the external_auth_service_name field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_external_auth_service_name(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2276,8 +2717,10 @@ impl Host {
     }
 
     /// `host.get_external_auth_type`: Get the external_auth_type field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_external_auth_type(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2285,8 +2728,10 @@ impl Host {
     }
 
     /// `host.get_tags`: Get the tags field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tags(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2294,8 +2739,10 @@ impl Host {
     }
 
     /// `host.get_blobs`: Get the blobs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_blobs(self_: &Ref<Host>) -> Call<BTreeMap<String, Ref<Blob>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2303,8 +2750,10 @@ impl Host {
     }
 
     /// `host.get_ha_network_peers`: Get the ha_network_peers field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_network_peers(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2312,8 +2761,10 @@ impl Host {
     }
 
     /// `host.get_ha_statefiles`: Get the ha_statefiles field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_statefiles(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2321,8 +2772,10 @@ impl Host {
     }
 
     /// `host.get_license_params`: Get the license_params field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_license_params(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2330,8 +2783,10 @@ impl Host {
     }
 
     /// `host.get_metrics`: Get the metrics field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metrics(self_: &Ref<Host>) -> Call<Ref<HostMetrics>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2339,8 +2794,10 @@ impl Host {
     }
 
     /// `host.get_address`: Get the address field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_address(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2348,8 +2805,10 @@ impl Host {
     }
 
     /// `host.get_hostname`: Get the hostname field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hostname(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2357,8 +2816,10 @@ impl Host {
     }
 
     /// `host.get_cpu_info`: Get the cpu_info field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cpu_info(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2366,8 +2827,10 @@ impl Host {
     }
 
     /// `host.get_host_CPUs`: Get the host_CPUs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host_cpus(self_: &Ref<Host>) -> Call<Vec<Ref<HostCpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2375,8 +2838,10 @@ impl Host {
     }
 
     /// `host.get_PBDs`: Get the PBDs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pbds(self_: &Ref<Host>) -> Call<Vec<Ref<Pbd>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2384,8 +2849,10 @@ impl Host {
     }
 
     /// `host.get_updates`: Get the updates field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_updates(self_: &Ref<Host>) -> Call<Vec<Ref<PoolUpdate>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2393,9 +2860,12 @@ impl Host {
     }
 
     /// `host.get_patches`: Get the patches field of the given host.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_patches(self_: &Ref<Host>) -> Call<Vec<Ref<HostPatch>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2403,8 +2873,10 @@ impl Host {
     }
 
     /// `host.get_crashdumps`: Get the crashdumps field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_crashdumps(self_: &Ref<Host>) -> Call<Vec<Ref<HostCrashdump>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2412,8 +2884,10 @@ impl Host {
     }
 
     /// `host.get_crash_dump_sr`: Get the crash_dump_sr field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_crash_dump_sr(self_: &Ref<Host>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2421,8 +2895,10 @@ impl Host {
     }
 
     /// `host.get_suspend_image_sr`: Get the suspend_image_sr field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_suspend_image_sr(self_: &Ref<Host>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2430,8 +2906,10 @@ impl Host {
     }
 
     /// `host.get_PIFs`: Get the PIFs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pifs(self_: &Ref<Host>) -> Call<Vec<Ref<Pif>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2439,8 +2917,10 @@ impl Host {
     }
 
     /// `host.get_logging`: Get the logging field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_logging(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2448,8 +2928,10 @@ impl Host {
     }
 
     /// `host.get_resident_VMs`: Get the resident_VMs field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_resident_vms(self_: &Ref<Host>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2457,8 +2939,10 @@ impl Host {
     }
 
     /// `host.get_supported_bootloaders`: Get the supported_bootloaders field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_bootloaders(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2466,8 +2950,10 @@ impl Host {
     }
 
     /// `host.get_sched_policy`: Get the sched_policy field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sched_policy(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2475,8 +2961,10 @@ impl Host {
     }
 
     /// `host.get_cpu_configuration`: Get the cpu_configuration field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cpu_configuration(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2484,8 +2972,10 @@ impl Host {
     }
 
     /// `host.get_capabilities`: Get the capabilities field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_capabilities(self_: &Ref<Host>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2493,8 +2983,10 @@ impl Host {
     }
 
     /// `host.get_other_config`: Get the other_config field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2502,8 +2994,10 @@ impl Host {
     }
 
     /// `host.get_software_version`: Get the software_version field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_software_version(self_: &Ref<Host>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2511,8 +3005,10 @@ impl Host {
     }
 
     /// `host.get_enabled`: Get the enabled field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled(self_: &Ref<Host>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2520,8 +3016,10 @@ impl Host {
     }
 
     /// `host.get_API_version_vendor_implementation`: Get the API_version/vendor_implementation field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_api_version_vendor_implementation(
         self_: &Ref<Host>,
@@ -2531,8 +3029,10 @@ impl Host {
     }
 
     /// `host.get_API_version_vendor`: Get the API_version/vendor field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_api_version_vendor(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2540,8 +3040,10 @@ impl Host {
     }
 
     /// `host.get_API_version_minor`: Get the API_version/minor field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_api_version_minor(self_: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2549,8 +3051,10 @@ impl Host {
     }
 
     /// `host.get_API_version_major`: Get the API_version/major field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_api_version_major(self_: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2558,8 +3062,10 @@ impl Host {
     }
 
     /// `host.get_current_operations`: Get the current_operations field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<Host>,
@@ -2569,8 +3075,10 @@ impl Host {
     }
 
     /// `host.get_allowed_operations`: Get the allowed_operations field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Host>) -> Call<Vec<HostAllowedOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2578,8 +3086,10 @@ impl Host {
     }
 
     /// `host.get_memory_overhead`: Get the memory/overhead field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_overhead(self_: &Ref<Host>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2587,8 +3097,10 @@ impl Host {
     }
 
     /// `host.get_name_description`: Get the name/description field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2596,8 +3108,10 @@ impl Host {
     }
 
     /// `host.get_name_label`: Get the name/label field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2605,8 +3119,10 @@ impl Host {
     }
 
     /// `host.get_uuid`: Get the uuid field of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2614,8 +3130,10 @@ impl Host {
     }
 
     /// `host.get_by_name_label`: Get all the host instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Host>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -2623,8 +3141,10 @@ impl Host {
     }
 
     /// `host.get_by_uuid`: Get a reference to the host instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -2632,8 +3152,10 @@ impl Host {
     }
 
     /// `host.get_record`: Get a record containing the current state of the given host.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Host>) -> Call<Host> {
         let params: Vec<Value> = vec![self_.to_value()];

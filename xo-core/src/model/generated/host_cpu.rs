@@ -8,48 +8,62 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// A physical CPU
+///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct HostCpu {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// the host the CPU is in
+    ///
     /// RO/runtime
     pub host: Ref<Host>,
     /// the number of the physical CPU within the host
+    ///
     /// RO/runtime
     pub number: i64,
     /// the vendor of the physical CPU
+    ///
     /// RO/runtime
     pub vendor: String,
     /// the speed of the physical CPU
+    ///
     /// RO/runtime
     pub speed: i64,
     /// the model name of the physical CPU
+    ///
     /// RO/runtime
     pub modelname: String,
     /// the family (number) of the physical CPU
+    ///
     /// RO/runtime
     pub family: i64,
     /// the model number of the physical CPU
+    ///
     /// RO/runtime
     pub model: i64,
     /// the stepping of the physical CPU
+    ///
     /// RO/runtime
     pub stepping: String,
     /// the flags of the physical CPU (a decoded version of the features field)
+    ///
     /// RO/runtime
     pub flags: String,
     /// the physical CPU feature bitmap
+    ///
     /// RO/runtime
     pub features: String,
     /// the current CPU utilisation
+    ///
     /// RO/runtime
     #[serde(deserialize_with = "crate::model::de::float")]
     pub utilisation: f64,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -101,7 +115,9 @@ impl ToValue for HostCpu {
 /// Call descriptions for `host_cpu` messages (no IO; a client executes them).
 impl HostCpu {
     /// `host_cpu.get_all_records`: Return a map of host_cpu references to host_cpu records for all host_cpus known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<HostCpu>, HostCpu>> {
         let params: Vec<Value> = vec![];
@@ -109,7 +125,9 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_all`: Return a list of all the host_cpus known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<HostCpu>>> {
         let params: Vec<Value> = vec![];
@@ -117,6 +135,7 @@ impl HostCpu {
     }
 
     /// `host_cpu.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given host_cpu.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -126,6 +145,7 @@ impl HostCpu {
     }
 
     /// `host_cpu.add_to_other_config`: Add the given key-value pair to the other_config field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -136,6 +156,7 @@ impl HostCpu {
     }
 
     /// `host_cpu.set_other_config`: Set the other_config field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -145,8 +166,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_other_config`: Get the other_config field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<HostCpu>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -154,8 +177,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_utilisation`: Get the utilisation field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_utilisation(self_: &Ref<HostCpu>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -163,8 +188,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_features`: Get the features field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_features(self_: &Ref<HostCpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -172,8 +199,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_flags`: Get the flags field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_flags(self_: &Ref<HostCpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -181,8 +210,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_stepping`: Get the stepping field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_stepping(self_: &Ref<HostCpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -190,8 +221,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_model`: Get the model field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_model(self_: &Ref<HostCpu>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -199,8 +232,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_family`: Get the family field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_family(self_: &Ref<HostCpu>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -208,8 +243,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_modelname`: Get the modelname field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_modelname(self_: &Ref<HostCpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -217,8 +254,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_speed`: Get the speed field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_speed(self_: &Ref<HostCpu>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -226,8 +265,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_vendor`: Get the vendor field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor(self_: &Ref<HostCpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -235,8 +276,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_number`: Get the number field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_number(self_: &Ref<HostCpu>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -244,8 +287,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_host`: Get the host field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<HostCpu>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -253,8 +298,10 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_uuid`: Get the uuid field of the given host_cpu.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<HostCpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -262,9 +309,12 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_by_uuid`: Get a reference to the host_cpu instance with the specified UUID.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<HostCpu>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -272,9 +322,12 @@ impl HostCpu {
     }
 
     /// `host_cpu.get_record`: Get a record containing the current state of the given host_cpu.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<HostCpu>) -> Call<HostCpu> {
         let params: Vec<Value> = vec![self_.to_value()];

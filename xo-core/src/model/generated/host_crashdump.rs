@@ -12,18 +12,23 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct HostCrashdump {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Host the crashdump relates to
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// Time the crash happened
+    ///
     /// RO/runtime
     pub timestamp: DateTime,
     /// Size of the crashdump
+    ///
     /// RO/runtime
     pub size: i64,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -59,6 +64,7 @@ impl ToValue for HostCrashdump {
 /// Call descriptions for `host_crashdump` messages (no IO; a client executes them).
 impl HostCrashdump {
     /// `host_crashdump.get_all_records`: Return a map of host_crashdump references to host_crashdump records for all host_crashdumps known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<HostCrashdump>, HostCrashdump>> {
         let params: Vec<Value> = vec![];
@@ -66,6 +72,7 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_all`: Return a list of all the host_crashdumps known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<HostCrashdump>>> {
         let params: Vec<Value> = vec![];
@@ -73,10 +80,12 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.upload`: Upload the specified host crash dump to a specified URL
+    ///
     /// Params:
     /// - `self_`: The host crashdump to upload
     /// - `url`: The URL to upload to
     /// - `options`: Extra configuration operations
+    ///
     /// Async form: `Async.host_crashdump.upload` (returns a task).
     pub fn upload(
         self_: &Ref<HostCrashdump>,
@@ -88,8 +97,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.destroy`: Destroy specified host crash dump, removing it from the disk.
+    ///
     /// Params:
     /// - `self_`: The host crashdump to destroy
+    ///
     /// Async form: `Async.host_crashdump.destroy` (returns a task).
     pub fn destroy(self_: &Ref<HostCrashdump>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -97,6 +108,7 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given host_crashdump.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -106,6 +118,7 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.add_to_other_config`: Add the given key-value pair to the other_config field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -116,6 +129,7 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.set_other_config`: Set the other_config field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -128,8 +142,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_other_config`: Get the other_config field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<HostCrashdump>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -137,8 +153,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_size`: Get the size field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_size(self_: &Ref<HostCrashdump>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -146,8 +164,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_timestamp`: Get the timestamp field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_timestamp(self_: &Ref<HostCrashdump>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -155,8 +175,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_host`: Get the host field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<HostCrashdump>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -164,8 +186,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_uuid`: Get the uuid field of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<HostCrashdump>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -173,8 +197,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_by_uuid`: Get a reference to the host_crashdump instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<HostCrashdump>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -182,8 +208,10 @@ impl HostCrashdump {
     }
 
     /// `host_crashdump.get_record`: Get a record containing the current state of the given host_crashdump.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<HostCrashdump>) -> Call<HostCrashdump> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,39 +8,50 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// UNSUPPORTED. A multi-version driver on a host
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct HostDriver {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub uuid: String,
     /// Host where this driver is installed
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub host: Ref<Host>,
     /// Name identifying the driver uniquely
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub name: String,
     /// Descriptive name, not used for identification
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub friendly_name: String,
     /// Variants of this driver available for selection
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub variants: Vec<Ref<DriverVariant>>,
     /// Currently active variant of this driver, if any, or Null.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub active_variant: Ref<DriverVariant>,
     /// Variant (if any) selected to become active after reboot. Or Null
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub selected_variant: Ref<DriverVariant>,
     /// Device type this driver supports, like network or storage
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     #[serde(rename = "type")]
     pub type_: String,
     /// Description of the driver
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub description: String,
     /// Information about the driver
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub info: String,
 }
@@ -86,7 +97,9 @@ impl ToValue for HostDriver {
 /// Call descriptions for `Host_driver` messages (no IO; a client executes them).
 impl HostDriver {
     /// `Host_driver.get_all_records`: Return a map of Host_driver references to Host_driver records for all Host_drivers known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<HostDriver>, HostDriver>> {
         let params: Vec<Value> = vec![];
@@ -94,7 +107,9 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_all`: Return a list of all the Host_drivers known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<HostDriver>>> {
         let params: Vec<Value> = vec![];
@@ -102,9 +117,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.rescan`: UNSUPPORTED. Re-scan a host's drivers and update information about them. This is mostly  for trouble shooting.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `host`: Update driver information of this host.
+    ///
     /// Async form: `Async.Host_driver.rescan` (returns a task).
     pub fn rescan(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -112,9 +130,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.deselect`: UNSUPPORTED. Deselect the currently active variant of this driver after reboot. No action will be taken if no variant is currently active.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: Driver to become inactive (after reboot).
+    ///
     /// Async form: `Async.Host_driver.deselect` (returns a task).
     pub fn deselect(self_: &Ref<HostDriver>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -122,10 +143,13 @@ impl HostDriver {
     }
 
     /// `Host_driver.select`: UNSUPPORTED. Select a variant of the driver to become active after reboot or immediately if currently no version is active
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: Driver to become active (after reboot).
     /// - `variant`: Driver version to become active (after reboot).
+    ///
     /// Async form: `Async.Host_driver.select` (returns a task).
     pub fn select(self_: &Ref<HostDriver>, variant: &Ref<DriverVariant>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), variant.to_value()];
@@ -133,9 +157,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_info`: Get the info field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_info(self_: &Ref<HostDriver>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -143,9 +170,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_description`: Get the description field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_description(self_: &Ref<HostDriver>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -153,9 +183,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_type`: Get the type field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<HostDriver>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -163,9 +196,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_selected_variant`: Get the selected_variant field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_selected_variant(self_: &Ref<HostDriver>) -> Call<Ref<DriverVariant>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -173,9 +209,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_active_variant`: Get the active_variant field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_active_variant(self_: &Ref<HostDriver>) -> Call<Ref<DriverVariant>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -183,9 +222,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_variants`: Get the variants field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_variants(self_: &Ref<HostDriver>) -> Call<Vec<Ref<DriverVariant>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -193,9 +235,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_friendly_name`: Get the friendly_name field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_friendly_name(self_: &Ref<HostDriver>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -203,9 +248,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_name`: Get the name field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name(self_: &Ref<HostDriver>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -213,9 +261,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_host`: Get the host field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<HostDriver>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -223,9 +274,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_uuid`: Get the uuid field of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<HostDriver>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -233,9 +287,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_by_uuid`: Get a reference to the Host_driver instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<HostDriver>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -243,9 +300,12 @@ impl HostDriver {
     }
 
     /// `Host_driver.get_record`: Get a record containing the current state of the given Host_driver.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<HostDriver>) -> Call<HostDriver> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,21 +12,27 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct HostMetrics {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Total host memory (bytes)
+    ///
     /// RO/runtime
     pub memory_total: i64,
     /// Free host memory (bytes)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub memory_free: i64,
     /// Pool master thinks this host is live
+    ///
     /// RO/runtime
     pub live: bool,
     /// Time at which this information was last updated
+    ///
     /// RO/runtime
     pub last_updated: DateTime,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -64,6 +70,7 @@ impl ToValue for HostMetrics {
 /// Call descriptions for `host_metrics` messages (no IO; a client executes them).
 impl HostMetrics {
     /// `host_metrics.get_all_records`: Return a map of host_metrics references to host_metrics records for all host_metrics instances known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<HostMetrics>, HostMetrics>> {
         let params: Vec<Value> = vec![];
@@ -71,6 +78,7 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_all`: Return a list of all the host_metrics instances known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<HostMetrics>>> {
         let params: Vec<Value> = vec![];
@@ -78,6 +86,7 @@ impl HostMetrics {
     }
 
     /// `host_metrics.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given host_metrics.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -87,6 +96,7 @@ impl HostMetrics {
     }
 
     /// `host_metrics.add_to_other_config`: Add the given key-value pair to the other_config field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -97,6 +107,7 @@ impl HostMetrics {
     }
 
     /// `host_metrics.set_other_config`: Set the other_config field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -109,8 +120,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_other_config`: Get the other_config field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<HostMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -118,8 +131,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_last_updated`: Get the last_updated field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<HostMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -127,8 +142,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_live`: Get the live field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_live(self_: &Ref<HostMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -136,9 +153,12 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_memory_free`: Get the memory/free field of the given host_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_free(self_: &Ref<HostMetrics>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -146,8 +166,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_memory_total`: Get the memory/total field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_total(self_: &Ref<HostMetrics>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -155,8 +177,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_uuid`: Get the uuid field of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<HostMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -164,8 +188,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_by_uuid`: Get a reference to the host_metrics instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<HostMetrics>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -173,8 +199,10 @@ impl HostMetrics {
     }
 
     /// `host_metrics.get_record`: Get a record containing the current state of the given host_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<HostMetrics>) -> Call<HostMetrics> {
         let params: Vec<Value> = vec![self_.to_value()];

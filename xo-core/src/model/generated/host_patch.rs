@@ -8,38 +8,49 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// Represents a patch stored on a server
+///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct HostPatch {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/constructor
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/constructor
     pub name_description: String,
     /// Patch version number
+    ///
     /// RO/constructor
     pub version: String,
     /// Host the patch relates to
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// True if the patch has been applied
+    ///
     /// RO/runtime
     pub applied: bool,
     /// Time the patch was applied
+    ///
     /// RO/runtime
     pub timestamp_applied: DateTime,
     /// Size of the patch
+    ///
     /// RO/runtime
     pub size: i64,
     /// The patch applied
+    ///
     /// RO/constructor
     pub pool_patch: Ref<PoolPatch>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -88,7 +99,9 @@ impl ToValue for HostPatch {
 /// Call descriptions for `host_patch` messages (no IO; a client executes them).
 impl HostPatch {
     /// `host_patch.get_all_records`: Return a map of host_patch references to host_patch records for all host_patchs known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<HostPatch>, HostPatch>> {
         let params: Vec<Value> = vec![];
@@ -96,7 +109,9 @@ impl HostPatch {
     }
 
     /// `host_patch.get_all`: Return a list of all the host_patchs known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<HostPatch>>> {
         let params: Vec<Value> = vec![];
@@ -104,10 +119,14 @@ impl HostPatch {
     }
 
     /// `host_patch.apply`: Apply the selected patch and return its output
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to apply
+    ///
     /// Returns: the output of the patch application process
+    ///
     /// Async form: `Async.host_patch.apply` (returns a task).
     pub fn apply(self_: &Ref<HostPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -115,9 +134,12 @@ impl HostPatch {
     }
 
     /// `host_patch.destroy`: Destroy the specified host patch, removing it from the disk. This does NOT reverse the patch
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to destroy
+    ///
     /// Async form: `Async.host_patch.destroy` (returns a task).
     pub fn destroy(self_: &Ref<HostPatch>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -125,6 +147,7 @@ impl HostPatch {
     }
 
     /// `host_patch.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given host_patch.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -134,6 +157,7 @@ impl HostPatch {
     }
 
     /// `host_patch.add_to_other_config`: Add the given key-value pair to the other_config field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -144,6 +168,7 @@ impl HostPatch {
     }
 
     /// `host_patch.set_other_config`: Set the other_config field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -156,8 +181,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_other_config`: Get the other_config field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<HostPatch>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -165,8 +192,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_pool_patch`: Get the pool_patch field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pool_patch(self_: &Ref<HostPatch>) -> Call<Ref<PoolPatch>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -174,8 +203,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_size`: Get the size field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_size(self_: &Ref<HostPatch>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -183,8 +214,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_timestamp_applied`: Get the timestamp_applied field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_timestamp_applied(self_: &Ref<HostPatch>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -192,8 +225,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_applied`: Get the applied field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_applied(self_: &Ref<HostPatch>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -201,8 +236,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_host`: Get the host field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<HostPatch>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -210,8 +247,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_version`: Get the version field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<HostPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -219,8 +258,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_name_description`: Get the name/description field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<HostPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -228,8 +269,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_name_label`: Get the name/label field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<HostPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -237,8 +280,10 @@ impl HostPatch {
     }
 
     /// `host_patch.get_uuid`: Get the uuid field of the given host_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<HostPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -246,9 +291,12 @@ impl HostPatch {
     }
 
     /// `host_patch.get_by_name_label`: Get all the host_patch instances with the given label.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<HostPatch>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -256,9 +304,12 @@ impl HostPatch {
     }
 
     /// `host_patch.get_by_uuid`: Get a reference to the host_patch instance with the specified UUID.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<HostPatch>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -266,9 +317,12 @@ impl HostPatch {
     }
 
     /// `host_patch.get_record`: Get a record containing the current state of the given host_patch.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<HostPatch>) -> Call<HostPatch> {
         let params: Vec<Value> = vec![self_.to_value()];

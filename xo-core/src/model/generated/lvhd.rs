@@ -12,6 +12,7 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Lvhd {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
 }
@@ -39,12 +40,15 @@ impl ToValue for Lvhd {
 /// Call descriptions for `LVHD` messages (no IO; a client executes them).
 impl Lvhd {
     /// `LVHD.enable_thin_provisioning`: Upgrades an LVHD SR to enable thin-provisioning. Future VDIs created in this SR will be thinly-provisioned, although existing VDIs will be left alone. Note that the SR must be attached to the SRmaster for upgrade to work.
+    ///
     /// Params:
     /// - `host`: The LVHD Host to upgrade to being thin-provisioned.
     /// - `sr`: The LVHD SR to upgrade to being thin-provisioned.
     /// - `initial_allocation`: The initial amount of space to allocate to a newly-created VDI in bytes
     /// - `allocation_quantum`: The amount of space to allocate to a VDI when it needs to be enlarged in bytes
+    ///
     /// Returns: Message from LVHD.enable_thin_provisioning extension
+    ///
     /// Async form: `Async.LVHD.enable_thin_provisioning` (returns a task).
     pub fn enable_thin_provisioning(
         host: &Ref<Host>,
@@ -63,8 +67,10 @@ impl Lvhd {
     }
 
     /// `LVHD.get_uuid`: Get the uuid field of the given LVHD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Lvhd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -72,8 +78,10 @@ impl Lvhd {
     }
 
     /// `LVHD.get_by_uuid`: Get a reference to the LVHD instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Lvhd>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -81,8 +89,10 @@ impl Lvhd {
     }
 
     /// `LVHD.get_record`: Get a record containing the current state of the given LVHD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Lvhd>) -> Call<Lvhd> {
         let params: Vec<Value> = vec![self_.to_value()];

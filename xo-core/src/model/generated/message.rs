@@ -12,24 +12,31 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Message {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// The name of the message
+    ///
     /// RO/runtime
     pub name: String,
     /// The message priority, 0 being low priority
+    ///
     /// RO/runtime
     pub priority: i64,
     /// The class of the object this message is associated with
+    ///
     /// RO/runtime
     pub cls: Cls,
     /// The uuid of the object this message is associated with
+    ///
     /// RO/runtime
     pub obj_uuid: String,
     /// The time at which the message was created
+    ///
     /// RO/runtime
     pub timestamp: DateTime,
     /// The body of the message
+    ///
     /// RO/runtime
     pub body: String,
 }
@@ -69,9 +76,12 @@ impl ToValue for Message {
 /// Call descriptions for `message` messages (no IO; a client executes them).
 impl Message {
     /// `message.get_all_records_where`:
+    ///
     /// Params:
     /// - `expr`: The expression to match
+    ///
     /// Returns: The messages
+    ///
     /// Async form: `Async.message.get_all_records_where` (returns a task).
     pub fn get_all_records_where(expr: &str) -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![expr.to_value()];
@@ -80,7 +90,9 @@ impl Message {
     }
 
     /// `message.get_all_records`:
+    ///
     /// Returns: The messages
+    ///
     /// Async form: `Async.message.get_all_records` (returns a task).
     pub fn get_all_records() -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![];
@@ -88,9 +100,12 @@ impl Message {
     }
 
     /// `message.get_by_uuid`:
+    ///
     /// Params:
     /// - `uuid`: The uuid of the message
+    ///
     /// Returns: The message reference
+    ///
     /// Async form: `Async.message.get_by_uuid` (returns a task).
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Message>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -98,9 +113,12 @@ impl Message {
     }
 
     /// `message.get_record`:
+    ///
     /// Params:
     /// - `self_`: The reference to the message
+    ///
     /// Returns: The message record
+    ///
     /// Async form: `Async.message.get_record` (returns a task).
     pub fn get_record(self_: &Ref<Message>) -> Call<Message> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -108,9 +126,12 @@ impl Message {
     }
 
     /// `message.get_since`:
+    ///
     /// Params:
     /// - `since`: The cutoff time. When the timezone is missing, UTC is assumed
+    ///
     /// Returns: The relevant messages
+    ///
     /// Async form: `Async.message.get_since` (returns a task).
     pub fn get_since(since: &DateTime) -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![since.to_value()];
@@ -118,7 +139,9 @@ impl Message {
     }
 
     /// `message.get_all`:
+    ///
     /// Returns: The references to the messages
+    ///
     /// Async form: `Async.message.get_all` (returns a task).
     pub fn get_all() -> Call<Vec<Ref<Message>>> {
         let params: Vec<Value> = vec![];
@@ -126,11 +149,14 @@ impl Message {
     }
 
     /// `message.get`:
+    ///
     /// Params:
     /// - `cls`: The class of object
     /// - `obj_uuid`: The uuid of the object
     /// - `since`: The cutoff time. When the timezone is missing, UTC is assumed
+    ///
     /// Returns: The relevant messages
+    ///
     /// Async form: `Async.message.get` (returns a task).
     pub fn get(cls: Cls, obj_uuid: &str, since: &DateTime) -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![cls.to_value(), obj_uuid.to_value(), since.to_value()];
@@ -138,9 +164,12 @@ impl Message {
     }
 
     /// `message.destroy_all`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `filters`: Optional filters identifying messages to destroy: before (RFC3339 DateTime, destroy messages dated before this timestamp), after (RFC3339 DateTime, destroy messages dated after this timestamp), and priority (int, only destroy messages with this priority). All provided conditions must be met (logical AND). If no filters are provided, all messages are destroyed. If no timezone is specified in a timestamp, UTC is assumed.
+    ///
     /// Async form: `Async.message.destroy_all` (returns a task).
     pub fn destroy_all(filters: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![filters.to_value()];
@@ -148,9 +177,12 @@ impl Message {
     }
 
     /// `message.destroy_many`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `messages`: Messages to destroy
+    ///
     /// Async form: `Async.message.destroy_many` (returns a task).
     pub fn destroy_many(messages: &[Ref<Message>]) -> Call<Void> {
         let params: Vec<Value> = vec![messages.to_value()];
@@ -158,8 +190,10 @@ impl Message {
     }
 
     /// `message.destroy`:
+    ///
     /// Params:
     /// - `self_`: The reference of the message to destroy
+    ///
     /// Async form: `Async.message.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Message>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -167,13 +201,16 @@ impl Message {
     }
 
     /// `message.create`:
+    ///
     /// Params:
     /// - `name`: The name of the message
     /// - `priority`: The priority of the message
     /// - `cls`: The class of object this message is associated with
     /// - `obj_uuid`: The uuid of the object this message is associated with
     /// - `body`: The body of the message
+    ///
     /// Returns: The reference of the created message
+    ///
     /// Async form: `Async.message.create` (returns a task).
     pub fn create(
         name: &str,

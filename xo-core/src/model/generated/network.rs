@@ -12,54 +12,70 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Network {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<NetworkOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, NetworkOperations>,
     /// list of connected vifs
+    ///
     /// RO/runtime
     #[serde(rename = "VIFs")]
     pub vifs: Vec<Ref<Vif>>,
     /// list of connected pifs
+    ///
     /// RO/runtime
     #[serde(rename = "PIFs")]
     pub pifs: Vec<Ref<Pif>>,
     /// MTU in octets
+    ///
     /// RW
     #[serde(rename = "MTU")]
     pub mtu: i64,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// name of the bridge corresponding to this network on the local host
+    ///
     /// RO/constructor
     pub bridge: String,
     /// true if the bridge is managed by xapi
+    ///
     /// RO/constructor
     pub managed: bool,
     /// Binary blobs associated with this network
+    ///
     /// RO/runtime
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
+    ///
     /// RW
     pub tags: Vec<String>,
     /// The network will use this value to determine the behaviour of all VIFs where locking_mode = default
+    ///
     /// RO/runtime
     pub default_locking_mode: NetworkDefaultLockingMode,
     /// The IP addresses assigned to VIFs on networks that have active xapi-managed DHCP
+    ///
     /// RO/runtime
     pub assigned_ips: BTreeMap<Ref<Vif>, String>,
     /// Set of purposes for which the server will use this network
+    ///
     /// RO/runtime
     pub purpose: Vec<NetworkPurpose>,
 }
@@ -126,6 +142,7 @@ impl ToValue for Network {
 /// Call descriptions for `network` messages (no IO; a client executes them).
 impl Network {
     /// `network.get_all_records`: Return a map of network references to network records for all networks known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Network>, Network>> {
         let params: Vec<Value> = vec![];
@@ -133,6 +150,7 @@ impl Network {
     }
 
     /// `network.get_all`: Return a list of all the networks known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Network>>> {
         let params: Vec<Value> = vec![];
@@ -140,9 +158,11 @@ impl Network {
     }
 
     /// `network.remove_purpose`: Remove a purpose from a network (if present)
+    ///
     /// Params:
     /// - `self_`: The network
     /// - `value`: The purpose to remove
+    ///
     /// Async form: `Async.network.remove_purpose` (returns a task).
     pub fn remove_purpose(self_: &Ref<Network>, value: NetworkPurpose) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -150,10 +170,13 @@ impl Network {
     }
 
     /// `network.add_purpose`: Give a network a new purpose (if not present already)
+    ///
     /// Params:
     /// - `self_`: The network
     /// - `value`: The purpose to add
+    ///
     /// Errors: `NETWORK_INCOMPATIBLE_PURPOSES`.
+    ///
     /// Async form: `Async.network.add_purpose` (returns a task).
     pub fn add_purpose(self_: &Ref<Network>, value: NetworkPurpose) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -161,9 +184,11 @@ impl Network {
     }
 
     /// `network.set_default_locking_mode`: Set the default locking mode for VIFs attached to this network
+    ///
     /// Params:
     /// - `network`: The network
     /// - `value`: The default locking mode for VIFs attached to this network.
+    ///
     /// Async form: `Async.network.set_default_locking_mode` (returns a task).
     pub fn set_default_locking_mode(
         network: &Ref<Network>,
@@ -175,12 +200,15 @@ impl Network {
     }
 
     /// `network.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this pool
+    ///
     /// Params:
     /// - `network`: The network
     /// - `name`: The name associated with the blob
     /// - `mime_type`: The mime type for the data. Empty string translates to application/octet-stream
     /// - `public`: True if the blob should be publicly available (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the blob, needed for populating its data
+    ///
     /// Async form: `Async.network.create_new_blob` (returns a task).
     pub fn create_new_blob(
         network: &Ref<Network>,
@@ -204,6 +232,7 @@ impl Network {
     }
 
     /// `network.remove_tags`: Remove the given value from the tags field of the given network.  If the value is not in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: Value to remove
@@ -213,6 +242,7 @@ impl Network {
     }
 
     /// `network.add_tags`: Add the given value to the tags field of the given network.  If the value is already in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to add
@@ -222,6 +252,7 @@ impl Network {
     }
 
     /// `network.set_tags`: Set the tags field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -231,6 +262,7 @@ impl Network {
     }
 
     /// `network.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given network.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -240,6 +272,7 @@ impl Network {
     }
 
     /// `network.add_to_other_config`: Add the given key-value pair to the other_config field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -250,6 +283,7 @@ impl Network {
     }
 
     /// `network.set_other_config`: Set the other_config field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -259,6 +293,7 @@ impl Network {
     }
 
     /// `network.set_MTU`: Set the MTU field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -268,6 +303,7 @@ impl Network {
     }
 
     /// `network.set_name_description`: Set the name/description field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -277,6 +313,7 @@ impl Network {
     }
 
     /// `network.set_name_label`: Set the name/label field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -286,8 +323,10 @@ impl Network {
     }
 
     /// `network.get_purpose`: Get the purpose field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_purpose(self_: &Ref<Network>) -> Call<Vec<NetworkPurpose>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -295,8 +334,10 @@ impl Network {
     }
 
     /// `network.get_assigned_ips`: Get the assigned_ips field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_assigned_ips(self_: &Ref<Network>) -> Call<BTreeMap<Ref<Vif>, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -304,8 +345,10 @@ impl Network {
     }
 
     /// `network.get_default_locking_mode`: Get the default_locking_mode field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_default_locking_mode(self_: &Ref<Network>) -> Call<NetworkDefaultLockingMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -313,8 +356,10 @@ impl Network {
     }
 
     /// `network.get_tags`: Get the tags field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tags(self_: &Ref<Network>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -322,8 +367,10 @@ impl Network {
     }
 
     /// `network.get_blobs`: Get the blobs field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_blobs(self_: &Ref<Network>) -> Call<BTreeMap<String, Ref<Blob>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -331,8 +378,10 @@ impl Network {
     }
 
     /// `network.get_managed`: Get the managed field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_managed(self_: &Ref<Network>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -340,8 +389,10 @@ impl Network {
     }
 
     /// `network.get_bridge`: Get the bridge field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_bridge(self_: &Ref<Network>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -349,8 +400,10 @@ impl Network {
     }
 
     /// `network.get_other_config`: Get the other_config field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Network>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -358,8 +411,10 @@ impl Network {
     }
 
     /// `network.get_MTU`: Get the MTU field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_mtu(self_: &Ref<Network>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -367,8 +422,10 @@ impl Network {
     }
 
     /// `network.get_PIFs`: Get the PIFs field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pifs(self_: &Ref<Network>) -> Call<Vec<Ref<Pif>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -376,8 +433,10 @@ impl Network {
     }
 
     /// `network.get_VIFs`: Get the VIFs field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vifs(self_: &Ref<Network>) -> Call<Vec<Ref<Vif>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -385,8 +444,10 @@ impl Network {
     }
 
     /// `network.get_current_operations`: Get the current_operations field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<Network>,
@@ -396,8 +457,10 @@ impl Network {
     }
 
     /// `network.get_allowed_operations`: Get the allowed_operations field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Network>) -> Call<Vec<NetworkOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -405,8 +468,10 @@ impl Network {
     }
 
     /// `network.get_name_description`: Get the name/description field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Network>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -414,8 +479,10 @@ impl Network {
     }
 
     /// `network.get_name_label`: Get the name/label field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Network>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -423,8 +490,10 @@ impl Network {
     }
 
     /// `network.get_uuid`: Get the uuid field of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Network>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -432,8 +501,10 @@ impl Network {
     }
 
     /// `network.get_by_name_label`: Get all the network instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Network>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -441,8 +512,10 @@ impl Network {
     }
 
     /// `network.destroy`: Destroy the specified network instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.network.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Network>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -451,9 +524,12 @@ impl Network {
 
     /// `network.create`: Create a new network instance, and return its handle.
     /// The constructor args are: name_label, name_description, MTU, other_config*, bridge, managed, tags (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.network.create` (returns a task).
     pub fn create(args: &Network) -> Call<Ref<Network>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -461,8 +537,10 @@ impl Network {
     }
 
     /// `network.get_by_uuid`: Get a reference to the network instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Network>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -470,8 +548,10 @@ impl Network {
     }
 
     /// `network.get_record`: Get a record containing the current state of the given network.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Network>) -> Call<Network> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,20 +12,25 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct NetworkSriov {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// The PIF that has SR-IOV enabled
+    ///
     /// RO/constructor
     #[serde(rename = "physical_PIF")]
     pub physical_pif: Ref<Pif>,
     /// The logical PIF to connect to the SR-IOV network after enable SR-IOV on the physical PIF
+    ///
     /// RO/constructor
     #[serde(rename = "logical_PIF")]
     pub logical_pif: Ref<Pif>,
     /// Indicates whether the host need to be rebooted before SR-IOV is enabled on the physical PIF
+    ///
     /// RO/runtime
     pub requires_reboot: bool,
     /// The mode for configure network sriov
+    ///
     /// RO/runtime
     pub configuration_mode: SriovConfigurationMode,
 }
@@ -64,6 +69,7 @@ impl ToValue for NetworkSriov {
 /// Call descriptions for `network_sriov` messages (no IO; a client executes them).
 impl NetworkSriov {
     /// `network_sriov.get_all_records`: Return a map of network_sriov references to network_sriov records for all network_sriovs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<NetworkSriov>, NetworkSriov>> {
         let params: Vec<Value> = vec![];
@@ -71,6 +77,7 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_all`: Return a list of all the network_sriovs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<NetworkSriov>>> {
         let params: Vec<Value> = vec![];
@@ -78,9 +85,12 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_remaining_capacity`: Get the number of free SR-IOV VFs on the associated PIF
+    ///
     /// Params:
     /// - `self_`: the NETWORK_SRIOV object
+    ///
     /// Returns: The number of free SR-IOV VFs on the associated PIF
+    ///
     /// Async form: `Async.network_sriov.get_remaining_capacity` (returns a task).
     pub fn get_remaining_capacity(self_: &Ref<NetworkSriov>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -89,8 +99,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.destroy`: Disable SR-IOV on the specific PIF. It will destroy the network-sriov and the logical PIF accordingly.
+    ///
     /// Params:
     /// - `self_`: SRIOV to destroy
+    ///
     /// Async form: `Async.network_sriov.destroy` (returns a task).
     pub fn destroy(self_: &Ref<NetworkSriov>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -98,10 +110,13 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.create`: Enable SR-IOV on the specific PIF. It will create a network-sriov based on the specific PIF and automatically create a logical PIF to connect the specific network.
+    ///
     /// Params:
     /// - `pif`: PIF on which to enable SR-IOV
     /// - `network`: Network to connect SR-IOV virtual functions with VM VIFs
+    ///
     /// Returns: The reference of the created network_sriov object
+    ///
     /// Async form: `Async.network_sriov.create` (returns a task).
     pub fn create(pif: &Ref<Pif>, network: &Ref<Network>) -> Call<Ref<NetworkSriov>> {
         let params: Vec<Value> = vec![pif.to_value(), network.to_value()];
@@ -109,8 +124,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_configuration_mode`: Get the configuration_mode field of the given network_sriov.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_configuration_mode(self_: &Ref<NetworkSriov>) -> Call<SriovConfigurationMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -118,8 +135,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_requires_reboot`: Get the requires_reboot field of the given network_sriov.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_requires_reboot(self_: &Ref<NetworkSriov>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -127,8 +146,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_logical_PIF`: Get the logical_PIF field of the given network_sriov.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_logical_pif(self_: &Ref<NetworkSriov>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -136,8 +157,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_physical_PIF`: Get the physical_PIF field of the given network_sriov.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_physical_pif(self_: &Ref<NetworkSriov>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -145,8 +168,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_uuid`: Get the uuid field of the given network_sriov.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<NetworkSriov>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -154,8 +179,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_by_uuid`: Get a reference to the network_sriov instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<NetworkSriov>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -163,8 +190,10 @@ impl NetworkSriov {
     }
 
     /// `network_sriov.get_record`: Get a record containing the current state of the given network_sriov.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<NetworkSriov>) -> Call<NetworkSriov> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,32 +8,41 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// Describes an observer which will control observability activity in the Toolstack
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Observer {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// The list of hosts the observer is active on. An empty list means all hosts
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub hosts: Vec<Ref<Host>>,
     /// Attributes that observer will add to the data they produce
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub attributes: BTreeMap<String, String>,
     /// The list of endpoints where data is exported to. Each endpoint is a URL or the string 'bugtool' refering to the internal logs
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub endpoints: Vec<String>,
     /// The list of xenserver components the observer will broadcast. An empty list means all components
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub components: Vec<String>,
     /// This denotes if the observer is enabled. true if it is enabled and false if it is disabled
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub enabled: bool,
 }
@@ -75,7 +84,9 @@ impl ToValue for Observer {
 /// Call descriptions for `Observer` messages (no IO; a client executes them).
 impl Observer {
     /// `Observer.get_all_records`: Return a map of Observer references to Observer records for all Observers known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Observer>, Observer>> {
         let params: Vec<Value> = vec![];
@@ -83,7 +94,9 @@ impl Observer {
     }
 
     /// `Observer.get_all`: Return a list of all the Observers known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Observer>>> {
         let params: Vec<Value> = vec![];
@@ -91,10 +104,13 @@ impl Observer {
     }
 
     /// `Observer.set_components`: Set the components on which the observer will broadcast to. i.e. xapi, xenopsd, networkd, etc.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The observer
     /// - `value`: The components the observer will broadcast to
+    ///
     /// Async form: `Async.Observer.set_components` (returns a task).
     pub fn set_components(self_: &Ref<Observer>, value: &[String]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -102,10 +118,13 @@ impl Observer {
     }
 
     /// `Observer.set_endpoints`: Set the file/HTTP endpoints the observer sends data to
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The observer
     /// - `value`: The endpoints that the observer will export data to. A URL or the string 'bugtool'. This can refer to an enpoint to the local file system
+    ///
     /// Async form: `Async.Observer.set_endpoints` (returns a task).
     pub fn set_endpoints(self_: &Ref<Observer>, value: &[String]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -113,10 +132,13 @@ impl Observer {
     }
 
     /// `Observer.set_attributes`: Set the attributes of an observer. These are used to emit metadata by the observer
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The observer
     /// - `value`: The attributes that the observer emits as part of the data
+    ///
     /// Async form: `Async.Observer.set_attributes` (returns a task).
     pub fn set_attributes(self_: &Ref<Observer>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -124,10 +146,13 @@ impl Observer {
     }
 
     /// `Observer.set_enabled`: Enable / disable this observer which will stop the observer from producing observability information
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The observer
     /// - `value`: If the observer is to be enabled (true) or disabled (false)
+    ///
     /// Async form: `Async.Observer.set_enabled` (returns a task).
     pub fn set_enabled(self_: &Ref<Observer>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -135,10 +160,13 @@ impl Observer {
     }
 
     /// `Observer.set_hosts`: Sets the hosts that the observer is to be registered on
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The observer
     /// - `value`: Hosts the observer is registered on
+    ///
     /// Async form: `Async.Observer.set_hosts` (returns a task).
     pub fn set_hosts(self_: &Ref<Observer>, value: &[Ref<Host>]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -146,6 +174,7 @@ impl Observer {
     }
 
     /// `Observer.set_name_description`: Set the name/description field of the given Observer.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -155,6 +184,7 @@ impl Observer {
     }
 
     /// `Observer.set_name_label`: Set the name/label field of the given Observer.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -164,9 +194,12 @@ impl Observer {
     }
 
     /// `Observer.get_enabled`: Get the enabled field of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled(self_: &Ref<Observer>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -174,9 +207,12 @@ impl Observer {
     }
 
     /// `Observer.get_components`: Get the components field of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_components(self_: &Ref<Observer>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -184,9 +220,12 @@ impl Observer {
     }
 
     /// `Observer.get_endpoints`: Get the endpoints field of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_endpoints(self_: &Ref<Observer>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -194,9 +233,12 @@ impl Observer {
     }
 
     /// `Observer.get_attributes`: Get the attributes field of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_attributes(self_: &Ref<Observer>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -204,9 +246,12 @@ impl Observer {
     }
 
     /// `Observer.get_hosts`: Get the hosts field of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hosts(self_: &Ref<Observer>) -> Call<Vec<Ref<Host>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -214,8 +259,10 @@ impl Observer {
     }
 
     /// `Observer.get_name_description`: Get the name/description field of the given Observer.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Observer>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -223,8 +270,10 @@ impl Observer {
     }
 
     /// `Observer.get_name_label`: Get the name/label field of the given Observer.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Observer>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -232,9 +281,12 @@ impl Observer {
     }
 
     /// `Observer.get_uuid`: Get the uuid field of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Observer>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -242,9 +294,12 @@ impl Observer {
     }
 
     /// `Observer.get_by_name_label`: Get all the Observer instances with the given label.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Observer>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -252,9 +307,12 @@ impl Observer {
     }
 
     /// `Observer.destroy`: Destroy the specified Observer instance.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.Observer.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Observer>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -263,10 +321,14 @@ impl Observer {
 
     /// `Observer.create`: Create a new Observer instance, and return its handle.
     /// The constructor args are: name_label, name_description, hosts, attributes, endpoints, components, enabled (* = non-optional).
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.Observer.create` (returns a task).
     pub fn create(args: &Observer) -> Call<Ref<Observer>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -274,9 +336,12 @@ impl Observer {
     }
 
     /// `Observer.get_by_uuid`: Get a reference to the Observer instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Observer>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -284,9 +349,12 @@ impl Observer {
     }
 
     /// `Observer.get_record`: Get a record containing the current state of the given Observer.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Observer>) -> Call<Observer> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,22 +12,28 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Pbd {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// physical machine on which the pbd is available
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// the storage repository that the pbd realises
+    ///
     /// RO/constructor
     #[serde(rename = "SR")]
     pub sr: Ref<Sr>,
     /// a config string to string map that is provided to the host's SR-backend-driver
+    ///
     /// RO/constructor
     pub device_config: BTreeMap<String, String>,
     /// is the SR currently attached on this host?
+    ///
     /// RO/runtime
     pub currently_attached: bool,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -68,6 +74,7 @@ impl ToValue for Pbd {
 /// Call descriptions for `PBD` messages (no IO; a client executes them).
 impl Pbd {
     /// `PBD.get_all_records`: Return a map of PBD references to PBD records for all PBDs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Pbd>, Pbd>> {
         let params: Vec<Value> = vec![];
@@ -75,6 +82,7 @@ impl Pbd {
     }
 
     /// `PBD.get_all`: Return a list of all the PBDs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Pbd>>> {
         let params: Vec<Value> = vec![];
@@ -82,9 +90,11 @@ impl Pbd {
     }
 
     /// `PBD.set_device_config`: Sets the PBD's device_config field
+    ///
     /// Params:
     /// - `self_`: The PBD to modify
     /// - `value`: The new value of the PBD's device_config
+    ///
     /// Async form: `Async.PBD.set_device_config` (returns a task).
     pub fn set_device_config(self_: &Ref<Pbd>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -92,8 +102,10 @@ impl Pbd {
     }
 
     /// `PBD.unplug`: Deactivate the specified PBD, causing the referenced SR to be detached and nolonger scanned
+    ///
     /// Params:
     /// - `self_`: The PBD to deactivate
+    ///
     /// Async form: `Async.PBD.unplug` (returns a task).
     pub fn unplug(self_: &Ref<Pbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -101,9 +113,12 @@ impl Pbd {
     }
 
     /// `PBD.plug`: Activate the specified PBD, causing the referenced SR to be attached and scanned
+    ///
     /// Params:
     /// - `self_`: The PBD to activate
+    ///
     /// Errors: `SR_UNKNOWN_DRIVER`.
+    ///
     /// Async form: `Async.PBD.plug` (returns a task).
     pub fn plug(self_: &Ref<Pbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -111,6 +126,7 @@ impl Pbd {
     }
 
     /// `PBD.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given PBD.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -120,6 +136,7 @@ impl Pbd {
     }
 
     /// `PBD.add_to_other_config`: Add the given key-value pair to the other_config field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -130,6 +147,7 @@ impl Pbd {
     }
 
     /// `PBD.set_other_config`: Set the other_config field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -139,8 +157,10 @@ impl Pbd {
     }
 
     /// `PBD.get_other_config`: Get the other_config field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Pbd>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -148,8 +168,10 @@ impl Pbd {
     }
 
     /// `PBD.get_currently_attached`: Get the currently_attached field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_currently_attached(self_: &Ref<Pbd>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -157,8 +179,10 @@ impl Pbd {
     }
 
     /// `PBD.get_device_config`: Get the device_config field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device_config(self_: &Ref<Pbd>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -166,8 +190,10 @@ impl Pbd {
     }
 
     /// `PBD.get_SR`: Get the SR field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sr(self_: &Ref<Pbd>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -175,8 +201,10 @@ impl Pbd {
     }
 
     /// `PBD.get_host`: Get the host field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Pbd>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -184,8 +212,10 @@ impl Pbd {
     }
 
     /// `PBD.get_uuid`: Get the uuid field of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Pbd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -193,8 +223,10 @@ impl Pbd {
     }
 
     /// `PBD.destroy`: Destroy the specified PBD instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.PBD.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Pbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -203,9 +235,12 @@ impl Pbd {
 
     /// `PBD.create`: Create a new PBD instance, and return its handle.
     /// The constructor args are: host*, SR*, device_config*, other_config (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.PBD.create` (returns a task).
     pub fn create(args: &Pbd) -> Call<Ref<Pbd>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -213,8 +248,10 @@ impl Pbd {
     }
 
     /// `PBD.get_by_uuid`: Get a reference to the PBD instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Pbd>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -222,8 +259,10 @@ impl Pbd {
     }
 
     /// `PBD.get_record`: Get a record containing the current state of the given PBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Pbd>) -> Call<Pbd> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,51 +12,67 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Pci {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// PCI class ID
+    ///
     /// RO/constructor
     pub class_id: String,
     /// PCI class name
+    ///
     /// RO/constructor
     pub class_name: String,
     /// Vendor ID
+    ///
     /// RO/constructor
     pub vendor_id: String,
     /// Vendor name
+    ///
     /// RO/constructor
     pub vendor_name: String,
     /// Device ID
+    ///
     /// RO/constructor
     pub device_id: String,
     /// Device name
+    ///
     /// RO/constructor
     pub device_name: String,
     /// Physical machine that owns the PCI device
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// PCI ID of the physical device
+    ///
     /// RO/constructor
     pub pci_id: String,
     /// List of dependent PCI devices
+    ///
     /// RO/runtime
     pub dependencies: Vec<Ref<Pci>>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// Subsystem vendor ID
+    ///
     /// RO/constructor
     pub subsystem_vendor_id: String,
     /// Subsystem vendor name
+    ///
     /// RO/constructor
     pub subsystem_vendor_name: String,
     /// Subsystem device ID
+    ///
     /// RO/constructor
     pub subsystem_device_id: String,
     /// Subsystem device name
+    ///
     /// RO/constructor
     pub subsystem_device_name: String,
     /// Driver name
+    ///
     /// RO/constructor
     pub driver_name: String,
 }
@@ -126,6 +142,7 @@ impl ToValue for Pci {
 /// Call descriptions for `PCI` messages (no IO; a client executes them).
 impl Pci {
     /// `PCI.get_all_records`: Return a map of PCI references to PCI records for all PCIs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Pci>, Pci>> {
         let params: Vec<Value> = vec![];
@@ -133,6 +150,7 @@ impl Pci {
     }
 
     /// `PCI.get_all`: Return a list of all the PCIs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Pci>>> {
         let params: Vec<Value> = vec![];
@@ -140,10 +158,14 @@ impl Pci {
     }
 
     /// `PCI.get_dom0_access_status`: Return a PCI device dom0 access status.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The PCI
+    ///
     /// Returns: The accessibility of this PCI from dom0
+    ///
     /// Async form: `Async.PCI.get_dom0_access_status` (returns a task).
     pub fn get_dom0_access_status(self_: &Ref<Pci>) -> Call<PciDom0Access> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -152,10 +174,14 @@ impl Pci {
     }
 
     /// `PCI.enable_dom0_access`: Unhide a PCI device from the dom0 kernel. (Takes affect after next boot.)
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The PCI to unhide
+    ///
     /// Returns: The accessibility of this PCI from dom0
+    ///
     /// Async form: `Async.PCI.enable_dom0_access` (returns a task).
     pub fn enable_dom0_access(self_: &Ref<Pci>) -> Call<PciDom0Access> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -163,10 +189,14 @@ impl Pci {
     }
 
     /// `PCI.disable_dom0_access`: Hide a PCI device from the dom0 kernel. (Takes affect after next boot.)
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The PCI to hide
+    ///
     /// Returns: The accessibility of this PCI from dom0
+    ///
     /// Async form: `Async.PCI.disable_dom0_access` (returns a task).
     pub fn disable_dom0_access(self_: &Ref<Pci>) -> Call<PciDom0Access> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -174,6 +204,7 @@ impl Pci {
     }
 
     /// `PCI.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given PCI.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -183,6 +214,7 @@ impl Pci {
     }
 
     /// `PCI.add_to_other_config`: Add the given key-value pair to the other_config field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -193,6 +225,7 @@ impl Pci {
     }
 
     /// `PCI.set_other_config`: Set the other_config field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -202,8 +235,10 @@ impl Pci {
     }
 
     /// `PCI.get_driver_name`: Get the driver_name field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_driver_name(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -211,8 +246,10 @@ impl Pci {
     }
 
     /// `PCI.get_subsystem_device_name`: Get the subsystem_device_name field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subsystem_device_name(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -220,8 +257,10 @@ impl Pci {
     }
 
     /// `PCI.get_subsystem_device_id`: Get the subsystem_device_id field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subsystem_device_id(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -229,8 +268,10 @@ impl Pci {
     }
 
     /// `PCI.get_subsystem_vendor_name`: Get the subsystem_vendor_name field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subsystem_vendor_name(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -238,8 +279,10 @@ impl Pci {
     }
 
     /// `PCI.get_subsystem_vendor_id`: Get the subsystem_vendor_id field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subsystem_vendor_id(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -247,8 +290,10 @@ impl Pci {
     }
 
     /// `PCI.get_other_config`: Get the other_config field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Pci>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -256,8 +301,10 @@ impl Pci {
     }
 
     /// `PCI.get_dependencies`: Get the dependencies field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_dependencies(self_: &Ref<Pci>) -> Call<Vec<Ref<Pci>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -265,8 +312,10 @@ impl Pci {
     }
 
     /// `PCI.get_pci_id`: Get the pci_id field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pci_id(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -274,8 +323,10 @@ impl Pci {
     }
 
     /// `PCI.get_host`: Get the host field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Pci>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -283,8 +334,10 @@ impl Pci {
     }
 
     /// `PCI.get_device_name`: Get the device_name field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device_name(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -292,8 +345,10 @@ impl Pci {
     }
 
     /// `PCI.get_device_id`: Get the device_id field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device_id(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -301,8 +356,10 @@ impl Pci {
     }
 
     /// `PCI.get_vendor_name`: Get the vendor_name field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_name(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -310,8 +367,10 @@ impl Pci {
     }
 
     /// `PCI.get_vendor_id`: Get the vendor_id field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_id(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -319,8 +378,10 @@ impl Pci {
     }
 
     /// `PCI.get_class_name`: Get the class_name field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_class_name(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -328,8 +389,10 @@ impl Pci {
     }
 
     /// `PCI.get_class_id`: Get the class_id field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_class_id(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -337,8 +400,10 @@ impl Pci {
     }
 
     /// `PCI.get_uuid`: Get the uuid field of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Pci>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -346,8 +411,10 @@ impl Pci {
     }
 
     /// `PCI.get_by_uuid`: Get a reference to the PCI instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Pci>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -355,8 +422,10 @@ impl Pci {
     }
 
     /// `PCI.get_record`: Get a record containing the current state of the given PCI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Pci>) -> Call<Pci> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,45 +12,57 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Pgpu {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Link to underlying PCI device
+    ///
     /// RO/constructor
     #[serde(rename = "PCI")]
     pub pci: Ref<Pci>,
     /// GPU group the pGPU is contained in
+    ///
     /// RO/constructor
     #[serde(rename = "GPU_group")]
     pub gpu_group: Ref<GpuGroup>,
     /// Host that owns the GPU
+    ///
     /// RO/runtime
     pub host: Ref<Host>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// List of VGPU types supported by the underlying hardware
+    ///
     /// RO/runtime
     #[serde(rename = "supported_VGPU_types")]
     pub supported_vgpu_types: Vec<Ref<VgpuType>>,
     /// List of VGPU types which have been enabled for this PGPU
+    ///
     /// RO/runtime
     #[serde(rename = "enabled_VGPU_types")]
     pub enabled_vgpu_types: Vec<Ref<VgpuType>>,
     /// List of VGPUs running on this PGPU
+    ///
     /// RO/runtime
     #[serde(rename = "resident_VGPUs")]
     pub resident_vgpus: Vec<Ref<Vgpu>>,
     /// A map relating each VGPU type supported on this GPU to the maximum number of VGPUs of that type which can run simultaneously on this GPU
+    ///
     /// RO/runtime
     #[serde(rename = "supported_VGPU_max_capacities")]
     pub supported_vgpu_max_capacities: BTreeMap<Ref<VgpuType>, i64>,
     /// The accessibility of this device from dom0
+    ///
     /// RO/runtime. Deprecated in the datamodel.
     pub dom0_access: PciDom0Access,
     /// Is this device the system display device
+    ///
     /// RO/runtime
     pub is_system_display_device: bool,
     /// PGPU metadata to determine whether a VGPU can migrate between two PGPUs
+    ///
     /// RO/runtime
     pub compatibility_metadata: BTreeMap<String, String>,
 }
@@ -115,6 +127,7 @@ impl ToValue for Pgpu {
 /// Call descriptions for `PGPU` messages (no IO; a client executes them).
 impl Pgpu {
     /// `PGPU.get_all_records`: Return a map of PGPU references to PGPU records for all PGPUs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Pgpu>, Pgpu>> {
         let params: Vec<Value> = vec![];
@@ -122,6 +135,7 @@ impl Pgpu {
     }
 
     /// `PGPU.get_all`: Return a list of all the PGPUs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Pgpu>>> {
         let params: Vec<Value> = vec![];
@@ -129,10 +143,14 @@ impl Pgpu {
     }
 
     /// `PGPU.disable_dom0_access`:
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The PGPU to which dom0 will be denied access
+    ///
     /// Returns: The accessibility of this PGPU from dom0
+    ///
     /// Async form: `Async.PGPU.disable_dom0_access` (returns a task).
     pub fn disable_dom0_access(self_: &Ref<Pgpu>) -> Call<PciDom0Access> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -140,10 +158,14 @@ impl Pgpu {
     }
 
     /// `PGPU.enable_dom0_access`:
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The PGPU to which dom0 will be granted access
+    ///
     /// Returns: The accessibility of this PGPU from dom0
+    ///
     /// Async form: `Async.PGPU.enable_dom0_access` (returns a task).
     pub fn enable_dom0_access(self_: &Ref<Pgpu>) -> Call<PciDom0Access> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,10 +173,13 @@ impl Pgpu {
     }
 
     /// `PGPU.get_remaining_capacity`:
+    ///
     /// Params:
     /// - `self_`: The PGPU to query
     /// - `vgpu_type`: The VGPU type for which we want to find the number of VGPUs which can still be started on this PGPU
+    ///
     /// Returns: The number of VGPUs of the specified type which can still be started on this PGPU
+    ///
     /// Async form: `Async.PGPU.get_remaining_capacity` (returns a task).
     pub fn get_remaining_capacity(self_: &Ref<Pgpu>, vgpu_type: &Ref<VgpuType>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value(), vgpu_type.to_value()];
@@ -163,9 +188,11 @@ impl Pgpu {
     }
 
     /// `PGPU.set_GPU_group`:
+    ///
     /// Params:
     /// - `self_`: The PGPU to move to a new group
     /// - `value`: The group to which the PGPU will be moved
+    ///
     /// Async form: `Async.PGPU.set_GPU_group` (returns a task).
     pub fn set_gpu_group(self_: &Ref<Pgpu>, value: &Ref<GpuGroup>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -173,9 +200,11 @@ impl Pgpu {
     }
 
     /// `PGPU.set_enabled_VGPU_types`:
+    ///
     /// Params:
     /// - `self_`: The PGPU on which we are enabling a set of VGPU types
     /// - `value`: The VGPU types to enable
+    ///
     /// Async form: `Async.PGPU.set_enabled_VGPU_types` (returns a task).
     pub fn set_enabled_vgpu_types(self_: &Ref<Pgpu>, value: &[Ref<VgpuType>]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -184,9 +213,11 @@ impl Pgpu {
     }
 
     /// `PGPU.remove_enabled_VGPU_types`:
+    ///
     /// Params:
     /// - `self_`: The PGPU from which we are removing an enabled VGPU type
     /// - `value`: The VGPU type to disable
+    ///
     /// Async form: `Async.PGPU.remove_enabled_VGPU_types` (returns a task).
     pub fn remove_enabled_vgpu_types(self_: &Ref<Pgpu>, value: &Ref<VgpuType>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -195,9 +226,11 @@ impl Pgpu {
     }
 
     /// `PGPU.add_enabled_VGPU_types`:
+    ///
     /// Params:
     /// - `self_`: The PGPU to which we are adding an enabled VGPU type
     /// - `value`: The VGPU type to enable
+    ///
     /// Async form: `Async.PGPU.add_enabled_VGPU_types` (returns a task).
     pub fn add_enabled_vgpu_types(self_: &Ref<Pgpu>, value: &Ref<VgpuType>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -206,6 +239,7 @@ impl Pgpu {
     }
 
     /// `PGPU.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given PGPU.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -215,6 +249,7 @@ impl Pgpu {
     }
 
     /// `PGPU.add_to_other_config`: Add the given key-value pair to the other_config field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -225,6 +260,7 @@ impl Pgpu {
     }
 
     /// `PGPU.set_other_config`: Set the other_config field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -234,8 +270,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_compatibility_metadata`: Get the compatibility_metadata field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_compatibility_metadata(self_: &Ref<Pgpu>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -243,8 +281,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_is_system_display_device`: Get the is_system_display_device field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_system_display_device(self_: &Ref<Pgpu>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -252,9 +292,12 @@ impl Pgpu {
     }
 
     /// `PGPU.get_dom0_access`: Get the dom0_access field of the given PGPU.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_dom0_access(self_: &Ref<Pgpu>) -> Call<PciDom0Access> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -262,8 +305,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_supported_VGPU_max_capacities`: Get the supported_VGPU_max_capacities field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_vgpu_max_capacities(
         self_: &Ref<Pgpu>,
@@ -273,8 +318,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_resident_VGPUs`: Get the resident_VGPUs field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_resident_vgpus(self_: &Ref<Pgpu>) -> Call<Vec<Ref<Vgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -282,8 +329,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_enabled_VGPU_types`: Get the enabled_VGPU_types field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled_vgpu_types(self_: &Ref<Pgpu>) -> Call<Vec<Ref<VgpuType>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -291,8 +340,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_supported_VGPU_types`: Get the supported_VGPU_types field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_vgpu_types(self_: &Ref<Pgpu>) -> Call<Vec<Ref<VgpuType>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -300,8 +351,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_other_config`: Get the other_config field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Pgpu>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -309,8 +362,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_host`: Get the host field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Pgpu>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -318,8 +373,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_GPU_group`: Get the GPU_group field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_gpu_group(self_: &Ref<Pgpu>) -> Call<Ref<GpuGroup>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -327,8 +384,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_PCI`: Get the PCI field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pci(self_: &Ref<Pgpu>) -> Call<Ref<Pci>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -336,8 +395,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_uuid`: Get the uuid field of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Pgpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -345,8 +406,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_by_uuid`: Get a reference to the PGPU instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Pgpu>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -354,8 +417,10 @@ impl Pgpu {
     }
 
     /// `PGPU.get_record`: Get a record containing the current state of the given PGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Pgpu>) -> Call<Pgpu> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,120 +12,155 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Pif {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// machine-readable name of the interface (for example, eth0)
+    ///
     /// RO/constructor
     pub device: String,
     /// virtual network to which this pif is connected
+    ///
     /// RO/constructor
     pub network: Ref<Network>,
     /// physical machine to which this pif is connected
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// ethernet MAC address of physical interface
+    ///
     /// RO/constructor
     #[serde(rename = "MAC")]
     pub mac: String,
     /// MTU in octets
+    ///
     /// RO/constructor
     #[serde(rename = "MTU")]
     pub mtu: i64,
     /// VLAN tag for all traffic passing through this interface
+    ///
     /// RO/constructor
     #[serde(rename = "VLAN")]
     pub vlan: i64,
     /// metrics associated with this PIF
+    ///
     /// RO/runtime
     pub metrics: Ref<PifMetrics>,
     /// true if this represents a physical network interface
+    ///
     /// RO/runtime
     pub physical: bool,
     /// true if this interface is online
+    ///
     /// RO/runtime
     pub currently_attached: bool,
     /// Sets if and how this interface gets an IP address
+    ///
     /// RO/runtime
     pub ip_configuration_mode: IpConfigurationMode,
     /// IP address
+    ///
     /// RO/runtime
     #[serde(rename = "IP")]
     pub ip: String,
     /// IP netmask
+    ///
     /// RO/runtime
     pub netmask: String,
     /// IP gateway
+    ///
     /// RO/runtime
     pub gateway: String,
     /// Comma separated list of the IP addresses of the DNS servers to use
+    ///
     /// RO/runtime
     #[serde(rename = "DNS")]
     pub dns: String,
     /// Indicates which bond this interface is part of
+    ///
     /// RO/runtime
     pub bond_slave_of: Ref<Bond>,
     /// Indicates this PIF represents the results of a bond
+    ///
     /// RO/runtime
     pub bond_master_of: Vec<Ref<Bond>>,
     /// Indicates which VLAN this interface receives untagged traffic from
+    ///
     /// RO/runtime
     #[serde(rename = "VLAN_master_of")]
     pub vlan_master_of: Ref<Vlan>,
     /// Indicates which VLANs this interface transmits tagged traffic to
+    ///
     /// RO/runtime
     #[serde(rename = "VLAN_slave_of")]
     pub vlan_slave_of: Vec<Ref<Vlan>>,
     /// Indicates whether the control software is listening for connections on this interface
+    ///
     /// RO/runtime
     pub management: bool,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// Prevent this PIF from being unplugged; set this to notify the management tool-stack that the PIF has a special use and should not be unplugged under any circumstances (for example, because you're running storage traffic over it)
+    ///
     /// RO/runtime
     pub disallow_unplug: bool,
     /// Indicates to which tunnel this PIF gives access
+    ///
     /// RO/runtime
     #[serde(rename = "tunnel_access_PIF_of")]
     pub tunnel_access_pif_of: Vec<Ref<Tunnel>>,
     /// Indicates to which tunnel this PIF provides transport
+    ///
     /// RO/runtime
     #[serde(rename = "tunnel_transport_PIF_of")]
     pub tunnel_transport_pif_of: Vec<Ref<Tunnel>>,
     /// Sets if and how this interface gets an IPv6 address
+    ///
     /// RO/runtime
     pub ipv6_configuration_mode: Ipv6ConfigurationMode,
     /// IPv6 address
+    ///
     /// RO/runtime
     #[serde(rename = "IPv6")]
     pub ipv6: Vec<String>,
     /// IPv6 gateway
+    ///
     /// RO/runtime
     pub ipv6_gateway: String,
     /// Which protocol should define the primary address of this interface
+    ///
     /// RO/runtime
     pub primary_address_type: PrimaryAddressType,
     /// Indicates whether the interface is managed by xapi. If it is not, then xapi will not configure the interface, the commands PIF.plug/unplug/reconfigure_ip(v6) cannot be used, nor can the interface be bonded or have VLANs based on top through xapi.
+    ///
     /// RO/constructor
     pub managed: bool,
     /// Additional configuration properties for the interface.
+    ///
     /// RO/runtime
     pub properties: BTreeMap<String, String>,
     /// Additional capabilities on the interface.
+    ///
     /// RO/runtime
     pub capabilities: Vec<String>,
     /// The IGMP snooping status of the corresponding network bridge
+    ///
     /// RO/runtime
     pub igmp_snooping_status: PifIgmpStatus,
     /// Indicates which network_sriov this interface is physical of
+    ///
     /// RO/runtime
     #[serde(rename = "sriov_physical_PIF_of")]
     pub sriov_physical_pif_of: Vec<Ref<NetworkSriov>>,
     /// Indicates which network_sriov this interface is logical of
+    ///
     /// RO/runtime
     #[serde(rename = "sriov_logical_PIF_of")]
     pub sriov_logical_pif_of: Vec<Ref<NetworkSriov>>,
     /// Link to underlying PCI device
+    ///
     /// RO/runtime
     #[serde(rename = "PCI")]
     pub pci: Ref<Pci>,
@@ -249,6 +284,7 @@ impl ToValue for Pif {
 /// Call descriptions for `PIF` messages (no IO; a client executes them).
 impl Pif {
     /// `PIF.get_all_records`: Return a map of PIF references to PIF records for all PIFs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Pif>, Pif>> {
         let params: Vec<Value> = vec![];
@@ -256,6 +292,7 @@ impl Pif {
     }
 
     /// `PIF.get_all`: Return a list of all the PIFs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Pif>>> {
         let params: Vec<Value> = vec![];
@@ -263,10 +300,12 @@ impl Pif {
     }
 
     /// `PIF.set_property`: Set the value of a property of the PIF
+    ///
     /// Params:
     /// - `self_`: The PIF
     /// - `name`: The property name
     /// - `value`: The property value
+    ///
     /// Async form: `Async.PIF.set_property` (returns a task).
     pub fn set_property(self_: &Ref<Pif>, name: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), name.to_value(), value.to_value()];
@@ -274,8 +313,10 @@ impl Pif {
     }
 
     /// `PIF.db_forget`: Destroy a PIF database record.
+    ///
     /// Params:
     /// - `self_`: The ref of the PIF whose database record should be destroyed
+    ///
     /// Async form: `Async.PIF.db_forget` (returns a task).
     pub fn db_forget(self_: &Ref<Pif>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -283,6 +324,7 @@ impl Pif {
     }
 
     /// `PIF.db_introduce`: Create a new PIF record in the database only
+    ///
     /// Params:
     /// - `device`:
     /// - `network`:
@@ -307,7 +349,9 @@ impl Pif {
     /// - `primary_address_type`:  (optional: trailing `None`s are not sent)
     /// - `managed`:  (optional: trailing `None`s are not sent)
     /// - `properties`:  (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The ref of the newly created PIF record.
+    ///
     /// Async form: `Async.PIF.db_introduce` (returns a task).
     pub fn db_introduce(
         device: &str,
@@ -436,9 +480,12 @@ impl Pif {
     }
 
     /// `PIF.plug`: Attempt to bring up a physical interface
+    ///
     /// Params:
     /// - `self_`: the PIF object to plug
+    ///
     /// Errors: `TRANSPORT_PIF_NOT_CONFIGURED`.
+    ///
     /// Async form: `Async.PIF.plug` (returns a task).
     pub fn plug(self_: &Ref<Pif>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -446,10 +493,13 @@ impl Pif {
     }
 
     /// `PIF.set_disallow_unplug`: Set whether unplugging the PIF is allowed
+    ///
     /// Params:
     /// - `self_`: Reference to the object
     /// - `value`: New value to set
+    ///
     /// Errors: `OTHER_OPERATION_IN_PROGRESS`, `CLUSTERING_ENABLED`.
+    ///
     /// Async form: `Async.PIF.set_disallow_unplug` (returns a task).
     pub fn set_disallow_unplug(self_: &Ref<Pif>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -457,9 +507,12 @@ impl Pif {
     }
 
     /// `PIF.unplug`: Attempt to bring down a physical interface
+    ///
     /// Params:
     /// - `self_`: the PIF object to unplug
+    ///
     /// Errors: `HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN`, `VIF_IN_USE`, `PIF_DOES_NOT_ALLOW_UNPLUG`, `PIF_HAS_FCOE_SR_IN_USE`.
+    ///
     /// Async form: `Async.PIF.unplug` (returns a task).
     pub fn unplug(self_: &Ref<Pif>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -467,9 +520,12 @@ impl Pif {
     }
 
     /// `PIF.forget`: Destroy the PIF object matching a particular network interface
+    ///
     /// Params:
     /// - `self_`: The PIF object to destroy
+    ///
     /// Errors: `PIF_TUNNEL_STILL_EXISTS`, `CLUSTERING_ENABLED`.
+    ///
     /// Async form: `Async.PIF.forget` (returns a task).
     pub fn forget(self_: &Ref<Pif>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -477,12 +533,15 @@ impl Pif {
     }
 
     /// `PIF.introduce`: Create a PIF object matching a particular network interface
+    ///
     /// Params:
     /// - `host`: The host on which the interface exists
     /// - `mac`: The MAC address of the interface
     /// - `device`: The device name to use for the interface
     /// - `managed`: Indicates whether the interface is managed by xapi (defaults to "true") (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created PIF object
+    ///
     /// Async form: `Async.PIF.introduce` (returns a task).
     pub fn introduce(
         host: &Ref<Host>,
@@ -505,8 +564,10 @@ impl Pif {
     }
 
     /// `PIF.scan`: Scan for physical interfaces on a host and create PIF objects to represent them
+    ///
     /// Params:
     /// - `host`: The host on which to scan
+    ///
     /// Async form: `Async.PIF.scan` (returns a task).
     pub fn scan(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -514,9 +575,11 @@ impl Pif {
     }
 
     /// `PIF.set_primary_address_type`: Change the primary address type used by this PIF
+    ///
     /// Params:
     /// - `self_`: the PIF object to reconfigure
     /// - `primary_address_type`: Whether to prefer IPv4 or IPv6 connections
+    ///
     /// Async form: `Async.PIF.set_primary_address_type` (returns a task).
     pub fn set_primary_address_type(
         self_: &Ref<Pif>,
@@ -528,13 +591,16 @@ impl Pif {
     }
 
     /// `PIF.reconfigure_ipv6`: Reconfigure the IPv6 address settings for this interface
+    ///
     /// Params:
     /// - `self_`: the PIF object to reconfigure
     /// - `mode`: whether to use dynamic/static/no-assignment
     /// - `ipv6`: the new IPv6 address (in <addr>/<prefix length> format)
     /// - `gateway`: the new gateway
     /// - `dns`: the new DNS settings
+    ///
     /// Errors: `CLUSTERING_ENABLED`.
+    ///
     /// Async form: `Async.PIF.reconfigure_ipv6` (returns a task).
     pub fn reconfigure_ipv6(
         self_: &Ref<Pif>,
@@ -554,6 +620,7 @@ impl Pif {
     }
 
     /// `PIF.reconfigure_ip`: Reconfigure the IP address settings for this interface
+    ///
     /// Params:
     /// - `self_`: the PIF object to reconfigure
     /// - `mode`: whether to use dynamic/static/no-assignment
@@ -561,7 +628,9 @@ impl Pif {
     /// - `netmask`: the new netmask
     /// - `gateway`: the new gateway
     /// - `dns`: the new DNS settings
+    ///
     /// Errors: `CLUSTERING_ENABLED`.
+    ///
     /// Async form: `Async.PIF.reconfigure_ip` (returns a task).
     pub fn reconfigure_ip(
         self_: &Ref<Pif>,
@@ -583,10 +652,14 @@ impl Pif {
     }
 
     /// `PIF.destroy`: Destroy the PIF object (provided it is a VLAN interface). This call is deprecated: use VLAN.destroy or Bond.destroy instead
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: the PIF object to destroy
+    ///
     /// Errors: `PIF_IS_PHYSICAL`.
+    ///
     /// Async form: `Async.PIF.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Pif>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -594,14 +667,19 @@ impl Pif {
     }
 
     /// `PIF.create_VLAN`: Create a VLAN interface from an existing physical interface. This call is deprecated: use VLAN.create instead
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `device`: physical interface on which to create the VLAN interface
     /// - `network`: network to which this interface should be connected
     /// - `host`: physical machine to which this PIF is connected
     /// - `vlan`: VLAN tag for the new interface
+    ///
     /// Returns: The reference of the created PIF object
+    ///
     /// Errors: `VLAN_TAG_INVALID`.
+    ///
     /// Async form: `Async.PIF.create_VLAN` (returns a task).
     pub fn create_vlan(
         device: &str,
@@ -619,6 +697,7 @@ impl Pif {
     }
 
     /// `PIF.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given PIF.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -628,6 +707,7 @@ impl Pif {
     }
 
     /// `PIF.add_to_other_config`: Add the given key-value pair to the other_config field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -638,6 +718,7 @@ impl Pif {
     }
 
     /// `PIF.set_other_config`: Set the other_config field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -647,8 +728,10 @@ impl Pif {
     }
 
     /// `PIF.get_PCI`: Get the PCI field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pci(self_: &Ref<Pif>) -> Call<Ref<Pci>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -656,8 +739,10 @@ impl Pif {
     }
 
     /// `PIF.get_sriov_logical_PIF_of`: Get the sriov_logical_PIF_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sriov_logical_pif_of(self_: &Ref<Pif>) -> Call<Vec<Ref<NetworkSriov>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -665,8 +750,10 @@ impl Pif {
     }
 
     /// `PIF.get_sriov_physical_PIF_of`: Get the sriov_physical_PIF_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sriov_physical_pif_of(self_: &Ref<Pif>) -> Call<Vec<Ref<NetworkSriov>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -674,8 +761,10 @@ impl Pif {
     }
 
     /// `PIF.get_igmp_snooping_status`: Get the igmp_snooping_status field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_igmp_snooping_status(self_: &Ref<Pif>) -> Call<PifIgmpStatus> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -683,8 +772,10 @@ impl Pif {
     }
 
     /// `PIF.get_capabilities`: Get the capabilities field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_capabilities(self_: &Ref<Pif>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -692,8 +783,10 @@ impl Pif {
     }
 
     /// `PIF.get_properties`: Get the properties field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_properties(self_: &Ref<Pif>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -701,8 +794,10 @@ impl Pif {
     }
 
     /// `PIF.get_managed`: Get the managed field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_managed(self_: &Ref<Pif>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -710,8 +805,10 @@ impl Pif {
     }
 
     /// `PIF.get_primary_address_type`: Get the primary_address_type field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_primary_address_type(self_: &Ref<Pif>) -> Call<PrimaryAddressType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -719,8 +816,10 @@ impl Pif {
     }
 
     /// `PIF.get_ipv6_gateway`: Get the ipv6_gateway field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ipv6_gateway(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -728,8 +827,10 @@ impl Pif {
     }
 
     /// `PIF.get_IPv6`: Get the IPv6 field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ipv6(self_: &Ref<Pif>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -737,8 +838,10 @@ impl Pif {
     }
 
     /// `PIF.get_ipv6_configuration_mode`: Get the ipv6_configuration_mode field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ipv6_configuration_mode(self_: &Ref<Pif>) -> Call<Ipv6ConfigurationMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -746,8 +849,10 @@ impl Pif {
     }
 
     /// `PIF.get_tunnel_transport_PIF_of`: Get the tunnel_transport_PIF_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tunnel_transport_pif_of(self_: &Ref<Pif>) -> Call<Vec<Ref<Tunnel>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -755,8 +860,10 @@ impl Pif {
     }
 
     /// `PIF.get_tunnel_access_PIF_of`: Get the tunnel_access_PIF_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tunnel_access_pif_of(self_: &Ref<Pif>) -> Call<Vec<Ref<Tunnel>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -764,8 +871,10 @@ impl Pif {
     }
 
     /// `PIF.get_disallow_unplug`: Get the disallow_unplug field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_disallow_unplug(self_: &Ref<Pif>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -773,8 +882,10 @@ impl Pif {
     }
 
     /// `PIF.get_other_config`: Get the other_config field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Pif>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -782,8 +893,10 @@ impl Pif {
     }
 
     /// `PIF.get_management`: Get the management field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_management(self_: &Ref<Pif>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -791,8 +904,10 @@ impl Pif {
     }
 
     /// `PIF.get_VLAN_slave_of`: Get the VLAN_slave_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vlan_slave_of(self_: &Ref<Pif>) -> Call<Vec<Ref<Vlan>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -800,8 +915,10 @@ impl Pif {
     }
 
     /// `PIF.get_VLAN_master_of`: Get the VLAN_master_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vlan_master_of(self_: &Ref<Pif>) -> Call<Ref<Vlan>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -809,8 +926,10 @@ impl Pif {
     }
 
     /// `PIF.get_bond_master_of`: Get the bond_master_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_bond_master_of(self_: &Ref<Pif>) -> Call<Vec<Ref<Bond>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -818,8 +937,10 @@ impl Pif {
     }
 
     /// `PIF.get_bond_slave_of`: Get the bond_slave_of field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_bond_slave_of(self_: &Ref<Pif>) -> Call<Ref<Bond>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -827,8 +948,10 @@ impl Pif {
     }
 
     /// `PIF.get_DNS`: Get the DNS field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_dns(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -836,8 +959,10 @@ impl Pif {
     }
 
     /// `PIF.get_gateway`: Get the gateway field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_gateway(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -845,8 +970,10 @@ impl Pif {
     }
 
     /// `PIF.get_netmask`: Get the netmask field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_netmask(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -854,8 +981,10 @@ impl Pif {
     }
 
     /// `PIF.get_IP`: Get the IP field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ip(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -863,8 +992,10 @@ impl Pif {
     }
 
     /// `PIF.get_ip_configuration_mode`: Get the ip_configuration_mode field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ip_configuration_mode(self_: &Ref<Pif>) -> Call<IpConfigurationMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -872,8 +1003,10 @@ impl Pif {
     }
 
     /// `PIF.get_currently_attached`: Get the currently_attached field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_currently_attached(self_: &Ref<Pif>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -881,8 +1014,10 @@ impl Pif {
     }
 
     /// `PIF.get_physical`: Get the physical field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_physical(self_: &Ref<Pif>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -890,8 +1025,10 @@ impl Pif {
     }
 
     /// `PIF.get_metrics`: Get the metrics field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metrics(self_: &Ref<Pif>) -> Call<Ref<PifMetrics>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -899,8 +1036,10 @@ impl Pif {
     }
 
     /// `PIF.get_VLAN`: Get the VLAN field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vlan(self_: &Ref<Pif>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -908,8 +1047,10 @@ impl Pif {
     }
 
     /// `PIF.get_MTU`: Get the MTU field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_mtu(self_: &Ref<Pif>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -917,8 +1058,10 @@ impl Pif {
     }
 
     /// `PIF.get_MAC`: Get the MAC field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_mac(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -926,8 +1069,10 @@ impl Pif {
     }
 
     /// `PIF.get_host`: Get the host field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Pif>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -935,8 +1080,10 @@ impl Pif {
     }
 
     /// `PIF.get_network`: Get the network field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_network(self_: &Ref<Pif>) -> Call<Ref<Network>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -944,8 +1091,10 @@ impl Pif {
     }
 
     /// `PIF.get_device`: Get the device field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -953,8 +1102,10 @@ impl Pif {
     }
 
     /// `PIF.get_uuid`: Get the uuid field of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Pif>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -962,8 +1113,10 @@ impl Pif {
     }
 
     /// `PIF.get_by_uuid`: Get a reference to the PIF instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -971,8 +1124,10 @@ impl Pif {
     }
 
     /// `PIF.get_record`: Get a record containing the current state of the given PIF.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Pif>) -> Call<Pif> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,44 +12,57 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct PifMetrics {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Read bandwidth (KiB/s)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub io_read_kbs: f64,
     /// Write bandwidth (KiB/s)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub io_write_kbs: f64,
     /// Report if the PIF got a carrier or not
+    ///
     /// RO/runtime
     pub carrier: bool,
     /// Report vendor ID
+    ///
     /// RO/runtime
     pub vendor_id: String,
     /// Report vendor name
+    ///
     /// RO/runtime
     pub vendor_name: String,
     /// Report device ID
+    ///
     /// RO/runtime
     pub device_id: String,
     /// Report device name
+    ///
     /// RO/runtime
     pub device_name: String,
     /// Speed of the link in Mbit/s (if available)
+    ///
     /// RO/runtime
     pub speed: i64,
     /// Full duplex capability of the link (if available)
+    ///
     /// RO/runtime
     pub duplex: bool,
     /// PCI bus path of the pif (if available)
+    ///
     /// RO/runtime
     pub pci_bus_path: String,
     /// Time at which this information was last updated
+    ///
     /// RO/runtime
     pub last_updated: DateTime,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -101,6 +114,7 @@ impl ToValue for PifMetrics {
 /// Call descriptions for `PIF_metrics` messages (no IO; a client executes them).
 impl PifMetrics {
     /// `PIF_metrics.get_all_records`: Return a map of PIF_metrics references to PIF_metrics records for all PIF_metrics instances known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PifMetrics>, PifMetrics>> {
         let params: Vec<Value> = vec![];
@@ -108,6 +122,7 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_all`: Return a list of all the PIF_metrics instances known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PifMetrics>>> {
         let params: Vec<Value> = vec![];
@@ -115,6 +130,7 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given PIF_metrics.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -124,6 +140,7 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.add_to_other_config`: Add the given key-value pair to the other_config field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -134,6 +151,7 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.set_other_config`: Set the other_config field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -146,8 +164,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_other_config`: Get the other_config field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<PifMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -155,8 +175,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_last_updated`: Get the last_updated field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<PifMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -164,8 +186,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_pci_bus_path`: Get the pci_bus_path field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pci_bus_path(self_: &Ref<PifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -173,8 +197,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_duplex`: Get the duplex field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_duplex(self_: &Ref<PifMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -182,8 +208,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_speed`: Get the speed field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_speed(self_: &Ref<PifMetrics>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -191,8 +219,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_device_name`: Get the device_name field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device_name(self_: &Ref<PifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -200,8 +230,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_device_id`: Get the device_id field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device_id(self_: &Ref<PifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -209,8 +241,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_vendor_name`: Get the vendor_name field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_name(self_: &Ref<PifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -218,8 +252,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_vendor_id`: Get the vendor_id field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_id(self_: &Ref<PifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -227,8 +263,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_carrier`: Get the carrier field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_carrier(self_: &Ref<PifMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -236,9 +274,12 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_io_write_kbs`: Get the io/write_kbs field of the given PIF_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_io_write_kbs(self_: &Ref<PifMetrics>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -246,9 +287,12 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_io_read_kbs`: Get the io/read_kbs field of the given PIF_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_io_read_kbs(self_: &Ref<PifMetrics>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -256,8 +300,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_uuid`: Get the uuid field of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -265,8 +311,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_by_uuid`: Get a reference to the PIF_metrics instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PifMetrics>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -274,8 +322,10 @@ impl PifMetrics {
     }
 
     /// `PIF_metrics.get_record`: Get a record containing the current state of the given PIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PifMetrics>) -> Call<PifMetrics> {
         let params: Vec<Value> = vec![self_.to_value()];

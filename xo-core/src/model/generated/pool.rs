@@ -12,205 +12,271 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Pool {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Short name
+    ///
     /// RW
     pub name_label: String,
     /// Description
+    ///
     /// RW
     pub name_description: String,
     /// The host that is pool master
+    ///
     /// RO/runtime
     pub master: Ref<Host>,
     /// Default SR for VDIs
+    ///
     /// RW
     #[serde(rename = "default_SR")]
     pub default_sr: Ref<Sr>,
     /// The SR in which VDIs for suspend images are created
+    ///
     /// RW
     #[serde(rename = "suspend_image_SR")]
     pub suspend_image_sr: Ref<Sr>,
     /// The SR in which VDIs for crash dumps are created
+    ///
     /// RW
     #[serde(rename = "crash_dump_SR")]
     pub crash_dump_sr: Ref<Sr>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// true if HA is enabled on the pool, false otherwise
+    ///
     /// RO/runtime
     pub ha_enabled: bool,
     /// The current HA configuration
+    ///
     /// RO/runtime
     pub ha_configuration: BTreeMap<String, String>,
     /// HA statefile VDIs in use
+    ///
     /// RO/runtime
     pub ha_statefiles: Vec<String>,
     /// Number of host failures to tolerate before the Pool is declared to be overcommitted
+    ///
     /// RO/runtime
     pub ha_host_failures_to_tolerate: i64,
     /// Number of future host failures we have managed to find a plan for. Once this reaches zero any future host failures will cause the failure of protected VMs.
+    ///
     /// RO/runtime
     pub ha_plan_exists_for: i64,
     /// If set to false then operations which would cause the Pool to become overcommitted will be blocked.
+    ///
     /// RW
     pub ha_allow_overcommit: bool,
     /// True if the Pool is considered to be overcommitted i.e. if there exist insufficient physical resources to tolerate the configured number of host failures
+    ///
     /// RO/runtime
     pub ha_overcommitted: bool,
     /// Binary blobs associated with this pool
+    ///
     /// RO/runtime
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
+    ///
     /// RW
     pub tags: Vec<String>,
     /// gui-specific configuration for pool
+    ///
     /// RW
     pub gui_config: BTreeMap<String, String>,
     /// Configuration for the automatic health check feature
+    ///
     /// RW
     pub health_check_config: BTreeMap<String, String>,
     /// Url for the configured workload balancing host
+    ///
     /// RO/runtime
     pub wlb_url: String,
     /// Username for accessing the workload balancing host
+    ///
     /// RO/runtime
     pub wlb_username: String,
     /// true if workload balancing is enabled on the pool, false otherwise
+    ///
     /// RW
     pub wlb_enabled: bool,
     /// true if communication with the WLB server should enforce TLS certificate verification.
+    ///
     /// RW. Deprecated in the datamodel.
     pub wlb_verify_cert: bool,
     /// true a redo-log is to be used other than when HA is enabled, false otherwise
+    ///
     /// RO/runtime
     pub redo_log_enabled: bool,
     /// indicates the VDI to use for the redo-log other than when HA is enabled
+    ///
     /// RO/runtime
     pub redo_log_vdi: Ref<Vdi>,
     /// address of the vswitch controller
+    ///
     /// RO/runtime. Deprecated in the datamodel.
     pub vswitch_controller: String,
     /// Pool-wide restrictions currently in effect
+    ///
     /// RO/runtime
     pub restrictions: BTreeMap<String, String>,
     /// The set of currently known metadata VDIs for this pool
+    ///
     /// RO/runtime
     #[serde(rename = "metadata_VDIs")]
     pub metadata_vdis: Vec<Ref<Vdi>>,
     /// The HA cluster stack that is currently in use. Only valid when HA is enabled.
+    ///
     /// RO/runtime
     pub ha_cluster_stack: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<PoolAllowedOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, PoolAllowedOperations>,
     /// Pool-wide guest agent configuration information
+    ///
     /// RO/runtime
     pub guest_agent_config: BTreeMap<String, String>,
     /// Details about the physical CPUs on the pool
+    ///
     /// RO/runtime
     pub cpu_info: BTreeMap<String, String>,
     /// This field was consulted when VM.create did not specify a value for 'has_vendor_device'; VM.create now uses a simple default and no longer consults this value.
+    ///
     /// RW. Deprecated in the datamodel.
     pub policy_no_vendor_device: bool,
     /// The pool-wide flag to show if the live patching feauture is disabled or not.
+    ///
     /// RW
     pub live_patching_disabled: bool,
     /// true if IGMP snooping is enabled in the pool, false otherwise.
+    ///
     /// RO/runtime
     pub igmp_snooping_enabled: bool,
     /// The UEFI certificates allowing Secure Boot
+    ///
     /// RO/constructor
     pub uefi_certificates: String,
     /// Custom UEFI certificates allowing Secure Boot
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub custom_uefi_certificates: String,
     /// True if either a PSR is running or we are waiting for a PSR to be re-run
+    ///
     /// RW
     pub is_psr_pending: bool,
     /// True iff TLS certificate verification is enabled
+    ///
     /// RO/runtime
     pub tls_verification_enabled: bool,
     /// The set of currently enabled repositories
+    ///
     /// RO/runtime
     pub repositories: Vec<Ref<Repository>>,
     /// True if authentication by TLS client certificates is enabled
+    ///
     /// RO/runtime
     pub client_certificate_auth_enabled: bool,
     /// The name (CN/SAN) that an incoming client certificate must have to allow authentication
+    ///
     /// RO/runtime
     pub client_certificate_auth_name: String,
     /// Url of the proxy used in syncing with the enabled repositories
+    ///
     /// RO/runtime
     pub repository_proxy_url: String,
     /// Username for the authentication of the proxy used in syncing with the enabled repositories
+    ///
     /// RO/runtime
     pub repository_proxy_username: String,
     /// Password for the authentication of the proxy used in syncing with the enabled repositories
+    ///
     /// RO/runtime
     pub repository_proxy_password: Ref<Secret>,
     /// Default behaviour during migration, True if stream compression should be used
+    ///
     /// RW. Prototyped: may change in future releases.
     pub migration_compression: bool,
     /// true if bias against pool master when scheduling vms is enabled, false otherwise
+    ///
     /// RW
     pub coordinator_bias: bool,
     /// Maximum number of threads to use for PAM authentication
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub local_auth_max_threads: i64,
     /// Maximum number of threads to use for external (AD) authentication
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub ext_auth_max_threads: i64,
     /// Specifies whether external authentication caching is enabled for this pool or not
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ext_auth_cache_enabled: bool,
     /// Maximum capacity of external authentication cache
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ext_auth_cache_size: i64,
     /// Specifies how long external authentication entries should be cached for (seconds)
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub ext_auth_cache_expiry: i64,
     /// The UUID of the pool for identification of telemetry data
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub telemetry_uuid: Ref<Secret>,
     /// How often the telemetry collection will be carried out
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub telemetry_frequency: TelemetryFrequency,
     /// The earliest timestamp (in UTC) when the next round of telemetry collection can be carried out
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub telemetry_next_collection: DateTime,
     /// time of the last update sychronization
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub last_update_sync: DateTime,
     /// The frequency at which updates are synchronized from a remote CDN: daily or weekly.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub update_sync_frequency: UpdateSyncFrequency,
     /// The day of the week the update synchronizations will be scheduled, based on pool's local timezone. Ignored when update_sync_frequency is daily
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub update_sync_day: i64,
     /// Whether periodic update synchronization is enabled or not
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub update_sync_enabled: bool,
     /// The recommended pool properties for clients to respect for optimal performance. For example, max-vm-group=5
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub recommendations: BTreeMap<String, String>,
     /// Licensing data shared within the whole pool
+    ///
     /// RW. Prototyped: may change in future releases.
     pub license_server: BTreeMap<String, String>,
     /// Indicates whether an HA-protected VM that is shut down from inside (not through the API) should be automatically rebooted when HA is enabled
+    ///
     /// RW. Prototyped: may change in future releases.
     pub ha_reboot_vm_on_internal_shutdown: bool,
     /// When true, only one console connection per VM/host in the pool is accepted. Otherwise every connection for a VM/host's console is accepted. Note: when true, connection attempts via websocket will be rejected.
+    ///
     /// RW. Prototyped: may change in future releases.
     pub limit_console_sessions: bool,
     /// The maximum time (in seconds) that a VM's console can be idle before it is automatically disconnected. The default value 0 means never timeout. This setting applies only to VM consoles; for host consoles, use the separate parameter 'host.console_idle_timeout'.
+    ///
     /// RW. Prototyped: may change in future releases.
     pub vm_console_idle_timeout: i64,
     /// When true, at VM.create time the pool automatically marks a newly created VM whose Secure Boot certificates are due to expire by setting VM.secureboot_certificates_state to update_on_boot (the same effect as VM.update_secureboot_certificates_on_boot), so the certificates are updated on the VM's next boot. This applies to VMs created by VM.create, including those created by operations that internally call it: the HTTP(s) PUT /import and /import_metadata calls and disaster recovery (VM.recover and VM_appliance.recover); it does not apply to VM.clone or VM.copy, which inherit the source VM's state.
+    ///
     /// RW. Prototyped: may change in future releases.
     pub auto_update_vm_secureboot_certificates: bool,
 }
@@ -556,6 +622,7 @@ impl std::fmt::Debug for Pool {
 /// Call descriptions for `pool` messages (no IO; a client executes them).
 impl Pool {
     /// `pool.get_all_records`: Return a map of pool references to pool records for all pools known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Pool>, Pool>> {
         let params: Vec<Value> = vec![];
@@ -563,6 +630,7 @@ impl Pool {
     }
 
     /// `pool.get_all`: Return a list of all the pools known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Pool>>> {
         let params: Vec<Value> = vec![];
@@ -570,14 +638,18 @@ impl Pool {
     }
 
     /// `pool.sync_trusted_certificates_from`: Download trusted TLS certificates from a remote pool and install them in this pool. Certificates already present locally (matched by fingerprint and purpose) are skipped.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `remote_pool`: The hostname or IP address of the coordinator of the remote pool from which the certificates are downloaded
     /// - `remote_session`: A session obtained from the remote pool, used to authenticate the download
     /// - `remote_certificate`: The PEM-encoded TLS certificate of the remote pool's coordinator, used to verify the TLS connection to the remote pool.
     /// - `ca`: true for 'ca' or false for 'pinned'
+    ///
     /// Returns: The references of certificates synced.
+    ///
     /// Async form: `Async.pool.sync_trusted_certificates_from` (returns a task).
     pub fn sync_trusted_certificates_from(
         self_: &Ref<Pool>,
@@ -598,10 +670,13 @@ impl Pool {
     }
 
     /// `pool.uninstall_trusted_certificate`: Uninstall a trusted TLS certificate, pool-wide.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `certificate`: The reference of the trusted certificate to be uninstalled
+    ///
     /// Async form: `Async.pool.uninstall_trusted_certificate` (returns a task).
     pub fn uninstall_trusted_certificate(
         self_: &Ref<Pool>,
@@ -613,12 +688,15 @@ impl Pool {
     }
 
     /// `pool.install_trusted_certificate`: Install a trusted TLS certificate, pool-wide.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `ca`: The trusted certificate is a root CA certificate used to verify a chain (true), or a leaf certificate used for certificate pinning (false)
     /// - `cert`: The certificate in PEM format
     /// - `purpose`: The purpose of the certificate
+    ///
     /// Async form: `Async.pool.install_trusted_certificate` (returns a task).
     pub fn install_trusted_certificate(
         self_: &Ref<Pool>,
@@ -637,10 +715,13 @@ impl Pool {
     }
 
     /// `pool.set_ssh_auto_mode`: Set the SSH auto mode for all hosts in the pool
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The SSH auto mode for all hosts in the pool. When true, the SSH port is closed by default and it's open only in case the API is unavailable. When false, the SSH port is always open.
+    ///
     /// Async form: `Async.pool.set_ssh_auto_mode` (returns a task).
     pub fn set_ssh_auto_mode(self_: &Ref<Pool>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -648,10 +729,13 @@ impl Pool {
     }
 
     /// `pool.set_console_idle_timeout`: Set the console idle timeout for all hosts in the pool
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The idle SSH/VNC session timeout in seconds. A value of 0 means no timeout.
+    ///
     /// Async form: `Async.pool.set_console_idle_timeout` (returns a task).
     pub fn set_console_idle_timeout(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -660,10 +744,13 @@ impl Pool {
     }
 
     /// `pool.set_ssh_enabled_timeout`: Set the SSH enabled timeout for all hosts in the pool
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The SSH enabled timeout in seconds. (0 means no timeout, max 2 days)
+    ///
     /// Async form: `Async.pool.set_ssh_enabled_timeout` (returns a task).
     pub fn set_ssh_enabled_timeout(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -672,9 +759,12 @@ impl Pool {
     }
 
     /// `pool.disable_ssh`: Disable SSH access on all hosts in the pool. It's a helper which calls host.disable_ssh for all the hosts in the pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
+    ///
     /// Async form: `Async.pool.disable_ssh` (returns a task).
     pub fn disable_ssh(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -682,9 +772,12 @@ impl Pool {
     }
 
     /// `pool.enable_ssh`: Enable SSH access on all hosts in the pool. It's a helper which calls host.enable_ssh for all the hosts in the pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
+    ///
     /// Async form: `Async.pool.enable_ssh` (returns a task).
     pub fn enable_ssh(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -692,10 +785,14 @@ impl Pool {
     }
 
     /// `pool.get_guest_secureboot_readiness`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
+    ///
     /// Returns: The readiness of the pool
+    ///
     /// Async form: `Async.pool.get_guest_secureboot_readiness` (returns a task).
     pub fn get_guest_secureboot_readiness(self_: &Ref<Pool>) -> Call<PoolGuestSecurebootReadiness> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -704,10 +801,13 @@ impl Pool {
     }
 
     /// `pool.set_ext_auth_cache_expiry`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The expiry time of entries in the external authentication cache (in seconds - 300 seconds, i.e. 5 minutes, is the default value)
+    ///
     /// Async form: `Async.pool.set_ext_auth_cache_expiry` (returns a task).
     pub fn set_ext_auth_cache_expiry(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -716,10 +816,13 @@ impl Pool {
     }
 
     /// `pool.set_ext_auth_cache_size`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The capacity of the external authentication cache
+    ///
     /// Async form: `Async.pool.set_ext_auth_cache_size` (returns a task).
     pub fn set_ext_auth_cache_size(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -728,10 +831,13 @@ impl Pool {
     }
 
     /// `pool.set_ext_auth_cache_enabled`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: Specifies whether caching is enabled for external authentication
+    ///
     /// Async form: `Async.pool.set_ext_auth_cache_enabled` (returns a task).
     pub fn set_ext_auth_cache_enabled(self_: &Ref<Pool>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -740,10 +846,13 @@ impl Pool {
     }
 
     /// `pool.set_ext_auth_max_threads`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The new maximum
+    ///
     /// Async form: `Async.pool.set_ext_auth_max_threads` (returns a task).
     pub fn set_ext_auth_max_threads(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -752,10 +861,13 @@ impl Pool {
     }
 
     /// `pool.set_local_auth_max_threads`:
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The new maximum
+    ///
     /// Async form: `Async.pool.set_local_auth_max_threads` (returns a task).
     pub fn set_local_auth_max_threads(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -764,10 +876,13 @@ impl Pool {
     }
 
     /// `pool.set_update_sync_enabled`: enable or disable periodic update synchronization depending on the value
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: true - enable periodic update synchronization, false - disable it
+    ///
     /// Async form: `Async.pool.set_update_sync_enabled` (returns a task).
     pub fn set_update_sync_enabled(self_: &Ref<Pool>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -776,11 +891,14 @@ impl Pool {
     }
 
     /// `pool.configure_update_sync`: Configure periodic update synchronization to synchronize updates from a remote CDN
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `update_sync_frequency`: The frequency at which updates are synchronized from a remote CDN: daily or weekly.
     /// - `update_sync_day`: The day of the week the update synchronization will happen, based on pool's local timezone. Valid values are 0 to 6, 0 being Sunday. For 'daily' schedule, the value is ignored.
+    ///
     /// Async form: `Async.pool.configure_update_sync` (returns a task).
     pub fn configure_update_sync(
         self_: &Ref<Pool>,
@@ -797,9 +915,12 @@ impl Pool {
     }
 
     /// `pool.reset_telemetry_uuid`: Assign a new UUID to telemetry data.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
+    ///
     /// Async form: `Async.pool.reset_telemetry_uuid` (returns a task).
     pub fn reset_telemetry_uuid(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -807,10 +928,13 @@ impl Pool {
     }
 
     /// `pool.set_telemetry_next_collection`: Set the timestamp for the next telemetry data collection.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The earliest timestamp (in UTC) when the next round of telemetry collection can be carried out.
+    ///
     /// Async form: `Async.pool.set_telemetry_next_collection` (returns a task).
     pub fn set_telemetry_next_collection(self_: &Ref<Pool>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -819,10 +943,13 @@ impl Pool {
     }
 
     /// `pool.set_https_only`: updates all the host firewalls in the pool to open or close port 80 depending on the value
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: true - http port 80 will be blocked, false - http port 80 will be open for the hosts in the pool
+    ///
     /// Async form: `Async.pool.set_https_only` (returns a task).
     pub fn set_https_only(self_: &Ref<Pool>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -830,10 +957,13 @@ impl Pool {
     }
 
     /// `pool.set_custom_uefi_certificates`: Set custom UEFI certificates for a pool and all its hosts. Need `allow-custom-uefi-certs` set to true in conf. If empty: default back to Pool.uefi_certificates
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The certificates to apply to the pool and its hosts
+    ///
     /// Async form: `Async.pool.set_custom_uefi_certificates` (returns a task).
     pub fn set_custom_uefi_certificates(self_: &Ref<Pool>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -842,10 +972,13 @@ impl Pool {
     }
 
     /// `pool.set_uefi_certificates`: Set the UEFI certificates for a pool and all its hosts. Deprecated: use set_custom_uefi_certificates instead
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The certificates to apply to the pool and its hosts
+    ///
     /// Async form: `Async.pool.set_uefi_certificates` (returns a task).
     pub fn set_uefi_certificates(self_: &Ref<Pool>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -854,8 +987,10 @@ impl Pool {
     }
 
     /// `pool.disable_repository_proxy`: Disable the proxy for RPM package repositories.
+    ///
     /// Params:
     /// - `self_`: The pool
+    ///
     /// Async form: `Async.pool.disable_repository_proxy` (returns a task).
     pub fn disable_repository_proxy(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -864,11 +999,13 @@ impl Pool {
     }
 
     /// `pool.configure_repository_proxy`: Configure proxy for RPM package repositories.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `url`: The URL of the proxy server
     /// - `username`: The username used to authenticate with the proxy server
     /// - `password`: The password used to authenticate with the proxy server
+    ///
     /// Async form: `Async.pool.configure_repository_proxy` (returns a task).
     pub fn configure_repository_proxy(
         self_: &Ref<Pool>,
@@ -887,8 +1024,10 @@ impl Pool {
     }
 
     /// `pool.disable_client_certificate_auth`: Disable client certificate authentication on the pool
+    ///
     /// Params:
     /// - `self_`: The pool
+    ///
     /// Async form: `Async.pool.disable_client_certificate_auth` (returns a task).
     pub fn disable_client_certificate_auth(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -897,9 +1036,11 @@ impl Pool {
     }
 
     /// `pool.enable_client_certificate_auth`: Enable client certificate authentication on the pool
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `name`: The name (CN/SAN) that an incoming client certificate must have to allow authentication
+    ///
     /// Async form: `Async.pool.enable_client_certificate_auth` (returns a task).
     pub fn enable_client_certificate_auth(self_: &Ref<Pool>, name: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), name.to_value()];
@@ -908,10 +1049,13 @@ impl Pool {
     }
 
     /// `pool.check_update_readiness`: Check if the pool is ready to be updated. If not, report the reasons.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `requires_reboot`: Assume that the update will require host reboots
+    ///
     /// Returns: A set of error codes with arguments, if the pool is not ready to update. An empty list means the pool can be updated.
+    ///
     /// Async form: `Async.pool.check_update_readiness` (returns a task).
     pub fn check_update_readiness(
         self_: &Ref<Pool>,
@@ -923,6 +1067,7 @@ impl Pool {
     }
 
     /// `pool.sync_updates`: Sync with the enabled repository
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `force`: If true local mirroring repo will be removed before syncing
@@ -930,7 +1075,9 @@ impl Pool {
     /// - `token_id`: The ID of the token (optional: trailing `None`s are not sent)
     /// - `username`: The username of the remote pool (optional: trailing `None`s are not sent)
     /// - `password`: The password of the remote pool (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The SHA256 hash of updateinfo.xml.gz
+    ///
     /// Async form: `Async.pool.sync_updates` (returns a task).
     pub fn sync_updates(
         self_: &Ref<Pool>,
@@ -992,9 +1139,11 @@ impl Pool {
     }
 
     /// `pool.remove_repository`: Remove a repository from the enabled set
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The repository to be removed
+    ///
     /// Async form: `Async.pool.remove_repository` (returns a task).
     pub fn remove_repository(self_: &Ref<Pool>, value: &Ref<Repository>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1002,9 +1151,11 @@ impl Pool {
     }
 
     /// `pool.add_repository`: Add a repository to the enabled set
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The repository to be added to the enabled set
+    ///
     /// Async form: `Async.pool.add_repository` (returns a task).
     pub fn add_repository(self_: &Ref<Pool>, value: &Ref<Repository>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1012,9 +1163,11 @@ impl Pool {
     }
 
     /// `pool.set_repositories`: Set enabled set of repositories
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The set of repositories to be enabled
+    ///
     /// Async form: `Async.pool.set_repositories` (returns a task).
     pub fn set_repositories(self_: &Ref<Pool>, value: &[Ref<Repository>]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1022,7 +1175,9 @@ impl Pool {
     }
 
     /// `pool.rotate_secret`:
+    ///
     /// Errors: `INTERNAL_ERROR`, `HOST_IS_SLAVE`, `CANNOT_CONTACT_HOST`, `HA_IS_ENABLED`, `NOT_SUPPORTED_DURING_UPGRADE`.
+    ///
     /// Async form: `Async.pool.rotate_secret` (returns a task).
     pub fn rotate_secret() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1030,9 +1185,11 @@ impl Pool {
     }
 
     /// `pool.remove_from_guest_agent_config`: Remove a key-value pair from the pool-wide guest agent configuration
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `key`: The key to remove
+    ///
     /// Async form: `Async.pool.remove_from_guest_agent_config` (returns a task).
     pub fn remove_from_guest_agent_config(self_: &Ref<Pool>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -1041,10 +1198,12 @@ impl Pool {
     }
 
     /// `pool.add_to_guest_agent_config`: Add a key-value pair to the pool-wide guest agent configuration
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `key`: The key to add
     /// - `value`: The value to add
+    ///
     /// Async form: `Async.pool.add_to_guest_agent_config` (returns a task).
     pub fn add_to_guest_agent_config(self_: &Ref<Pool>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -1053,10 +1212,13 @@ impl Pool {
     }
 
     /// `pool.has_extension`: Return true if the extension is available on the pool
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `name`: The name of the API call
+    ///
     /// Returns: True if the extension exists, false otherwise
+    ///
     /// Async form: `Async.pool.has_extension` (returns a task).
     pub fn has_extension(self_: &Ref<Pool>, name: &str) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value(), name.to_value()];
@@ -1064,9 +1226,11 @@ impl Pool {
     }
 
     /// `pool.set_igmp_snooping_enabled`: Enable or disable IGMP Snooping on the pool.
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: Enable or disable IGMP Snooping on the pool
+    ///
     /// Async form: `Async.pool.set_igmp_snooping_enabled` (returns a task).
     pub fn set_igmp_snooping_enabled(self_: &Ref<Pool>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1075,9 +1239,12 @@ impl Pool {
     }
 
     /// `pool.disable_ssl_legacy`: Sets ssl_legacy false on each host, pool-master last. See Host.ssl_legacy and Host.set_ssl_legacy.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: (ignored)
+    ///
     /// Async form: `Async.pool.disable_ssl_legacy` (returns a task).
     pub fn disable_ssl_legacy(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1085,9 +1252,12 @@ impl Pool {
     }
 
     /// `pool.enable_ssl_legacy`: Sets ssl_legacy true on each host, pool-master last. See Host.ssl_legacy and Host.set_ssl_legacy.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: (ignored)
+    ///
     /// Async form: `Async.pool.enable_ssl_legacy` (returns a task).
     pub fn enable_ssl_legacy(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1095,9 +1265,11 @@ impl Pool {
     }
 
     /// `pool.apply_edition`: Apply an edition to all hosts in the pool
+    ///
     /// Params:
     /// - `self_`: Reference to the pool
     /// - `edition`: The requested edition
+    ///
     /// Async form: `Async.pool.apply_edition` (returns a task).
     pub fn apply_edition(self_: &Ref<Pool>, edition: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), edition.to_value()];
@@ -1105,9 +1277,12 @@ impl Pool {
     }
 
     /// `pool.get_license_state`: This call returns the license state for the pool
+    ///
     /// Params:
     /// - `self_`: Reference to the pool
+    ///
     /// Returns: The pool's license state
+    ///
     /// Async form: `Async.pool.get_license_state` (returns a task).
     pub fn get_license_state(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1115,8 +1290,10 @@ impl Pool {
     }
 
     /// `pool.disable_local_storage_caching`: This call disables pool-wide local storage caching
+    ///
     /// Params:
     /// - `self_`: Reference to the pool
+    ///
     /// Async form: `Async.pool.disable_local_storage_caching` (returns a task).
     pub fn disable_local_storage_caching(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1125,8 +1302,10 @@ impl Pool {
     }
 
     /// `pool.enable_local_storage_caching`: This call attempts to enable pool-wide local storage caching
+    ///
     /// Params:
     /// - `self_`: Reference to the pool
+    ///
     /// Async form: `Async.pool.enable_local_storage_caching` (returns a task).
     pub fn enable_local_storage_caching(self_: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1135,10 +1314,13 @@ impl Pool {
     }
 
     /// `pool.test_archive_target`: This call tests if a location is valid
+    ///
     /// Params:
     /// - `self_`: Reference to the pool
     /// - `config`: Location config settings to test
+    ///
     /// Returns: An XMLRPC result
+    ///
     /// Async form: `Async.pool.test_archive_target` (returns a task).
     pub fn test_archive_target(
         self_: &Ref<Pool>,
@@ -1149,9 +1331,12 @@ impl Pool {
     }
 
     /// `pool.set_vswitch_controller`: Set the IP address of the vswitch controller.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `address`: IP address of the vswitch controller.
+    ///
     /// Async form: `Async.pool.set_vswitch_controller` (returns a task).
     pub fn set_vswitch_controller(address: &str) -> Call<Void> {
         let params: Vec<Value> = vec![address.to_value()];
@@ -1160,6 +1345,7 @@ impl Pool {
     }
 
     /// `pool.disable_redo_log`: Disable the redo log if in use, unless HA is enabled.
+    ///
     /// Async form: `Async.pool.disable_redo_log` (returns a task).
     pub fn disable_redo_log() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1167,8 +1353,10 @@ impl Pool {
     }
 
     /// `pool.enable_redo_log`: Enable the redo log on the given SR and start using it, unless HA is enabled.
+    ///
     /// Params:
     /// - `sr`: SR to hold the redo log.
+    ///
     /// Async form: `Async.pool.enable_redo_log` (returns a task).
     pub fn enable_redo_log(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -1176,6 +1364,7 @@ impl Pool {
     }
 
     /// `pool.enable_tls_verification`: Enable TLS server certificate verification
+    ///
     /// Async form: `Async.pool.enable_tls_verification` (returns a task).
     pub fn enable_tls_verification() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1184,6 +1373,7 @@ impl Pool {
     }
 
     /// `pool.certificate_sync`: Copy the TLS CA certificates and CRLs of the master to all slaves.
+    ///
     /// Async form: `Async.pool.certificate_sync` (returns a task).
     pub fn certificate_sync() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1191,7 +1381,9 @@ impl Pool {
     }
 
     /// `pool.crl_list`: List the names of all installed TLS CA-issued Certificate Revocation Lists.
+    ///
     /// Returns: The names of all installed CRLs
+    ///
     /// Async form: `Async.pool.crl_list` (returns a task).
     pub fn crl_list() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
@@ -1199,8 +1391,10 @@ impl Pool {
     }
 
     /// `pool.crl_uninstall`: Remove a pool-wide TLS CA-issued Certificate Revocation List.
+    ///
     /// Params:
     /// - `name`: The CRL name
+    ///
     /// Async form: `Async.pool.crl_uninstall` (returns a task).
     pub fn crl_uninstall(name: &str) -> Call<Void> {
         let params: Vec<Value> = vec![name.to_value()];
@@ -1208,9 +1402,11 @@ impl Pool {
     }
 
     /// `pool.crl_install`: Install a TLS CA-issued Certificate Revocation List, pool-wide.
+    ///
     /// Params:
     /// - `name`: A name to give the CRL
     /// - `cert`: The CRL
+    ///
     /// Async form: `Async.pool.crl_install` (returns a task).
     pub fn crl_install(name: &str, cert: &str) -> Call<Void> {
         let params: Vec<Value> = vec![name.to_value(), cert.to_value()];
@@ -1218,10 +1414,13 @@ impl Pool {
     }
 
     /// `pool.uninstall_ca_certificate`: Remove a pool-wide TLS CA certificate.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `name`: The certificate name
     /// - `force`: Remove the DB entry even if the file is non-existent (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.pool.uninstall_ca_certificate` (returns a task).
     pub fn uninstall_ca_certificate(name: &str, force: Option<bool>) -> Call<Void> {
         let mut params: Vec<Value> = vec![name.to_value()];
@@ -1240,10 +1439,13 @@ impl Pool {
     }
 
     /// `pool.install_ca_certificate`: Install a TLS CA certificate, pool-wide.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `name`: A name to give the certificate
     /// - `cert`: The certificate in PEM format
+    ///
     /// Async form: `Async.pool.install_ca_certificate` (returns a task).
     pub fn install_ca_certificate(name: &str, cert: &str) -> Call<Void> {
         let params: Vec<Value> = vec![name.to_value(), cert.to_value()];
@@ -1252,8 +1454,11 @@ impl Pool {
     }
 
     /// `pool.certificate_list`: List the names of all installed TLS CA certificates.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: All installed certificates
+    ///
     /// Async form: `Async.pool.certificate_list` (returns a task).
     pub fn certificate_list() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
@@ -1261,9 +1466,12 @@ impl Pool {
     }
 
     /// `pool.certificate_uninstall`: Remove a pool-wide TLS CA certificate.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `name`: The certificate name
+    ///
     /// Async form: `Async.pool.certificate_uninstall` (returns a task).
     pub fn certificate_uninstall(name: &str) -> Call<Void> {
         let params: Vec<Value> = vec![name.to_value()];
@@ -1272,10 +1480,13 @@ impl Pool {
     }
 
     /// `pool.certificate_install`: Install a TLS CA certificate, pool-wide.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `name`: A name to give the certificate
     /// - `cert`: The certificate in PEM format
+    ///
     /// Async form: `Async.pool.certificate_install` (returns a task).
     pub fn certificate_install(name: &str, cert: &str) -> Call<Void> {
         let params: Vec<Value> = vec![name.to_value(), cert.to_value()];
@@ -1283,11 +1494,14 @@ impl Pool {
     }
 
     /// `pool.send_test_post`: Send the given body to the given host and port, using HTTPS, and print the response.  This is used for debugging the SSL layer.
+    ///
     /// Params:
     /// - `host`:
     /// - `port`:
     /// - `body`:
+    ///
     /// Returns: The response
+    ///
     /// Async form: `Async.pool.send_test_post` (returns a task).
     pub fn send_test_post(host: &str, port: i64, body: &str) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value(), port.to_value(), body.to_value()];
@@ -1295,7 +1509,9 @@ impl Pool {
     }
 
     /// `pool.retrieve_wlb_recommendations`: Retrieves vm migrate recommendations for the pool from the workload balancing server
+    ///
     /// Returns: The list of vm migration recommendations
+    ///
     /// Async form: `Async.pool.retrieve_wlb_recommendations` (returns a task).
     pub fn retrieve_wlb_recommendations() -> Call<BTreeMap<Ref<Vm>, Vec<String>>> {
         let params: Vec<Value> = vec![];
@@ -1304,7 +1520,9 @@ impl Pool {
     }
 
     /// `pool.retrieve_wlb_configuration`: Retrieves the pool optimization criteria from the workload balancing server
+    ///
     /// Returns: The configuration used in optimizing this pool
+    ///
     /// Async form: `Async.pool.retrieve_wlb_configuration` (returns a task).
     pub fn retrieve_wlb_configuration() -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![];
@@ -1313,8 +1531,10 @@ impl Pool {
     }
 
     /// `pool.send_wlb_configuration`: Sets the pool optimization criteria for the workload balancing server
+    ///
     /// Params:
     /// - `config`: The configuration to use in optimizing this pool
+    ///
     /// Async form: `Async.pool.send_wlb_configuration` (returns a task).
     pub fn send_wlb_configuration(config: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![config.to_value()];
@@ -1323,6 +1543,7 @@ impl Pool {
     }
 
     /// `pool.deconfigure_wlb`: Permanently deconfigures workload balancing monitoring on this pool
+    ///
     /// Async form: `Async.pool.deconfigure_wlb` (returns a task).
     pub fn deconfigure_wlb() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1330,12 +1551,14 @@ impl Pool {
     }
 
     /// `pool.initialize_wlb`: Initializes workload balancing monitoring on this pool with the specified wlb server
+    ///
     /// Params:
     /// - `wlb_url`: The ip address and port to use when accessing the wlb server
     /// - `wlb_username`: The username used to authenticate with the wlb server
     /// - `wlb_password`: The password used to authenticate with the wlb server
     /// - `xenserver_username`: The username used by the wlb server to authenticate with the xenserver
     /// - `xenserver_password`: The password used by the wlb server to authenticate with the xenserver
+    ///
     /// Async form: `Async.pool.initialize_wlb` (returns a task).
     pub fn initialize_wlb(
         wlb_url: &str,
@@ -1355,8 +1578,10 @@ impl Pool {
     }
 
     /// `pool.detect_nonhomogeneous_external_auth`: This call asynchronously detects if the external authentication configuration in any slave is different from that in the master and raises appropriate alerts
+    ///
     /// Params:
     /// - `pool`: The pool where to detect non-homogeneous external authentication configuration
+    ///
     /// Async form: `Async.pool.detect_nonhomogeneous_external_auth` (returns a task).
     pub fn detect_nonhomogeneous_external_auth(pool: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![pool.to_value()];
@@ -1365,10 +1590,12 @@ impl Pool {
     }
 
     /// `pool.external_auth_set_ldaps`: This call enables or disables LDAPS for external authentication on all hosts in the pool
+    ///
     /// Params:
     /// - `pool`: The pool whose LDAPS configuration should be set
     /// - `ldaps`: Whether to enable or disable LDAPS
     /// - `force`: Force the operation even if already in the desired state (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.pool.external_auth_set_ldaps` (returns a task).
     pub fn external_auth_set_ldaps(
         pool: &Ref<Pool>,
@@ -1391,9 +1618,11 @@ impl Pool {
     }
 
     /// `pool.disable_external_auth`: This call disables external authentication on all the hosts of the pool
+    ///
     /// Params:
     /// - `pool`: The pool whose external authentication should be disabled
     /// - `config`: Optional parameters as a list of key-values containing the configuration data (optional: trailing `None`s are not sent)
+    ///
     /// Async form: `Async.pool.disable_external_auth` (returns a task).
     pub fn disable_external_auth(
         pool: &Ref<Pool>,
@@ -1415,11 +1644,13 @@ impl Pool {
     }
 
     /// `pool.enable_external_auth`: This call enables external authentication on all the hosts of the pool
+    ///
     /// Params:
     /// - `pool`: The pool whose external authentication should be enabled
     /// - `config`: A list of key-values containing the configuration data
     /// - `service_name`: The name of the service
     /// - `auth_type`: The type of authentication (for example, AD for Active Directory)
+    ///
     /// Async form: `Async.pool.enable_external_auth` (returns a task).
     pub fn enable_external_auth(
         pool: &Ref<Pool>,
@@ -1437,12 +1668,15 @@ impl Pool {
     }
 
     /// `pool.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this pool
+    ///
     /// Params:
     /// - `pool`: The pool
     /// - `name`: The name associated with the blob
     /// - `mime_type`: The mime type for the data. Empty string translates to application/octet-stream
     /// - `public`: True if the blob should be publicly available (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the blob, needed for populating its data
+    ///
     /// Async form: `Async.pool.create_new_blob` (returns a task).
     pub fn create_new_blob(
         pool: &Ref<Pool>,
@@ -1465,9 +1699,11 @@ impl Pool {
     }
 
     /// `pool.set_ha_host_failures_to_tolerate`: Set the maximum number of host failures to consider in the HA VM restart planner
+    ///
     /// Params:
     /// - `self_`: The pool
     /// - `value`: New number of host failures to consider
+    ///
     /// Async form: `Async.pool.set_ha_host_failures_to_tolerate` (returns a task).
     pub fn set_ha_host_failures_to_tolerate(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1476,10 +1712,13 @@ impl Pool {
     }
 
     /// `pool.ha_compute_vm_failover_plan`: Return a VM failover plan assuming a given subset of hosts fail
+    ///
     /// Params:
     /// - `failed_hosts`: The set of hosts to assume have failed
     /// - `failed_vms`: The set of VMs to restart
+    ///
     /// Returns: VM failover plan: a map of VM to host to restart the host on
+    ///
     /// Async form: `Async.pool.ha_compute_vm_failover_plan` (returns a task).
     pub fn ha_compute_vm_failover_plan(
         failed_hosts: &[Ref<Host>],
@@ -1491,9 +1730,12 @@ impl Pool {
     }
 
     /// `pool.ha_compute_hypothetical_max_host_failures_to_tolerate`: Returns the maximum number of host failures we could tolerate before we would be unable to restart the provided VMs
+    ///
     /// Params:
     /// - `configuration`: Map of protected VM reference to restart priority
+    ///
     /// Returns: maximum value for ha_host_failures_to_tolerate given provided configuration
+    ///
     /// Async form: `Async.pool.ha_compute_hypothetical_max_host_failures_to_tolerate` (returns a task).
     pub fn ha_compute_hypothetical_max_host_failures_to_tolerate(
         configuration: &BTreeMap<Ref<Vm>, String>,
@@ -1507,7 +1749,9 @@ impl Pool {
     }
 
     /// `pool.ha_compute_max_host_failures_to_tolerate`: Returns the maximum number of host failures we could tolerate before we would be unable to restart configured VMs
+    ///
     /// Returns: maximum value for ha_host_failures_to_tolerate given current configuration
+    ///
     /// Async form: `Async.pool.ha_compute_max_host_failures_to_tolerate` (returns a task).
     pub fn ha_compute_max_host_failures_to_tolerate() -> Call<i64> {
         let params: Vec<Value> = vec![];
@@ -1516,9 +1760,12 @@ impl Pool {
     }
 
     /// `pool.ha_failover_plan_exists`: Returns true if a VM failover plan exists for up to 'n' host failures
+    ///
     /// Params:
     /// - `n`: The number of host failures to plan for
+    ///
     /// Returns: true if a failover plan exists for the supplied number of host failures
+    ///
     /// Async form: `Async.pool.ha_failover_plan_exists` (returns a task).
     pub fn ha_failover_plan_exists(n: i64) -> Call<bool> {
         let params: Vec<Value> = vec![n.to_value()];
@@ -1527,8 +1774,10 @@ impl Pool {
     }
 
     /// `pool.ha_prevent_restarts_for`: When this call returns the VM restart logic will not run for the requested number of seconds. If the argument is zero then the restart thread is immediately unblocked
+    ///
     /// Params:
     /// - `seconds`: The number of seconds to block the restart thread for
+    ///
     /// Async form: `Async.pool.ha_prevent_restarts_for` (returns a task).
     pub fn ha_prevent_restarts_for(seconds: i64) -> Call<Void> {
         let params: Vec<Value> = vec![seconds.to_value()];
@@ -1537,8 +1786,10 @@ impl Pool {
     }
 
     /// `pool.designate_new_master`: Perform an orderly handover of the role of master to the referenced host.
+    ///
     /// Params:
     /// - `host`: The host who should become the new master
+    ///
     /// Async form: `Async.pool.designate_new_master` (returns a task).
     pub fn designate_new_master(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1546,6 +1797,7 @@ impl Pool {
     }
 
     /// `pool.sync_database`: Forcibly synchronise the database now
+    ///
     /// Async form: `Async.pool.sync_database` (returns a task).
     pub fn sync_database() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1553,6 +1805,7 @@ impl Pool {
     }
 
     /// `pool.disable_ha`: Turn off High Availability mode
+    ///
     /// Async form: `Async.pool.disable_ha` (returns a task).
     pub fn disable_ha() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1560,9 +1813,11 @@ impl Pool {
     }
 
     /// `pool.enable_ha`: Turn on High Availability mode
+    ///
     /// Params:
     /// - `heartbeat_srs`: Set of SRs to use for storage heartbeating
     /// - `configuration`: Detailed HA configuration to apply
+    ///
     /// Async form: `Async.pool.enable_ha` (returns a task).
     pub fn enable_ha(
         heartbeat_srs: &[Ref<Sr>],
@@ -1573,12 +1828,16 @@ impl Pool {
     }
 
     /// `pool.create_VLAN_from_PIF`: Create a pool-wide VLAN by taking the PIF.
+    ///
     /// Params:
     /// - `pif`: physical interface on any particular host, that identifies the PIF on which to create the (pool-wide) VLAN interface
     /// - `network`: network to which this interface should be connected
     /// - `vlan`: VLAN tag for the new interface
+    ///
     /// Returns: The references of the created PIF objects
+    ///
     /// Errors: `VLAN_TAG_INVALID`.
+    ///
     /// Async form: `Async.pool.create_VLAN_from_PIF` (returns a task).
     pub fn create_vlan_from_pif(
         pif: &Ref<Pif>,
@@ -1590,9 +1849,12 @@ impl Pool {
     }
 
     /// `pool.management_reconfigure`: Reconfigure the management network interface for all Hosts in the Pool
+    ///
     /// Params:
     /// - `network`: The network
+    ///
     /// Errors: `HA_IS_ENABLED`, `PIF_NOT_PRESENT`, `CANNOT_PLUG_BOND_SLAVE`, `PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE`, `PIF_HAS_NO_NETWORK_CONFIGURATION`, `PIF_HAS_NO_V6_NETWORK_CONFIGURATION`.
+    ///
     /// Async form: `Async.pool.management_reconfigure` (returns a task).
     pub fn management_reconfigure(network: &Ref<Network>) -> Call<Void> {
         let params: Vec<Value> = vec![network.to_value()];
@@ -1601,12 +1863,16 @@ impl Pool {
     }
 
     /// `pool.create_VLAN`: Create PIFs, mapping a network to the same physical interface/VLAN on each host. This call is deprecated: use Pool.create_VLAN_from_PIF instead.
+    ///
     /// Params:
     /// - `device`: physical interface on which to create the VLAN interface
     /// - `network`: network to which this interface should be connected
     /// - `vlan`: VLAN tag for the new interface
+    ///
     /// Returns: The references of the created PIF objects
+    ///
     /// Errors: `VLAN_TAG_INVALID`.
+    ///
     /// Async form: `Async.pool.create_VLAN` (returns a task).
     pub fn create_vlan(device: &str, network: &Ref<Network>, vlan: i64) -> Call<Vec<Ref<Pif>>> {
         let params: Vec<Value> = vec![device.to_value(), network.to_value(), vlan.to_value()];
@@ -1614,7 +1880,9 @@ impl Pool {
     }
 
     /// `pool.recover_slaves`: Instruct a pool master, M, to try and contact its slaves and, if slaves are in emergency mode, reset their master address to M.
+    ///
     /// Returns: list of hosts whose master address were successfully reset
+    ///
     /// Async form: `Async.pool.recover_slaves` (returns a task).
     pub fn recover_slaves() -> Call<Vec<Ref<Host>>> {
         let params: Vec<Value> = vec![];
@@ -1622,8 +1890,10 @@ impl Pool {
     }
 
     /// `pool.emergency_reset_master`: Instruct a slave already in a pool that the master has changed
+    ///
     /// Params:
     /// - `master_address`: The hostname of the master
+    ///
     /// Async form: `Async.pool.emergency_reset_master` (returns a task).
     pub fn emergency_reset_master(master_address: &str) -> Call<Void> {
         let params: Vec<Value> = vec![master_address.to_value()];
@@ -1632,6 +1902,7 @@ impl Pool {
     }
 
     /// `pool.emergency_transition_to_master`: Instruct host that's currently a slave to transition to being master
+    ///
     /// Async form: `Async.pool.emergency_transition_to_master` (returns a task).
     pub fn emergency_transition_to_master() -> Call<Void> {
         let params: Vec<Value> = vec![];
@@ -1640,8 +1911,10 @@ impl Pool {
     }
 
     /// `pool.eject`: Instruct a pool master to eject a host from the pool
+    ///
     /// Params:
     /// - `host`: The host to eject
+    ///
     /// Async form: `Async.pool.eject` (returns a task).
     pub fn eject(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -1649,10 +1922,12 @@ impl Pool {
     }
 
     /// `pool.join_force`: Instruct host to join a new pool
+    ///
     /// Params:
     /// - `master_address`: The hostname of the master of the pool to join
     /// - `master_username`: The username of the master (for initial authentication)
     /// - `master_password`: The password for the master (for initial authentication)
+    ///
     /// Async form: `Async.pool.join_force` (returns a task).
     pub fn join_force(
         master_address: &str,
@@ -1668,11 +1943,14 @@ impl Pool {
     }
 
     /// `pool.join`: Instruct host to join a new pool
+    ///
     /// Params:
     /// - `master_address`: The hostname of the master of the pool to join
     /// - `master_username`: The username of the master (for initial authentication)
     /// - `master_password`: The password for the master (for initial authentication)
+    ///
     /// Errors: `JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS`.
+    ///
     /// Async form: `Async.pool.join` (returns a task).
     pub fn join(master_address: &str, master_username: &str, master_password: &str) -> Call<Void> {
         let params: Vec<Value> = vec![
@@ -1684,7 +1962,9 @@ impl Pool {
     }
 
     /// `pool.set_auto_update_vm_secureboot_certificates`: Set the auto_update_vm_secureboot_certificates field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1697,7 +1977,9 @@ impl Pool {
     }
 
     /// `pool.set_vm_console_idle_timeout`: Set the vm_console_idle_timeout field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1707,7 +1989,9 @@ impl Pool {
     }
 
     /// `pool.set_limit_console_sessions`: Set the limit_console_sessions field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1717,7 +2001,9 @@ impl Pool {
     }
 
     /// `pool.set_ha_reboot_vm_on_internal_shutdown`: Set the ha_reboot_vm_on_internal_shutdown field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1727,7 +2013,9 @@ impl Pool {
     }
 
     /// `pool.remove_from_license_server`: Remove the given key and its corresponding value from the license_server field of the given pool.  If the key is not in that Map, then do nothing.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1737,7 +2025,9 @@ impl Pool {
     }
 
     /// `pool.add_to_license_server`: Add the given key-value pair to the license_server field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1748,7 +2038,9 @@ impl Pool {
     }
 
     /// `pool.set_license_server`: Set the license_server field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1758,6 +2050,7 @@ impl Pool {
     }
 
     /// `pool.set_coordinator_bias`: Set the coordinator_bias field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1767,7 +2060,9 @@ impl Pool {
     }
 
     /// `pool.set_migration_compression`: Set the migration_compression field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1777,6 +2072,7 @@ impl Pool {
     }
 
     /// `pool.set_is_psr_pending`: Set the is_psr_pending field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1786,6 +2082,7 @@ impl Pool {
     }
 
     /// `pool.set_live_patching_disabled`: Set the live_patching_disabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1795,7 +2092,9 @@ impl Pool {
     }
 
     /// `pool.set_policy_no_vendor_device`: Set the policy_no_vendor_device field of the given pool.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1805,7 +2104,9 @@ impl Pool {
     }
 
     /// `pool.set_wlb_verify_cert`: Set the wlb_verify_cert field of the given pool.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1815,6 +2116,7 @@ impl Pool {
     }
 
     /// `pool.set_wlb_enabled`: Set the wlb_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1824,6 +2126,7 @@ impl Pool {
     }
 
     /// `pool.remove_from_health_check_config`: Remove the given key and its corresponding value from the health_check_config field of the given pool.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1833,6 +2136,7 @@ impl Pool {
     }
 
     /// `pool.add_to_health_check_config`: Add the given key-value pair to the health_check_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1843,6 +2147,7 @@ impl Pool {
     }
 
     /// `pool.set_health_check_config`: Set the health_check_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1855,6 +2160,7 @@ impl Pool {
     }
 
     /// `pool.remove_from_gui_config`: Remove the given key and its corresponding value from the gui_config field of the given pool.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1864,6 +2170,7 @@ impl Pool {
     }
 
     /// `pool.add_to_gui_config`: Add the given key-value pair to the gui_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1874,6 +2181,7 @@ impl Pool {
     }
 
     /// `pool.set_gui_config`: Set the gui_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1883,6 +2191,7 @@ impl Pool {
     }
 
     /// `pool.remove_tags`: Remove the given value from the tags field of the given pool.  If the value is not in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: Value to remove
@@ -1892,6 +2201,7 @@ impl Pool {
     }
 
     /// `pool.add_tags`: Add the given value to the tags field of the given pool.  If the value is already in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to add
@@ -1901,6 +2211,7 @@ impl Pool {
     }
 
     /// `pool.set_tags`: Set the tags field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1910,6 +2221,7 @@ impl Pool {
     }
 
     /// `pool.set_ha_allow_overcommit`: Set the ha_allow_overcommit field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1919,6 +2231,7 @@ impl Pool {
     }
 
     /// `pool.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given pool.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1928,6 +2241,7 @@ impl Pool {
     }
 
     /// `pool.add_to_other_config`: Add the given key-value pair to the other_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1938,6 +2252,7 @@ impl Pool {
     }
 
     /// `pool.set_other_config`: Set the other_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1947,6 +2262,7 @@ impl Pool {
     }
 
     /// `pool.set_crash_dump_SR`: Set the crash_dump_SR field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1956,6 +2272,7 @@ impl Pool {
     }
 
     /// `pool.set_suspend_image_SR`: Set the suspend_image_SR field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1965,6 +2282,7 @@ impl Pool {
     }
 
     /// `pool.set_default_SR`: Set the default_SR field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1974,6 +2292,7 @@ impl Pool {
     }
 
     /// `pool.set_name_description`: Set the name_description field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1983,6 +2302,7 @@ impl Pool {
     }
 
     /// `pool.set_name_label`: Set the name_label field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1992,9 +2312,12 @@ impl Pool {
     }
 
     /// `pool.get_auto_update_vm_secureboot_certificates`: Get the auto_update_vm_secureboot_certificates field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_auto_update_vm_secureboot_certificates(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2002,9 +2325,12 @@ impl Pool {
     }
 
     /// `pool.get_vm_console_idle_timeout`: Get the vm_console_idle_timeout field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm_console_idle_timeout(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2012,9 +2338,12 @@ impl Pool {
     }
 
     /// `pool.get_limit_console_sessions`: Get the limit_console_sessions field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_limit_console_sessions(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2022,9 +2351,12 @@ impl Pool {
     }
 
     /// `pool.get_ha_reboot_vm_on_internal_shutdown`: Get the ha_reboot_vm_on_internal_shutdown field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_reboot_vm_on_internal_shutdown(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2032,9 +2364,12 @@ impl Pool {
     }
 
     /// `pool.get_license_server`: Get the license_server field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_license_server(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2042,9 +2377,12 @@ impl Pool {
     }
 
     /// `pool.get_recommendations`: Get the recommendations field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_recommendations(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2052,9 +2390,12 @@ impl Pool {
     }
 
     /// `pool.get_update_sync_enabled`: Get the update_sync_enabled field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_update_sync_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2062,9 +2403,12 @@ impl Pool {
     }
 
     /// `pool.get_update_sync_day`: Get the update_sync_day field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_update_sync_day(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2072,9 +2416,12 @@ impl Pool {
     }
 
     /// `pool.get_update_sync_frequency`: Get the update_sync_frequency field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_update_sync_frequency(self_: &Ref<Pool>) -> Call<UpdateSyncFrequency> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2082,9 +2429,12 @@ impl Pool {
     }
 
     /// `pool.get_last_update_sync`: Get the last_update_sync field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_update_sync(self_: &Ref<Pool>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2092,9 +2442,12 @@ impl Pool {
     }
 
     /// `pool.get_telemetry_next_collection`: Get the telemetry_next_collection field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_telemetry_next_collection(self_: &Ref<Pool>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2102,9 +2455,12 @@ impl Pool {
     }
 
     /// `pool.get_telemetry_frequency`: Get the telemetry_frequency field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_telemetry_frequency(self_: &Ref<Pool>) -> Call<TelemetryFrequency> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2112,9 +2468,12 @@ impl Pool {
     }
 
     /// `pool.get_telemetry_uuid`: Get the telemetry_uuid field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_telemetry_uuid(self_: &Ref<Pool>) -> Call<Ref<Secret>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2122,9 +2481,12 @@ impl Pool {
     }
 
     /// `pool.get_ext_auth_cache_expiry`: Get the ext_auth_cache_expiry field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ext_auth_cache_expiry(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2132,9 +2494,12 @@ impl Pool {
     }
 
     /// `pool.get_ext_auth_cache_size`: Get the ext_auth_cache_size field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ext_auth_cache_size(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2142,9 +2507,12 @@ impl Pool {
     }
 
     /// `pool.get_ext_auth_cache_enabled`: Get the ext_auth_cache_enabled field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ext_auth_cache_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2152,9 +2520,12 @@ impl Pool {
     }
 
     /// `pool.get_ext_auth_max_threads`: Get the ext_auth_max_threads field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ext_auth_max_threads(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2162,9 +2533,12 @@ impl Pool {
     }
 
     /// `pool.get_local_auth_max_threads`: Get the local_auth_max_threads field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_local_auth_max_threads(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2172,8 +2546,10 @@ impl Pool {
     }
 
     /// `pool.get_coordinator_bias`: Get the coordinator_bias field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_coordinator_bias(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2181,9 +2557,12 @@ impl Pool {
     }
 
     /// `pool.get_migration_compression`: Get the migration_compression field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_migration_compression(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2191,8 +2570,10 @@ impl Pool {
     }
 
     /// `pool.get_repository_proxy_password`: Get the repository_proxy_password field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_repository_proxy_password(self_: &Ref<Pool>) -> Call<Ref<Secret>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2200,8 +2581,10 @@ impl Pool {
     }
 
     /// `pool.get_repository_proxy_username`: Get the repository_proxy_username field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_repository_proxy_username(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2209,8 +2592,10 @@ impl Pool {
     }
 
     /// `pool.get_repository_proxy_url`: Get the repository_proxy_url field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_repository_proxy_url(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2218,8 +2603,10 @@ impl Pool {
     }
 
     /// `pool.get_client_certificate_auth_name`: Get the client_certificate_auth_name field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_client_certificate_auth_name(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2227,8 +2614,10 @@ impl Pool {
     }
 
     /// `pool.get_client_certificate_auth_enabled`: Get the client_certificate_auth_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_client_certificate_auth_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2236,8 +2625,10 @@ impl Pool {
     }
 
     /// `pool.get_repositories`: Get the repositories field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_repositories(self_: &Ref<Pool>) -> Call<Vec<Ref<Repository>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2245,8 +2636,10 @@ impl Pool {
     }
 
     /// `pool.get_tls_verification_enabled`: Get the tls_verification_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tls_verification_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2254,8 +2647,10 @@ impl Pool {
     }
 
     /// `pool.get_is_psr_pending`: Get the is_psr_pending field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_psr_pending(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2263,9 +2658,12 @@ impl Pool {
     }
 
     /// `pool.get_custom_uefi_certificates`: Get the custom_uefi_certificates field of the given pool.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_custom_uefi_certificates(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2273,8 +2671,10 @@ impl Pool {
     }
 
     /// `pool.get_uefi_certificates`: Get the uefi_certificates field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uefi_certificates(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2282,8 +2682,10 @@ impl Pool {
     }
 
     /// `pool.get_igmp_snooping_enabled`: Get the igmp_snooping_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_igmp_snooping_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2291,8 +2693,10 @@ impl Pool {
     }
 
     /// `pool.get_live_patching_disabled`: Get the live_patching_disabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_live_patching_disabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2300,9 +2704,12 @@ impl Pool {
     }
 
     /// `pool.get_policy_no_vendor_device`: Get the policy_no_vendor_device field of the given pool.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_policy_no_vendor_device(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2310,8 +2717,10 @@ impl Pool {
     }
 
     /// `pool.get_cpu_info`: Get the cpu_info field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cpu_info(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2319,8 +2728,10 @@ impl Pool {
     }
 
     /// `pool.get_guest_agent_config`: Get the guest_agent_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_guest_agent_config(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2328,8 +2739,10 @@ impl Pool {
     }
 
     /// `pool.get_current_operations`: Get the current_operations field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<Pool>,
@@ -2339,8 +2752,10 @@ impl Pool {
     }
 
     /// `pool.get_allowed_operations`: Get the allowed_operations field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Pool>) -> Call<Vec<PoolAllowedOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2348,8 +2763,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_cluster_stack`: Get the ha_cluster_stack field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_cluster_stack(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2357,8 +2774,10 @@ impl Pool {
     }
 
     /// `pool.get_metadata_VDIs`: Get the metadata_VDIs field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metadata_vdis(self_: &Ref<Pool>) -> Call<Vec<Ref<Vdi>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2366,8 +2785,10 @@ impl Pool {
     }
 
     /// `pool.get_restrictions`: Get the restrictions field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_restrictions(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2375,9 +2796,12 @@ impl Pool {
     }
 
     /// `pool.get_vswitch_controller`: Get the vswitch_controller field of the given pool.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vswitch_controller(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2385,8 +2809,10 @@ impl Pool {
     }
 
     /// `pool.get_redo_log_vdi`: Get the redo_log_vdi field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_redo_log_vdi(self_: &Ref<Pool>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2394,8 +2820,10 @@ impl Pool {
     }
 
     /// `pool.get_redo_log_enabled`: Get the redo_log_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_redo_log_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2403,9 +2831,12 @@ impl Pool {
     }
 
     /// `pool.get_wlb_verify_cert`: Get the wlb_verify_cert field of the given pool.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_wlb_verify_cert(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2413,8 +2844,10 @@ impl Pool {
     }
 
     /// `pool.get_wlb_enabled`: Get the wlb_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_wlb_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2422,8 +2855,10 @@ impl Pool {
     }
 
     /// `pool.get_wlb_username`: Get the wlb_username field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_wlb_username(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2431,8 +2866,10 @@ impl Pool {
     }
 
     /// `pool.get_wlb_url`: Get the wlb_url field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_wlb_url(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2440,8 +2877,10 @@ impl Pool {
     }
 
     /// `pool.get_health_check_config`: Get the health_check_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_health_check_config(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2449,8 +2888,10 @@ impl Pool {
     }
 
     /// `pool.get_gui_config`: Get the gui_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_gui_config(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2458,8 +2899,10 @@ impl Pool {
     }
 
     /// `pool.get_tags`: Get the tags field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tags(self_: &Ref<Pool>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2467,8 +2910,10 @@ impl Pool {
     }
 
     /// `pool.get_blobs`: Get the blobs field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_blobs(self_: &Ref<Pool>) -> Call<BTreeMap<String, Ref<Blob>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2476,8 +2921,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_overcommitted`: Get the ha_overcommitted field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_overcommitted(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2485,8 +2932,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_allow_overcommit`: Get the ha_allow_overcommit field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_allow_overcommit(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2494,8 +2943,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_plan_exists_for`: Get the ha_plan_exists_for field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_plan_exists_for(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2503,8 +2954,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_host_failures_to_tolerate`: Get the ha_host_failures_to_tolerate field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_host_failures_to_tolerate(self_: &Ref<Pool>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2512,8 +2965,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_statefiles`: Get the ha_statefiles field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_statefiles(self_: &Ref<Pool>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2521,8 +2976,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_configuration`: Get the ha_configuration field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_configuration(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2530,8 +2987,10 @@ impl Pool {
     }
 
     /// `pool.get_ha_enabled`: Get the ha_enabled field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_enabled(self_: &Ref<Pool>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2539,8 +2998,10 @@ impl Pool {
     }
 
     /// `pool.get_other_config`: Get the other_config field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Pool>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2548,8 +3009,10 @@ impl Pool {
     }
 
     /// `pool.get_crash_dump_SR`: Get the crash_dump_SR field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_crash_dump_sr(self_: &Ref<Pool>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2557,8 +3020,10 @@ impl Pool {
     }
 
     /// `pool.get_suspend_image_SR`: Get the suspend_image_SR field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_suspend_image_sr(self_: &Ref<Pool>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2566,8 +3031,10 @@ impl Pool {
     }
 
     /// `pool.get_default_SR`: Get the default_SR field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_default_sr(self_: &Ref<Pool>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2575,8 +3042,10 @@ impl Pool {
     }
 
     /// `pool.get_master`: Get the master field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_master(self_: &Ref<Pool>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2584,8 +3053,10 @@ impl Pool {
     }
 
     /// `pool.get_name_description`: Get the name_description field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2593,8 +3064,10 @@ impl Pool {
     }
 
     /// `pool.get_name_label`: Get the name_label field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2602,8 +3075,10 @@ impl Pool {
     }
 
     /// `pool.get_uuid`: Get the uuid field of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Pool>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2611,8 +3086,10 @@ impl Pool {
     }
 
     /// `pool.get_by_uuid`: Get a reference to the pool instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Pool>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -2620,8 +3097,10 @@ impl Pool {
     }
 
     /// `pool.get_record`: Get a record containing the current state of the given pool.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Pool>) -> Call<Pool> {
         let params: Vec<Value> = vec![self_.to_value()];

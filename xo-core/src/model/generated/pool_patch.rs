@@ -8,38 +8,49 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// Pool-wide patches
+///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct PoolPatch {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/constructor
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/constructor
     pub name_description: String,
     /// Patch version number
+    ///
     /// RO/constructor
     pub version: String,
     /// Size of the patch
+    ///
     /// RO/runtime
     pub size: i64,
     /// This patch should be applied across the entire pool
+    ///
     /// RO/runtime
     pub pool_applied: bool,
     /// This hosts this patch is applied to.
+    ///
     /// RO/runtime
     pub host_patches: Vec<Ref<HostPatch>>,
     /// What the client should do after this patch has been applied.
+    ///
     /// RO/runtime
     pub after_apply_guidance: Vec<AfterApplyGuidance>,
     /// A reference to the associated pool_update object
+    ///
     /// RO/constructor
     pub pool_update: Ref<PoolUpdate>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -88,7 +99,9 @@ impl ToValue for PoolPatch {
 /// Call descriptions for `pool_patch` messages (no IO; a client executes them).
 impl PoolPatch {
     /// `pool_patch.get_all_records`: Return a map of pool_patch references to pool_patch records for all pool_patchs known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PoolPatch>, PoolPatch>> {
         let params: Vec<Value> = vec![];
@@ -96,7 +109,9 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_all`: Return a list of all the pool_patchs known to the system.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PoolPatch>>> {
         let params: Vec<Value> = vec![];
@@ -104,10 +119,13 @@ impl PoolPatch {
     }
 
     /// `pool_patch.clean_on_host`: Removes the patch's files from the specified host
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to clean up
     /// - `host`: The host on which to clean the patch
+    ///
     /// Async form: `Async.pool_patch.clean_on_host` (returns a task).
     pub fn clean_on_host(self_: &Ref<PoolPatch>, host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), host.to_value()];
@@ -115,9 +133,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.destroy`: Removes the patch's files from all hosts in the pool, and removes the database entries.  Only works on unapplied patches.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to destroy
+    ///
     /// Async form: `Async.pool_patch.destroy` (returns a task).
     pub fn destroy(self_: &Ref<PoolPatch>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -125,9 +146,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.pool_clean`: Removes the patch's files from all hosts in the pool, but does not remove the database entries
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to clean up
+    ///
     /// Async form: `Async.pool_patch.pool_clean` (returns a task).
     pub fn pool_clean(self_: &Ref<PoolPatch>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -135,9 +159,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.clean`: Removes the patch's files from the server
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to clean up
+    ///
     /// Async form: `Async.pool_patch.clean` (returns a task).
     pub fn clean(self_: &Ref<PoolPatch>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -145,11 +172,15 @@ impl PoolPatch {
     }
 
     /// `pool_patch.precheck`: Execute the precheck stage of the selected patch on a host and return its output
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch whose prechecks will be run
     /// - `host`: The host to run the prechecks on
+    ///
     /// Returns: the output of the patch prechecks
+    ///
     /// Async form: `Async.pool_patch.precheck` (returns a task).
     pub fn precheck(self_: &Ref<PoolPatch>, host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value(), host.to_value()];
@@ -157,9 +188,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.pool_apply`: Apply the selected patch to all hosts in the pool and return a map of host_ref -> patch output
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to apply
+    ///
     /// Async form: `Async.pool_patch.pool_apply` (returns a task).
     pub fn pool_apply(self_: &Ref<PoolPatch>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -167,11 +201,15 @@ impl PoolPatch {
     }
 
     /// `pool_patch.apply`: Apply the selected patch to a host and return its output
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The patch to apply
     /// - `host`: The host to apply the patch too
+    ///
     /// Returns: the output of the patch application process
+    ///
     /// Async form: `Async.pool_patch.apply` (returns a task).
     pub fn apply(self_: &Ref<PoolPatch>, host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value(), host.to_value()];
@@ -179,6 +217,7 @@ impl PoolPatch {
     }
 
     /// `pool_patch.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given pool_patch.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -188,6 +227,7 @@ impl PoolPatch {
     }
 
     /// `pool_patch.add_to_other_config`: Add the given key-value pair to the other_config field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -198,6 +238,7 @@ impl PoolPatch {
     }
 
     /// `pool_patch.set_other_config`: Set the other_config field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -210,8 +251,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_other_config`: Get the other_config field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<PoolPatch>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -219,8 +262,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_pool_update`: Get the pool_update field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pool_update(self_: &Ref<PoolPatch>) -> Call<Ref<PoolUpdate>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -228,8 +273,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_after_apply_guidance`: Get the after_apply_guidance field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_after_apply_guidance(self_: &Ref<PoolPatch>) -> Call<Vec<AfterApplyGuidance>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -237,8 +284,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_host_patches`: Get the host_patches field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host_patches(self_: &Ref<PoolPatch>) -> Call<Vec<Ref<HostPatch>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -246,8 +295,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_pool_applied`: Get the pool_applied field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pool_applied(self_: &Ref<PoolPatch>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -255,8 +306,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_size`: Get the size field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_size(self_: &Ref<PoolPatch>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -264,8 +317,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_version`: Get the version field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<PoolPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -273,8 +328,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_name_description`: Get the name/description field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<PoolPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -282,8 +339,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_name_label`: Get the name/label field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<PoolPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -291,8 +350,10 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_uuid`: Get the uuid field of the given pool_patch.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PoolPatch>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -300,9 +361,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_by_name_label`: Get all the pool_patch instances with the given label.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<PoolPatch>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -310,9 +374,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_by_uuid`: Get a reference to the pool_patch instance with the specified UUID.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PoolPatch>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -320,9 +387,12 @@ impl PoolPatch {
     }
 
     /// `pool_patch.get_record`: Get a record containing the current state of the given pool_patch.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PoolPatch>) -> Call<PoolPatch> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,36 +12,47 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct PoolUpdate {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/constructor
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/constructor
     pub name_description: String,
     /// Update version number
+    ///
     /// RO/constructor
     pub version: String,
     /// Size of the update in bytes
+    ///
     /// RO/constructor
     pub installation_size: i64,
     /// GPG key of the update
+    ///
     /// RO/constructor
     pub key: String,
     /// What the client should do after this update has been applied.
+    ///
     /// RO/constructor
     pub after_apply_guidance: Vec<UpdateAfterApplyGuidance>,
     /// VDI the update was uploaded to
+    ///
     /// RO/constructor
     pub vdi: Ref<Vdi>,
     /// The hosts that have applied this update.
+    ///
     /// RO/runtime
     pub hosts: Vec<Ref<Host>>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// Flag - if true, all hosts in a pool must apply this update
+    ///
     /// RO/constructor
     pub enforce_homogeneity: bool,
 }
@@ -98,6 +109,7 @@ impl ToValue for PoolUpdate {
 /// Call descriptions for `pool_update` messages (no IO; a client executes them).
 impl PoolUpdate {
     /// `pool_update.get_all_records`: Return a map of pool_update references to pool_update records for all pool_updates known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PoolUpdate>, PoolUpdate>> {
         let params: Vec<Value> = vec![];
@@ -105,6 +117,7 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_all`: Return a list of all the pool_updates known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PoolUpdate>>> {
         let params: Vec<Value> = vec![];
@@ -112,8 +125,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.destroy`: Removes the database entry. Only works on unapplied update.
+    ///
     /// Params:
     /// - `self_`: The update to destroy
+    ///
     /// Async form: `Async.pool_update.destroy` (returns a task).
     pub fn destroy(self_: &Ref<PoolUpdate>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -121,8 +136,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.pool_clean`: Removes the update's files from all hosts in the pool, but does not revert the update
+    ///
     /// Params:
     /// - `self_`: The update to clean up
+    ///
     /// Async form: `Async.pool_update.pool_clean` (returns a task).
     pub fn pool_clean(self_: &Ref<PoolUpdate>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -130,8 +147,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.pool_apply`: Apply the selected update to all hosts in the pool
+    ///
     /// Params:
     /// - `self_`: The update to apply
+    ///
     /// Async form: `Async.pool_update.pool_apply` (returns a task).
     pub fn pool_apply(self_: &Ref<PoolUpdate>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -139,9 +158,11 @@ impl PoolUpdate {
     }
 
     /// `pool_update.apply`: Apply the selected update to a host
+    ///
     /// Params:
     /// - `self_`: The update to apply
     /// - `host`: The host to apply the update to.
+    ///
     /// Async form: `Async.pool_update.apply` (returns a task).
     pub fn apply(self_: &Ref<PoolUpdate>, host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), host.to_value()];
@@ -149,10 +170,13 @@ impl PoolUpdate {
     }
 
     /// `pool_update.precheck`: Execute the precheck stage of the selected update on a host
+    ///
     /// Params:
     /// - `self_`: The update whose prechecks will be run
     /// - `host`: The host to run the prechecks on.
+    ///
     /// Returns: The precheck pool update
+    ///
     /// Async form: `Async.pool_update.precheck` (returns a task).
     pub fn precheck(self_: &Ref<PoolUpdate>, host: &Ref<Host>) -> Call<LivepatchStatus> {
         let params: Vec<Value> = vec![self_.to_value(), host.to_value()];
@@ -160,9 +184,12 @@ impl PoolUpdate {
     }
 
     /// `pool_update.introduce`: Introduce update VDI
+    ///
     /// Params:
     /// - `vdi`: The VDI which contains a software update.
+    ///
     /// Returns: the introduced pool update
+    ///
     /// Async form: `Async.pool_update.introduce` (returns a task).
     pub fn introduce(vdi: &Ref<Vdi>) -> Call<Ref<PoolUpdate>> {
         let params: Vec<Value> = vec![vdi.to_value()];
@@ -170,6 +197,7 @@ impl PoolUpdate {
     }
 
     /// `pool_update.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given pool_update.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -179,6 +207,7 @@ impl PoolUpdate {
     }
 
     /// `pool_update.add_to_other_config`: Add the given key-value pair to the other_config field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -189,6 +218,7 @@ impl PoolUpdate {
     }
 
     /// `pool_update.set_other_config`: Set the other_config field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -201,8 +231,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_enforce_homogeneity`: Get the enforce_homogeneity field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enforce_homogeneity(self_: &Ref<PoolUpdate>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -210,8 +242,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_other_config`: Get the other_config field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<PoolUpdate>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -219,8 +253,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_hosts`: Get the hosts field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hosts(self_: &Ref<PoolUpdate>) -> Call<Vec<Ref<Host>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -228,8 +264,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_vdi`: Get the vdi field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vdi(self_: &Ref<PoolUpdate>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -237,8 +275,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_after_apply_guidance`: Get the after_apply_guidance field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_after_apply_guidance(
         self_: &Ref<PoolUpdate>,
@@ -248,8 +288,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_key`: Get the key field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_key(self_: &Ref<PoolUpdate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -257,8 +299,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_installation_size`: Get the installation_size field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_installation_size(self_: &Ref<PoolUpdate>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -266,8 +310,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_version`: Get the version field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<PoolUpdate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -275,8 +321,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_name_description`: Get the name/description field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<PoolUpdate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -284,8 +332,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_name_label`: Get the name/label field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<PoolUpdate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -293,8 +343,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_uuid`: Get the uuid field of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PoolUpdate>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -302,8 +354,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_by_name_label`: Get all the pool_update instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<PoolUpdate>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -311,8 +365,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_by_uuid`: Get a reference to the pool_update instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PoolUpdate>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -320,8 +376,10 @@ impl PoolUpdate {
     }
 
     /// `pool_update.get_record`: Get a record containing the current state of the given pool_update.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PoolUpdate>) -> Call<PoolUpdate> {
         let params: Vec<Value> = vec![self_.to_value()];

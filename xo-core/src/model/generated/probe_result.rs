@@ -12,16 +12,20 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct ProbeResult {
     /// Plugin-specific configuration which describes where and how to locate the storage repository. This may include the physical block device name, a remote NFS server and path or an RBD storage pool.
+    ///
     /// RO/runtime
     pub configuration: BTreeMap<String, String>,
     /// True if this configuration is complete and can be used to call SR.create. False if it requires further iterative calls to SR.probe, to potentially narrow down on a configuration that can be used.
+    ///
     /// RO/runtime
     pub complete: bool,
     /// Existing SR found for this configuration
+    ///
     /// RO/runtime
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sr: Option<SrStat>,
     /// Additional plugin-specific information about this configuration, that might be of use for an API user. This can, for example, include the LUN or the WWPN.
+    ///
     /// RO/runtime
     pub extra_info: BTreeMap<String, String>,
 }

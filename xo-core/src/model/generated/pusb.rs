@@ -12,46 +12,60 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Pusb {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// USB group the PUSB is contained in
+    ///
     /// RO/constructor
     #[serde(rename = "USB_group")]
     pub usb_group: Ref<UsbGroup>,
     /// Physical machine that owns the USB device
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// port path of USB device
+    ///
     /// RO/constructor
     pub path: String,
     /// vendor id of the USB device
+    ///
     /// RO/constructor
     pub vendor_id: String,
     /// vendor description of the USB device
+    ///
     /// RO/constructor
     pub vendor_desc: String,
     /// product id of the USB device
+    ///
     /// RO/constructor
     pub product_id: String,
     /// product description of the USB device
+    ///
     /// RO/constructor
     pub product_desc: String,
     /// serial of the USB device
+    ///
     /// RO/constructor
     pub serial: String,
     /// USB device version
+    ///
     /// RO/constructor
     pub version: String,
     /// USB device description
+    ///
     /// RO/constructor
     pub description: String,
     /// enabled for passthrough
+    ///
     /// RO/runtime
     pub passthrough_enabled: bool,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// USB device speed
+    ///
     /// RO/constructor
     #[serde(deserialize_with = "crate::model::de::float")]
     pub speed: f64,
@@ -109,6 +123,7 @@ impl ToValue for Pusb {
 /// Call descriptions for `PUSB` messages (no IO; a client executes them).
 impl Pusb {
     /// `PUSB.get_all_records`: Return a map of PUSB references to PUSB records for all PUSBs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Pusb>, Pusb>> {
         let params: Vec<Value> = vec![];
@@ -116,6 +131,7 @@ impl Pusb {
     }
 
     /// `PUSB.get_all`: Return a list of all the PUSBs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Pusb>>> {
         let params: Vec<Value> = vec![];
@@ -123,9 +139,11 @@ impl Pusb {
     }
 
     /// `PUSB.set_passthrough_enabled`:
+    ///
     /// Params:
     /// - `self_`: this PUSB
     /// - `value`: passthrough is enabled when true and disabled with false
+    ///
     /// Async form: `Async.PUSB.set_passthrough_enabled` (returns a task).
     pub fn set_passthrough_enabled(self_: &Ref<Pusb>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -134,8 +152,10 @@ impl Pusb {
     }
 
     /// `PUSB.scan`:
+    ///
     /// Params:
     /// - `host`: The host
+    ///
     /// Async form: `Async.PUSB.scan` (returns a task).
     pub fn scan(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
@@ -143,6 +163,7 @@ impl Pusb {
     }
 
     /// `PUSB.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given PUSB.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -152,6 +173,7 @@ impl Pusb {
     }
 
     /// `PUSB.add_to_other_config`: Add the given key-value pair to the other_config field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -162,6 +184,7 @@ impl Pusb {
     }
 
     /// `PUSB.set_other_config`: Set the other_config field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -171,8 +194,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_speed`: Get the speed field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_speed(self_: &Ref<Pusb>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -180,8 +205,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_other_config`: Get the other_config field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Pusb>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -189,8 +216,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_passthrough_enabled`: Get the passthrough_enabled field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_passthrough_enabled(self_: &Ref<Pusb>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -198,8 +227,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_description`: Get the description field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_description(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -207,8 +238,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_version`: Get the version field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -216,8 +249,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_serial`: Get the serial field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_serial(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -225,8 +260,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_product_desc`: Get the product_desc field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_product_desc(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -234,8 +271,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_product_id`: Get the product_id field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_product_id(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -243,8 +282,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_vendor_desc`: Get the vendor_desc field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_desc(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -252,8 +293,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_vendor_id`: Get the vendor_id field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_id(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -261,8 +304,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_path`: Get the path field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_path(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -270,8 +315,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_host`: Get the host field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<Pusb>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -279,8 +326,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_USB_group`: Get the USB_group field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_usb_group(self_: &Ref<Pusb>) -> Call<Ref<UsbGroup>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -288,8 +337,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_uuid`: Get the uuid field of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Pusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -297,8 +348,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_by_uuid`: Get a reference to the PUSB instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Pusb>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -306,8 +359,10 @@ impl Pusb {
     }
 
     /// `PUSB.get_record`: Get a record containing the current state of the given PUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Pusb>) -> Call<Pusb> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,22 +12,28 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct PvsCacheStorage {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// The host on which this object defines PVS cache storage
+    ///
     /// RO/constructor
     pub host: Ref<Host>,
     /// SR providing storage for the PVS cache
+    ///
     /// RO/constructor
     #[serde(rename = "SR")]
     pub sr: Ref<Sr>,
     /// The PVS_site for which this object defines the storage
+    ///
     /// RO/constructor
     pub site: Ref<PvsSite>,
     /// The size of the cache VDI (in bytes)
+    ///
     /// RO/constructor
     pub size: i64,
     /// The VDI used for caching
+    ///
     /// RO/runtime
     #[serde(rename = "VDI")]
     pub vdi: Ref<Vdi>,
@@ -66,6 +72,7 @@ impl ToValue for PvsCacheStorage {
 /// Call descriptions for `PVS_cache_storage` messages (no IO; a client executes them).
 impl PvsCacheStorage {
     /// `PVS_cache_storage.get_all_records`: Return a map of PVS_cache_storage references to PVS_cache_storage records for all PVS_cache_storages known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PvsCacheStorage>, PvsCacheStorage>> {
         let params: Vec<Value> = vec![];
@@ -73,6 +80,7 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_all`: Return a list of all the PVS_cache_storages known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PvsCacheStorage>>> {
         let params: Vec<Value> = vec![];
@@ -80,8 +88,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_VDI`: Get the VDI field of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vdi(self_: &Ref<PvsCacheStorage>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -89,8 +99,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_size`: Get the size field of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_size(self_: &Ref<PvsCacheStorage>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -98,8 +110,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_site`: Get the site field of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_site(self_: &Ref<PvsCacheStorage>) -> Call<Ref<PvsSite>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -107,8 +121,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_SR`: Get the SR field of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sr(self_: &Ref<PvsCacheStorage>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -116,8 +132,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_host`: Get the host field of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_host(self_: &Ref<PvsCacheStorage>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -125,8 +143,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_uuid`: Get the uuid field of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PvsCacheStorage>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -134,8 +154,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.destroy`: Destroy the specified PVS_cache_storage instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.PVS_cache_storage.destroy` (returns a task).
     pub fn destroy(self_: &Ref<PvsCacheStorage>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -144,9 +166,12 @@ impl PvsCacheStorage {
 
     /// `PVS_cache_storage.create`: Create a new PVS_cache_storage instance, and return its handle.
     /// The constructor args are: host, SR, site, size (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.PVS_cache_storage.create` (returns a task).
     pub fn create(args: &PvsCacheStorage) -> Call<Ref<PvsCacheStorage>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -154,8 +179,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_by_uuid`: Get a reference to the PVS_cache_storage instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PvsCacheStorage>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -163,8 +190,10 @@ impl PvsCacheStorage {
     }
 
     /// `PVS_cache_storage.get_record`: Get a record containing the current state of the given PVS_cache_storage.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PvsCacheStorage>) -> Call<PvsCacheStorage> {
         let params: Vec<Value> = vec![self_.to_value()];

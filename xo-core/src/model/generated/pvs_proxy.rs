@@ -12,19 +12,24 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct PvsProxy {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// PVS site this proxy is part of
+    ///
     /// RO/constructor
     pub site: Ref<PvsSite>,
     /// VIF of the VM using the proxy
+    ///
     /// RO/constructor
     #[serde(rename = "VIF")]
     pub vif: Ref<Vif>,
     /// true = VM is currently proxied
+    ///
     /// RO/runtime
     pub currently_attached: bool,
     /// The run-time status of the proxy
+    ///
     /// RO/runtime
     pub status: PvsProxyStatus,
 }
@@ -63,6 +68,7 @@ impl ToValue for PvsProxy {
 /// Call descriptions for `PVS_proxy` messages (no IO; a client executes them).
 impl PvsProxy {
     /// `PVS_proxy.get_all_records`: Return a map of PVS_proxy references to PVS_proxy records for all PVS_proxys known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PvsProxy>, PvsProxy>> {
         let params: Vec<Value> = vec![];
@@ -70,6 +76,7 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_all`: Return a list of all the PVS_proxys known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PvsProxy>>> {
         let params: Vec<Value> = vec![];
@@ -77,8 +84,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.destroy`: remove (or switch off) a PVS proxy for this VM
+    ///
     /// Params:
     /// - `self_`: this PVS proxy
+    ///
     /// Async form: `Async.PVS_proxy.destroy` (returns a task).
     pub fn destroy(self_: &Ref<PvsProxy>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -86,10 +95,13 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.create`: Configure a VM/VIF to use a PVS proxy
+    ///
     /// Params:
     /// - `site`: PVS site that we proxy for
     /// - `vif`: VIF for the VM that needs to be proxied
+    ///
     /// Returns: The reference of the created PVS proxy
+    ///
     /// Async form: `Async.PVS_proxy.create` (returns a task).
     pub fn create(site: &Ref<PvsSite>, vif: &Ref<Vif>) -> Call<Ref<PvsProxy>> {
         let params: Vec<Value> = vec![site.to_value(), vif.to_value()];
@@ -97,8 +109,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_status`: Get the status field of the given PVS_proxy.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_status(self_: &Ref<PvsProxy>) -> Call<PvsProxyStatus> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -106,8 +120,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_currently_attached`: Get the currently_attached field of the given PVS_proxy.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_currently_attached(self_: &Ref<PvsProxy>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -115,8 +131,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_VIF`: Get the VIF field of the given PVS_proxy.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vif(self_: &Ref<PvsProxy>) -> Call<Ref<Vif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -124,8 +142,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_site`: Get the site field of the given PVS_proxy.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_site(self_: &Ref<PvsProxy>) -> Call<Ref<PvsSite>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -133,8 +153,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_uuid`: Get the uuid field of the given PVS_proxy.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PvsProxy>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -142,8 +164,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_by_uuid`: Get a reference to the PVS_proxy instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PvsProxy>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -151,8 +175,10 @@ impl PvsProxy {
     }
 
     /// `PVS_proxy.get_record`: Get a record containing the current state of the given PVS_proxy.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PvsProxy>) -> Call<PvsProxy> {
         let params: Vec<Value> = vec![self_.to_value()];

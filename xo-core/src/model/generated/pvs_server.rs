@@ -12,18 +12,23 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct PvsServer {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// IPv4 addresses of this server
+    ///
     /// RO/constructor
     pub addresses: Vec<String>,
     /// First UDP port accepted by this server
+    ///
     /// RO/constructor
     pub first_port: i64,
     /// Last UDP port accepted by this server
+    ///
     /// RO/constructor
     pub last_port: i64,
     /// PVS site this server is part of
+    ///
     /// RO/constructor
     pub site: Ref<PvsSite>,
 }
@@ -59,6 +64,7 @@ impl ToValue for PvsServer {
 /// Call descriptions for `PVS_server` messages (no IO; a client executes them).
 impl PvsServer {
     /// `PVS_server.get_all_records`: Return a map of PVS_server references to PVS_server records for all PVS_servers known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PvsServer>, PvsServer>> {
         let params: Vec<Value> = vec![];
@@ -66,6 +72,7 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_all`: Return a list of all the PVS_servers known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PvsServer>>> {
         let params: Vec<Value> = vec![];
@@ -73,8 +80,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.forget`: forget a PVS server
+    ///
     /// Params:
     /// - `self_`: this PVS server
+    ///
     /// Async form: `Async.PVS_server.forget` (returns a task).
     pub fn forget(self_: &Ref<PvsServer>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -82,12 +91,15 @@ impl PvsServer {
     }
 
     /// `PVS_server.introduce`: introduce new PVS server
+    ///
     /// Params:
     /// - `addresses`: IPv4/IPv6 addresses of the server
     /// - `first_port`: first UDP port accepted by this server
     /// - `last_port`: last UDP port accepted by this server
     /// - `site`: PVS site this server is a part of
+    ///
     /// Returns: the new PVS server
+    ///
     /// Async form: `Async.PVS_server.introduce` (returns a task).
     pub fn introduce(
         addresses: &[String],
@@ -105,8 +117,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_site`: Get the site field of the given PVS_server.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_site(self_: &Ref<PvsServer>) -> Call<Ref<PvsSite>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -114,8 +128,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_last_port`: Get the last_port field of the given PVS_server.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_port(self_: &Ref<PvsServer>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -123,8 +139,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_first_port`: Get the first_port field of the given PVS_server.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_first_port(self_: &Ref<PvsServer>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -132,8 +150,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_addresses`: Get the addresses field of the given PVS_server.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_addresses(self_: &Ref<PvsServer>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -141,8 +161,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_uuid`: Get the uuid field of the given PVS_server.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PvsServer>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -150,8 +172,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_by_uuid`: Get a reference to the PVS_server instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PvsServer>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -159,8 +183,10 @@ impl PvsServer {
     }
 
     /// `PVS_server.get_record`: Get a record containing the current state of the given PVS_server.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PvsServer>) -> Call<PvsServer> {
         let params: Vec<Value> = vec![self_.to_value()];

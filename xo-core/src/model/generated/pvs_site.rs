@@ -12,25 +12,32 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct PvsSite {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// Unique identifier of the PVS site, as configured in PVS
+    ///
     /// RO/constructor
     #[serde(rename = "PVS_uuid")]
     pub pvs_uuid: String,
     /// The SR used by PVS proxy for the cache
+    ///
     /// RO/runtime
     pub cache_storage: Vec<Ref<PvsCacheStorage>>,
     /// The set of PVS servers in the site
+    ///
     /// RO/runtime
     pub servers: Vec<Ref<PvsServer>>,
     /// The set of proxies associated with the site
+    ///
     /// RO/runtime
     pub proxies: Vec<Ref<PvsProxy>>,
 }
@@ -70,6 +77,7 @@ impl ToValue for PvsSite {
 /// Call descriptions for `PVS_site` messages (no IO; a client executes them).
 impl PvsSite {
     /// `PVS_site.get_all_records`: Return a map of PVS_site references to PVS_site records for all PVS_sites known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<PvsSite>, PvsSite>> {
         let params: Vec<Value> = vec![];
@@ -77,6 +85,7 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_all`: Return a list of all the PVS_sites known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<PvsSite>>> {
         let params: Vec<Value> = vec![];
@@ -84,9 +93,11 @@ impl PvsSite {
     }
 
     /// `PVS_site.set_PVS_uuid`: Update the PVS UUID of the PVS site
+    ///
     /// Params:
     /// - `self_`: this PVS site
     /// - `value`: PVS UUID to be used
+    ///
     /// Async form: `Async.PVS_site.set_PVS_uuid` (returns a task).
     pub fn set_pvs_uuid(self_: &Ref<PvsSite>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -94,9 +105,12 @@ impl PvsSite {
     }
 
     /// `PVS_site.forget`: Remove a site's meta data
+    ///
     /// Params:
     /// - `self_`: this PVS site
+    ///
     /// Errors: `PVS_SITE_CONTAINS_RUNNING_PROXIES`, `PVS_SITE_CONTAINS_SERVERS`.
+    ///
     /// Async form: `Async.PVS_site.forget` (returns a task).
     pub fn forget(self_: &Ref<PvsSite>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -104,11 +118,14 @@ impl PvsSite {
     }
 
     /// `PVS_site.introduce`: Introduce new PVS site
+    ///
     /// Params:
     /// - `name_label`: name of the PVS site
     /// - `name_description`: description of the PVS site
     /// - `pvs_uuid`: unique identifier of the PVS site
+    ///
     /// Returns: the new PVS site
+    ///
     /// Async form: `Async.PVS_site.introduce` (returns a task).
     pub fn introduce(
         name_label: &str,
@@ -124,6 +141,7 @@ impl PvsSite {
     }
 
     /// `PVS_site.set_name_description`: Set the name/description field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -133,6 +151,7 @@ impl PvsSite {
     }
 
     /// `PVS_site.set_name_label`: Set the name/label field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -142,8 +161,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_proxies`: Get the proxies field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_proxies(self_: &Ref<PvsSite>) -> Call<Vec<Ref<PvsProxy>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,8 +172,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_servers`: Get the servers field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_servers(self_: &Ref<PvsSite>) -> Call<Vec<Ref<PvsServer>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -160,8 +183,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_cache_storage`: Get the cache_storage field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cache_storage(self_: &Ref<PvsSite>) -> Call<Vec<Ref<PvsCacheStorage>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -169,8 +194,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_PVS_uuid`: Get the PVS_uuid field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pvs_uuid(self_: &Ref<PvsSite>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -178,8 +205,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_name_description`: Get the name/description field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<PvsSite>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -187,8 +216,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_name_label`: Get the name/label field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<PvsSite>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -196,8 +227,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_uuid`: Get the uuid field of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<PvsSite>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -205,8 +238,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_by_name_label`: Get all the PVS_site instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<PvsSite>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -214,8 +249,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_by_uuid`: Get a reference to the PVS_site instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<PvsSite>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -223,8 +260,10 @@ impl PvsSite {
     }
 
     /// `PVS_site.get_record`: Get a record containing the current state of the given PVS_site.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<PvsSite>) -> Call<PvsSite> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,27 +8,34 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// A rate limiter associated with one or more callers
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct RateLimit {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW. Prototyped: may change in future releases.
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW. Prototyped: may change in future releases.
     pub name_description: String,
     /// The set of callers attached to this rate limiter
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub callers: Vec<Ref<Caller>>,
     /// Maximum tokens that the bucket can hold
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub burst_size: f64,
     /// Tokens added to the bucket per second
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub fill_rate: f64,
@@ -67,7 +74,9 @@ impl ToValue for RateLimit {
 /// Call descriptions for `Rate_limit` messages (no IO; a client executes them).
 impl RateLimit {
     /// `Rate_limit.get_all_records`: Return a map of Rate_limit references to Rate_limit records for all Rate_limits known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<RateLimit>, RateLimit>> {
         let params: Vec<Value> = vec![];
@@ -75,7 +84,9 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_all`: Return a list of all the Rate_limits known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<RateLimit>>> {
         let params: Vec<Value> = vec![];
@@ -83,10 +94,13 @@ impl RateLimit {
     }
 
     /// `Rate_limit.set_fill_rate`: Set the fill rate of the rate limiter
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The rate limiter
     /// - `value`: The new fill rate (tokens/second), must be positive
+    ///
     /// Async form: `Async.Rate_limit.set_fill_rate` (returns a task).
     pub fn set_fill_rate(self_: &Ref<RateLimit>, value: f64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -94,10 +108,13 @@ impl RateLimit {
     }
 
     /// `Rate_limit.set_burst_size`: Set the burst size of the rate limiter
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The rate limiter
     /// - `value`: The new burst size, must be positive
+    ///
     /// Async form: `Async.Rate_limit.set_burst_size` (returns a task).
     pub fn set_burst_size(self_: &Ref<RateLimit>, value: f64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -105,10 +122,13 @@ impl RateLimit {
     }
 
     /// `Rate_limit.remove_caller`: Detach the given caller from this rate limiter
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The rate limiter
     /// - `caller`: The caller to detach
+    ///
     /// Async form: `Async.Rate_limit.remove_caller` (returns a task).
     pub fn remove_caller(self_: &Ref<RateLimit>, caller: &Ref<Caller>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), caller.to_value()];
@@ -116,10 +136,13 @@ impl RateLimit {
     }
 
     /// `Rate_limit.add_caller`: Attach the given caller to this rate limiter. Replaces any rate limiter previously attached to the caller.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The rate limiter
     /// - `caller`: The caller to attach
+    ///
     /// Async form: `Async.Rate_limit.add_caller` (returns a task).
     pub fn add_caller(self_: &Ref<RateLimit>, caller: &Ref<Caller>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), caller.to_value()];
@@ -127,7 +150,9 @@ impl RateLimit {
     }
 
     /// `Rate_limit.set_name_description`: Set the name/description field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -137,7 +162,9 @@ impl RateLimit {
     }
 
     /// `Rate_limit.set_name_label`: Set the name/label field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -147,9 +174,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_fill_rate`: Get the fill_rate field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_fill_rate(self_: &Ref<RateLimit>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -157,9 +187,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_burst_size`: Get the burst_size field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_burst_size(self_: &Ref<RateLimit>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -167,9 +200,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_callers`: Get the callers field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_callers(self_: &Ref<RateLimit>) -> Call<Vec<Ref<Caller>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -177,9 +213,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_name_description`: Get the name/description field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<RateLimit>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -187,9 +226,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_name_label`: Get the name/label field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<RateLimit>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -197,9 +239,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_uuid`: Get the uuid field of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<RateLimit>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -207,9 +252,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_by_name_label`: Get all the Rate_limit instances with the given label.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<RateLimit>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -217,9 +265,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.destroy`: Destroy the specified Rate_limit instance.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.Rate_limit.destroy` (returns a task).
     pub fn destroy(self_: &Ref<RateLimit>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -228,10 +279,14 @@ impl RateLimit {
 
     /// `Rate_limit.create`: Create a new Rate_limit instance, and return its handle.
     /// The constructor args are: name_label, name_description, burst_size, fill_rate (* = non-optional).
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.Rate_limit.create` (returns a task).
     pub fn create(args: &RateLimit) -> Call<Ref<RateLimit>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -239,9 +294,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_by_uuid`: Get a reference to the Rate_limit instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<RateLimit>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -249,9 +307,12 @@ impl RateLimit {
     }
 
     /// `Rate_limit.get_record`: Get a record containing the current state of the given Rate_limit.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<RateLimit>) -> Call<RateLimit> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,36 +12,47 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Repository {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// Base URL of binary packages in this repository
+    ///
     /// RO/constructor
     pub binary_url: String,
     /// Base URL of source packages in this repository
+    ///
     /// RO/constructor
     pub source_url: String,
     /// True if updateinfo.xml in this repository needs to be parsed
+    ///
     /// RO/constructor
     pub update: bool,
     /// SHA256 checksum of latest updateinfo.xml.gz in this repository if its 'update' is true
+    ///
     /// RO/runtime
     pub hash: String,
     /// True if all hosts in pool is up to date with this repository
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub up_to_date: bool,
     /// The file name of the GPG public key of this repository
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub gpgkey_path: String,
     /// The origin of this repository. 'remote' if the origin of the repository is a remote one, 'bundle' if the origin of the repository is a local bundle file, 'remote_pool' if the origin of the repository is a remote pool
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub origin: Origin,
     /// The certificate of the host which hosts this repository
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub certificate: String,
 }
@@ -89,6 +100,7 @@ impl ToValue for Repository {
 /// Call descriptions for `Repository` messages (no IO; a client executes them).
 impl Repository {
     /// `Repository.get_all_records`: Return a map of Repository references to Repository records for all Repositorys known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Repository>, Repository>> {
         let params: Vec<Value> = vec![];
@@ -96,6 +108,7 @@ impl Repository {
     }
 
     /// `Repository.get_all`: Return a list of all the Repositorys known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Repository>>> {
         let params: Vec<Value> = vec![];
@@ -103,10 +116,13 @@ impl Repository {
     }
 
     /// `Repository.set_gpgkey_path`: Set the file name of the GPG public key of the repository
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The repository
     /// - `value`: The file name of the GPG public key of the repository
+    ///
     /// Async form: `Async.Repository.set_gpgkey_path` (returns a task).
     pub fn set_gpgkey_path(self_: &Ref<Repository>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -115,8 +131,10 @@ impl Repository {
     }
 
     /// `Repository.forget`: Remove the repository record from the database
+    ///
     /// Params:
     /// - `self_`: The repository to be removed from the database
+    ///
     /// Async form: `Async.Repository.forget` (returns a task).
     pub fn forget(self_: &Ref<Repository>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -124,13 +142,17 @@ impl Repository {
     }
 
     /// `Repository.introduce_remote_pool`: Add the configuration for a new remote pool repository
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `name_label`: The name of the repository
     /// - `name_description`: The description of the repository
     /// - `binary_url`: Base URL of binary packages in the local repository of this remote pool in https://<coordinator-ip>/repository/enabled format
     /// - `certificate`: The host certificate of the coordinator of the remote pool
+    ///
     /// Returns: The ref of the created repository record.
+    ///
     /// Async form: `Async.Repository.introduce_remote_pool` (returns a task).
     pub fn introduce_remote_pool(
         name_label: &str,
@@ -149,11 +171,15 @@ impl Repository {
     }
 
     /// `Repository.introduce_bundle`: Add the configuration for a new bundle repository
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `name_label`: The name of the repository
     /// - `name_description`: The description of the repository
+    ///
     /// Returns: The ref of the created repository record.
+    ///
     /// Async form: `Async.Repository.introduce_bundle` (returns a task).
     pub fn introduce_bundle(name_label: &str, name_description: &str) -> Call<Ref<Repository>> {
         let params: Vec<Value> = vec![name_label.to_value(), name_description.to_value()];
@@ -162,6 +188,7 @@ impl Repository {
     }
 
     /// `Repository.introduce`: Add the configuration for a new remote repository
+    ///
     /// Params:
     /// - `name_label`: The name of the repository
     /// - `name_description`: The description of the repository
@@ -169,7 +196,9 @@ impl Repository {
     /// - `source_url`: Base URL of source packages in this repository
     /// - `update`: True if the repository is an update repository. This means that updateinfo.xml will be parsed
     /// - `gpgkey_path`: The GPG public key file name (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The ref of the created repository record.
+    ///
     /// Async form: `Async.Repository.introduce` (returns a task).
     pub fn introduce(
         name_label: &str,
@@ -200,6 +229,7 @@ impl Repository {
     }
 
     /// `Repository.set_name_description`: Set the name/description field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -209,6 +239,7 @@ impl Repository {
     }
 
     /// `Repository.set_name_label`: Set the name/label field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -218,9 +249,12 @@ impl Repository {
     }
 
     /// `Repository.get_certificate`: Get the certificate field of the given Repository.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_certificate(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -228,9 +262,12 @@ impl Repository {
     }
 
     /// `Repository.get_origin`: Get the origin field of the given Repository.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_origin(self_: &Ref<Repository>) -> Call<Origin> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -238,9 +275,12 @@ impl Repository {
     }
 
     /// `Repository.get_gpgkey_path`: Get the gpgkey_path field of the given Repository.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_gpgkey_path(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -248,9 +288,12 @@ impl Repository {
     }
 
     /// `Repository.get_up_to_date`: Get the up_to_date field of the given Repository.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_up_to_date(self_: &Ref<Repository>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -258,8 +301,10 @@ impl Repository {
     }
 
     /// `Repository.get_hash`: Get the hash field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hash(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -267,8 +312,10 @@ impl Repository {
     }
 
     /// `Repository.get_update`: Get the update field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_update(self_: &Ref<Repository>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -276,8 +323,10 @@ impl Repository {
     }
 
     /// `Repository.get_source_url`: Get the source_url field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_source_url(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -285,8 +334,10 @@ impl Repository {
     }
 
     /// `Repository.get_binary_url`: Get the binary_url field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_binary_url(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -294,8 +345,10 @@ impl Repository {
     }
 
     /// `Repository.get_name_description`: Get the name/description field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -303,8 +356,10 @@ impl Repository {
     }
 
     /// `Repository.get_name_label`: Get the name/label field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -312,8 +367,10 @@ impl Repository {
     }
 
     /// `Repository.get_uuid`: Get the uuid field of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Repository>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -321,8 +378,10 @@ impl Repository {
     }
 
     /// `Repository.get_by_name_label`: Get all the Repository instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Repository>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -330,8 +389,10 @@ impl Repository {
     }
 
     /// `Repository.get_by_uuid`: Get a reference to the Repository instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Repository>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -339,8 +400,10 @@ impl Repository {
     }
 
     /// `Repository.get_record`: Get a record containing the current state of the given Repository.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Repository>) -> Call<Repository> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,18 +12,23 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Role {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a short user-friendly name for the role
+    ///
     /// RO/constructor
     pub name_label: String,
     /// what this role is for
+    ///
     /// RO/constructor
     pub name_description: String,
     /// a list of pointers to other roles or permissions
+    ///
     /// RO/constructor
     pub subroles: Vec<Ref<Role>>,
     /// Indicates whether the role is only to be assigned internally by xapi, or can be used by clients
+    ///
     /// RO/runtime
     pub is_internal: bool,
 }
@@ -59,6 +64,7 @@ impl ToValue for Role {
 /// Call descriptions for `role` messages (no IO; a client executes them).
 impl Role {
     /// `role.get_all_records`: Return a map of role references to role records for all roles known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Role>, Role>> {
         let params: Vec<Value> = vec![];
@@ -66,6 +72,7 @@ impl Role {
     }
 
     /// `role.get_all`: Return a list of all the roles known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![];
@@ -73,9 +80,12 @@ impl Role {
     }
 
     /// `role.get_by_permission_name_label`: This call returns a list of roles given a permission name
+    ///
     /// Params:
     /// - `label`: The short friendly name of the role
+    ///
     /// Returns: a list of references to roles
+    ///
     /// Async form: `Async.role.get_by_permission_name_label` (returns a task).
     pub fn get_by_permission_name_label(label: &str) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -84,9 +94,12 @@ impl Role {
     }
 
     /// `role.get_by_permission`: This call returns a list of roles given a permission
+    ///
     /// Params:
     /// - `permission`: a reference to a permission
+    ///
     /// Returns: a list of references to roles
+    ///
     /// Async form: `Async.role.get_by_permission` (returns a task).
     pub fn get_by_permission(permission: &Ref<Role>) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![permission.to_value()];
@@ -94,9 +107,12 @@ impl Role {
     }
 
     /// `role.get_permissions_name_label`: This call returns a list of permission names given a role
+    ///
     /// Params:
     /// - `self_`: a reference to a role
+    ///
     /// Returns: a list of permission names
+    ///
     /// Async form: `Async.role.get_permissions_name_label` (returns a task).
     pub fn get_permissions_name_label(self_: &Ref<Role>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -105,9 +121,12 @@ impl Role {
     }
 
     /// `role.get_permissions`: This call returns a list of permissions given a role
+    ///
     /// Params:
     /// - `self_`: a reference to a role
+    ///
     /// Returns: a list of permissions
+    ///
     /// Async form: `Async.role.get_permissions` (returns a task).
     pub fn get_permissions(self_: &Ref<Role>) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -115,8 +134,10 @@ impl Role {
     }
 
     /// `role.get_is_internal`: Get the is_internal field of the given role.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_internal(self_: &Ref<Role>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -124,8 +145,10 @@ impl Role {
     }
 
     /// `role.get_subroles`: Get the subroles field of the given role.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subroles(self_: &Ref<Role>) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -133,8 +156,10 @@ impl Role {
     }
 
     /// `role.get_name_description`: Get the name/description field of the given role.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Role>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -142,8 +167,10 @@ impl Role {
     }
 
     /// `role.get_name_label`: Get the name/label field of the given role.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Role>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,8 +178,10 @@ impl Role {
     }
 
     /// `role.get_uuid`: Get the uuid field of the given role.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Role>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -160,8 +189,10 @@ impl Role {
     }
 
     /// `role.get_by_name_label`: Get all the role instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -169,8 +200,10 @@ impl Role {
     }
 
     /// `role.get_by_uuid`: Get a reference to the role instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Role>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -178,8 +211,10 @@ impl Role {
     }
 
     /// `role.get_record`: Get a record containing the current state of the given role.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Role>) -> Call<Role> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,15 +12,19 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct SdnController {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Protocol to connect with SDN controller
+    ///
     /// RO/constructor
     pub protocol: SdnControllerProtocol,
     /// IP address of the controller
+    ///
     /// RO/constructor
     pub address: String,
     /// TCP port of the controller
+    ///
     /// RO/constructor
     pub port: i64,
 }
@@ -54,6 +58,7 @@ impl ToValue for SdnController {
 /// Call descriptions for `SDN_controller` messages (no IO; a client executes them).
 impl SdnController {
     /// `SDN_controller.get_all_records`: Return a map of SDN_controller references to SDN_controller records for all SDN_controllers known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<SdnController>, SdnController>> {
         let params: Vec<Value> = vec![];
@@ -61,6 +66,7 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_all`: Return a list of all the SDN_controllers known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<SdnController>>> {
         let params: Vec<Value> = vec![];
@@ -68,8 +74,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.forget`: Remove the OVS manager of the pool and destroy the db record.
+    ///
     /// Params:
     /// - `self_`: this SDN controller
+    ///
     /// Async form: `Async.SDN_controller.forget` (returns a task).
     pub fn forget(self_: &Ref<SdnController>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -77,11 +85,14 @@ impl SdnController {
     }
 
     /// `SDN_controller.introduce`: Introduce an SDN controller to the pool.
+    ///
     /// Params:
     /// - `protocol`: Protocol to connect with the controller. (optional: trailing `None`s are not sent)
     /// - `address`: IP address of the controller. (optional: trailing `None`s are not sent)
     /// - `port`: TCP port of the controller. (optional: trailing `None`s are not sent)
+    ///
     /// Returns: the introduced SDN controller
+    ///
     /// Async form: `Async.SDN_controller.introduce` (returns a task).
     pub fn introduce(
         protocol: Option<SdnControllerProtocol>,
@@ -129,8 +140,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_port`: Get the port field of the given SDN_controller.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_port(self_: &Ref<SdnController>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -138,8 +151,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_address`: Get the address field of the given SDN_controller.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_address(self_: &Ref<SdnController>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -147,8 +162,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_protocol`: Get the protocol field of the given SDN_controller.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_protocol(self_: &Ref<SdnController>) -> Call<SdnControllerProtocol> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -156,8 +173,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_uuid`: Get the uuid field of the given SDN_controller.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<SdnController>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -165,8 +184,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_by_uuid`: Get a reference to the SDN_controller instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<SdnController>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -174,8 +195,10 @@ impl SdnController {
     }
 
     /// `SDN_controller.get_record`: Get a record containing the current state of the given SDN_controller.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<SdnController>) -> Call<SdnController> {
         let params: Vec<Value> = vec![self_.to_value()];

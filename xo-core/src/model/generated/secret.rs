@@ -12,12 +12,15 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Secret {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// the secret
+    ///
     /// RW
     pub value: String,
     /// other_config
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -60,6 +63,7 @@ impl std::fmt::Debug for Secret {
 /// Call descriptions for `secret` messages (no IO; a client executes them).
 impl Secret {
     /// `secret.get_all_records`: Return a map of secret references to secret records for all secrets known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Secret>, Secret>> {
         let params: Vec<Value> = vec![];
@@ -67,6 +71,7 @@ impl Secret {
     }
 
     /// `secret.get_all`: Return a list of all the secrets known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Secret>>> {
         let params: Vec<Value> = vec![];
@@ -74,6 +79,7 @@ impl Secret {
     }
 
     /// `secret.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given secret.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -83,6 +89,7 @@ impl Secret {
     }
 
     /// `secret.add_to_other_config`: Add the given key-value pair to the other_config field of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -93,6 +100,7 @@ impl Secret {
     }
 
     /// `secret.set_other_config`: Set the other_config field of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -102,6 +110,7 @@ impl Secret {
     }
 
     /// `secret.set_value`: Set the value field of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -111,8 +120,10 @@ impl Secret {
     }
 
     /// `secret.get_other_config`: Get the other_config field of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Secret>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -120,8 +131,10 @@ impl Secret {
     }
 
     /// `secret.get_value`: Get the value field of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_value(self_: &Ref<Secret>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -129,8 +142,10 @@ impl Secret {
     }
 
     /// `secret.get_uuid`: Get the uuid field of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Secret>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -138,6 +153,7 @@ impl Secret {
     }
 
     /// `secret.destroy`: Destroy the specified secret instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     pub fn destroy(self_: &Ref<Secret>) -> Call<Void> {
@@ -147,8 +163,10 @@ impl Secret {
 
     /// `secret.create`: Create a new secret instance, and return its handle.
     /// The constructor args are: value*, other_config (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
     pub fn create(args: &Secret) -> Call<Ref<Secret>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -156,8 +174,10 @@ impl Secret {
     }
 
     /// `secret.get_by_uuid`: Get a reference to the secret instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Secret>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -165,8 +185,10 @@ impl Secret {
     }
 
     /// `secret.get_record`: Get a record containing the current state of the given secret.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Secret>) -> Call<Secret> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,51 +12,67 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Session {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Currently connected host
+    ///
     /// RO/runtime
     pub this_host: Ref<Host>,
     /// Currently connected user
+    ///
     /// RO/runtime
     pub this_user: Ref<User>,
     /// Timestamp for last time session was active
+    ///
     /// RO/runtime
     pub last_active: DateTime,
     /// True if this session relates to a intra-pool login, false otherwise
+    ///
     /// RO/runtime
     pub pool: bool,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// true iff this session was created using local superuser credentials
+    ///
     /// RO/runtime
     pub is_local_superuser: bool,
     /// references the subject instance that created the session. If a session instance has is_local_superuser set, then the value of this field is undefined.
+    ///
     /// RO/runtime
     pub subject: Ref<Subject>,
     /// time when session was last validated
+    ///
     /// RO/runtime
     pub validation_time: DateTime,
     /// the subject identifier of the user that was externally authenticated. If a session instance has is_local_superuser set, then the value of this field is undefined.
+    ///
     /// RO/runtime
     pub auth_user_sid: String,
     /// the subject name of the user that was externally authenticated. If a session instance has is_local_superuser set, then the value of this field is undefined.
+    ///
     /// RO/runtime
     pub auth_user_name: String,
     /// list with all RBAC permissions for this session
+    ///
     /// RO/constructor
     pub rbac_permissions: Vec<String>,
     /// list of tasks created using the current session
+    ///
     /// RO/runtime
     pub tasks: Vec<Ref<Task>>,
     /// references the parent session that created this session
+    ///
     /// RO/constructor
     pub parent: Ref<Session>,
     /// a key string provided by a API user to distinguish itself from other users sharing the same login name
+    ///
     /// RO/runtime
     pub originator: String,
     /// indicates whether this session was authenticated using a client certificate
+    ///
     /// RO/runtime
     pub client_certificate: bool,
 }
@@ -121,6 +137,7 @@ impl ToValue for Session {
 /// Call descriptions for `session` messages (no IO; a client executes them).
 impl Session {
     /// `session.logout_subject_identifier`: Log out all sessions associated to a user subject-identifier, except the session associated with the context calling this function
+    ///
     /// Params:
     /// - `subject_identifier`: User subject-identifier of the sessions to be destroyed
     pub fn logout_subject_identifier(subject_identifier: &str) -> Call<Void> {
@@ -129,6 +146,7 @@ impl Session {
     }
 
     /// `session.get_all_subject_identifiers`: Return a list of all the user subject-identifiers of all existing sessions
+    ///
     /// Returns: The list of user subject-identifiers of all existing sessions
     pub fn get_all_subject_identifiers() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
@@ -142,8 +160,10 @@ impl Session {
     }
 
     /// `session.create_from_db_file`:
+    ///
     /// Params:
     /// - `filename`: Database dump filename.
+    ///
     /// Returns: ID of newly created session
     pub fn create_from_db_file(filename: &str) -> Call<Ref<Session>> {
         let params: Vec<Value> = vec![filename.to_value()];
@@ -151,10 +171,13 @@ impl Session {
     }
 
     /// `session.slave_local_login_with_password`: Authenticate locally against a slave in emergency mode. Note the resulting sessions are only good for use on this host.
+    ///
     /// Params:
     /// - `uname`: Username for login.
     /// - `pwd`: Password for login.
+    ///
     /// Returns: ID of newly created session
+    ///
     /// Called without a session.
     pub fn slave_local_login_with_password(uname: &str, pwd: &str) -> Call<Ref<Session>> {
         let params: Vec<Value> = vec![uname.to_value(), pwd.to_value()];
@@ -162,6 +185,7 @@ impl Session {
     }
 
     /// `session.change_password`: Change the account password; if your session is authenticated with root privileges then the old_pwd is validated and the new_pwd is set regardless
+    ///
     /// Params:
     /// - `old_pwd`: Old password for account
     /// - `new_pwd`: New password for account
@@ -177,13 +201,17 @@ impl Session {
     }
 
     /// `session.login_with_password`: Attempt to authenticate the user, returning a session reference if successful
+    ///
     /// Params:
     /// - `uname`: Username for login.
     /// - `pwd`: Password for login.
     /// - `version`: Client API version. (optional: trailing `None`s are not sent)
     /// - `originator`: Key string for distinguishing different API users sharing the same login name. (optional: trailing `None`s are not sent)
+    ///
     /// Returns: reference of newly created session
+    ///
     /// Errors: `SESSION_AUTHENTICATION_FAILED`, `HOST_IS_SLAVE`.
+    ///
     /// Called without a session.
     pub fn login_with_password(
         uname: &str,
@@ -221,6 +249,7 @@ impl Session {
     }
 
     /// `session.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given session.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -230,6 +259,7 @@ impl Session {
     }
 
     /// `session.add_to_other_config`: Add the given key-value pair to the other_config field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -240,6 +270,7 @@ impl Session {
     }
 
     /// `session.set_other_config`: Set the other_config field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -249,8 +280,10 @@ impl Session {
     }
 
     /// `session.get_client_certificate`: Get the client_certificate field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_client_certificate(self_: &Ref<Session>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -258,8 +291,10 @@ impl Session {
     }
 
     /// `session.get_originator`: Get the originator field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_originator(self_: &Ref<Session>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -267,8 +302,10 @@ impl Session {
     }
 
     /// `session.get_parent`: Get the parent field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_parent(self_: &Ref<Session>) -> Call<Ref<Session>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -276,8 +313,10 @@ impl Session {
     }
 
     /// `session.get_tasks`: Get the tasks field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tasks(self_: &Ref<Session>) -> Call<Vec<Ref<Task>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -285,8 +324,10 @@ impl Session {
     }
 
     /// `session.get_rbac_permissions`: Get the rbac_permissions field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_rbac_permissions(self_: &Ref<Session>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -294,8 +335,10 @@ impl Session {
     }
 
     /// `session.get_auth_user_name`: Get the auth_user_name field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_auth_user_name(self_: &Ref<Session>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -303,8 +346,10 @@ impl Session {
     }
 
     /// `session.get_auth_user_sid`: Get the auth_user_sid field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_auth_user_sid(self_: &Ref<Session>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -312,8 +357,10 @@ impl Session {
     }
 
     /// `session.get_validation_time`: Get the validation_time field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_validation_time(self_: &Ref<Session>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -321,8 +368,10 @@ impl Session {
     }
 
     /// `session.get_subject`: Get the subject field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subject(self_: &Ref<Session>) -> Call<Ref<Subject>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -330,8 +379,10 @@ impl Session {
     }
 
     /// `session.get_is_local_superuser`: Get the is_local_superuser field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_local_superuser(self_: &Ref<Session>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -339,8 +390,10 @@ impl Session {
     }
 
     /// `session.get_other_config`: Get the other_config field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Session>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -348,8 +401,10 @@ impl Session {
     }
 
     /// `session.get_pool`: Get the pool field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pool(self_: &Ref<Session>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -357,8 +412,10 @@ impl Session {
     }
 
     /// `session.get_last_active`: Get the last_active field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_active(self_: &Ref<Session>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -366,8 +423,10 @@ impl Session {
     }
 
     /// `session.get_this_user`: Get the this_user field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_this_user(self_: &Ref<Session>) -> Call<Ref<User>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -375,8 +434,10 @@ impl Session {
     }
 
     /// `session.get_this_host`: Get the this_host field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_this_host(self_: &Ref<Session>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -384,8 +445,10 @@ impl Session {
     }
 
     /// `session.get_uuid`: Get the uuid field of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Session>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -393,8 +456,10 @@ impl Session {
     }
 
     /// `session.get_by_uuid`: Get a reference to the session instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Session>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -402,8 +467,10 @@ impl Session {
     }
 
     /// `session.get_record`: Get a record containing the current state of the given session.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Session>) -> Call<Session> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,49 +12,64 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Sm {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/runtime
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/runtime
     pub name_description: String,
     /// SR.type
+    ///
     /// RO/runtime
     #[serde(rename = "type")]
     pub type_: String,
     /// Vendor who created this plugin
+    ///
     /// RO/runtime
     pub vendor: String,
     /// Entity which owns the copyright of this plugin
+    ///
     /// RO/runtime
     pub copyright: String,
     /// Version of the plugin
+    ///
     /// RO/runtime
     pub version: String,
     /// Minimum SM API version required on the server
+    ///
     /// RO/runtime
     pub required_api_version: String,
     /// names and descriptions of device config keys
+    ///
     /// RO/runtime
     pub configuration: BTreeMap<String, String>,
     /// capabilities of the SM plugin
+    ///
     /// RO/runtime. Deprecated in the datamodel.
     pub capabilities: Vec<String>,
     /// capabilities of the SM plugin, with capability version numbers
+    ///
     /// RO/runtime
     pub features: BTreeMap<String, i64>,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// filename of the storage driver
+    ///
     /// RO/runtime
     pub driver_filename: String,
     /// The storage plugin requires that one of these cluster stacks is configured and running.
+    ///
     /// RO/runtime
     pub required_cluster_stack: Vec<String>,
     /// Image formats supported by the SR: raw, vhd, qcow2
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub supported_image_formats: Vec<ImageFormatType>,
 }
@@ -119,6 +134,7 @@ impl ToValue for Sm {
 /// Call descriptions for `SM` messages (no IO; a client executes them).
 impl Sm {
     /// `SM.get_all_records`: Return a map of SM references to SM records for all SMs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Sm>, Sm>> {
         let params: Vec<Value> = vec![];
@@ -126,6 +142,7 @@ impl Sm {
     }
 
     /// `SM.get_all`: Return a list of all the SMs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Sm>>> {
         let params: Vec<Value> = vec![];
@@ -133,6 +150,7 @@ impl Sm {
     }
 
     /// `SM.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given SM.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -142,6 +160,7 @@ impl Sm {
     }
 
     /// `SM.add_to_other_config`: Add the given key-value pair to the other_config field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -152,6 +171,7 @@ impl Sm {
     }
 
     /// `SM.set_other_config`: Set the other_config field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -161,9 +181,12 @@ impl Sm {
     }
 
     /// `SM.get_supported_image_formats`: Get the supported_image_formats field of the given SM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_image_formats(self_: &Ref<Sm>) -> Call<Vec<ImageFormatType>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -171,8 +194,10 @@ impl Sm {
     }
 
     /// `SM.get_required_cluster_stack`: Get the required_cluster_stack field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_required_cluster_stack(self_: &Ref<Sm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -180,8 +205,10 @@ impl Sm {
     }
 
     /// `SM.get_driver_filename`: Get the driver_filename field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_driver_filename(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -189,8 +216,10 @@ impl Sm {
     }
 
     /// `SM.get_other_config`: Get the other_config field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Sm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -198,8 +227,10 @@ impl Sm {
     }
 
     /// `SM.get_features`: Get the features field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_features(self_: &Ref<Sm>) -> Call<BTreeMap<String, i64>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -207,9 +238,12 @@ impl Sm {
     }
 
     /// `SM.get_capabilities`: Get the capabilities field of the given SM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_capabilities(self_: &Ref<Sm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -217,8 +251,10 @@ impl Sm {
     }
 
     /// `SM.get_configuration`: Get the configuration field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_configuration(self_: &Ref<Sm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -226,8 +262,10 @@ impl Sm {
     }
 
     /// `SM.get_required_api_version`: Get the required_api_version field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_required_api_version(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -235,8 +273,10 @@ impl Sm {
     }
 
     /// `SM.get_version`: Get the version field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -244,8 +284,10 @@ impl Sm {
     }
 
     /// `SM.get_copyright`: Get the copyright field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_copyright(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -253,8 +295,10 @@ impl Sm {
     }
 
     /// `SM.get_vendor`: Get the vendor field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -262,8 +306,10 @@ impl Sm {
     }
 
     /// `SM.get_type`: Get the type field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -271,8 +317,10 @@ impl Sm {
     }
 
     /// `SM.get_name_description`: Get the name/description field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -280,8 +328,10 @@ impl Sm {
     }
 
     /// `SM.get_name_label`: Get the name/label field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -289,8 +339,10 @@ impl Sm {
     }
 
     /// `SM.get_uuid`: Get the uuid field of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Sm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -298,8 +350,10 @@ impl Sm {
     }
 
     /// `SM.get_by_name_label`: Get all the SM instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Sm>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -307,8 +361,10 @@ impl Sm {
     }
 
     /// `SM.get_by_uuid`: Get a reference to the SM instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Sm>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -316,8 +372,10 @@ impl Sm {
     }
 
     /// `SM.get_record`: Get a record containing the current state of the given SM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Sm>) -> Call<Sm> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,69 +12,90 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Sr {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/constructor
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/constructor
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<StorageOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, StorageOperations>,
     /// all virtual disks known to this storage repository
+    ///
     /// RO/runtime
     #[serde(rename = "VDIs")]
     pub vdis: Vec<Ref<Vdi>>,
     /// describes how particular hosts can see this storage repository
+    ///
     /// RO/runtime
     #[serde(rename = "PBDs")]
     pub pbds: Vec<Ref<Pbd>>,
     /// sum of virtual_sizes of all VDIs in this storage repository (in bytes)
+    ///
     /// RO/runtime
     pub virtual_allocation: i64,
     /// physical space currently utilised on this storage repository (in bytes). Note that for sparse disk formats, physical_utilisation may be less than virtual_allocation
+    ///
     /// RO/runtime
     pub physical_utilisation: i64,
     /// total physical size of the repository (in bytes)
+    ///
     /// RO/constructor
     pub physical_size: i64,
     /// type of the storage repository
+    ///
     /// RO/constructor
     #[serde(rename = "type")]
     pub type_: String,
     /// the type of the SR's content, if required (for example, ISOs)
+    ///
     /// RO/constructor
     pub content_type: String,
     /// true if this SR is (capable of being) shared between multiple hosts
+    ///
     /// RO/runtime
     pub shared: bool,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// user-specified tags for categorization purposes
+    ///
     /// RW
     pub tags: Vec<String>,
     /// SM dependent data
+    ///
     /// RW
     pub sm_config: BTreeMap<String, String>,
     /// Binary blobs associated with this SR
+    ///
     /// RO/runtime
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// True if this SR is assigned to be the local cache for its host
+    ///
     /// RO/runtime
     pub local_cache_enabled: bool,
     /// The disaster recovery task which introduced this SR
+    ///
     /// RO/runtime
     pub introduced_by: Ref<DrTask>,
     /// True if the SR is using aggregated local storage
+    ///
     /// RO/runtime
     pub clustered: bool,
     /// True if this is the SR that contains the Tools ISO VDIs
+    ///
     /// RO/runtime
     pub is_tools_sr: bool,
 }
@@ -157,6 +178,7 @@ impl ToValue for Sr {
 /// Call descriptions for `SR` messages (no IO; a client executes them).
 impl Sr {
     /// `SR.get_all_records`: Return a map of SR references to SR records for all SRs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Sr>, Sr>> {
         let params: Vec<Value> = vec![];
@@ -164,6 +186,7 @@ impl Sr {
     }
 
     /// `SR.get_all`: Return a list of all the SRs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Sr>>> {
         let params: Vec<Value> = vec![];
@@ -171,9 +194,11 @@ impl Sr {
     }
 
     /// `SR.forget_data_source_archives`: Forget the recorded statistics related to the specified data source
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `data_source`: The data source whose archives are to be forgotten
+    ///
     /// Async form: `Async.SR.forget_data_source_archives` (returns a task).
     pub fn forget_data_source_archives(sr: &Ref<Sr>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
@@ -182,10 +207,13 @@ impl Sr {
     }
 
     /// `SR.query_data_source`: Query the latest value of the specified data source
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `data_source`: The data source to query
+    ///
     /// Returns: The latest value, averaged over the last 5 seconds
+    ///
     /// Async form: `Async.SR.query_data_source` (returns a task).
     pub fn query_data_source(sr: &Ref<Sr>, data_source: &str) -> Call<f64> {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
@@ -193,9 +221,11 @@ impl Sr {
     }
 
     /// `SR.record_data_source`: Start recording the specified data source
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `data_source`: The data source to record
+    ///
     /// Async form: `Async.SR.record_data_source` (returns a task).
     pub fn record_data_source(sr: &Ref<Sr>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
@@ -203,9 +233,12 @@ impl Sr {
     }
 
     /// `SR.get_data_sources`:
+    ///
     /// Params:
     /// - `sr`: The SR to interrogate
+    ///
     /// Returns: A set of data sources
+    ///
     /// Async form: `Async.SR.get_data_sources` (returns a task).
     pub fn get_data_sources(sr: &Ref<Sr>) -> Call<Vec<DataSource>> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -213,8 +246,10 @@ impl Sr {
     }
 
     /// `SR.disable_database_replication`:
+    ///
     /// Params:
     /// - `sr`: The SR to which metadata should be no longer replicated
+    ///
     /// Async form: `Async.SR.disable_database_replication` (returns a task).
     pub fn disable_database_replication(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -223,8 +258,10 @@ impl Sr {
     }
 
     /// `SR.enable_database_replication`:
+    ///
     /// Params:
     /// - `sr`: The SR to which metadata should be replicated
+    ///
     /// Async form: `Async.SR.enable_database_replication` (returns a task).
     pub fn enable_database_replication(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -233,8 +270,10 @@ impl Sr {
     }
 
     /// `SR.assert_supports_database_replication`: Returns successfully if the given SR supports database replication. Otherwise returns an error to explain why not.
+    ///
     /// Params:
     /// - `sr`: The SR to query
+    ///
     /// Async form: `Async.SR.assert_supports_database_replication` (returns a task).
     pub fn assert_supports_database_replication(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -243,8 +282,10 @@ impl Sr {
     }
 
     /// `SR.assert_can_host_ha_statefile`: Returns successfully if the given SR can host an HA statefile. Otherwise returns an error to explain why not
+    ///
     /// Params:
     /// - `sr`: The SR to query
+    ///
     /// Async form: `Async.SR.assert_can_host_ha_statefile` (returns a task).
     pub fn assert_can_host_ha_statefile(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -253,9 +294,11 @@ impl Sr {
     }
 
     /// `SR.set_physical_size`: Sets the SR's physical_size field
+    ///
     /// Params:
     /// - `self_`: The SR to modify
     /// - `value`: The new value of the SR's physical_size
+    ///
     /// Async form: `Async.SR.set_physical_size` (returns a task).
     pub fn set_physical_size(self_: &Ref<Sr>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -263,12 +306,15 @@ impl Sr {
     }
 
     /// `SR.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this SR
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `name`: The name associated with the blob
     /// - `mime_type`: The mime type for the data. Empty string translates to application/octet-stream
     /// - `public`: True if the blob should be publicly available (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the blob, needed for populating its data
+    ///
     /// Async form: `Async.SR.create_new_blob` (returns a task).
     pub fn create_new_blob(
         sr: &Ref<Sr>,
@@ -291,9 +337,11 @@ impl Sr {
     }
 
     /// `SR.set_name_description`: Set the name description of the SR
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `value`: The name description for the SR
+    ///
     /// Async form: `Async.SR.set_name_description` (returns a task).
     pub fn set_name_description(sr: &Ref<Sr>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), value.to_value()];
@@ -301,9 +349,11 @@ impl Sr {
     }
 
     /// `SR.set_name_label`: Set the name label of the SR
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `value`: The name label for the SR
+    ///
     /// Async form: `Async.SR.set_name_label` (returns a task).
     pub fn set_name_label(sr: &Ref<Sr>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), value.to_value()];
@@ -311,9 +361,11 @@ impl Sr {
     }
 
     /// `SR.set_shared`: Sets the shared flag on the SR
+    ///
     /// Params:
     /// - `sr`: The SR
     /// - `value`: True if the SR is shared
+    ///
     /// Async form: `Async.SR.set_shared` (returns a task).
     pub fn set_shared(sr: &Ref<Sr>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), value.to_value()];
@@ -321,12 +373,15 @@ impl Sr {
     }
 
     /// `SR.probe_ext`: Perform a backend-specific scan, using the given device_config.  If the device_config is complete, then this will return a list of the SRs present of this type on the device, if any.  If the device_config is partial, then a backend-specific scan will be performed, returning results that will guide the user in improving the device_config.
+    ///
     /// Params:
     /// - `host`: The host to create/make the SR on
     /// - `device_config`: The device config string that will be passed to backend SR driver
     /// - `type_`: The type of the SR; used to specify the SR backend driver to use
     /// - `sm_config`: Storage backend specific configuration options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: A set of records containing the scan results.
+    ///
     /// Async form: `Async.SR.probe_ext` (returns a task).
     pub fn probe_ext(
         host: &Ref<Host>,
@@ -350,12 +405,15 @@ impl Sr {
     }
 
     /// `SR.probe`: Perform a backend-specific scan, using the given device_config.  If the device_config is complete, then this will return a list of the SRs present of this type on the device, if any.  If the device_config is partial, then a backend-specific scan will be performed, returning results that will guide the user in improving the device_config.
+    ///
     /// Params:
     /// - `host`: The host to create/make the SR on
     /// - `device_config`: The device config string that will be passed to backend SR driver
     /// - `type_`: The type of the SR; used to specify the SR backend driver to use
     /// - `sm_config`: Storage backend specific configuration options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: An XML fragment containing the scan results. These are specific to the scan being performed, and the backend.
+    ///
     /// Async form: `Async.SR.probe` (returns a task).
     pub fn probe(
         host: &Ref<Host>,
@@ -379,8 +437,10 @@ impl Sr {
     }
 
     /// `SR.scan`: Refreshes the list of VDIs associated with an SR
+    ///
     /// Params:
     /// - `sr`: The SR to scan
+    ///
     /// Async form: `Async.SR.scan` (returns a task).
     pub fn scan(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -388,7 +448,9 @@ impl Sr {
     }
 
     /// `SR.get_supported_types`: Return a set of all the SR types supported by the system
+    ///
     /// Returns: the supported SR types
+    ///
     /// Async form: `Async.SR.get_supported_types` (returns a task).
     pub fn get_supported_types() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
@@ -396,8 +458,10 @@ impl Sr {
     }
 
     /// `SR.update`: Refresh the fields on the SR object
+    ///
     /// Params:
     /// - `sr`: The SR whose fields should be refreshed
+    ///
     /// Async form: `Async.SR.update` (returns a task).
     pub fn update(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -405,9 +469,12 @@ impl Sr {
     }
 
     /// `SR.forget`: Removing specified SR-record from database, without attempting to remove SR from disk
+    ///
     /// Params:
     /// - `sr`: The SR to destroy
+    ///
     /// Errors: `SR_HAS_PBD`.
+    ///
     /// Async form: `Async.SR.forget` (returns a task).
     pub fn forget(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -415,9 +482,12 @@ impl Sr {
     }
 
     /// `SR.destroy`: Destroy specified SR, removing SR-record from database and remove SR from disk. (In order to affect this operation the appropriate device_config is read from the specified SR's PBD on current host)
+    ///
     /// Params:
     /// - `sr`: The SR to destroy
+    ///
     /// Errors: `SR_HAS_PBD`.
+    ///
     /// Async form: `Async.SR.destroy` (returns a task).
     pub fn destroy(sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value()];
@@ -425,7 +495,9 @@ impl Sr {
     }
 
     /// `SR.make`: Create a new Storage Repository on disk. This call is deprecated: use SR.create instead.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `host`: The host to create/make the SR on
     /// - `device_config`: The device config string that will be passed to backend SR driver
@@ -435,7 +507,9 @@ impl Sr {
     /// - `type_`: The type of the SR; used to specify the SR backend driver to use
     /// - `content_type`: The type of the new SRs content, if required (for example, ISOs)
     /// - `sm_config`: Storage backend specific configuration options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The uuid of the newly created Storage Repository.
+    ///
     /// Async form: `Async.SR.make` (returns a task).
     pub fn make(
         host: &Ref<Host>,
@@ -470,6 +544,7 @@ impl Sr {
     }
 
     /// `SR.introduce`: Introduce a new Storage Repository into the managed system
+    ///
     /// Params:
     /// - `uuid`: The uuid assigned to the introduced SR
     /// - `name_label`: The name of the new storage repository
@@ -478,7 +553,9 @@ impl Sr {
     /// - `content_type`: The type of the new SRs content, if required (for example, ISOs)
     /// - `shared`: True if the SR (is capable of) being shared by multiple hosts
     /// - `sm_config`: Storage backend specific configuration options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the newly introduced Storage Repository.
+    ///
     /// Async form: `Async.SR.introduce` (returns a task).
     pub fn introduce(
         uuid: &str,
@@ -511,6 +588,7 @@ impl Sr {
     }
 
     /// `SR.create`: Create a new Storage Repository and introduce it into the managed system, creating both SR record and PBD record to attach it to current host (with specified device_config parameters)
+    ///
     /// Params:
     /// - `host`: The host to create/make the SR on
     /// - `device_config`: The device config string that will be passed to backend SR driver
@@ -521,8 +599,11 @@ impl Sr {
     /// - `content_type`: The type of the new SRs content, if required (for example, ISOs)
     /// - `shared`: True if the SR (is capable of) being shared by multiple hosts
     /// - `sm_config`: Storage backend specific configuration options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the newly created Storage Repository.
+    ///
     /// Errors: `SR_UNKNOWN_DRIVER`.
+    ///
     /// Async form: `Async.SR.create` (returns a task).
     pub fn create(
         host: &Ref<Host>,
@@ -559,6 +640,7 @@ impl Sr {
     }
 
     /// `SR.remove_from_sm_config`: Remove the given key and its corresponding value from the sm_config field of the given SR.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -568,6 +650,7 @@ impl Sr {
     }
 
     /// `SR.add_to_sm_config`: Add the given key-value pair to the sm_config field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -578,6 +661,7 @@ impl Sr {
     }
 
     /// `SR.set_sm_config`: Set the sm_config field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -587,6 +671,7 @@ impl Sr {
     }
 
     /// `SR.remove_tags`: Remove the given value from the tags field of the given SR.  If the value is not in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: Value to remove
@@ -596,6 +681,7 @@ impl Sr {
     }
 
     /// `SR.add_tags`: Add the given value to the tags field of the given SR.  If the value is already in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to add
@@ -605,6 +691,7 @@ impl Sr {
     }
 
     /// `SR.set_tags`: Set the tags field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -614,6 +701,7 @@ impl Sr {
     }
 
     /// `SR.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given SR.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -623,6 +711,7 @@ impl Sr {
     }
 
     /// `SR.add_to_other_config`: Add the given key-value pair to the other_config field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -633,6 +722,7 @@ impl Sr {
     }
 
     /// `SR.set_other_config`: Set the other_config field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -642,8 +732,10 @@ impl Sr {
     }
 
     /// `SR.get_is_tools_sr`: Get the is_tools_sr field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_tools_sr(self_: &Ref<Sr>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -651,8 +743,10 @@ impl Sr {
     }
 
     /// `SR.get_clustered`: Get the clustered field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_clustered(self_: &Ref<Sr>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -660,8 +754,10 @@ impl Sr {
     }
 
     /// `SR.get_introduced_by`: Get the introduced_by field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_introduced_by(self_: &Ref<Sr>) -> Call<Ref<DrTask>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -669,8 +765,10 @@ impl Sr {
     }
 
     /// `SR.get_local_cache_enabled`: Get the local_cache_enabled field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_local_cache_enabled(self_: &Ref<Sr>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -678,8 +776,10 @@ impl Sr {
     }
 
     /// `SR.get_blobs`: Get the blobs field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_blobs(self_: &Ref<Sr>) -> Call<BTreeMap<String, Ref<Blob>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -687,8 +787,10 @@ impl Sr {
     }
 
     /// `SR.get_sm_config`: Get the sm_config field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sm_config(self_: &Ref<Sr>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -696,8 +798,10 @@ impl Sr {
     }
 
     /// `SR.get_tags`: Get the tags field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tags(self_: &Ref<Sr>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -705,8 +809,10 @@ impl Sr {
     }
 
     /// `SR.get_other_config`: Get the other_config field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Sr>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -714,8 +820,10 @@ impl Sr {
     }
 
     /// `SR.get_shared`: Get the shared field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_shared(self_: &Ref<Sr>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -723,8 +831,10 @@ impl Sr {
     }
 
     /// `SR.get_content_type`: Get the content_type field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_content_type(self_: &Ref<Sr>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -732,8 +842,10 @@ impl Sr {
     }
 
     /// `SR.get_type`: Get the type field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Sr>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -741,8 +853,10 @@ impl Sr {
     }
 
     /// `SR.get_physical_size`: Get the physical_size field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_physical_size(self_: &Ref<Sr>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -750,8 +864,10 @@ impl Sr {
     }
 
     /// `SR.get_physical_utilisation`: Get the physical_utilisation field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_physical_utilisation(self_: &Ref<Sr>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -759,8 +875,10 @@ impl Sr {
     }
 
     /// `SR.get_virtual_allocation`: Get the virtual_allocation field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_virtual_allocation(self_: &Ref<Sr>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -768,8 +886,10 @@ impl Sr {
     }
 
     /// `SR.get_PBDs`: Get the PBDs field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pbds(self_: &Ref<Sr>) -> Call<Vec<Ref<Pbd>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -777,8 +897,10 @@ impl Sr {
     }
 
     /// `SR.get_VDIs`: Get the VDIs field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vdis(self_: &Ref<Sr>) -> Call<Vec<Ref<Vdi>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -786,8 +908,10 @@ impl Sr {
     }
 
     /// `SR.get_current_operations`: Get the current_operations field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(self_: &Ref<Sr>) -> Call<BTreeMap<String, StorageOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -795,8 +919,10 @@ impl Sr {
     }
 
     /// `SR.get_allowed_operations`: Get the allowed_operations field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Sr>) -> Call<Vec<StorageOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -804,8 +930,10 @@ impl Sr {
     }
 
     /// `SR.get_name_description`: Get the name/description field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Sr>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -813,8 +941,10 @@ impl Sr {
     }
 
     /// `SR.get_name_label`: Get the name/label field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Sr>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -822,8 +952,10 @@ impl Sr {
     }
 
     /// `SR.get_uuid`: Get the uuid field of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Sr>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -831,8 +963,10 @@ impl Sr {
     }
 
     /// `SR.get_by_name_label`: Get all the SR instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Sr>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -840,8 +974,10 @@ impl Sr {
     }
 
     /// `SR.get_by_uuid`: Get a reference to the SR instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -849,8 +985,10 @@ impl Sr {
     }
 
     /// `SR.get_record`: Get a record containing the current state of the given SR.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Sr>) -> Call<Sr> {
         let params: Vec<Value> = vec![self_.to_value()];

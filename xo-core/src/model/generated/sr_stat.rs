@@ -12,25 +12,32 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct SrStat {
     /// Uuid that uniquely identifies this SR, if one is available.
+    ///
     /// RO/runtime
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     /// Short, human-readable label for the SR.
+    ///
     /// RO/runtime
     pub name_label: String,
     /// Longer, human-readable description of the SR. Descriptions are generally only displayed by clients when the user is examining SRs in detail.
+    ///
     /// RO/runtime
     pub name_description: String,
     /// Number of bytes free on the backing storage (in bytes)
+    ///
     /// RO/runtime
     pub free_space: i64,
     /// Total physical size of the backing storage (in bytes)
+    ///
     /// RO/runtime
     pub total_space: i64,
     /// Indicates whether the SR uses clustered local storage.
+    ///
     /// RO/runtime
     pub clustered: bool,
     /// The health status of the SR.
+    ///
     /// RO/runtime
     pub health: SrHealth,
 }

@@ -12,15 +12,19 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Subject {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// the subject identifier, unique in the external directory service
+    ///
     /// RO/constructor
     pub subject_identifier: String,
     /// additional configuration
+    ///
     /// RO/constructor
     pub other_config: BTreeMap<String, String>,
     /// the roles associated with this subject
+    ///
     /// RO/runtime
     pub roles: Vec<Ref<Role>>,
 }
@@ -57,6 +61,7 @@ impl ToValue for Subject {
 /// Call descriptions for `subject` messages (no IO; a client executes them).
 impl Subject {
     /// `subject.get_all_records`: Return a map of subject references to subject records for all subjects known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Subject>, Subject>> {
         let params: Vec<Value> = vec![];
@@ -64,6 +69,7 @@ impl Subject {
     }
 
     /// `subject.get_all`: Return a list of all the subjects known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Subject>>> {
         let params: Vec<Value> = vec![];
@@ -71,9 +77,12 @@ impl Subject {
     }
 
     /// `subject.get_permissions_name_label`: This call returns a list of permission names given a subject
+    ///
     /// Params:
     /// - `self_`: The subject whose permissions will be retrieved
+    ///
     /// Returns: a list of permission names
+    ///
     /// Async form: `Async.subject.get_permissions_name_label` (returns a task).
     pub fn get_permissions_name_label(self_: &Ref<Subject>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -82,9 +91,11 @@ impl Subject {
     }
 
     /// `subject.remove_from_roles`: This call removes a role from a subject
+    ///
     /// Params:
     /// - `self_`: The subject from whom we want to remove the role
     /// - `role`: The unique role reference in the subject's roles field
+    ///
     /// Async form: `Async.subject.remove_from_roles` (returns a task).
     pub fn remove_from_roles(self_: &Ref<Subject>, role: &Ref<Role>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), role.to_value()];
@@ -92,9 +103,11 @@ impl Subject {
     }
 
     /// `subject.add_to_roles`: This call adds a new role to a subject
+    ///
     /// Params:
     /// - `self_`: The subject who we want to add the role to
     /// - `role`: The unique role reference
+    ///
     /// Async form: `Async.subject.add_to_roles` (returns a task).
     pub fn add_to_roles(self_: &Ref<Subject>, role: &Ref<Role>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), role.to_value()];
@@ -102,8 +115,10 @@ impl Subject {
     }
 
     /// `subject.get_roles`: Get the roles field of the given subject.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_roles(self_: &Ref<Subject>) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -111,8 +126,10 @@ impl Subject {
     }
 
     /// `subject.get_other_config`: Get the other_config field of the given subject.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Subject>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -120,8 +137,10 @@ impl Subject {
     }
 
     /// `subject.get_subject_identifier`: Get the subject_identifier field of the given subject.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subject_identifier(self_: &Ref<Subject>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -129,8 +148,10 @@ impl Subject {
     }
 
     /// `subject.get_uuid`: Get the uuid field of the given subject.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Subject>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -138,8 +159,10 @@ impl Subject {
     }
 
     /// `subject.destroy`: Destroy the specified subject instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.subject.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Subject>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -148,9 +171,12 @@ impl Subject {
 
     /// `subject.create`: Create a new subject instance, and return its handle.
     /// The constructor args are: subject_identifier, other_config (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.subject.create` (returns a task).
     pub fn create(args: &Subject) -> Call<Ref<Subject>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -158,8 +184,10 @@ impl Subject {
     }
 
     /// `subject.get_by_uuid`: Get a reference to the subject instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Subject>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -167,8 +195,10 @@ impl Subject {
     }
 
     /// `subject.get_record`: Get a record containing the current state of the given subject.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Subject>) -> Call<Subject> {
         let params: Vec<Value> = vec![self_.to_value()];

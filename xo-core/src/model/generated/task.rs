@@ -12,56 +12,73 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Task {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/runtime
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/runtime
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<TaskAllowedOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, TaskAllowedOperations>,
     /// Time task was created
+    ///
     /// RO/runtime
     pub created: DateTime,
     /// Time task finished (i.e. succeeded or failed). If task-status is pending, then the value of this field has no meaning
+    ///
     /// RO/runtime
     pub finished: DateTime,
     /// current status of the task
+    ///
     /// RO/runtime
     pub status: TaskStatusType,
     /// the host on which the task is running
+    ///
     /// RO/runtime
     pub resident_on: Ref<Host>,
     /// This field contains the estimated fraction of the task which is complete. This field should not be used to determine whether the task is complete - for this the status field of the task should be used.
+    ///
     /// RO/runtime
     #[serde(deserialize_with = "crate::model::de::float")]
     pub progress: f64,
     /// if the task has completed successfully, this field contains the type of the encoded result (i.e. name of the class whose reference is in the result field). Undefined otherwise.
+    ///
     /// RO/runtime
     #[serde(rename = "type")]
     pub type_: String,
     /// if the task has completed successfully, this field contains the result value (either Void or an object reference). Undefined otherwise.
+    ///
     /// RO/runtime
     pub result: String,
     /// if the task has failed, this field contains the set of associated error strings. Undefined otherwise.
+    ///
     /// RO/runtime
     pub error_info: Vec<String>,
     /// additional configuration
+    ///
     /// RO/runtime
     pub other_config: BTreeMap<String, String>,
     /// Ref pointing to the task this is a substask of.
+    ///
     /// RO/runtime
     pub subtask_of: Ref<Task>,
     /// List pointing to all the substasks.
+    ///
     /// RO/runtime
     pub subtasks: Vec<Ref<Task>>,
     /// Function call trace for debugging.
+    ///
     /// RO/runtime
     pub backtrace: String,
 }
@@ -127,6 +144,7 @@ impl ToValue for Task {
 /// Call descriptions for `task` messages (no IO; a client executes them).
 impl Task {
     /// `task.get_all_records`: Return a map of task references to task records for all tasks known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Task>, Task>> {
         let params: Vec<Value> = vec![];
@@ -134,6 +152,7 @@ impl Task {
     }
 
     /// `task.get_all`: Return a list of all the tasks known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Task>>> {
         let params: Vec<Value> = vec![];
@@ -141,7 +160,9 @@ impl Task {
     }
 
     /// `task.set_other_config`: Set the other_config field of the given task.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: Task object to modify
     /// - `value`: New value to set
@@ -151,7 +172,9 @@ impl Task {
     }
 
     /// `task.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given task. If the key is not in that Map, then do nothing.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: Task object to modify
     /// - `key`: Key of entry to remove
@@ -161,7 +184,9 @@ impl Task {
     }
 
     /// `task.add_to_other_config`: Add the given key-value pair to the other_config field of the given task.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: Task object to modify
     /// - `key`: Key to add
@@ -172,6 +197,7 @@ impl Task {
     }
 
     /// `task.set_error_info`: Set the task error info
+    ///
     /// Params:
     /// - `self_`: Reference to the task object
     /// - `value`: Task error info to be set
@@ -181,6 +207,7 @@ impl Task {
     }
 
     /// `task.set_result`: Set the task result
+    ///
     /// Params:
     /// - `self_`: Reference to the task object
     /// - `value`: Task result to be set
@@ -190,6 +217,7 @@ impl Task {
     }
 
     /// `task.set_progress`: Set the task progress
+    ///
     /// Params:
     /// - `self_`: Reference to the task object
     /// - `value`: Task progress value to be set
@@ -199,6 +227,7 @@ impl Task {
     }
 
     /// `task.set_status`: Set the task status
+    ///
     /// Params:
     /// - `self_`: Reference to the task object
     /// - `value`: task status value to be set
@@ -208,8 +237,10 @@ impl Task {
     }
 
     /// `task.cancel`: Request that a task be cancelled. Note that a task may fail to be cancelled and may complete or fail normally and note that, even when a task does cancel, it might take an arbitrary amount of time.
+    ///
     /// Params:
     /// - `task`: The task
+    ///
     /// Errors: `OPERATION_NOT_ALLOWED`.
     pub fn cancel(task: &Ref<Task>) -> Call<Void> {
         let params: Vec<Value> = vec![task.to_value()];
@@ -217,6 +248,7 @@ impl Task {
     }
 
     /// `task.destroy`: Destroy the task object
+    ///
     /// Params:
     /// - `self_`: Reference to the task object
     pub fn destroy(self_: &Ref<Task>) -> Call<Void> {
@@ -225,9 +257,11 @@ impl Task {
     }
 
     /// `task.create`: Create a new task object which must be manually destroyed.
+    ///
     /// Params:
     /// - `label`: short label for the new task
     /// - `description`: longer description for the new task
+    ///
     /// Returns: The reference of the created task object
     pub fn create(label: &str, description: &str) -> Call<Ref<Task>> {
         let params: Vec<Value> = vec![label.to_value(), description.to_value()];
@@ -235,8 +269,10 @@ impl Task {
     }
 
     /// `task.get_backtrace`: Get the backtrace field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backtrace(self_: &Ref<Task>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -244,8 +280,10 @@ impl Task {
     }
 
     /// `task.get_subtasks`: Get the subtasks field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subtasks(self_: &Ref<Task>) -> Call<Vec<Ref<Task>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -253,8 +291,10 @@ impl Task {
     }
 
     /// `task.get_subtask_of`: Get the subtask_of field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_subtask_of(self_: &Ref<Task>) -> Call<Ref<Task>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -262,8 +302,10 @@ impl Task {
     }
 
     /// `task.get_other_config`: Get the other_config field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Task>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -271,8 +313,10 @@ impl Task {
     }
 
     /// `task.get_error_info`: Get the error_info field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_error_info(self_: &Ref<Task>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -280,8 +324,10 @@ impl Task {
     }
 
     /// `task.get_result`: Get the result field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_result(self_: &Ref<Task>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -289,8 +335,10 @@ impl Task {
     }
 
     /// `task.get_type`: Get the type field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Task>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -298,8 +346,10 @@ impl Task {
     }
 
     /// `task.get_progress`: Get the progress field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_progress(self_: &Ref<Task>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -307,8 +357,10 @@ impl Task {
     }
 
     /// `task.get_resident_on`: Get the resident_on field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_resident_on(self_: &Ref<Task>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -316,8 +368,10 @@ impl Task {
     }
 
     /// `task.get_status`: Get the status field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_status(self_: &Ref<Task>) -> Call<TaskStatusType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -325,8 +379,10 @@ impl Task {
     }
 
     /// `task.get_finished`: Get the finished field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_finished(self_: &Ref<Task>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -334,8 +390,10 @@ impl Task {
     }
 
     /// `task.get_created`: Get the created field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_created(self_: &Ref<Task>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -343,8 +401,10 @@ impl Task {
     }
 
     /// `task.get_current_operations`: Get the current_operations field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<Task>,
@@ -354,8 +414,10 @@ impl Task {
     }
 
     /// `task.get_allowed_operations`: Get the allowed_operations field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Task>) -> Call<Vec<TaskAllowedOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -363,8 +425,10 @@ impl Task {
     }
 
     /// `task.get_name_description`: Get the name/description field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Task>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -372,8 +436,10 @@ impl Task {
     }
 
     /// `task.get_name_label`: Get the name/label field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Task>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -381,8 +447,10 @@ impl Task {
     }
 
     /// `task.get_uuid`: Get the uuid field of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Task>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -390,8 +458,10 @@ impl Task {
     }
 
     /// `task.get_by_name_label`: Get all the task instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Task>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -399,8 +469,10 @@ impl Task {
     }
 
     /// `task.get_by_uuid`: Get a reference to the task instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Task>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -408,8 +480,10 @@ impl Task {
     }
 
     /// `task.get_record`: Get a record containing the current state of the given task.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Task>) -> Call<Task> {
         let params: Vec<Value> = vec![self_.to_value()];

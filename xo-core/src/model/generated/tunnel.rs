@@ -12,23 +12,29 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Tunnel {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// The interface through which the tunnel is accessed
+    ///
     /// RO/constructor
     #[serde(rename = "access_PIF")]
     pub access_pif: Ref<Pif>,
     /// The interface used by the tunnel
+    ///
     /// RO/constructor
     #[serde(rename = "transport_PIF")]
     pub transport_pif: Ref<Pif>,
     /// Status information about the tunnel
+    ///
     /// RW
     pub status: BTreeMap<String, String>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// The protocol used for tunneling (either GRE or VxLAN)
+    ///
     /// RW
     pub protocol: TunnelProtocol,
 }
@@ -66,6 +72,7 @@ impl ToValue for Tunnel {
 /// Call descriptions for `tunnel` messages (no IO; a client executes them).
 impl Tunnel {
     /// `tunnel.get_all_records`: Return a map of tunnel references to tunnel records for all tunnels known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Tunnel>, Tunnel>> {
         let params: Vec<Value> = vec![];
@@ -73,6 +80,7 @@ impl Tunnel {
     }
 
     /// `tunnel.get_all`: Return a list of all the tunnels known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Tunnel>>> {
         let params: Vec<Value> = vec![];
@@ -80,8 +88,10 @@ impl Tunnel {
     }
 
     /// `tunnel.destroy`: Destroy a tunnel
+    ///
     /// Params:
     /// - `self_`: tunnel to destroy
+    ///
     /// Async form: `Async.tunnel.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Tunnel>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -89,12 +99,16 @@ impl Tunnel {
     }
 
     /// `tunnel.create`: Create a tunnel
+    ///
     /// Params:
     /// - `transport_pif`: PIF which receives the tagged traffic
     /// - `network`: Network to receive the tunnelled traffic
     /// - `protocol`: Protocol used for the tunnel (GRE or VxLAN) (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created tunnel object
+    ///
     /// Errors: `OPENVSWITCH_NOT_ACTIVE`, `TRANSPORT_PIF_NOT_CONFIGURED`, `IS_TUNNEL_ACCESS_PIF`.
+    ///
     /// Async form: `Async.tunnel.create` (returns a task).
     pub fn create(
         transport_pif: &Ref<Pif>,
@@ -116,6 +130,7 @@ impl Tunnel {
     }
 
     /// `tunnel.set_protocol`: Set the protocol field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -125,6 +140,7 @@ impl Tunnel {
     }
 
     /// `tunnel.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given tunnel.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -134,6 +150,7 @@ impl Tunnel {
     }
 
     /// `tunnel.add_to_other_config`: Add the given key-value pair to the other_config field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -144,6 +161,7 @@ impl Tunnel {
     }
 
     /// `tunnel.set_other_config`: Set the other_config field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -153,6 +171,7 @@ impl Tunnel {
     }
 
     /// `tunnel.remove_from_status`: Remove the given key and its corresponding value from the status field of the given tunnel.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -162,6 +181,7 @@ impl Tunnel {
     }
 
     /// `tunnel.add_to_status`: Add the given key-value pair to the status field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -172,6 +192,7 @@ impl Tunnel {
     }
 
     /// `tunnel.set_status`: Set the status field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -181,8 +202,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_protocol`: Get the protocol field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_protocol(self_: &Ref<Tunnel>) -> Call<TunnelProtocol> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -190,8 +213,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_other_config`: Get the other_config field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Tunnel>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -199,8 +224,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_status`: Get the status field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_status(self_: &Ref<Tunnel>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -208,8 +235,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_transport_PIF`: Get the transport_PIF field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_transport_pif(self_: &Ref<Tunnel>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -217,8 +246,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_access_PIF`: Get the access_PIF field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_access_pif(self_: &Ref<Tunnel>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -226,8 +257,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_uuid`: Get the uuid field of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Tunnel>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -235,8 +268,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_by_uuid`: Get a reference to the tunnel instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Tunnel>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -244,8 +279,10 @@ impl Tunnel {
     }
 
     /// `tunnel.get_record`: Get a record containing the current state of the given tunnel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Tunnel>) -> Call<Tunnel> {
         let params: Vec<Value> = vec![self_.to_value()];

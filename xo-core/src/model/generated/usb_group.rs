@@ -12,23 +12,29 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct UsbGroup {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// List of PUSBs in the group
+    ///
     /// RO/runtime
     #[serde(rename = "PUSBs")]
     pub pusbs: Vec<Ref<Pusb>>,
     /// List of VUSBs using the group
+    ///
     /// RO/runtime
     #[serde(rename = "VUSBs")]
     pub vusbs: Vec<Ref<Vusb>>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -66,6 +72,7 @@ impl ToValue for UsbGroup {
 /// Call descriptions for `USB_group` messages (no IO; a client executes them).
 impl UsbGroup {
     /// `USB_group.get_all_records`: Return a map of USB_group references to USB_group records for all USB_groups known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<UsbGroup>, UsbGroup>> {
         let params: Vec<Value> = vec![];
@@ -73,6 +80,7 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_all`: Return a list of all the USB_groups known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<UsbGroup>>> {
         let params: Vec<Value> = vec![];
@@ -80,8 +88,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.destroy`:
+    ///
     /// Params:
     /// - `self_`: The USB group to destroy
+    ///
     /// Async form: `Async.USB_group.destroy` (returns a task).
     pub fn destroy(self_: &Ref<UsbGroup>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -89,11 +99,14 @@ impl UsbGroup {
     }
 
     /// `USB_group.create`:
+    ///
     /// Params:
     /// - `name_label`:  (optional: trailing `None`s are not sent)
     /// - `name_description`:  (optional: trailing `None`s are not sent)
     /// - `other_config`:  (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created USB_group
+    ///
     /// Async form: `Async.USB_group.create` (returns a task).
     pub fn create(
         name_label: Option<&str>,
@@ -141,6 +154,7 @@ impl UsbGroup {
     }
 
     /// `USB_group.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given USB_group.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -150,6 +164,7 @@ impl UsbGroup {
     }
 
     /// `USB_group.add_to_other_config`: Add the given key-value pair to the other_config field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -160,6 +175,7 @@ impl UsbGroup {
     }
 
     /// `USB_group.set_other_config`: Set the other_config field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -169,6 +185,7 @@ impl UsbGroup {
     }
 
     /// `USB_group.set_name_description`: Set the name/description field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -178,6 +195,7 @@ impl UsbGroup {
     }
 
     /// `USB_group.set_name_label`: Set the name/label field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -187,8 +205,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_other_config`: Get the other_config field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<UsbGroup>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -196,8 +216,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_VUSBs`: Get the VUSBs field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vusbs(self_: &Ref<UsbGroup>) -> Call<Vec<Ref<Vusb>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -205,8 +227,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_PUSBs`: Get the PUSBs field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pusbs(self_: &Ref<UsbGroup>) -> Call<Vec<Ref<Pusb>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -214,8 +238,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_name_description`: Get the name/description field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<UsbGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -223,8 +249,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_name_label`: Get the name/label field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<UsbGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -232,8 +260,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_uuid`: Get the uuid field of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<UsbGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -241,8 +271,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_by_name_label`: Get all the USB_group instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<UsbGroup>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -250,8 +282,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_by_uuid`: Get a reference to the USB_group instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<UsbGroup>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -259,8 +293,10 @@ impl UsbGroup {
     }
 
     /// `USB_group.get_record`: Get a record containing the current state of the given USB_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<UsbGroup>) -> Call<UsbGroup> {
         let params: Vec<Value> = vec![self_.to_value()];

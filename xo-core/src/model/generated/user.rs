@@ -8,20 +8,25 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// A user of the system
+///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct User {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// short name (for example, userid)
+    ///
     /// RO/constructor
     pub short_name: String,
     /// full name
+    ///
     /// RW
     pub fullname: String,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -55,6 +60,7 @@ impl ToValue for User {
 /// Call descriptions for `user` messages (no IO; a client executes them).
 impl User {
     /// `user.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given user.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -64,6 +70,7 @@ impl User {
     }
 
     /// `user.add_to_other_config`: Add the given key-value pair to the other_config field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -74,6 +81,7 @@ impl User {
     }
 
     /// `user.set_other_config`: Set the other_config field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -83,6 +91,7 @@ impl User {
     }
 
     /// `user.set_fullname`: Set the fullname field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -92,8 +101,10 @@ impl User {
     }
 
     /// `user.get_other_config`: Get the other_config field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<User>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -101,8 +112,10 @@ impl User {
     }
 
     /// `user.get_fullname`: Get the fullname field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_fullname(self_: &Ref<User>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -110,8 +123,10 @@ impl User {
     }
 
     /// `user.get_short_name`: Get the short_name field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_short_name(self_: &Ref<User>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -119,8 +134,10 @@ impl User {
     }
 
     /// `user.get_uuid`: Get the uuid field of the given user.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<User>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -128,7 +145,9 @@ impl User {
     }
 
     /// `user.destroy`: Destroy the specified user instance.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     pub fn destroy(self_: &Ref<User>) -> Call<Void> {
@@ -138,9 +157,12 @@ impl User {
 
     /// `user.create`: Create a new user instance, and return its handle.
     /// The constructor args are: short_name*, fullname*, other_config (* = non-optional).
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
     pub fn create(args: &User) -> Call<Ref<User>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -148,9 +170,12 @@ impl User {
     }
 
     /// `user.get_by_uuid`: Get a reference to the user instance with the specified UUID.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<User>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -158,9 +183,12 @@ impl User {
     }
 
     /// `user.get_record`: Get a record containing the current state of the given user.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<User>) -> Call<User> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,72 +12,94 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vbd {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<VbdOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, VbdOperations>,
     /// the virtual machine
+    ///
     /// RO/constructor
     #[serde(rename = "VM")]
     pub vm: Ref<Vm>,
     /// the virtual disk
+    ///
     /// RO/constructor
     #[serde(rename = "VDI")]
     pub vdi: Ref<Vdi>,
     /// device seen by the guest, for example, hda1
+    ///
     /// RO/constructor
     pub device: String,
     /// user-friendly device name, for example, 0, 1, 2, etc.
+    ///
     /// RW
     pub userdevice: String,
     /// true if this VBD is bootable
+    ///
     /// RW
     pub bootable: bool,
     /// the mode the VBD should be mounted with
+    ///
     /// RO/constructor
     pub mode: VbdMode,
     /// how the VBD will appear to the guest (for example, disk or CD)
+    ///
     /// RW
     #[serde(rename = "type")]
     pub type_: VbdType,
     /// true if this VBD will support hot-unplug
+    ///
     /// RW
     pub unpluggable: bool,
     /// true if a storage level lock was acquired
+    ///
     /// RO/runtime
     pub storage_lock: bool,
     /// if true this represents an empty drive
+    ///
     /// RO/constructor
     pub empty: bool,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// is the device currently attached (erased on reboot)
+    ///
     /// RO/constructor
     pub currently_attached: bool,
     /// error/success code associated with last attach-operation (erased on reboot)
+    ///
     /// RO/runtime
     pub status_code: i64,
     /// error/success information associated with last attach-operation status (erased on reboot)
+    ///
     /// RO/runtime
     pub status_detail: String,
     /// Device runtime properties
+    ///
     /// RO/runtime
     pub runtime_properties: BTreeMap<String, String>,
     /// QoS algorithm to use
+    ///
     /// RW
     pub qos_algorithm_type: String,
     /// parameters for chosen QoS algorithm
+    ///
     /// RW
     pub qos_algorithm_params: BTreeMap<String, String>,
     /// supported QoS algorithms for this VBD
+    ///
     /// RO/runtime
     pub qos_supported_algorithms: Vec<String>,
     /// metrics associated with this VBD
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub metrics: Ref<VbdMetrics>,
 }
@@ -168,6 +190,7 @@ impl ToValue for Vbd {
 /// Call descriptions for `VBD` messages (no IO; a client executes them).
 impl Vbd {
     /// `VBD.get_all_records`: Return a map of VBD references to VBD records for all VBDs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vbd>, Vbd>> {
         let params: Vec<Value> = vec![];
@@ -175,6 +198,7 @@ impl Vbd {
     }
 
     /// `VBD.get_all`: Return a list of all the VBDs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vbd>>> {
         let params: Vec<Value> = vec![];
@@ -182,9 +206,11 @@ impl Vbd {
     }
 
     /// `VBD.set_mode`: Sets the mode of the VBD. The power_state of the VM must be halted.
+    ///
     /// Params:
     /// - `self_`: Reference to the object
     /// - `value`: New value to set
+    ///
     /// Async form: `Async.VBD.set_mode` (returns a task).
     pub fn set_mode(self_: &Ref<Vbd>, value: VbdMode) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -192,8 +218,10 @@ impl Vbd {
     }
 
     /// `VBD.assert_attachable`: Throws an error if this VBD could not be attached to this VM if the VM were running. Intended for debugging.
+    ///
     /// Params:
     /// - `self_`: The VBD to query
+    ///
     /// Async form: `Async.VBD.assert_attachable` (returns a task).
     pub fn assert_attachable(self_: &Ref<Vbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -201,8 +229,10 @@ impl Vbd {
     }
 
     /// `VBD.unplug_force`: Forcibly unplug the specified VBD
+    ///
     /// Params:
     /// - `self_`: The VBD to forcibly unplug
+    ///
     /// Async form: `Async.VBD.unplug_force` (returns a task).
     pub fn unplug_force(self_: &Ref<Vbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -210,9 +240,12 @@ impl Vbd {
     }
 
     /// `VBD.unplug`: Hot-unplug the specified VBD, dynamically unattaching it from the running VM
+    ///
     /// Params:
     /// - `self_`: The VBD to hot-unplug
+    ///
     /// Errors: `DEVICE_DETACH_REJECTED`, `DEVICE_ALREADY_DETACHED`.
+    ///
     /// Async form: `Async.VBD.unplug` (returns a task).
     pub fn unplug(self_: &Ref<Vbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -220,8 +253,10 @@ impl Vbd {
     }
 
     /// `VBD.plug`: Hotplug the specified VBD, dynamically attaching it to the running VM
+    ///
     /// Params:
     /// - `self_`: The VBD to hotplug
+    ///
     /// Async form: `Async.VBD.plug` (returns a task).
     pub fn plug(self_: &Ref<Vbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -229,10 +264,13 @@ impl Vbd {
     }
 
     /// `VBD.insert`: Insert new media into the device
+    ///
     /// Params:
     /// - `vbd`: The vbd representing the CDROM-like device
     /// - `vdi`: The new VDI to 'insert'
+    ///
     /// Errors: `VBD_NOT_REMOVABLE_MEDIA`, `VBD_NOT_EMPTY`.
+    ///
     /// Async form: `Async.VBD.insert` (returns a task).
     pub fn insert(vbd: &Ref<Vbd>, vdi: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![vbd.to_value(), vdi.to_value()];
@@ -240,9 +278,12 @@ impl Vbd {
     }
 
     /// `VBD.eject`: Remove the media from the device and leave it empty
+    ///
     /// Params:
     /// - `vbd`: The vbd representing the CDROM-like device
+    ///
     /// Errors: `VBD_NOT_REMOVABLE_MEDIA`, `VBD_IS_EMPTY`.
+    ///
     /// Async form: `Async.VBD.eject` (returns a task).
     pub fn eject(vbd: &Ref<Vbd>) -> Call<Void> {
         let params: Vec<Value> = vec![vbd.to_value()];
@@ -250,6 +291,7 @@ impl Vbd {
     }
 
     /// `VBD.remove_from_qos_algorithm_params`: Remove the given key and its corresponding value from the qos/algorithm_params field of the given VBD.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -259,6 +301,7 @@ impl Vbd {
     }
 
     /// `VBD.add_to_qos_algorithm_params`: Add the given key-value pair to the qos/algorithm_params field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -269,6 +312,7 @@ impl Vbd {
     }
 
     /// `VBD.set_qos_algorithm_params`: Set the qos/algorithm_params field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -281,6 +325,7 @@ impl Vbd {
     }
 
     /// `VBD.set_qos_algorithm_type`: Set the qos/algorithm_type field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -290,6 +335,7 @@ impl Vbd {
     }
 
     /// `VBD.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VBD.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -299,6 +345,7 @@ impl Vbd {
     }
 
     /// `VBD.add_to_other_config`: Add the given key-value pair to the other_config field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -309,6 +356,7 @@ impl Vbd {
     }
 
     /// `VBD.set_other_config`: Set the other_config field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -318,6 +366,7 @@ impl Vbd {
     }
 
     /// `VBD.set_unpluggable`: Set the unpluggable field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -327,6 +376,7 @@ impl Vbd {
     }
 
     /// `VBD.set_type`: Set the type field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -336,6 +386,7 @@ impl Vbd {
     }
 
     /// `VBD.set_bootable`: Set the bootable field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -345,6 +396,7 @@ impl Vbd {
     }
 
     /// `VBD.set_userdevice`: Set the userdevice field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -354,9 +406,12 @@ impl Vbd {
     }
 
     /// `VBD.get_metrics`: Get the metrics field of the given VBD.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metrics(self_: &Ref<Vbd>) -> Call<Ref<VbdMetrics>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -364,8 +419,10 @@ impl Vbd {
     }
 
     /// `VBD.get_qos_supported_algorithms`: Get the qos/supported_algorithms field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_qos_supported_algorithms(self_: &Ref<Vbd>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -373,8 +430,10 @@ impl Vbd {
     }
 
     /// `VBD.get_qos_algorithm_params`: Get the qos/algorithm_params field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_qos_algorithm_params(self_: &Ref<Vbd>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -382,8 +441,10 @@ impl Vbd {
     }
 
     /// `VBD.get_qos_algorithm_type`: Get the qos/algorithm_type field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_qos_algorithm_type(self_: &Ref<Vbd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -391,8 +452,10 @@ impl Vbd {
     }
 
     /// `VBD.get_runtime_properties`: Get the runtime_properties field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_runtime_properties(self_: &Ref<Vbd>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -400,8 +463,10 @@ impl Vbd {
     }
 
     /// `VBD.get_status_detail`: Get the status_detail field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_status_detail(self_: &Ref<Vbd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -409,8 +474,10 @@ impl Vbd {
     }
 
     /// `VBD.get_status_code`: Get the status_code field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_status_code(self_: &Ref<Vbd>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -418,8 +485,10 @@ impl Vbd {
     }
 
     /// `VBD.get_currently_attached`: Get the currently_attached field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_currently_attached(self_: &Ref<Vbd>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -427,8 +496,10 @@ impl Vbd {
     }
 
     /// `VBD.get_other_config`: Get the other_config field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Vbd>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -436,8 +507,10 @@ impl Vbd {
     }
 
     /// `VBD.get_empty`: Get the empty field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_empty(self_: &Ref<Vbd>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -445,8 +518,10 @@ impl Vbd {
     }
 
     /// `VBD.get_storage_lock`: Get the storage_lock field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_storage_lock(self_: &Ref<Vbd>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -454,8 +529,10 @@ impl Vbd {
     }
 
     /// `VBD.get_unpluggable`: Get the unpluggable field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_unpluggable(self_: &Ref<Vbd>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -463,8 +540,10 @@ impl Vbd {
     }
 
     /// `VBD.get_type`: Get the type field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Vbd>) -> Call<VbdType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -472,8 +551,10 @@ impl Vbd {
     }
 
     /// `VBD.get_mode`: Get the mode field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_mode(self_: &Ref<Vbd>) -> Call<VbdMode> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -481,8 +562,10 @@ impl Vbd {
     }
 
     /// `VBD.get_bootable`: Get the bootable field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_bootable(self_: &Ref<Vbd>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -490,8 +573,10 @@ impl Vbd {
     }
 
     /// `VBD.get_userdevice`: Get the userdevice field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_userdevice(self_: &Ref<Vbd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -499,8 +584,10 @@ impl Vbd {
     }
 
     /// `VBD.get_device`: Get the device field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device(self_: &Ref<Vbd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -508,8 +595,10 @@ impl Vbd {
     }
 
     /// `VBD.get_VDI`: Get the VDI field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vdi(self_: &Ref<Vbd>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -517,8 +606,10 @@ impl Vbd {
     }
 
     /// `VBD.get_VM`: Get the VM field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm(self_: &Ref<Vbd>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -526,8 +617,10 @@ impl Vbd {
     }
 
     /// `VBD.get_current_operations`: Get the current_operations field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(self_: &Ref<Vbd>) -> Call<BTreeMap<String, VbdOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -535,8 +628,10 @@ impl Vbd {
     }
 
     /// `VBD.get_allowed_operations`: Get the allowed_operations field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Vbd>) -> Call<Vec<VbdOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -544,8 +639,10 @@ impl Vbd {
     }
 
     /// `VBD.get_uuid`: Get the uuid field of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vbd>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -553,8 +650,10 @@ impl Vbd {
     }
 
     /// `VBD.destroy`: Destroy the specified VBD instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VBD.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vbd>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -563,9 +662,12 @@ impl Vbd {
 
     /// `VBD.create`: Create a new VBD instance, and return its handle.
     /// The constructor args are: VM*, VDI*, device, userdevice*, bootable*, mode*, type*, unpluggable, empty*, other_config*, currently_attached, qos_algorithm_type*, qos_algorithm_params* (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VBD.create` (returns a task).
     pub fn create(args: &Vbd) -> Call<Ref<Vbd>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -573,8 +675,10 @@ impl Vbd {
     }
 
     /// `VBD.get_by_uuid`: Get a reference to the VBD instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vbd>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -582,8 +686,10 @@ impl Vbd {
     }
 
     /// `VBD.get_record`: Get a record containing the current state of the given VBD.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vbd>) -> Call<Vbd> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,25 +8,31 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// The metrics associated with a virtual block device
+///
 /// Removed from the datamodel; still decoded for older hosts.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct VbdMetrics {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Read bandwidth (KiB/s)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub io_read_kbs: f64,
     /// Write bandwidth (KiB/s)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub io_write_kbs: f64,
     /// Time at which this information was last updated
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub last_updated: DateTime,
     /// additional configuration
+    ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
     pub other_config: BTreeMap<String, String>,
 }
@@ -62,7 +68,9 @@ impl ToValue for VbdMetrics {
 /// Call descriptions for `VBD_metrics` messages (no IO; a client executes them).
 impl VbdMetrics {
     /// `VBD_metrics.get_all_records`: Return a map of VBD_metrics references to VBD_metrics records for all VBD_metrics instances known to the system.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VbdMetrics>, VbdMetrics>> {
         let params: Vec<Value> = vec![];
@@ -70,7 +78,9 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_all`: Return a list of all the VBD_metrics instances known to the system.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VbdMetrics>>> {
         let params: Vec<Value> = vec![];
@@ -78,7 +88,9 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VBD_metrics.  If the key is not in that Map, then do nothing.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -88,7 +100,9 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.add_to_other_config`: Add the given key-value pair to the other_config field of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -99,7 +113,9 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.set_other_config`: Set the other_config field of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -112,9 +128,12 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_other_config`: Get the other_config field of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<VbdMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -122,9 +141,12 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_last_updated`: Get the last_updated field of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<VbdMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -132,9 +154,12 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_io_write_kbs`: Get the io/write_kbs field of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_io_write_kbs(self_: &Ref<VbdMetrics>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -142,9 +167,12 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_io_read_kbs`: Get the io/read_kbs field of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_io_read_kbs(self_: &Ref<VbdMetrics>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -152,8 +180,10 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_uuid`: Get the uuid field of the given VBD_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VbdMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -161,9 +191,12 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_by_uuid`: Get a reference to the VBD_metrics instance with the specified UUID.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VbdMetrics>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -171,9 +204,12 @@ impl VbdMetrics {
     }
 
     /// `VBD_metrics.get_record`: Get a record containing the current state of the given VBD_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VbdMetrics>) -> Call<VbdMetrics> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,101 +12,133 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vdi {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RO/constructor
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RO/constructor
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<VdiOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, VdiOperations>,
     /// storage repository in which the VDI resides
+    ///
     /// RO/constructor
     #[serde(rename = "SR")]
     pub sr: Ref<Sr>,
     /// list of vbds that refer to this disk
+    ///
     /// RO/runtime
     #[serde(rename = "VBDs")]
     pub vbds: Vec<Ref<Vbd>>,
     /// list of crash dumps that refer to this disk
+    ///
     /// RO/runtime
     pub crash_dumps: Vec<Ref<Crashdump>>,
     /// size of disk as presented to the guest (in bytes). Note that, depending on storage backend type, requested size may not be respected exactly
+    ///
     /// RO/constructor
     pub virtual_size: i64,
     /// amount of physical space that the disk image is currently taking up on the storage repository (in bytes)
+    ///
     /// RO/runtime
     pub physical_utilisation: i64,
     /// type of the VDI
+    ///
     /// RO/constructor
     #[serde(rename = "type")]
     pub type_: VdiType,
     /// true if this disk may be shared
+    ///
     /// RO/constructor
     pub sharable: bool,
     /// true if this disk may ONLY be mounted read-only
+    ///
     /// RO/constructor
     pub read_only: bool,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// true if this disk is locked at the storage level
+    ///
     /// RO/runtime
     pub storage_lock: bool,
     /// location information
+    ///
     /// RO/runtime
     pub location: String,
+    ///
     /// RO/runtime
     pub managed: bool,
     /// true if SR scan operation reported this VDI as not present on disk
+    ///
     /// RO/runtime
     pub missing: bool,
     /// This field is always null. Deprecated
+    ///
     /// RO/runtime. Deprecated in the datamodel.
     pub parent: Ref<Vdi>,
     /// data to be inserted into the xenstore tree (/local/domain/0/backend/vbd/<domid>/<device-id>/sm-data) after the VDI is attached. This is generally set by the SM backends on vdi_attach.
+    ///
     /// RW
     pub xenstore_data: BTreeMap<String, String>,
     /// SM dependent data
+    ///
     /// RW
     pub sm_config: BTreeMap<String, String>,
     /// true if this is a snapshot.
+    ///
     /// RO/runtime
     pub is_a_snapshot: bool,
     /// Ref pointing to the VDI this snapshot is of.
+    ///
     /// RO/runtime
     pub snapshot_of: Ref<Vdi>,
     /// List pointing to all the VDIs snapshots.
+    ///
     /// RO/runtime
     pub snapshots: Vec<Ref<Vdi>>,
     /// Date/time when this snapshot was created.
+    ///
     /// RO/runtime
     pub snapshot_time: DateTime,
     /// user-specified tags for categorization purposes
+    ///
     /// RW
     pub tags: Vec<String>,
     /// true if this VDI is to be cached in the local cache SR
+    ///
     /// RO/runtime
     pub allow_caching: bool,
     /// The behaviour of this VDI on a VM boot
+    ///
     /// RO/runtime
     pub on_boot: OnBoot,
     /// The pool whose metadata is contained in this VDI
+    ///
     /// RO/runtime
     pub metadata_of_pool: Ref<Pool>,
     /// Whether this VDI contains the latest known accessible metadata for the pool
+    ///
     /// RO/runtime
     pub metadata_latest: bool,
     /// Whether this VDI is a Tools ISO
+    ///
     /// RO/runtime
     pub is_tools_iso: bool,
     /// True if changed blocks are tracked for this VDI
+    ///
     /// RO/runtime
     pub cbt_enabled: bool,
 }
@@ -205,6 +237,7 @@ impl ToValue for Vdi {
 /// Call descriptions for `VDI` messages (no IO; a client executes them).
 impl Vdi {
     /// `VDI.get_all_records`: Return a map of VDI references to VDI records for all VDIs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vdi>, Vdi>> {
         let params: Vec<Value> = vec![];
@@ -212,6 +245,7 @@ impl Vdi {
     }
 
     /// `VDI.get_all`: Return a list of all the VDIs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vdi>>> {
         let params: Vec<Value> = vec![];
@@ -219,10 +253,14 @@ impl Vdi {
     }
 
     /// `VDI.revert`: Copy the contents of a snapshot to the VDI it's related to. The original contents of the VDI are lost.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `snapshot`: The snapshot to which we want to revert
+    ///
     /// Errors: `UNIMPLEMENTED_IN_SM_BACKEND`.
+    ///
     /// Async form: `Async.VDI.revert` (returns a task).
     pub fn revert(snapshot: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![snapshot.to_value()];
@@ -230,10 +268,14 @@ impl Vdi {
     }
 
     /// `VDI.get_nbd_info`: Get details specifying how to access this VDI via a Network Block Device server. For each of a set of NBD server addresses on which the VDI is available, the return value set contains a vdi_nbd_server_info object that contains an exportname to request once the NBD connection is established, and connection details for the address. An empty list is returned if there is no network that has a PIF on a host with access to the relevant SR, or if no such network has been assigned an NBD-related purpose in its purpose field. To access the given VDI, any of the vdi_nbd_server_info objects can be used to make a connection to a server, and then the VDI will be available by requesting the exportname.
+    ///
     /// Params:
     /// - `self_`: The VDI to access via Network Block Device protocol
+    ///
     /// Returns: The details necessary for connecting to the VDI over NBD. This includes an authentication token, so must be treated as sensitive material and must not be sent over insecure networks.
+    ///
     /// Errors: `VDI_INCOMPATIBLE_TYPE`.
+    ///
     /// Async form: `Async.VDI.get_nbd_info` (returns a task).
     pub fn get_nbd_info(self_: &Ref<Vdi>) -> Call<Vec<VdiNbdServerInfo>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -241,11 +283,15 @@ impl Vdi {
     }
 
     /// `VDI.list_changed_blocks`: Compare two VDIs in 64k block increments and report which blocks differ. This operation is not allowed when vdi_to is attached to a VM.
+    ///
     /// Params:
     /// - `vdi_from`: The first VDI.
     /// - `vdi_to`: The second VDI.
+    ///
     /// Returns: A base64 string-encoding of the bitmap showing which blocks differ in the two VDIs.
+    ///
     /// Errors: `SR_OPERATION_NOT_SUPPORTED`, `VDI_MISSING`, `SR_NOT_ATTACHED`, `SR_HAS_NO_PBDS`, `VDI_IN_USE`.
+    ///
     /// Async form: `Async.VDI.list_changed_blocks` (returns a task).
     pub fn list_changed_blocks(vdi_from: &Ref<Vdi>, vdi_to: &Ref<Vdi>) -> Call<String> {
         let params: Vec<Value> = vec![vdi_from.to_value(), vdi_to.to_value()];
@@ -253,9 +299,12 @@ impl Vdi {
     }
 
     /// `VDI.data_destroy`: Delete the data of the snapshot VDI, but keep its changed block tracking metadata. When successful, this call changes the type of the VDI to cbt_metadata. This operation is idempotent: calling it on a VDI of type cbt_metadata results in a no-op, and no error will be thrown.
+    ///
     /// Params:
     /// - `self_`: The VDI whose data should be deleted.
+    ///
     /// Errors: `SR_OPERATION_NOT_SUPPORTED`, `VDI_MISSING`, `SR_NOT_ATTACHED`, `SR_HAS_NO_PBDS`, `OPERATION_NOT_ALLOWED`, `VDI_INCOMPATIBLE_TYPE`, `VDI_NO_CBT_METADATA`, `VDI_IN_USE`, `VDI_IS_A_PHYSICAL_DEVICE`.
+    ///
     /// Async form: `Async.VDI.data_destroy` (returns a task).
     pub fn data_destroy(self_: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -263,9 +312,12 @@ impl Vdi {
     }
 
     /// `VDI.disable_cbt`: Disable changed block tracking for the VDI. This call is only allowed on VDIs that support enabling CBT. It is an idempotent operation - disabling CBT for a VDI for which CBT is not enabled results in a no-op, and no error will be thrown.
+    ///
     /// Params:
     /// - `self_`: The VDI for which CBT should be disabled
+    ///
     /// Errors: `SR_OPERATION_NOT_SUPPORTED`, `VDI_MISSING`, `SR_NOT_ATTACHED`, `SR_HAS_NO_PBDS`, `OPERATION_NOT_ALLOWED`, `VDI_INCOMPATIBLE_TYPE`, `VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION`.
+    ///
     /// Async form: `Async.VDI.disable_cbt` (returns a task).
     pub fn disable_cbt(self_: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -273,9 +325,12 @@ impl Vdi {
     }
 
     /// `VDI.enable_cbt`: Enable changed block tracking for the VDI. This call is idempotent - enabling CBT for a VDI for which CBT is already enabled results in a no-op, and no error will be thrown.
+    ///
     /// Params:
     /// - `self_`: The VDI for which CBT should be enabled
+    ///
     /// Errors: `SR_OPERATION_NOT_SUPPORTED`, `VDI_MISSING`, `SR_NOT_ATTACHED`, `SR_HAS_NO_PBDS`, `OPERATION_NOT_ALLOWED`, `VDI_INCOMPATIBLE_TYPE`, `VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION`.
+    ///
     /// Async form: `Async.VDI.enable_cbt` (returns a task).
     pub fn enable_cbt(self_: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -283,11 +338,14 @@ impl Vdi {
     }
 
     /// `VDI.pool_migrate`: Migrate a VDI, which may be attached to a running guest, to a different SR. The destination SR must be visible to the guest.
+    ///
     /// Params:
     /// - `vdi`: The VDI to migrate
     /// - `sr`: The destination SR
     /// - `options`: Extra parameters. Supports: "dest-img-format" (raw|vhd|qcow2) to specify the image format to use on the destination SR.
+    ///
     /// Returns: The new reference of the migrated VDI.
+    ///
     /// Async form: `Async.VDI.pool_migrate` (returns a task).
     pub fn pool_migrate(
         vdi: &Ref<Vdi>,
@@ -299,9 +357,12 @@ impl Vdi {
     }
 
     /// `VDI.read_database_pool_uuid`: Check the VDI cache for the pool UUID of the database on this VDI.
+    ///
     /// Params:
     /// - `self_`: The metadata VDI to look up in the cache.
+    ///
     /// Returns: The cached pool UUID of the database on the VDI.
+    ///
     /// Async form: `Async.VDI.read_database_pool_uuid` (returns a task).
     pub fn read_database_pool_uuid(self_: &Ref<Vdi>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -310,9 +371,12 @@ impl Vdi {
     }
 
     /// `VDI.open_database`: Load the metadata found on the supplied VDI and return a session reference which can be used in API calls to query its contents.
+    ///
     /// Params:
     /// - `self_`: The VDI which contains the database to open
+    ///
     /// Returns: A session which can be used to query the database
+    ///
     /// Async form: `Async.VDI.open_database` (returns a task).
     pub fn open_database(self_: &Ref<Vdi>) -> Call<Ref<Session>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -320,9 +384,11 @@ impl Vdi {
     }
 
     /// `VDI.set_allow_caching`: Set the value of the allow_caching parameter. This value can only be changed when the VDI is not attached to a running VM. The caching behaviour is only affected by this flag for VHD-based VDIs that have one parent and no child VHDs. Moreover, caching only takes place when the host running the VM containing this VDI has a nominated SR for local caching.
+    ///
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The value to set
+    ///
     /// Async form: `Async.VDI.set_allow_caching` (returns a task).
     pub fn set_allow_caching(self_: &Ref<Vdi>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -330,9 +396,11 @@ impl Vdi {
     }
 
     /// `VDI.set_on_boot`: Set the value of the on_boot parameter. This value can only be changed when the VDI is not attached to a running VM.
+    ///
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The value to set
+    ///
     /// Async form: `Async.VDI.set_on_boot` (returns a task).
     pub fn set_on_boot(self_: &Ref<Vdi>, value: OnBoot) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -340,9 +408,11 @@ impl Vdi {
     }
 
     /// `VDI.set_name_description`: Set the name description of the VDI. This can only happen when its SR is currently attached.
+    ///
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The name description for the VDI
+    ///
     /// Async form: `Async.VDI.set_name_description` (returns a task).
     pub fn set_name_description(self_: &Ref<Vdi>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -350,9 +420,11 @@ impl Vdi {
     }
 
     /// `VDI.set_name_label`: Set the name label of the VDI. This can only happen when then its SR is currently attached.
+    ///
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The name lable for the VDI
+    ///
     /// Async form: `Async.VDI.set_name_label` (returns a task).
     pub fn set_name_label(self_: &Ref<Vdi>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -360,9 +432,11 @@ impl Vdi {
     }
 
     /// `VDI.set_read_only`: Sets the VDI's read_only field
+    ///
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The new value of the VDI's read_only field
+    ///
     /// Async form: `Async.VDI.set_read_only` (returns a task).
     pub fn set_read_only(self_: &Ref<Vdi>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -370,9 +444,11 @@ impl Vdi {
     }
 
     /// `VDI.set_sharable`: Sets the VDI's sharable field
+    ///
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The new value of the VDI's sharable field
+    ///
     /// Async form: `Async.VDI.set_sharable` (returns a task).
     pub fn set_sharable(self_: &Ref<Vdi>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -380,8 +456,10 @@ impl Vdi {
     }
 
     /// `VDI.forget`: Removes a VDI record from the database
+    ///
     /// Params:
     /// - `vdi`: The VDI to forget about
+    ///
     /// Async form: `Async.VDI.forget` (returns a task).
     pub fn forget(vdi: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![vdi.to_value()];
@@ -389,13 +467,17 @@ impl Vdi {
     }
 
     /// `VDI.copy`: Copy either a full VDI or the block differences between two VDIs into either a fresh VDI or an existing VDI.
+    ///
     /// Params:
     /// - `vdi`: The VDI to copy
     /// - `sr`: The destination SR (only required if the destination VDI is not specified (optional: trailing `None`s are not sent)
     /// - `base_vdi`: The base VDI (only required if copying only changed blocks, by default all blocks will be copied) (optional: trailing `None`s are not sent)
     /// - `into_vdi`: The destination VDI to copy blocks into (if omitted then a destination SR must be provided and a fresh VDI will be created) (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the VDI where the blocks were written.
+    ///
     /// Errors: `VDI_READONLY`, `VDI_TOO_SMALL`, `VDI_NOT_SPARSE`.
+    ///
     /// Async form: `Async.VDI.copy` (returns a task).
     pub fn copy(
         vdi: &Ref<Vdi>,
@@ -444,9 +526,12 @@ impl Vdi {
     }
 
     /// `VDI.update`: Ask the storage backend to refresh the fields in the VDI object
+    ///
     /// Params:
     /// - `vdi`: The VDI whose stats (eg size) should be updated
+    ///
     /// Errors: `SR_OPERATION_NOT_SUPPORTED`.
+    ///
     /// Async form: `Async.VDI.update` (returns a task).
     pub fn update(vdi: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![vdi.to_value()];
@@ -454,6 +539,7 @@ impl Vdi {
     }
 
     /// `VDI.introduce`: Create a new VDI record in the database only
+    ///
     /// Params:
     /// - `uuid`: The uuid of the disk to introduce
     /// - `name_label`: The name of the disk record
@@ -473,8 +559,11 @@ impl Vdi {
     /// - `is_a_snapshot`: Storage-specific config (optional: trailing `None`s are not sent)
     /// - `snapshot_time`: Storage-specific config. When the timezone is missing, UTC is assumed (optional: trailing `None`s are not sent)
     /// - `snapshot_of`: Storage-specific config (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The ref of the newly created VDI record.
+    ///
     /// Errors: `SR_OPERATION_NOT_SUPPORTED`.
+    ///
     /// Async form: `Async.VDI.introduce` (returns a task).
     pub fn introduce(
         uuid: &str,
@@ -613,9 +702,11 @@ impl Vdi {
     }
 
     /// `VDI.resize_online`: Resize the VDI which may or may not be attached to running guests.
+    ///
     /// Params:
     /// - `vdi`: The VDI to resize
     /// - `size`: The new size of the VDI
+    ///
     /// Async form: `Async.VDI.resize_online` (returns a task).
     pub fn resize_online(vdi: &Ref<Vdi>, size: i64) -> Call<Void> {
         let params: Vec<Value> = vec![vdi.to_value(), size.to_value()];
@@ -623,9 +714,11 @@ impl Vdi {
     }
 
     /// `VDI.resize`: Resize the VDI.
+    ///
     /// Params:
     /// - `vdi`: The VDI to resize
     /// - `size`: The new size of the VDI
+    ///
     /// Async form: `Async.VDI.resize` (returns a task).
     pub fn resize(vdi: &Ref<Vdi>, size: i64) -> Call<Void> {
         let params: Vec<Value> = vec![vdi.to_value(), size.to_value()];
@@ -633,10 +726,13 @@ impl Vdi {
     }
 
     /// `VDI.clone`: Take an exact copy of the VDI and return a reference to the new disk. If any driver_params are specified then these are passed through to the storage-specific substrate driver that implements the clone operation. NB the clone lives in the same Storage Repository as its parent.
+    ///
     /// Params:
     /// - `vdi`: The VDI to clone
     /// - `driver_params`: Optional parameters that are passed through to the backend driver in order to specify storage-type-specific clone options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The ID of the newly created VDI.
+    ///
     /// Async form: `Async.VDI.clone` (returns a task).
     pub fn clone(
         vdi: &Ref<Vdi>,
@@ -657,10 +753,13 @@ impl Vdi {
     }
 
     /// `VDI.snapshot`: Take a read-only snapshot of the VDI, returning a reference to the snapshot. If any driver_params are specified then these are passed through to the storage-specific substrate driver that takes the snapshot. NB the snapshot lives in the same Storage Repository as its parent.
+    ///
     /// Params:
     /// - `vdi`: The VDI to snapshot
     /// - `driver_params`: Optional parameters that can be passed through to backend driver in order to specify storage-type-specific snapshot options (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The ID of the newly created VDI.
+    ///
     /// Async form: `Async.VDI.snapshot` (returns a task).
     pub fn snapshot(
         vdi: &Ref<Vdi>,
@@ -681,6 +780,7 @@ impl Vdi {
     }
 
     /// `VDI.remove_tags`: Remove the given value from the tags field of the given VDI.  If the value is not in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: Value to remove
@@ -690,6 +790,7 @@ impl Vdi {
     }
 
     /// `VDI.add_tags`: Add the given value to the tags field of the given VDI.  If the value is already in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to add
@@ -699,6 +800,7 @@ impl Vdi {
     }
 
     /// `VDI.set_tags`: Set the tags field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -708,6 +810,7 @@ impl Vdi {
     }
 
     /// `VDI.remove_from_sm_config`: Remove the given key and its corresponding value from the sm_config field of the given VDI.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -717,6 +820,7 @@ impl Vdi {
     }
 
     /// `VDI.add_to_sm_config`: Add the given key-value pair to the sm_config field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -727,6 +831,7 @@ impl Vdi {
     }
 
     /// `VDI.set_sm_config`: Set the sm_config field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -736,6 +841,7 @@ impl Vdi {
     }
 
     /// `VDI.remove_from_xenstore_data`: Remove the given key and its corresponding value from the xenstore_data field of the given VDI.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -745,6 +851,7 @@ impl Vdi {
     }
 
     /// `VDI.add_to_xenstore_data`: Add the given key-value pair to the xenstore_data field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -755,6 +862,7 @@ impl Vdi {
     }
 
     /// `VDI.set_xenstore_data`: Set the xenstore_data field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -764,6 +872,7 @@ impl Vdi {
     }
 
     /// `VDI.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VDI.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -773,6 +882,7 @@ impl Vdi {
     }
 
     /// `VDI.add_to_other_config`: Add the given key-value pair to the other_config field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -783,6 +893,7 @@ impl Vdi {
     }
 
     /// `VDI.set_other_config`: Set the other_config field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -792,8 +903,10 @@ impl Vdi {
     }
 
     /// `VDI.get_cbt_enabled`: Get the cbt_enabled field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_cbt_enabled(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -801,8 +914,10 @@ impl Vdi {
     }
 
     /// `VDI.get_is_tools_iso`: Get the is_tools_iso field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_tools_iso(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -810,8 +925,10 @@ impl Vdi {
     }
 
     /// `VDI.get_metadata_latest`: Get the metadata_latest field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metadata_latest(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -819,8 +936,10 @@ impl Vdi {
     }
 
     /// `VDI.get_metadata_of_pool`: Get the metadata_of_pool field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metadata_of_pool(self_: &Ref<Vdi>) -> Call<Ref<Pool>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -828,8 +947,10 @@ impl Vdi {
     }
 
     /// `VDI.get_on_boot`: Get the on_boot field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_on_boot(self_: &Ref<Vdi>) -> Call<OnBoot> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -837,8 +958,10 @@ impl Vdi {
     }
 
     /// `VDI.get_allow_caching`: Get the allow_caching field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allow_caching(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -846,8 +969,10 @@ impl Vdi {
     }
 
     /// `VDI.get_tags`: Get the tags field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tags(self_: &Ref<Vdi>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -855,8 +980,10 @@ impl Vdi {
     }
 
     /// `VDI.get_snapshot_time`: Get the snapshot_time field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_time(self_: &Ref<Vdi>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -864,8 +991,10 @@ impl Vdi {
     }
 
     /// `VDI.get_snapshots`: Get the snapshots field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshots(self_: &Ref<Vdi>) -> Call<Vec<Ref<Vdi>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -873,8 +1002,10 @@ impl Vdi {
     }
 
     /// `VDI.get_snapshot_of`: Get the snapshot_of field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_of(self_: &Ref<Vdi>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -882,8 +1013,10 @@ impl Vdi {
     }
 
     /// `VDI.get_is_a_snapshot`: Get the is_a_snapshot field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_a_snapshot(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -891,8 +1024,10 @@ impl Vdi {
     }
 
     /// `VDI.get_sm_config`: Get the sm_config field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sm_config(self_: &Ref<Vdi>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -900,8 +1035,10 @@ impl Vdi {
     }
 
     /// `VDI.get_xenstore_data`: Get the xenstore_data field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_xenstore_data(self_: &Ref<Vdi>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -909,9 +1046,12 @@ impl Vdi {
     }
 
     /// `VDI.get_parent`: Get the parent field of the given VDI.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_parent(self_: &Ref<Vdi>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -919,8 +1059,10 @@ impl Vdi {
     }
 
     /// `VDI.get_missing`: Get the missing field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_missing(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -928,8 +1070,10 @@ impl Vdi {
     }
 
     /// `VDI.get_managed`: Get the managed field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_managed(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -937,8 +1081,10 @@ impl Vdi {
     }
 
     /// `VDI.get_location`: Get the location field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_location(self_: &Ref<Vdi>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -946,8 +1092,10 @@ impl Vdi {
     }
 
     /// `VDI.get_storage_lock`: Get the storage_lock field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_storage_lock(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -955,8 +1103,10 @@ impl Vdi {
     }
 
     /// `VDI.get_other_config`: Get the other_config field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Vdi>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -964,8 +1114,10 @@ impl Vdi {
     }
 
     /// `VDI.get_read_only`: Get the read_only field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_read_only(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -973,8 +1125,10 @@ impl Vdi {
     }
 
     /// `VDI.get_sharable`: Get the sharable field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sharable(self_: &Ref<Vdi>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -982,8 +1136,10 @@ impl Vdi {
     }
 
     /// `VDI.get_type`: Get the type field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Vdi>) -> Call<VdiType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -991,8 +1147,10 @@ impl Vdi {
     }
 
     /// `VDI.get_physical_utilisation`: Get the physical_utilisation field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_physical_utilisation(self_: &Ref<Vdi>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1000,8 +1158,10 @@ impl Vdi {
     }
 
     /// `VDI.get_virtual_size`: Get the virtual_size field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_virtual_size(self_: &Ref<Vdi>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1009,8 +1169,10 @@ impl Vdi {
     }
 
     /// `VDI.get_crash_dumps`: Get the crash_dumps field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_crash_dumps(self_: &Ref<Vdi>) -> Call<Vec<Ref<Crashdump>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1018,8 +1180,10 @@ impl Vdi {
     }
 
     /// `VDI.get_VBDs`: Get the VBDs field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vbds(self_: &Ref<Vdi>) -> Call<Vec<Ref<Vbd>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1027,8 +1191,10 @@ impl Vdi {
     }
 
     /// `VDI.get_SR`: Get the SR field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_sr(self_: &Ref<Vdi>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1036,8 +1202,10 @@ impl Vdi {
     }
 
     /// `VDI.get_current_operations`: Get the current_operations field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(self_: &Ref<Vdi>) -> Call<BTreeMap<String, VdiOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1045,8 +1213,10 @@ impl Vdi {
     }
 
     /// `VDI.get_allowed_operations`: Get the allowed_operations field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Vdi>) -> Call<Vec<VdiOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1054,8 +1224,10 @@ impl Vdi {
     }
 
     /// `VDI.get_name_description`: Get the name/description field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Vdi>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1063,8 +1235,10 @@ impl Vdi {
     }
 
     /// `VDI.get_name_label`: Get the name/label field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Vdi>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1072,8 +1246,10 @@ impl Vdi {
     }
 
     /// `VDI.get_uuid`: Get the uuid field of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vdi>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1081,8 +1257,10 @@ impl Vdi {
     }
 
     /// `VDI.get_by_name_label`: Get all the VDI instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Vdi>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -1090,8 +1268,10 @@ impl Vdi {
     }
 
     /// `VDI.destroy`: Destroy the specified VDI instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VDI.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1100,9 +1280,12 @@ impl Vdi {
 
     /// `VDI.create`: Create a new VDI instance, and return its handle.
     /// The constructor args are: name_label, name_description, SR*, virtual_size*, type*, sharable*, read_only*, other_config*, xenstore_data, sm_config, tags (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VDI.create` (returns a task).
     pub fn create(args: &Vdi) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -1110,8 +1293,10 @@ impl Vdi {
     }
 
     /// `VDI.get_by_uuid`: Get a reference to the VDI instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -1119,8 +1304,10 @@ impl Vdi {
     }
 
     /// `VDI.get_record`: Get a record containing the current state of the given VDI.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vdi>) -> Call<Vdi> {
         let params: Vec<Value> = vec![self_.to_value()];

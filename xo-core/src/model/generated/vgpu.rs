@@ -12,42 +12,54 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vgpu {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// VM that owns the vGPU
+    ///
     /// RO/runtime
     #[serde(rename = "VM")]
     pub vm: Ref<Vm>,
     /// GPU group used by the vGPU
+    ///
     /// RO/runtime
     #[serde(rename = "GPU_group")]
     pub gpu_group: Ref<GpuGroup>,
     /// Order in which the devices are plugged into the VM
+    ///
     /// RO/runtime
     pub device: String,
     /// Reflects whether the virtual device is currently connected to a physical device
+    ///
     /// RO/runtime
     pub currently_attached: bool,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// Preset type for this VGPU
+    ///
     /// RO/runtime
     #[serde(rename = "type")]
     pub type_: Ref<VgpuType>,
     /// The PGPU on which this VGPU is running
+    ///
     /// RO/runtime
     pub resident_on: Ref<Pgpu>,
     /// The PGPU on which this VGPU is scheduled to run
+    ///
     /// RO/runtime
     pub scheduled_to_be_resident_on: Ref<Pgpu>,
     /// VGPU metadata to determine whether a VGPU can migrate between two PGPUs
+    ///
     /// RO/runtime
     pub compatibility_metadata: BTreeMap<String, String>,
     /// Extra arguments for vGPU and passed to demu
+    ///
     /// RW
     pub extra_args: String,
     /// Device passed trough to VM, either as full device or SR-IOV virtual function
+    ///
     /// RO/runtime
     #[serde(rename = "PCI")]
     pub pci: Ref<Pci>,
@@ -107,6 +119,7 @@ impl ToValue for Vgpu {
 /// Call descriptions for `VGPU` messages (no IO; a client executes them).
 impl Vgpu {
     /// `VGPU.get_all_records`: Return a map of VGPU references to VGPU records for all VGPUs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vgpu>, Vgpu>> {
         let params: Vec<Value> = vec![];
@@ -114,6 +127,7 @@ impl Vgpu {
     }
 
     /// `VGPU.get_all`: Return a list of all the VGPUs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vgpu>>> {
         let params: Vec<Value> = vec![];
@@ -121,8 +135,10 @@ impl Vgpu {
     }
 
     /// `VGPU.destroy`:
+    ///
     /// Params:
     /// - `self_`: The vGPU to destroy
+    ///
     /// Async form: `Async.VGPU.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vgpu>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -130,13 +146,16 @@ impl Vgpu {
     }
 
     /// `VGPU.create`:
+    ///
     /// Params:
     /// - `vm`:
     /// - `gpu_group`:
     /// - `device`:  (optional: trailing `None`s are not sent)
     /// - `other_config`:  (optional: trailing `None`s are not sent)
     /// - `type_`:  (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the created VGPU object
+    ///
     /// Async form: `Async.VGPU.create` (returns a task).
     pub fn create(
         vm: &Ref<Vm>,
@@ -186,6 +205,7 @@ impl Vgpu {
     }
 
     /// `VGPU.set_extra_args`: Set the extra_args field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -195,6 +215,7 @@ impl Vgpu {
     }
 
     /// `VGPU.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VGPU.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -204,6 +225,7 @@ impl Vgpu {
     }
 
     /// `VGPU.add_to_other_config`: Add the given key-value pair to the other_config field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -214,6 +236,7 @@ impl Vgpu {
     }
 
     /// `VGPU.set_other_config`: Set the other_config field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -223,8 +246,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_PCI`: Get the PCI field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pci(self_: &Ref<Vgpu>) -> Call<Ref<Pci>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -232,8 +257,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_extra_args`: Get the extra_args field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_extra_args(self_: &Ref<Vgpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -241,8 +268,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_compatibility_metadata`: Get the compatibility_metadata field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_compatibility_metadata(self_: &Ref<Vgpu>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -250,8 +279,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_scheduled_to_be_resident_on`: Get the scheduled_to_be_resident_on field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_scheduled_to_be_resident_on(self_: &Ref<Vgpu>) -> Call<Ref<Pgpu>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -259,8 +290,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_resident_on`: Get the resident_on field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_resident_on(self_: &Ref<Vgpu>) -> Call<Ref<Pgpu>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -268,8 +301,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_type`: Get the type field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Vgpu>) -> Call<Ref<VgpuType>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -277,8 +312,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_other_config`: Get the other_config field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Vgpu>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -286,8 +323,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_currently_attached`: Get the currently_attached field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_currently_attached(self_: &Ref<Vgpu>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -295,8 +334,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_device`: Get the device field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_device(self_: &Ref<Vgpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -304,8 +345,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_GPU_group`: Get the GPU_group field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_gpu_group(self_: &Ref<Vgpu>) -> Call<Ref<GpuGroup>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -313,8 +356,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_VM`: Get the VM field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm(self_: &Ref<Vgpu>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -322,8 +367,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_uuid`: Get the uuid field of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vgpu>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -331,8 +378,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_by_uuid`: Get a reference to the VGPU instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vgpu>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -340,8 +389,10 @@ impl Vgpu {
     }
 
     /// `VGPU.get_record`: Get a record containing the current state of the given VGPU.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vgpu>) -> Call<Vgpu> {
         let params: Vec<Value> = vec![self_.to_value()];

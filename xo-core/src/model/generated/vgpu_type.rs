@@ -12,56 +12,72 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct VgpuType {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Name of VGPU vendor
+    ///
     /// RO/constructor
     pub vendor_name: String,
     /// Model name associated with the VGPU type
+    ///
     /// RO/constructor
     pub model_name: String,
     /// Framebuffer size of the VGPU type, in bytes
+    ///
     /// RO/constructor
     pub framebuffer_size: i64,
     /// Maximum number of displays supported by the VGPU type
+    ///
     /// RO/constructor
     pub max_heads: i64,
     /// Maximum resolution (width) supported by the VGPU type
+    ///
     /// RO/constructor
     pub max_resolution_x: i64,
     /// Maximum resolution (height) supported by the VGPU type
+    ///
     /// RO/constructor
     pub max_resolution_y: i64,
     /// List of PGPUs that support this VGPU type
+    ///
     /// RO/runtime
     #[serde(rename = "supported_on_PGPUs")]
     pub supported_on_pgpus: Vec<Ref<Pgpu>>,
     /// List of PGPUs that have this VGPU type enabled
+    ///
     /// RO/runtime
     #[serde(rename = "enabled_on_PGPUs")]
     pub enabled_on_pgpus: Vec<Ref<Pgpu>>,
     /// List of VGPUs of this type
+    ///
     /// RO/runtime
     #[serde(rename = "VGPUs")]
     pub vgpus: Vec<Ref<Vgpu>>,
     /// List of GPU groups in which at least one PGPU supports this VGPU type
+    ///
     /// RO/runtime
     #[serde(rename = "supported_on_GPU_groups")]
     pub supported_on_gpu_groups: Vec<Ref<GpuGroup>>,
     /// List of GPU groups in which at least one have this VGPU type enabled
+    ///
     /// RO/runtime
     #[serde(rename = "enabled_on_GPU_groups")]
     pub enabled_on_gpu_groups: Vec<Ref<GpuGroup>>,
     /// The internal implementation of this VGPU type
+    ///
     /// RO/constructor
     pub implementation: VgpuTypeImplementation,
     /// Key used to identify VGPU types and avoid creating duplicates - this field is used internally and not intended for interpretation by API clients
+    ///
     /// RO/constructor
     pub identifier: String,
     /// Indicates whether VGPUs of this type should be considered experimental
+    ///
     /// RO/constructor
     pub experimental: bool,
     /// List of VGPU types which are compatible in one VM
+    ///
     /// RO/runtime
     pub compatible_types_in_vm: Vec<Ref<VgpuType>>,
 }
@@ -131,6 +147,7 @@ impl ToValue for VgpuType {
 /// Call descriptions for `VGPU_type` messages (no IO; a client executes them).
 impl VgpuType {
     /// `VGPU_type.get_all_records`: Return a map of VGPU_type references to VGPU_type records for all VGPU_types known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VgpuType>, VgpuType>> {
         let params: Vec<Value> = vec![];
@@ -138,6 +155,7 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_all`: Return a list of all the VGPU_types known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VgpuType>>> {
         let params: Vec<Value> = vec![];
@@ -145,8 +163,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_compatible_types_in_vm`: Get the compatible_types_in_vm field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_compatible_types_in_vm(self_: &Ref<VgpuType>) -> Call<Vec<Ref<VgpuType>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -154,8 +174,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_experimental`: Get the experimental field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_experimental(self_: &Ref<VgpuType>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -163,8 +185,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_identifier`: Get the identifier field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_identifier(self_: &Ref<VgpuType>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -172,8 +196,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_implementation`: Get the implementation field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_implementation(self_: &Ref<VgpuType>) -> Call<VgpuTypeImplementation> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -181,8 +207,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_enabled_on_GPU_groups`: Get the enabled_on_GPU_groups field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled_on_gpu_groups(self_: &Ref<VgpuType>) -> Call<Vec<Ref<GpuGroup>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -190,8 +218,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_supported_on_GPU_groups`: Get the supported_on_GPU_groups field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_on_gpu_groups(self_: &Ref<VgpuType>) -> Call<Vec<Ref<GpuGroup>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -199,8 +229,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_VGPUs`: Get the VGPUs field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vgpus(self_: &Ref<VgpuType>) -> Call<Vec<Ref<Vgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -208,8 +240,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_enabled_on_PGPUs`: Get the enabled_on_PGPUs field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled_on_pgpus(self_: &Ref<VgpuType>) -> Call<Vec<Ref<Pgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -217,8 +251,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_supported_on_PGPUs`: Get the supported_on_PGPUs field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_supported_on_pgpus(self_: &Ref<VgpuType>) -> Call<Vec<Ref<Pgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -226,8 +262,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_max_resolution_y`: Get the max_resolution_y field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_max_resolution_y(self_: &Ref<VgpuType>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -235,8 +273,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_max_resolution_x`: Get the max_resolution_x field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_max_resolution_x(self_: &Ref<VgpuType>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -244,8 +284,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_max_heads`: Get the max_heads field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_max_heads(self_: &Ref<VgpuType>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -253,8 +295,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_framebuffer_size`: Get the framebuffer_size field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_framebuffer_size(self_: &Ref<VgpuType>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -262,8 +306,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_model_name`: Get the model_name field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_model_name(self_: &Ref<VgpuType>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -271,8 +317,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_vendor_name`: Get the vendor_name field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vendor_name(self_: &Ref<VgpuType>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -280,8 +328,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_uuid`: Get the uuid field of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VgpuType>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -289,8 +339,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_by_uuid`: Get a reference to the VGPU_type instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VgpuType>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -298,8 +350,10 @@ impl VgpuType {
     }
 
     /// `VGPU_type.get_record`: Get a record containing the current state of the given VGPU_type.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VgpuType>) -> Call<VgpuType> {
         let params: Vec<Value> = vec![self_.to_value()];

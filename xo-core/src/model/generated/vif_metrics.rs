@@ -8,25 +8,31 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// The metrics associated with a virtual network device
+///
 /// Removed from the datamodel; still decoded for older hosts.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct VifMetrics {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Read bandwidth (KiB/s)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub io_read_kbs: f64,
     /// Write bandwidth (KiB/s)
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(deserialize_with = "crate::model::de::float")]
     pub io_write_kbs: f64,
     /// Time at which this information was last updated
+    ///
     /// RO/runtime
     pub last_updated: DateTime,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -62,7 +68,9 @@ impl ToValue for VifMetrics {
 /// Call descriptions for `VIF_metrics` messages (no IO; a client executes them).
 impl VifMetrics {
     /// `VIF_metrics.get_all_records`: Return a map of VIF_metrics references to VIF_metrics records for all VIF_metrics instances known to the system.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VifMetrics>, VifMetrics>> {
         let params: Vec<Value> = vec![];
@@ -70,7 +78,9 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_all`: Return a list of all the VIF_metrics instances known to the system.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VifMetrics>>> {
         let params: Vec<Value> = vec![];
@@ -78,6 +88,7 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VIF_metrics.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -87,6 +98,7 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.add_to_other_config`: Add the given key-value pair to the other_config field of the given VIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -97,6 +109,7 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.set_other_config`: Set the other_config field of the given VIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -109,8 +122,10 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_other_config`: Get the other_config field of the given VIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<VifMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -118,8 +133,10 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_last_updated`: Get the last_updated field of the given VIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<VifMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -127,9 +144,12 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_io_write_kbs`: Get the io/write_kbs field of the given VIF_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_io_write_kbs(self_: &Ref<VifMetrics>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -137,9 +157,12 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_io_read_kbs`: Get the io/read_kbs field of the given VIF_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_io_read_kbs(self_: &Ref<VifMetrics>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -147,8 +170,10 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_uuid`: Get the uuid field of the given VIF_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VifMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -156,9 +181,12 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_by_uuid`: Get a reference to the VIF_metrics instance with the specified UUID.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VifMetrics>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -166,9 +194,12 @@ impl VifMetrics {
     }
 
     /// `VIF_metrics.get_record`: Get a record containing the current state of the given VIF_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VifMetrics>) -> Call<VifMetrics> {
         let params: Vec<Value> = vec![self_.to_value()];

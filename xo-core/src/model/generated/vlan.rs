@@ -12,20 +12,25 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vlan {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// interface on which traffic is tagged
+    ///
     /// RO/constructor
     #[serde(rename = "tagged_PIF")]
     pub tagged_pif: Ref<Pif>,
     /// interface on which traffic is untagged
+    ///
     /// RO/runtime
     #[serde(rename = "untagged_PIF")]
     pub untagged_pif: Ref<Pif>,
     /// VLAN tag in use
+    ///
     /// RO/constructor
     pub tag: i64,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
 }
@@ -61,6 +66,7 @@ impl ToValue for Vlan {
 /// Call descriptions for `VLAN` messages (no IO; a client executes them).
 impl Vlan {
     /// `VLAN.get_all_records`: Return a map of VLAN references to VLAN records for all VLANs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vlan>, Vlan>> {
         let params: Vec<Value> = vec![];
@@ -68,6 +74,7 @@ impl Vlan {
     }
 
     /// `VLAN.get_all`: Return a list of all the VLANs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vlan>>> {
         let params: Vec<Value> = vec![];
@@ -75,8 +82,10 @@ impl Vlan {
     }
 
     /// `VLAN.destroy`: Destroy a VLAN mux/demuxer
+    ///
     /// Params:
     /// - `self_`: VLAN mux/demuxer to destroy
+    ///
     /// Async form: `Async.VLAN.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vlan>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -84,11 +93,14 @@ impl Vlan {
     }
 
     /// `VLAN.create`: Create a VLAN mux/demuxer
+    ///
     /// Params:
     /// - `tagged_pif`: PIF which receives the tagged traffic
     /// - `tag`: VLAN tag to use
     /// - `network`: Network to receive the untagged traffic
+    ///
     /// Returns: The reference of the created VLAN object
+    ///
     /// Async form: `Async.VLAN.create` (returns a task).
     pub fn create(tagged_pif: &Ref<Pif>, tag: i64, network: &Ref<Network>) -> Call<Ref<Vlan>> {
         let params: Vec<Value> = vec![tagged_pif.to_value(), tag.to_value(), network.to_value()];
@@ -96,6 +108,7 @@ impl Vlan {
     }
 
     /// `VLAN.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VLAN.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -105,6 +118,7 @@ impl Vlan {
     }
 
     /// `VLAN.add_to_other_config`: Add the given key-value pair to the other_config field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -115,6 +129,7 @@ impl Vlan {
     }
 
     /// `VLAN.set_other_config`: Set the other_config field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -124,8 +139,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_other_config`: Get the other_config field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Vlan>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -133,8 +150,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_tag`: Get the tag field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tag(self_: &Ref<Vlan>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -142,8 +161,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_untagged_PIF`: Get the untagged_PIF field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_untagged_pif(self_: &Ref<Vlan>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -151,8 +172,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_tagged_PIF`: Get the tagged_PIF field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tagged_pif(self_: &Ref<Vlan>) -> Call<Ref<Pif>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -160,8 +183,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_uuid`: Get the uuid field of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vlan>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -169,8 +194,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_by_uuid`: Get a reference to the VLAN instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vlan>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -178,8 +205,10 @@ impl Vlan {
     }
 
     /// `VLAN.get_record`: Get a record containing the current state of the given VLAN.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vlan>) -> Call<Vlan> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,142 +12,183 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vm {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<VmOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, VmOperations>,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// Current power state of the machine
+    ///
     /// RO/constructor
     pub power_state: VmPowerState,
     /// Creators of VMs and templates may store version information here.
+    ///
     /// RW
     pub user_version: i64,
     /// true if this is a template. Template VMs can never be started, they are used only for cloning other VMs
+    ///
     /// RW
     pub is_a_template: bool,
     /// true if this is a default template. Default template VMs can never be started or migrated, they are used only for cloning other VMs
+    ///
     /// RO/runtime
     pub is_default_template: bool,
     /// The VDI that a suspend image is stored on. (Only has meaning if VM is currently suspended)
+    ///
     /// RO/constructor
     #[serde(rename = "suspend_VDI")]
     pub suspend_vdi: Ref<Vdi>,
     /// the host the VM is currently resident on
+    ///
     /// RO/runtime
     pub resident_on: Ref<Host>,
     /// the host on which the VM is due to be started/resumed/migrated. This acts as a memory reservation indicator
+    ///
     /// RO/runtime
     pub scheduled_to_be_resident_on: Ref<Host>,
     /// A host which the VM has some affinity for (or NULL). This is used as a hint to the start call when it decides where to run the VM. Resource constraints may cause the VM to be started elsewhere.
+    ///
     /// RW
     pub affinity: Ref<Host>,
     /// Virtualization memory overhead (bytes).
+    ///
     /// RO/runtime
     pub memory_overhead: i64,
     /// Dynamically-set memory target (bytes). The value of this field indicates the current target for memory available to this VM.
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     pub memory_target: i64,
     /// Statically-set (i.e. absolute) maximum (bytes). The value of this field at VM start time acts as a hard limit of the amount of memory a guest can use. New values only take effect on reboot.
+    ///
     /// RO/constructor
     pub memory_static_max: i64,
     /// Dynamic maximum (bytes)
+    ///
     /// RO/constructor
     pub memory_dynamic_max: i64,
     /// Dynamic minimum (bytes)
+    ///
     /// RO/constructor
     pub memory_dynamic_min: i64,
     /// Statically-set (i.e. absolute) mininum (bytes). The value of this field indicates the least amount of memory this VM can boot with without crashing.
+    ///
     /// RO/constructor
     pub memory_static_min: i64,
     /// configuration parameters for the selected VCPU policy
+    ///
     /// RW
     #[serde(rename = "VCPUs_params")]
     pub vcpus_params: BTreeMap<String, String>,
     /// Max number of VCPUs
+    ///
     /// RO/constructor
     #[serde(rename = "VCPUs_max")]
     pub vcpus_max: i64,
     /// Boot number of VCPUs
+    ///
     /// RO/constructor
     #[serde(rename = "VCPUs_at_startup")]
     pub vcpus_at_startup: i64,
     /// action to take after soft reboot
+    ///
     /// RW. Prototyped: may change in future releases.
     pub actions_after_softreboot: OnSoftrebootBehavior,
     /// action to take after the guest has shutdown itself
+    ///
     /// RW
     pub actions_after_shutdown: OnNormalExit,
     /// action to take after the guest has rebooted itself
+    ///
     /// RW
     pub actions_after_reboot: OnNormalExit,
     /// action to take if the guest crashes
+    ///
     /// RO/constructor
     pub actions_after_crash: OnCrashBehaviour,
     /// virtual console devices
+    ///
     /// RO/runtime
     pub consoles: Vec<Ref<Console>>,
     /// virtual network interfaces
+    ///
     /// RO/runtime
     #[serde(rename = "VIFs")]
     pub vifs: Vec<Ref<Vif>>,
     /// virtual block devices
+    ///
     /// RO/runtime
     #[serde(rename = "VBDs")]
     pub vbds: Vec<Ref<Vbd>>,
     /// virtual usb devices
+    ///
     /// RO/runtime
     #[serde(rename = "VUSBs")]
     pub vusbs: Vec<Ref<Vusb>>,
     /// crash dumps associated with this VM
+    ///
     /// RO/runtime
     pub crash_dumps: Vec<Ref<Crashdump>>,
     /// virtual TPMs
+    ///
     /// RO/runtime
     #[serde(rename = "VTPMs")]
     pub vtpms: Vec<Ref<Vtpm>>,
     /// name of or path to bootloader
+    ///
     /// RW
     #[serde(rename = "PV_bootloader")]
     pub pv_bootloader: String,
     /// path to the kernel
+    ///
     /// RW
     #[serde(rename = "PV_kernel")]
     pub pv_kernel: String,
     /// path to the initrd
+    ///
     /// RW
     #[serde(rename = "PV_ramdisk")]
     pub pv_ramdisk: String,
     /// kernel command-line arguments
+    ///
     /// RW
     #[serde(rename = "PV_args")]
     pub pv_args: String,
     /// miscellaneous arguments for the bootloader
+    ///
     /// RW
     #[serde(rename = "PV_bootloader_args")]
     pub pv_bootloader_args: String,
     /// to make Zurich guests boot
+    ///
     /// RW
     #[serde(rename = "PV_legacy_args")]
     pub pv_legacy_args: String,
     /// HVM boot policy
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     #[serde(rename = "HVM_boot_policy")]
     pub hvm_boot_policy: String,
     /// HVM boot params
+    ///
     /// RW
     #[serde(rename = "HVM_boot_params")]
     pub hvm_boot_params: BTreeMap<String, String>,
     /// multiplier applied to the amount of shadow that will be made available to the guest
+    ///
     /// RO/constructor
     #[serde(
         rename = "HVM_shadow_multiplier",
@@ -155,162 +196,213 @@ pub struct Vm {
     )]
     pub hvm_shadow_multiplier: f64,
     /// platform-specific configuration
+    ///
     /// RO/constructor
     pub platform: BTreeMap<String, String>,
     /// PCI bus path for pass-through devices
+    ///
     /// RW. Deprecated in the datamodel.
     #[serde(rename = "PCI_bus")]
     pub pci_bus: String,
     /// additional configuration
+    ///
     /// RO/constructor
     pub other_config: BTreeMap<String, String>,
     /// domain ID (if available, -1 otherwise)
+    ///
     /// RO/runtime
     pub domid: i64,
     /// Domain architecture (if available, null string otherwise)
+    ///
     /// RO/runtime
     pub domarch: String,
     /// describes the CPU flags on which the VM was last booted
+    ///
     /// RO/constructor
     #[serde(rename = "last_boot_CPU_flags")]
     pub last_boot_cpu_flags: BTreeMap<String, String>,
     /// true if this is a control domain (domain 0 or a driver domain)
+    ///
     /// RO/runtime
     pub is_control_domain: bool,
     /// metrics associated with this VM
+    ///
     /// RO/runtime
     pub metrics: Ref<VmMetrics>,
     /// metrics associated with the running guest
+    ///
     /// RO/runtime
     pub guest_metrics: Ref<VmGuestMetrics>,
     /// marshalled value containing VM record at time of last boot
+    ///
     /// RO/constructor
     pub last_booted_record: String,
     /// An XML specification of recommended values and ranges for properties of this VM
+    ///
     /// RW
     pub recommendations: String,
     /// data to be inserted into the xenstore tree (/local/domain/<domid>/vm-data) after the VM is created.
+    ///
     /// RW
     pub xenstore_data: BTreeMap<String, String>,
     /// if true then the system will attempt to keep the VM running as much as possible.
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     pub ha_always_run: bool,
     /// has possible values: "best-effort" meaning "try to restart this VM if possible but don't consider the Pool to be overcommitted if this is not possible"; "restart" meaning "this VM should be restarted"; "" meaning "do not try to restart this VM"
+    ///
     /// RO/constructor
     pub ha_restart_priority: String,
     /// true if this is a snapshot. Snapshotted VMs can never be started, they are used only for cloning other VMs
+    ///
     /// RO/runtime
     pub is_a_snapshot: bool,
     /// Ref pointing to the VM this snapshot is of.
+    ///
     /// RO/runtime
     pub snapshot_of: Ref<Vm>,
     /// List pointing to all the VM snapshots.
+    ///
     /// RO/runtime
     pub snapshots: Vec<Ref<Vm>>,
     /// Date/time when this snapshot was created.
+    ///
     /// RO/runtime
     pub snapshot_time: DateTime,
     /// Transportable ID of the snapshot VM
+    ///
     /// RO/runtime
     pub transportable_snapshot_id: String,
     /// Binary blobs associated with this VM
+    ///
     /// RO/runtime
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
+    ///
     /// RW
     pub tags: Vec<String>,
     /// List of operations which have been explicitly blocked and an error code
+    ///
     /// RO/constructor
     pub blocked_operations: BTreeMap<VmOperations, String>,
     /// Human-readable information concerning this snapshot
+    ///
     /// RO/runtime
     pub snapshot_info: BTreeMap<String, String>,
     /// Encoded information about the VM's metadata this is a snapshot of
+    ///
     /// RO/runtime
     pub snapshot_metadata: String,
     /// Ref pointing to the parent of this VM
+    ///
     /// RO/runtime
     pub parent: Ref<Vm>,
     /// List pointing to all the children of this VM
+    ///
     /// RO/runtime
     pub children: Vec<Ref<Vm>>,
     /// BIOS strings
+    ///
     /// RO/runtime
     pub bios_strings: BTreeMap<String, String>,
     /// Ref pointing to a protection policy for this VM
+    ///
     /// RO/constructor. Deprecated in the datamodel.
     pub protection_policy: Ref<Vmpp>,
     /// true if this snapshot was created by the protection policy
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub is_snapshot_from_vmpp: bool,
     /// Ref pointing to a snapshot schedule for this VM
+    ///
     /// RO/constructor
     pub snapshot_schedule: Ref<Vmss>,
     /// true if this snapshot was created by the snapshot schedule
+    ///
     /// RO/constructor
     pub is_vmss_snapshot: bool,
     /// the appliance to which this VM belongs
+    ///
     /// RO/constructor
     pub appliance: Ref<VmAppliance>,
     /// The delay to wait before proceeding to the next order in the startup sequence (seconds)
+    ///
     /// RO/constructor
     pub start_delay: i64,
     /// The delay to wait before proceeding to the next order in the shutdown sequence (seconds)
+    ///
     /// RO/constructor
     pub shutdown_delay: i64,
     /// The point in the startup or shutdown sequence at which this VM will be started
+    ///
     /// RO/constructor
     pub order: i64,
     /// Virtual GPUs
+    ///
     /// RO/runtime
     #[serde(rename = "VGPUs")]
     pub vgpus: Vec<Ref<Vgpu>>,
     /// Currently passed-through PCI devices
+    ///
     /// RO/runtime
     #[serde(rename = "attached_PCIs")]
     pub attached_pcis: Vec<Ref<Pci>>,
     /// The SR on which a suspend image is stored
+    ///
     /// RW
     #[serde(rename = "suspend_SR")]
     pub suspend_sr: Ref<Sr>,
     /// The number of times this VM has been recovered
+    ///
     /// RO/constructor
     pub version: i64,
     /// Generation ID of the VM
+    ///
     /// RO/constructor
     pub generation_id: String,
     /// The host virtual hardware platform version the VM can run on
+    ///
     /// RW
     pub hardware_platform_version: i64,
     /// When an HVM guest starts, this controls the presence of the emulated C000 PCI device which triggers Windows Update to fetch or update PV drivers.
+    ///
     /// RO/constructor
     pub has_vendor_device: bool,
     /// Indicates whether a VM requires a reboot in order to update its configuration, for example, its memory allocation.
+    ///
     /// RO/runtime
     pub requires_reboot: bool,
     /// Textual reference to the template used to create a VM. This can be used by clients in need of an immutable reference to the template since the latter's uuid and name_label may change, for example, after a package installation or upgrade.
+    ///
     /// RO/constructor
     pub reference_label: String,
     /// The type of domain that will be created when the VM is started
+    ///
     /// RO/constructor
     pub domain_type: DomainType,
     /// initial value for guest NVRAM (containing UEFI variables, etc). Cannot be changed while the VM is running
+    ///
     /// RO/constructor
     #[serde(rename = "NVRAM")]
     pub nvram: BTreeMap<String, String>,
     /// The set of pending mandatory guidances after applying updates, which must be applied, otherwise there may be, for example, VM failures
+    ///
     /// RO/runtime
     pub pending_guidances: Vec<UpdateGuidances>,
     /// The set of pending recommended guidances after applying updates, which most users should follow to make the updates effective, but if not followed, will not cause a failure
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub pending_guidances_recommended: Vec<UpdateGuidances>,
     /// The set of pending full guidances after applying updates, which a user should follow to make some updates, for example, specific hardware drivers or CPU features, fully effective, but the 'average user' doesn't need to
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub pending_guidances_full: Vec<UpdateGuidances>,
     /// VM groups associated with the VM
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub groups: Vec<Ref<VmGroup>>,
     /// The state of the Secure Boot certificates, showing whether an update is available, already scheduled, or not needed.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub secureboot_certificates_state: VmSecurebootCertificatesState,
 }
@@ -610,6 +702,7 @@ impl ToValue for Vm {
 /// Call descriptions for `VM` messages (no IO; a client executes them).
 impl Vm {
     /// `VM.get_all_records`: Return a map of VM references to VM records for all VMs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vm>, Vm>> {
         let params: Vec<Value> = vec![];
@@ -617,6 +710,7 @@ impl Vm {
     }
 
     /// `VM.get_all`: Return a list of all the VMs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![];
@@ -624,9 +718,11 @@ impl Vm {
     }
 
     /// `VM.set_platform`: Set the platform field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to object
     /// - `value`: New value to set
+    ///
     /// Async form: `Async.VM.set_platform` (returns a task).
     pub fn set_platform(self_: &Ref<Vm>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -634,9 +730,11 @@ impl Vm {
     }
 
     /// `VM.remove_from_platform`: Remove the given key and its corresponding value from the platform field of the given VM. If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to object
     /// - `key`: Key of entry to remove
+    ///
     /// Async form: `Async.VM.remove_from_platform` (returns a task).
     pub fn remove_from_platform(self_: &Ref<Vm>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -644,10 +742,12 @@ impl Vm {
     }
 
     /// `VM.add_to_platform`: Add the given key-value pair to the platform field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to object
     /// - `key`: Key to add
     /// - `value`: Value to add
+    ///
     /// Async form: `Async.VM.add_to_platform` (returns a task).
     pub fn add_to_platform(self_: &Ref<Vm>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -655,9 +755,11 @@ impl Vm {
     }
 
     /// `VM.set_other_config`: Set the other_config field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to object
     /// - `value`: New value to set
+    ///
     /// Async form: `Async.VM.set_other_config` (returns a task).
     pub fn set_other_config(self_: &Ref<Vm>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -665,9 +767,11 @@ impl Vm {
     }
 
     /// `VM.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VM. If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to object
     /// - `key`: Key of entry to remove
+    ///
     /// Async form: `Async.VM.remove_from_other_config` (returns a task).
     pub fn remove_from_other_config(self_: &Ref<Vm>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -676,10 +780,12 @@ impl Vm {
     }
 
     /// `VM.add_to_other_config`: Add the given key-value pair to the other_config field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to object
     /// - `key`: Key to add
     /// - `value`: Value to add
+    ///
     /// Async form: `Async.VM.add_to_other_config` (returns a task).
     pub fn add_to_other_config(self_: &Ref<Vm>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -687,11 +793,14 @@ impl Vm {
     }
 
     /// `VM.sysprep`: Pass unattend.xml to Windows sysprep and wait for the VM to shut down as part of a reboot.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `unattend`: XML content passed to sysprep
     /// - `timeout`: timeout in seconds for expected reboot
+    ///
     /// Async form: `Async.VM.sysprep` (returns a task).
     pub fn sysprep(self_: &Ref<Vm>, unattend: &str, timeout: f64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), unattend.to_value(), timeout.to_value()];
@@ -699,9 +808,11 @@ impl Vm {
     }
 
     /// `VM.remove_from_blocked_operations`: Update list of operations which have been explicitly blocked and an error code
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `key`: Blocked operation
+    ///
     /// Async form: `Async.VM.remove_from_blocked_operations` (returns a task).
     pub fn remove_from_blocked_operations(self_: &Ref<Vm>, key: VmOperations) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -710,10 +821,12 @@ impl Vm {
     }
 
     /// `VM.add_to_blocked_operations`: Update list of operations which have been explicitly blocked and an error code
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `key`: Blocked operation
     /// - `value`: Error code
+    ///
     /// Async form: `Async.VM.add_to_blocked_operations` (returns a task).
     pub fn add_to_blocked_operations(
         self_: &Ref<Vm>,
@@ -726,9 +839,11 @@ impl Vm {
     }
 
     /// `VM.set_blocked_operations`: Update list of operations which have been explicitly blocked and an error code
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: Blocked operations
+    ///
     /// Async form: `Async.VM.set_blocked_operations` (returns a task).
     pub fn set_blocked_operations(
         self_: &Ref<Vm>,
@@ -739,10 +854,13 @@ impl Vm {
     }
 
     /// `VM.update_secureboot_certificates_on_boot`: Mark or unmark secure boot certificate update on VM boot
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `mark`: If true: mark certificates for update on next boot. If false: remove the mark
+    ///
     /// Async form: `Async.VM.update_secureboot_certificates_on_boot` (returns a task).
     pub fn update_secureboot_certificates_on_boot(self_: &Ref<Vm>, mark: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), mark.to_value()];
@@ -751,10 +869,14 @@ impl Vm {
     }
 
     /// `VM.get_secureboot_readiness`: Return the secureboot readiness of the VM
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The VM
+    ///
     /// Returns: The secureboot readiness of the VM
+    ///
     /// Async form: `Async.VM.get_secureboot_readiness` (returns a task).
     pub fn get_secureboot_readiness(self_: &Ref<Vm>) -> Call<VmSecurebootReadiness> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -763,11 +885,15 @@ impl Vm {
     }
 
     /// `VM.set_uefi_mode`: Set the UEFI mode of a VM
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `mode`: The UEFI mode to set
+    ///
     /// Returns: Result from the varstore-sb-state call
+    ///
     /// Async form: `Async.VM.set_uefi_mode` (returns a task).
     pub fn set_uefi_mode(self_: &Ref<Vm>, mode: VmUefiMode) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value(), mode.to_value()];
@@ -775,10 +901,14 @@ impl Vm {
     }
 
     /// `VM.restart_device_models`: Restart device models of the VM
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The VM
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `VM_IS_TEMPLATE`, `OPERATION_NOT_ALLOWED`, `VM_BAD_POWER_STATE`.
+    ///
     /// Async form: `Async.VM.restart_device_models` (returns a task).
     pub fn restart_device_models(self_: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -786,10 +916,13 @@ impl Vm {
     }
 
     /// `VM.set_HVM_boot_policy`: Set the VM.HVM_boot_policy field of the given VM, which will take effect when it is next started
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new HVM boot policy
+    ///
     /// Async form: `Async.VM.set_HVM_boot_policy` (returns a task).
     pub fn set_hvm_boot_policy(self_: &Ref<Vm>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -797,9 +930,11 @@ impl Vm {
     }
 
     /// `VM.set_domain_type`: Set the VM.domain_type field of the given VM, which will take effect when it is next started
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new domain type
+    ///
     /// Async form: `Async.VM.set_domain_type` (returns a task).
     pub fn set_domain_type(self_: &Ref<Vm>, value: DomainType) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -807,9 +942,11 @@ impl Vm {
     }
 
     /// `VM.set_actions_after_crash`: Sets the actions_after_crash parameter
+    ///
     /// Params:
     /// - `self_`: The VM to set
     /// - `value`: The new value to set
+    ///
     /// Async form: `Async.VM.set_actions_after_crash` (returns a task).
     pub fn set_actions_after_crash(self_: &Ref<Vm>, value: OnCrashBehaviour) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -818,12 +955,15 @@ impl Vm {
     }
 
     /// `VM.import`: Import an XVA from a URI
+    ///
     /// Params:
     /// - `url`: The URL of the XVA file
     /// - `sr`: The destination SR for the disks
     /// - `full_restore`: Perform a full restore
     /// - `force`: Force the import
+    ///
     /// Returns: Imported VM reference
+    ///
     /// Async form: `Async.VM.import` (returns a task).
     pub fn import(url: &str, sr: &Ref<Sr>, full_restore: bool, force: bool) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![
@@ -836,9 +976,11 @@ impl Vm {
     }
 
     /// `VM.set_has_vendor_device`: Controls whether, when the VM starts in HVM mode, its virtual hardware will include the emulated PCI device for which drivers may be available through Windows Update. Usually this should never be changed on a VM on which Windows has been installed: changing it on such a VM is likely to lead to a crash on next start.
+    ///
     /// Params:
     /// - `self_`: The VM on which to set this flag
     /// - `value`: True to provide the vendor PCI device.
+    ///
     /// Async form: `Async.VM.set_has_vendor_device` (returns a task).
     pub fn set_has_vendor_device(self_: &Ref<Vm>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -846,13 +988,17 @@ impl Vm {
     }
 
     /// `VM.call_host_plugin`: Call an API plugin on the host where this vm resides
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `vm`: The vm
     /// - `plugin`: The name of the plugin
     /// - `fn_`: The name of the function within the plugin
     /// - `args`: Arguments for the function
+    ///
     /// Returns: Result from the plugin
+    ///
     /// Async form: `Async.VM.call_host_plugin` (returns a task).
     pub fn call_host_plugin(
         vm: &Ref<Vm>,
@@ -870,12 +1016,15 @@ impl Vm {
     }
 
     /// `VM.call_plugin`: Call an API plugin on this vm
+    ///
     /// Params:
     /// - `vm`: The vm
     /// - `plugin`: The name of the plugin
     /// - `fn_`: The name of the function within the plugin
     /// - `args`: Arguments for the function
+    ///
     /// Returns: Result from the plugin
+    ///
     /// Async form: `Async.VM.call_plugin` (returns a task).
     pub fn call_plugin(
         vm: &Ref<Vm>,
@@ -893,9 +1042,12 @@ impl Vm {
     }
 
     /// `VM.query_services`: Query the system services advertised by this VM and register them. This can only be applied to a system domain.
+    ///
     /// Params:
     /// - `self_`: The VM
+    ///
     /// Returns: map of service type to name
+    ///
     /// Async form: `Async.VM.query_services` (returns a task).
     pub fn query_services(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -903,11 +1055,15 @@ impl Vm {
     }
 
     /// `VM.set_groups`: Associate this VM with VM groups.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The VM groups to set
+    ///
     /// Errors: `OPERATION_NOT_ALLOWED`.
+    ///
     /// Async form: `Async.VM.set_groups` (returns a task).
     pub fn set_groups(self_: &Ref<Vm>, value: &[Ref<VmGroup>]) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -915,9 +1071,11 @@ impl Vm {
     }
 
     /// `VM.set_appliance`: Assign this VM to an appliance.
+    ///
     /// Params:
     /// - `self_`: The VM to assign to an appliance.
     /// - `value`: The appliance to which this VM should be assigned.
+    ///
     /// Async form: `Async.VM.set_appliance` (returns a task).
     pub fn set_appliance(self_: &Ref<Vm>, value: &Ref<VmAppliance>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -925,12 +1083,14 @@ impl Vm {
     }
 
     /// `VM.import_convert`: Import using a conversion service.
+    ///
     /// Params:
     /// - `type_`: Type of the conversion
     /// - `username`: Admin username on the host
     /// - `password`: Password on the host
     /// - `sr`: The destination SR
     /// - `remote_config`: Remote configuration options
+    ///
     /// Async form: `Async.VM.import_convert` (returns a task).
     pub fn import_convert(
         type_: &str,
@@ -950,10 +1110,12 @@ impl Vm {
     }
 
     /// `VM.recover`: Recover the VM
+    ///
     /// Params:
     /// - `self_`: The VM to recover
     /// - `session_to`: The session to which the VM is to be recovered.
     /// - `force`: Whether the VM should replace newer versions of itself.
+    ///
     /// Async form: `Async.VM.recover` (returns a task).
     pub fn recover(self_: &Ref<Vm>, session_to: &Ref<Session>, force: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), session_to.to_value(), force.to_value()];
@@ -961,10 +1123,13 @@ impl Vm {
     }
 
     /// `VM.get_SRs_required_for_recovery`: List all the SR's that are required for the VM to be recovered
+    ///
     /// Params:
     /// - `self_`: The VM for which the SRs have to be recovered
     /// - `session_to`: The session to which the SRs of the VM have to be recovered.
+    ///
     /// Returns: refs for SRs required to recover the VM
+    ///
     /// Async form: `Async.VM.get_SRs_required_for_recovery` (returns a task).
     pub fn get_srs_required_for_recovery(
         self_: &Ref<Vm>,
@@ -976,10 +1141,13 @@ impl Vm {
     }
 
     /// `VM.assert_can_be_recovered`: Assert whether all SRs required to recover this VM are available.
+    ///
     /// Params:
     /// - `self_`: The VM to recover
     /// - `session_to`: The session to which the VM is to be recovered.
+    ///
     /// Errors: `VM_IS_PART_OF_AN_APPLIANCE`, `VM_REQUIRES_SR`.
+    ///
     /// Async form: `Async.VM.assert_can_be_recovered` (returns a task).
     pub fn assert_can_be_recovered(self_: &Ref<Vm>, session_to: &Ref<Session>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), session_to.to_value()];
@@ -988,9 +1156,11 @@ impl Vm {
     }
 
     /// `VM.set_suspend_VDI`: Set this VM's suspend VDI, which must be indentical to its current one
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The suspend VDI uuid
+    ///
     /// Async form: `Async.VM.set_suspend_VDI` (returns a task).
     pub fn set_suspend_vdi(self_: &Ref<Vm>, value: &Ref<Vdi>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -998,9 +1168,11 @@ impl Vm {
     }
 
     /// `VM.set_order`: Set this VM's boot order
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: This VM's boot order
+    ///
     /// Async form: `Async.VM.set_order` (returns a task).
     pub fn set_order(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1008,9 +1180,11 @@ impl Vm {
     }
 
     /// `VM.set_shutdown_delay`: Set this VM's shutdown delay in seconds
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: This VM's shutdown delay in seconds
+    ///
     /// Async form: `Async.VM.set_shutdown_delay` (returns a task).
     pub fn set_shutdown_delay(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1018,9 +1192,11 @@ impl Vm {
     }
 
     /// `VM.set_start_delay`: Set this VM's start delay in seconds
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: This VM's start delay in seconds
+    ///
     /// Async form: `Async.VM.set_start_delay` (returns a task).
     pub fn set_start_delay(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1028,9 +1204,11 @@ impl Vm {
     }
 
     /// `VM.set_snapshot_schedule`: Set the value of the snapshot schedule field
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.set_snapshot_schedule` (returns a task).
     pub fn set_snapshot_schedule(self_: &Ref<Vm>, value: &Ref<Vmss>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1038,10 +1216,13 @@ impl Vm {
     }
 
     /// `VM.set_protection_policy`: Set the value of the protection_policy field
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.set_protection_policy` (returns a task).
     pub fn set_protection_policy(self_: &Ref<Vm>, value: &Ref<Vmpp>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1049,9 +1230,11 @@ impl Vm {
     }
 
     /// `VM.copy_bios_strings`: Copy the BIOS strings from the given host to this VM
+    ///
     /// Params:
     /// - `vm`: The VM to modify
     /// - `host`: The host to copy the BIOS strings from
+    ///
     /// Async form: `Async.VM.copy_bios_strings` (returns a task).
     pub fn copy_bios_strings(vm: &Ref<Vm>, host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value(), host.to_value()];
@@ -1059,10 +1242,13 @@ impl Vm {
     }
 
     /// `VM.set_bios_strings`: Set custom BIOS strings to this VM. VM will be given a default set of BIOS strings, only some of which can be overridden by the supplied values. Allowed keys are: 'bios-vendor', 'bios-version', 'system-manufacturer', 'system-product-name', 'system-version', 'system-serial-number', 'enclosure-asset-tag', 'baseboard-manufacturer', 'baseboard-product-name', 'baseboard-version', 'baseboard-serial-number', 'baseboard-asset-tag', 'baseboard-location-in-chassis', 'enclosure-asset-tag'
+    ///
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The custom BIOS strings as a list of key-value pairs
+    ///
     /// Errors: `VM_BIOS_STRINGS_ALREADY_SET`, `INVALID_VALUE`.
+    ///
     /// Async form: `Async.VM.set_bios_strings` (returns a task).
     pub fn set_bios_strings(self_: &Ref<Vm>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1070,9 +1256,12 @@ impl Vm {
     }
 
     /// `VM.retrieve_wlb_recommendations`: Returns mapping of hosts to ratings, indicating the suitability of starting the VM at that location according to wlb. Rating is replaced with an error if the VM cannot boot there.
+    ///
     /// Params:
     /// - `vm`: The VM
+    ///
     /// Returns: The potential hosts and their corresponding recommendations or errors
+    ///
     /// Async form: `Async.VM.retrieve_wlb_recommendations` (returns a task).
     pub fn retrieve_wlb_recommendations(vm: &Ref<Vm>) -> Call<BTreeMap<Ref<Host>, Vec<String>>> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1081,8 +1270,10 @@ impl Vm {
     }
 
     /// `VM.assert_agile`: Returns an error if the VM is not considered agile, for example, because it is tied to a resource local to a host
+    ///
     /// Params:
     /// - `self_`: The VM
+    ///
     /// Async form: `Async.VM.assert_agile` (returns a task).
     pub fn assert_agile(self_: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1090,12 +1281,15 @@ impl Vm {
     }
 
     /// `VM.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this VM
+    ///
     /// Params:
     /// - `vm`: The VM
     /// - `name`: The name associated with the blob
     /// - `mime_type`: The mime type for the data. Empty string translates to application/octet-stream
     /// - `public`: True if the blob should be publicly available (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the blob, needed for populating its data
+    ///
     /// Async form: `Async.VM.create_new_blob` (returns a task).
     pub fn create_new_blob(
         vm: &Ref<Vm>,
@@ -1118,10 +1312,13 @@ impl Vm {
     }
 
     /// `VM.assert_can_boot_here`: Returns an error if the VM could not boot on this host for some reason
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `host`: The host
+    ///
     /// Errors: `HOST_NOT_ENOUGH_FREE_MEMORY`, `HOST_NOT_ENOUGH_PCPUS`, `NETWORK_SRIOV_INSUFFICIENT_CAPACITY`, `HOST_NOT_LIVE`, `HOST_DISABLED`, `HOST_CANNOT_ATTACH_NETWORK`, `VM_HVM_REQUIRED`, `VM_REQUIRES_GPU`, `VM_REQUIRES_IOMMU`, `VM_REQUIRES_NETWORK`, `VM_REQUIRES_SR`, `VM_REQUIRES_VGPU`, `VM_HOST_INCOMPATIBLE_VERSION`, `VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION`, `INVALID_VALUE`, `MEMORY_CONSTRAINT_VIOLATION`, `OPERATION_NOT_ALLOWED`, `VALUE_NOT_SUPPORTED`, `VM_INCOMPATIBLE_WITH_THIS_HOST`.
+    ///
     /// Async form: `Async.VM.assert_can_boot_here` (returns a task).
     pub fn assert_can_boot_here(self_: &Ref<Vm>, host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), host.to_value()];
@@ -1129,9 +1326,12 @@ impl Vm {
     }
 
     /// `VM.get_possible_hosts`: Return the list of hosts on which this VM may run.
+    ///
     /// Params:
     /// - `vm`: The VM
+    ///
     /// Returns: The possible hosts
+    ///
     /// Async form: `Async.VM.get_possible_hosts` (returns a task).
     pub fn get_possible_hosts(vm: &Ref<Vm>) -> Call<Vec<Ref<Host>>> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1139,9 +1339,12 @@ impl Vm {
     }
 
     /// `VM.get_allowed_VIF_devices`: Returns a list of the allowed values that a VIF device field can take
+    ///
     /// Params:
     /// - `vm`: The VM to query
+    ///
     /// Returns: The allowed values
+    ///
     /// Async form: `Async.VM.get_allowed_VIF_devices` (returns a task).
     pub fn get_allowed_vif_devices(vm: &Ref<Vm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1150,9 +1353,12 @@ impl Vm {
     }
 
     /// `VM.get_allowed_VBD_devices`: Returns a list of the allowed values that a VBD device field can take
+    ///
     /// Params:
     /// - `vm`: The VM to query
+    ///
     /// Returns: The allowed values
+    ///
     /// Async form: `Async.VM.get_allowed_VBD_devices` (returns a task).
     pub fn get_allowed_vbd_devices(vm: &Ref<Vm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1161,8 +1367,10 @@ impl Vm {
     }
 
     /// `VM.update_allowed_operations`: Recomputes the list of acceptable operations
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VM.update_allowed_operations` (returns a task).
     pub fn update_allowed_operations(self_: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1171,9 +1379,11 @@ impl Vm {
     }
 
     /// `VM.assert_operation_valid`: Check to see whether this operation is acceptable in the current state of the system, raising an error if the operation is invalid for some reason
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `op`: proposed operation
+    ///
     /// Async form: `Async.VM.assert_operation_valid` (returns a task).
     pub fn assert_operation_valid(self_: &Ref<Vm>, op: VmOperations) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), op.to_value()];
@@ -1181,9 +1391,11 @@ impl Vm {
     }
 
     /// `VM.forget_data_source_archives`: Forget the recorded statistics related to the specified data source
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `data_source`: The data source whose archives are to be forgotten
+    ///
     /// Async form: `Async.VM.forget_data_source_archives` (returns a task).
     pub fn forget_data_source_archives(self_: &Ref<Vm>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
@@ -1192,10 +1404,13 @@ impl Vm {
     }
 
     /// `VM.query_data_source`: Query the latest value of the specified data source
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `data_source`: The data source to query
+    ///
     /// Returns: The latest value, averaged over the last 5 seconds
+    ///
     /// Async form: `Async.VM.query_data_source` (returns a task).
     pub fn query_data_source(self_: &Ref<Vm>, data_source: &str) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
@@ -1203,9 +1418,11 @@ impl Vm {
     }
 
     /// `VM.record_data_source`: Start recording the specified data source
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `data_source`: The data source to record
+    ///
     /// Async form: `Async.VM.record_data_source` (returns a task).
     pub fn record_data_source(self_: &Ref<Vm>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
@@ -1213,9 +1430,12 @@ impl Vm {
     }
 
     /// `VM.get_data_sources`:
+    ///
     /// Params:
     /// - `self_`: The VM to interrogate
+    ///
     /// Returns: A set of data sources
+    ///
     /// Async form: `Async.VM.get_data_sources` (returns a task).
     pub fn get_data_sources(self_: &Ref<Vm>) -> Call<Vec<DataSource>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1223,10 +1443,14 @@ impl Vm {
     }
 
     /// `VM.get_boot_record`: Returns a record describing the VM's dynamic state, initialised when the VM boots and updated to reflect runtime configuration changes, for example CPU hotplug
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The VM whose boot-time state to return
+    ///
     /// Returns: A record describing the VM
+    ///
     /// Async form: `Async.VM.get_boot_record` (returns a task).
     pub fn get_boot_record(self_: &Ref<Vm>) -> Call<Vm> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1234,6 +1458,7 @@ impl Vm {
     }
 
     /// `VM.assert_can_migrate`: Assert whether a VM can be migrated to the specified destination.
+    ///
     /// Params:
     /// - `vm`: The VM
     /// - `dest`: The result of a Host.migrate_receive call.
@@ -1242,7 +1467,9 @@ impl Vm {
     /// - `vif_map`: Map of source VIF to destination network
     /// - `options`: Other parameters
     /// - `vgpu_map`: Map of source vGPU to destination GPU group (optional: trailing `None`s are not sent)
+    ///
     /// Errors: `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.assert_can_migrate` (returns a task).
     pub fn assert_can_migrate(
         vm: &Ref<Vm>,
@@ -1275,6 +1502,7 @@ impl Vm {
     }
 
     /// `VM.migrate_send`: Migrate the VM to another host.  This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM
     /// - `dest`: The result of a Host.migrate_receive call.
@@ -1284,8 +1512,11 @@ impl Vm {
     /// - `options`: Other parameters
     /// - `vgpu_map`: Map of source vGPU to destination GPU group (optional: trailing `None`s are not sent)
     /// - `vdi_format_map`: Map of source VDI to it's expected type on destination (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the newly created VM in the destination pool
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.migrate_send` (returns a task).
     pub fn migrate_send(
         vm: &Ref<Vm>,
@@ -1334,11 +1565,14 @@ impl Vm {
     }
 
     /// `VM.maximise_memory`: Returns the maximum amount of guest memory which will fit, together with overheads, in the supplied amount of physical memory. If 'exact' is true then an exact calculation is performed using the VM's current settings. If 'exact' is false then a more conservative approximation is used
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `total`: Total amount of physical RAM to fit within
     /// - `approximate`: If false the limit is calculated with the guest's current exact configuration. Otherwise a more approximate calculation is performed
+    ///
     /// Returns: The maximum possible static-max
+    ///
     /// Async form: `Async.VM.maximise_memory` (returns a task).
     pub fn maximise_memory(self_: &Ref<Vm>, total: i64, approximate: bool) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value(), total.to_value(), approximate.to_value()];
@@ -1346,10 +1580,13 @@ impl Vm {
     }
 
     /// `VM.send_trigger`: Send the named trigger to this VM.  This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM
     /// - `trigger`: The trigger to send
+    ///
     /// Errors: `VM_BAD_POWER_STATE`.
+    ///
     /// Async form: `Async.VM.send_trigger` (returns a task).
     pub fn send_trigger(vm: &Ref<Vm>, trigger: &str) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value(), trigger.to_value()];
@@ -1357,10 +1594,13 @@ impl Vm {
     }
 
     /// `VM.send_sysrq`: Send the given key as a sysrq to this VM.  The key is specified as a single character (a String of length 1).  This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM
     /// - `key`: The key to send
+    ///
     /// Errors: `VM_BAD_POWER_STATE`.
+    ///
     /// Async form: `Async.VM.send_sysrq` (returns a task).
     pub fn send_sysrq(vm: &Ref<Vm>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value(), key.to_value()];
@@ -1368,9 +1608,11 @@ impl Vm {
     }
 
     /// `VM.set_VCPUs_at_startup`: Set the number of startup VCPUs for a halted VM
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new maximum number of VCPUs
+    ///
     /// Async form: `Async.VM.set_VCPUs_at_startup` (returns a task).
     pub fn set_vcpus_at_startup(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1378,9 +1620,11 @@ impl Vm {
     }
 
     /// `VM.set_VCPUs_max`: Set the maximum number of VCPUs for a halted VM
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new maximum number of VCPUs
+    ///
     /// Async form: `Async.VM.set_VCPUs_max` (returns a task).
     pub fn set_vcpus_max(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1388,9 +1632,11 @@ impl Vm {
     }
 
     /// `VM.set_shadow_multiplier_live`: Set the shadow memory multiplier on a running VM
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `multiplier`: The new shadow memory multiplier to set
+    ///
     /// Async form: `Async.VM.set_shadow_multiplier_live` (returns a task).
     pub fn set_shadow_multiplier_live(self_: &Ref<Vm>, multiplier: f64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), multiplier.to_value()];
@@ -1399,9 +1645,11 @@ impl Vm {
     }
 
     /// `VM.set_HVM_shadow_multiplier`: Set the shadow memory multiplier on a halted VM
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new shadow memory multiplier to set
+    ///
     /// Async form: `Async.VM.set_HVM_shadow_multiplier` (returns a task).
     pub fn set_hvm_shadow_multiplier(self_: &Ref<Vm>, value: f64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1410,10 +1658,14 @@ impl Vm {
     }
 
     /// `VM.get_cooperative`: Return true if the VM is currently 'co-operative' i.e. is expected to reach a balloon target and actually has done
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The VM
+    ///
     /// Returns: true if the VM is currently 'co-operative'; false otherwise
+    ///
     /// Async form: `Async.VM.get_cooperative` (returns a task).
     pub fn get_cooperative(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1421,9 +1673,12 @@ impl Vm {
     }
 
     /// `VM.wait_memory_target_live`: Wait for a running VM to reach its current memory target
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The VM
+    ///
     /// Async form: `Async.VM.wait_memory_target_live` (returns a task).
     pub fn wait_memory_target_live(self_: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -1432,10 +1687,13 @@ impl Vm {
     }
 
     /// `VM.set_memory_target_live`: Set the memory target for a running VM
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `target`: The target in bytes
+    ///
     /// Async form: `Async.VM.set_memory_target_live` (returns a task).
     pub fn set_memory_target_live(self_: &Ref<Vm>, target: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), target.to_value()];
@@ -1443,9 +1701,11 @@ impl Vm {
     }
 
     /// `VM.set_memory`: Set the memory allocation of this VM. Sets all of memory_static_max, memory_dynamic_min, and memory_dynamic_max to the given value, and leaves memory_static_min untouched.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new memory allocation (bytes).
+    ///
     /// Async form: `Async.VM.set_memory` (returns a task).
     pub fn set_memory(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1453,12 +1713,14 @@ impl Vm {
     }
 
     /// `VM.set_memory_limits`: Set the memory limits of this VM.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `static_min`: The new value of memory_static_min.
     /// - `static_max`: The new value of memory_static_max.
     /// - `dynamic_min`: The new value of memory_dynamic_min.
     /// - `dynamic_max`: The new value of memory_dynamic_max.
+    ///
     /// Async form: `Async.VM.set_memory_limits` (returns a task).
     pub fn set_memory_limits(
         self_: &Ref<Vm>,
@@ -1478,10 +1740,12 @@ impl Vm {
     }
 
     /// `VM.set_memory_static_range`: Set the static (ie boot-time) range of virtual memory that the VM is allowed to use.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `min`: The new minimum value
     /// - `max`: The new maximum value
+    ///
     /// Async form: `Async.VM.set_memory_static_range` (returns a task).
     pub fn set_memory_static_range(self_: &Ref<Vm>, min: i64, max: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), min.to_value(), max.to_value()];
@@ -1490,9 +1754,11 @@ impl Vm {
     }
 
     /// `VM.set_memory_static_min`: Set the value of the memory_static_min field
+    ///
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_static_min
+    ///
     /// Async form: `Async.VM.set_memory_static_min` (returns a task).
     pub fn set_memory_static_min(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1500,10 +1766,13 @@ impl Vm {
     }
 
     /// `VM.set_memory_static_max`: Set the value of the memory_static_max field
+    ///
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_static_max
+    ///
     /// Errors: `HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN`.
+    ///
     /// Async form: `Async.VM.set_memory_static_max` (returns a task).
     pub fn set_memory_static_max(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1511,10 +1780,12 @@ impl Vm {
     }
 
     /// `VM.set_memory_dynamic_range`: Set the minimum and maximum amounts of physical memory the VM is allowed to use.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `min`: The new minimum value
     /// - `max`: The new maximum value
+    ///
     /// Async form: `Async.VM.set_memory_dynamic_range` (returns a task).
     pub fn set_memory_dynamic_range(self_: &Ref<Vm>, min: i64, max: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), min.to_value(), max.to_value()];
@@ -1523,9 +1794,11 @@ impl Vm {
     }
 
     /// `VM.set_memory_dynamic_min`: Set the value of the memory_dynamic_min field
+    ///
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_dynamic_min
+    ///
     /// Async form: `Async.VM.set_memory_dynamic_min` (returns a task).
     pub fn set_memory_dynamic_min(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1533,9 +1806,11 @@ impl Vm {
     }
 
     /// `VM.set_memory_dynamic_max`: Set the value of the memory_dynamic_max field
+    ///
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_dynamic_max
+    ///
     /// Async form: `Async.VM.set_memory_dynamic_max` (returns a task).
     pub fn set_memory_dynamic_max(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1543,9 +1818,12 @@ impl Vm {
     }
 
     /// `VM.compute_memory_overhead`: Computes the virtualization memory overhead of a VM.
+    ///
     /// Params:
     /// - `vm`: The VM for which to compute the memory overhead
+    ///
     /// Returns: the virtualization memory overhead of the VM.
+    ///
     /// Async form: `Async.VM.compute_memory_overhead` (returns a task).
     pub fn compute_memory_overhead(vm: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1554,10 +1832,13 @@ impl Vm {
     }
 
     /// `VM.set_ha_always_run`: Set the value of the ha_always_run
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.set_ha_always_run` (returns a task).
     pub fn set_ha_always_run(self_: &Ref<Vm>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1565,9 +1846,11 @@ impl Vm {
     }
 
     /// `VM.set_ha_restart_priority`: Set the value of the ha_restart_priority field
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.set_ha_restart_priority` (returns a task).
     pub fn set_ha_restart_priority(self_: &Ref<Vm>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1576,9 +1859,11 @@ impl Vm {
     }
 
     /// `VM.remove_from_NVRAM`:
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `key`: The key
+    ///
     /// Async form: `Async.VM.remove_from_NVRAM` (returns a task).
     pub fn remove_from_nvram(self_: &Ref<Vm>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -1586,10 +1871,12 @@ impl Vm {
     }
 
     /// `VM.add_to_NVRAM`:
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `key`: The key
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.add_to_NVRAM` (returns a task).
     pub fn add_to_nvram(self_: &Ref<Vm>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -1597,9 +1884,11 @@ impl Vm {
     }
 
     /// `VM.set_NVRAM`:
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.set_NVRAM` (returns a task).
     pub fn set_nvram(self_: &Ref<Vm>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -1607,10 +1896,12 @@ impl Vm {
     }
 
     /// `VM.add_to_VCPUs_params_live`: Add the given key-value pair to VM.VCPUs_params, and apply that value on the running VM
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `key`: The key
     /// - `value`: The value
+    ///
     /// Async form: `Async.VM.add_to_VCPUs_params_live` (returns a task).
     pub fn add_to_vcpus_params_live(self_: &Ref<Vm>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -1619,10 +1910,13 @@ impl Vm {
     }
 
     /// `VM.set_VCPUs_number_live`: Set the number of VCPUs for a running VM
+    ///
     /// Params:
     /// - `self_`: The VM
     /// - `nvcpu`: The number of VCPUs
+    ///
     /// Errors: `OPERATION_NOT_ALLOWED`, `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.set_VCPUs_number_live` (returns a task).
     pub fn set_vcpus_number_live(self_: &Ref<Vm>, nvcpu: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), nvcpu.to_value()];
@@ -1630,11 +1924,14 @@ impl Vm {
     }
 
     /// `VM.pool_migrate`: Migrate a VM to another Host.
+    ///
     /// Params:
     /// - `vm`: The VM to migrate
     /// - `host`: The target host
     /// - `options`: Extra configuration operations: force, live, copy, compress. Each is a boolean option, taking 'true' or 'false' as a value. Option 'compress' controls the use of stream compression during migration.
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `VM_IS_TEMPLATE`, `OPERATION_NOT_ALLOWED`, `VM_BAD_POWER_STATE`.
+    ///
     /// Async form: `Async.VM.pool_migrate` (returns a task).
     pub fn pool_migrate(
         vm: &Ref<Vm>,
@@ -1646,12 +1943,15 @@ impl Vm {
     }
 
     /// `VM.resume_on`: Awaken the specified VM and resume it on a particular Host.  This can only be called when the specified VM is in the Suspended state.
+    ///
     /// Params:
     /// - `vm`: The VM to resume
     /// - `host`: The Host on which to resume the VM
     /// - `start_paused`: Resume VM in paused state if set to true.
     /// - `force`: Attempt to force the VM to resume. If this flag is false then the VM may fail pre-resume safety checks (for example, if the CPU the VM was running on looks substantially different to the current one)
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.resume_on` (returns a task).
     pub fn resume_on(
         vm: &Ref<Vm>,
@@ -1669,11 +1969,14 @@ impl Vm {
     }
 
     /// `VM.resume`: Awaken the specified VM and resume it.  This can only be called when the specified VM is in the Suspended state.
+    ///
     /// Params:
     /// - `vm`: The VM to resume
     /// - `start_paused`: Resume VM in paused state if set to true.
     /// - `force`: Attempt to force the VM to resume. If this flag is false then the VM may fail pre-resume safety checks (for example, if the CPU the VM was running on looks substantially different to the current one)
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.resume` (returns a task).
     pub fn resume(vm: &Ref<Vm>, start_paused: bool, force: bool) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value(), start_paused.to_value(), force.to_value()];
@@ -1681,9 +1984,12 @@ impl Vm {
     }
 
     /// `VM.suspend`: Suspend the specified VM to disk.  This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM to suspend
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.suspend` (returns a task).
     pub fn suspend(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1691,9 +1997,12 @@ impl Vm {
     }
 
     /// `VM.hard_reboot`: Stop executing the specified VM without attempting a clean shutdown and immediately restart the VM.
+    ///
     /// Params:
     /// - `vm`: The VM to reboot
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.hard_reboot` (returns a task).
     pub fn hard_reboot(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1701,8 +2010,10 @@ impl Vm {
     }
 
     /// `VM.power_state_reset`: Reset the power-state of the VM to halted in the database only. (Used to recover from slave failures in pooling scenarios by resetting the power-states of VMs running on dead slaves to halted.) This is a potentially dangerous operation; use with care.
+    ///
     /// Params:
     /// - `vm`: The VM to reset
+    ///
     /// Async form: `Async.VM.power_state_reset` (returns a task).
     pub fn power_state_reset(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1710,9 +2021,12 @@ impl Vm {
     }
 
     /// `VM.hard_shutdown`: Stop executing the specified VM without attempting a clean shutdown.
+    ///
     /// Params:
     /// - `vm`: The VM to destroy
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.hard_shutdown` (returns a task).
     pub fn hard_shutdown(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1720,9 +2034,12 @@ impl Vm {
     }
 
     /// `VM.clean_reboot`: Attempt to cleanly shutdown the specified VM (Note: this may not be supported, for example, if a guest agent is not installed). This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM to shutdown
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.clean_reboot` (returns a task).
     pub fn clean_reboot(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1730,9 +2047,12 @@ impl Vm {
     }
 
     /// `VM.shutdown`: Attempts to first clean shutdown a VM and if it should fail then perform a hard shutdown on it.
+    ///
     /// Params:
     /// - `vm`: The VM to shutdown
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.shutdown` (returns a task).
     pub fn shutdown(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1740,9 +2060,12 @@ impl Vm {
     }
 
     /// `VM.clean_shutdown`: Attempt to cleanly shutdown the specified VM. (Note: this may not be supported, for example, if a guest agent is not installed). This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM to shutdown
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.clean_shutdown` (returns a task).
     pub fn clean_shutdown(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1750,9 +2073,12 @@ impl Vm {
     }
 
     /// `VM.unpause`: Resume the specified VM. This can only be called when the specified VM is in the Paused state.
+    ///
     /// Params:
     /// - `vm`: The VM to unpause
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.unpause` (returns a task).
     pub fn unpause(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1760,9 +2086,12 @@ impl Vm {
     }
 
     /// `VM.pause`: Pause the specified VM. This can only be called when the specified VM is in the Running state.
+    ///
     /// Params:
     /// - `vm`: The VM to pause
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `VM_IS_TEMPLATE`.
+    ///
     /// Async form: `Async.VM.pause` (returns a task).
     pub fn pause(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1770,12 +2099,15 @@ impl Vm {
     }
 
     /// `VM.start_on`: Start the specified VM on a particular host.  This function can only be called with the VM is in the Halted State.
+    ///
     /// Params:
     /// - `vm`: The VM to start
     /// - `host`: The Host on which to start the VM
     /// - `start_paused`: Instantiate VM in paused state if set to true.
     /// - `force`: Attempt to force the VM to start. If this flag is false then the VM may fail pre-boot safety checks (for example, if the CPU the VM last booted on looks substantially different to the current one)
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `VM_IS_TEMPLATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `BOOTLOADER_FAILED`, `UNKNOWN_BOOTLOADER`.
+    ///
     /// Async form: `Async.VM.start_on` (returns a task).
     pub fn start_on(vm: &Ref<Vm>, host: &Ref<Host>, start_paused: bool, force: bool) -> Call<Void> {
         let params: Vec<Value> = vec![
@@ -1788,11 +2120,14 @@ impl Vm {
     }
 
     /// `VM.start`: Start the specified VM.  This function can only be called with the VM is in the Halted State.
+    ///
     /// Params:
     /// - `vm`: The VM to start
     /// - `start_paused`: Instantiate VM in paused state if set to true.
     /// - `force`: Attempt to force the VM to start. If this flag is false then the VM may fail pre-boot safety checks (for example, if the CPU the VM last booted on looks substantially different to the current one)
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `VM_HVM_REQUIRED`, `VM_IS_TEMPLATE`, `OTHER_OPERATION_IN_PROGRESS`, `OPERATION_NOT_ALLOWED`, `BOOTLOADER_FAILED`, `UNKNOWN_BOOTLOADER`, `NO_HOSTS_AVAILABLE`, `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.start` (returns a task).
     pub fn start(vm: &Ref<Vm>, start_paused: bool, force: bool) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value(), start_paused.to_value(), force.to_value()];
@@ -1800,9 +2135,12 @@ impl Vm {
     }
 
     /// `VM.provision`: Inspects the disk configuration contained within the VM's other_config, creates VDIs and VBDs and then executes any applicable post-install script.
+    ///
     /// Params:
     /// - `vm`: The VM to be provisioned
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `SR_FULL`, `OPERATION_NOT_ALLOWED`, `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.provision` (returns a task).
     pub fn provision(vm: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![vm.to_value()];
@@ -1810,11 +2148,15 @@ impl Vm {
     }
 
     /// `VM.checkpoint`: Checkpoints the specified VM, making a new VM. Checkpoint automatically exploits the capabilities of the underlying storage repository in which the VM's disk images are stored (for example, Copy on Write) and saves the memory image as well.
+    ///
     /// Params:
     /// - `vm`: The VM to be checkpointed
     /// - `new_name`: The name of the checkpointed VM
+    ///
     /// Returns: The reference of the newly created VM.
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `SR_FULL`, `OPERATION_NOT_ALLOWED`, `VM_CHECKPOINT_SUSPEND_FAILED`, `VM_CHECKPOINT_RESUME_FAILED`.
+    ///
     /// Async form: `Async.VM.checkpoint` (returns a task).
     pub fn checkpoint(vm: &Ref<Vm>, new_name: &str) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![vm.to_value(), new_name.to_value()];
@@ -1822,9 +2164,12 @@ impl Vm {
     }
 
     /// `VM.revert`: Reverts the specified VM to a previous state.
+    ///
     /// Params:
     /// - `snapshot`: The snapshotted state that we revert to
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `OPERATION_NOT_ALLOWED`, `SR_FULL`, `VM_REVERT_FAILED`.
+    ///
     /// Async form: `Async.VM.revert` (returns a task).
     pub fn revert(snapshot: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![snapshot.to_value()];
@@ -1832,12 +2177,16 @@ impl Vm {
     }
 
     /// `VM.copy`: Copied the specified VM, making a new VM. Unlike clone, copy does not exploits the capabilities of the underlying storage repository in which the VM's disk images are stored. Instead, copy guarantees that the disk images of the newly created VM will be 'full disks' - i.e. not part of a CoW chain.  This function can only be called when the VM is in the Halted State.
+    ///
     /// Params:
     /// - `vm`: The VM to be copied
     /// - `new_name`: The name of the copied VM
     /// - `sr`: An SR to copy all the VM's disks into (if an invalid reference then it uses the existing SRs)
+    ///
     /// Returns: The reference of the newly created VM.
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `SR_FULL`, `OPERATION_NOT_ALLOWED`, `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.copy` (returns a task).
     pub fn copy(vm: &Ref<Vm>, new_name: &str, sr: &Ref<Sr>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![vm.to_value(), new_name.to_value(), sr.to_value()];
@@ -1845,11 +2194,15 @@ impl Vm {
     }
 
     /// `VM.clone`: Clones the specified VM, making a new VM. Clone automatically exploits the capabilities of the underlying storage repository in which the VM's disk images are stored (for example, Copy on Write). This function can only be called when the VM is in the Halted State.
+    ///
     /// Params:
     /// - `vm`: The VM to be cloned
     /// - `new_name`: The name of the cloned VM
+    ///
     /// Returns: The reference of the newly created VM.
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `SR_FULL`, `OPERATION_NOT_ALLOWED`, `LICENCE_RESTRICTION`.
+    ///
     /// Async form: `Async.VM.clone` (returns a task).
     pub fn clone(vm: &Ref<Vm>, new_name: &str) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![vm.to_value(), new_name.to_value()];
@@ -1857,12 +2210,17 @@ impl Vm {
     }
 
     /// `VM.snapshot_with_quiesce`: Snapshots the specified VM with quiesce, making a new VM. Snapshot automatically exploits the capabilities of the underlying storage repository in which the VM's disk images are stored (for example, Copy on Write).
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `vm`: The VM to be snapshotted
     /// - `new_name`: The name of the snapshotted VM
+    ///
     /// Returns: The reference of the newly created VM.
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `SR_FULL`, `OPERATION_NOT_ALLOWED`, `VM_SNAPSHOT_WITH_QUIESCE_FAILED`, `VM_SNAPSHOT_WITH_QUIESCE_TIMEOUT`, `VM_SNAPSHOT_WITH_QUIESCE_PLUGIN_DEOS_NOT_RESPOND`, `VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED`.
+    ///
     /// Async form: `Async.VM.snapshot_with_quiesce` (returns a task).
     pub fn snapshot_with_quiesce(vm: &Ref<Vm>, new_name: &str) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![vm.to_value(), new_name.to_value()];
@@ -1870,12 +2228,16 @@ impl Vm {
     }
 
     /// `VM.snapshot`: Snapshots the specified VM, making a new VM. Snapshot automatically exploits the capabilities of the underlying storage repository in which the VM's disk images are stored (for example, Copy on Write).
+    ///
     /// Params:
     /// - `vm`: The VM to be snapshotted
     /// - `new_name`: The name of the snapshotted VM
     /// - `ignore_vdis`: A list of VDIs to ignore for the snapshot (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The reference of the newly created VM.
+    ///
     /// Errors: `VM_BAD_POWER_STATE`, `SR_FULL`, `OPERATION_NOT_ALLOWED`.
+    ///
     /// Async form: `Async.VM.snapshot` (returns a task).
     pub fn snapshot(
         vm: &Ref<Vm>,
@@ -1897,6 +2259,7 @@ impl Vm {
     }
 
     /// `VM.set_hardware_platform_version`: Set the hardware_platform_version field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1906,6 +2269,7 @@ impl Vm {
     }
 
     /// `VM.set_suspend_SR`: Set the suspend_SR field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1915,6 +2279,7 @@ impl Vm {
     }
 
     /// `VM.remove_tags`: Remove the given value from the tags field of the given VM.  If the value is not in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: Value to remove
@@ -1924,6 +2289,7 @@ impl Vm {
     }
 
     /// `VM.add_tags`: Add the given value to the tags field of the given VM.  If the value is already in that Set, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to add
@@ -1933,6 +2299,7 @@ impl Vm {
     }
 
     /// `VM.set_tags`: Set the tags field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1942,6 +2309,7 @@ impl Vm {
     }
 
     /// `VM.remove_from_xenstore_data`: Remove the given key and its corresponding value from the xenstore_data field of the given VM.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1951,6 +2319,7 @@ impl Vm {
     }
 
     /// `VM.add_to_xenstore_data`: Add the given key-value pair to the xenstore_data field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -1961,6 +2330,7 @@ impl Vm {
     }
 
     /// `VM.set_xenstore_data`: Set the xenstore_data field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1970,6 +2340,7 @@ impl Vm {
     }
 
     /// `VM.set_recommendations`: Set the recommendations field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1979,7 +2350,9 @@ impl Vm {
     }
 
     /// `VM.set_PCI_bus`: Set the PCI_bus field of the given VM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -1989,6 +2362,7 @@ impl Vm {
     }
 
     /// `VM.remove_from_HVM_boot_params`: Remove the given key and its corresponding value from the HVM/boot_params field of the given VM.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -1998,6 +2372,7 @@ impl Vm {
     }
 
     /// `VM.add_to_HVM_boot_params`: Add the given key-value pair to the HVM/boot_params field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -2008,6 +2383,7 @@ impl Vm {
     }
 
     /// `VM.set_HVM_boot_params`: Set the HVM/boot_params field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2017,6 +2393,7 @@ impl Vm {
     }
 
     /// `VM.set_PV_legacy_args`: Set the PV/legacy_args field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2026,6 +2403,7 @@ impl Vm {
     }
 
     /// `VM.set_PV_bootloader_args`: Set the PV/bootloader_args field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2035,6 +2413,7 @@ impl Vm {
     }
 
     /// `VM.set_PV_args`: Set the PV/args field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2044,6 +2423,7 @@ impl Vm {
     }
 
     /// `VM.set_PV_ramdisk`: Set the PV/ramdisk field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2053,6 +2433,7 @@ impl Vm {
     }
 
     /// `VM.set_PV_kernel`: Set the PV/kernel field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2062,6 +2443,7 @@ impl Vm {
     }
 
     /// `VM.set_PV_bootloader`: Set the PV/bootloader field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2071,6 +2453,7 @@ impl Vm {
     }
 
     /// `VM.set_actions_after_reboot`: Set the actions/after_reboot field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2080,6 +2463,7 @@ impl Vm {
     }
 
     /// `VM.set_actions_after_shutdown`: Set the actions/after_shutdown field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2089,7 +2473,9 @@ impl Vm {
     }
 
     /// `VM.set_actions_after_softreboot`: Set the actions/after_softreboot field of the given VM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2102,6 +2488,7 @@ impl Vm {
     }
 
     /// `VM.remove_from_VCPUs_params`: Remove the given key and its corresponding value from the VCPUs/params field of the given VM.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -2111,6 +2498,7 @@ impl Vm {
     }
 
     /// `VM.add_to_VCPUs_params`: Add the given key-value pair to the VCPUs/params field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -2121,6 +2509,7 @@ impl Vm {
     }
 
     /// `VM.set_VCPUs_params`: Set the VCPUs/params field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2130,6 +2519,7 @@ impl Vm {
     }
 
     /// `VM.set_affinity`: Set the affinity field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2139,6 +2529,7 @@ impl Vm {
     }
 
     /// `VM.set_is_a_template`: Set the is_a_template field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2148,6 +2539,7 @@ impl Vm {
     }
 
     /// `VM.set_user_version`: Set the user_version field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2157,6 +2549,7 @@ impl Vm {
     }
 
     /// `VM.set_name_description`: Set the name/description field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2166,6 +2559,7 @@ impl Vm {
     }
 
     /// `VM.set_name_label`: Set the name/label field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -2175,9 +2569,12 @@ impl Vm {
     }
 
     /// `VM.get_secureboot_certificates_state`: Get the secureboot_certificates_state field of the given VM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_secureboot_certificates_state(
         self_: &Ref<Vm>,
@@ -2187,9 +2584,12 @@ impl Vm {
     }
 
     /// `VM.get_groups`: Get the groups field of the given VM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_groups(self_: &Ref<Vm>) -> Call<Vec<Ref<VmGroup>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2197,9 +2597,12 @@ impl Vm {
     }
 
     /// `VM.get_pending_guidances_full`: Get the pending_guidances_full field of the given VM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_guidances_full(self_: &Ref<Vm>) -> Call<Vec<UpdateGuidances>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2207,9 +2610,12 @@ impl Vm {
     }
 
     /// `VM.get_pending_guidances_recommended`: Get the pending_guidances_recommended field of the given VM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_guidances_recommended(self_: &Ref<Vm>) -> Call<Vec<UpdateGuidances>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2217,8 +2623,10 @@ impl Vm {
     }
 
     /// `VM.get_pending_guidances`: Get the pending_guidances field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pending_guidances(self_: &Ref<Vm>) -> Call<Vec<UpdateGuidances>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2226,8 +2634,10 @@ impl Vm {
     }
 
     /// `VM.get_NVRAM`: Get the NVRAM field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_nvram(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2235,8 +2645,10 @@ impl Vm {
     }
 
     /// `VM.get_domain_type`: Get the domain_type field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_domain_type(self_: &Ref<Vm>) -> Call<DomainType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2244,8 +2656,10 @@ impl Vm {
     }
 
     /// `VM.get_reference_label`: Get the reference_label field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_reference_label(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2253,8 +2667,10 @@ impl Vm {
     }
 
     /// `VM.get_requires_reboot`: Get the requires_reboot field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_requires_reboot(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2262,8 +2678,10 @@ impl Vm {
     }
 
     /// `VM.get_has_vendor_device`: Get the has_vendor_device field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_has_vendor_device(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2271,8 +2689,10 @@ impl Vm {
     }
 
     /// `VM.get_hardware_platform_version`: Get the hardware_platform_version field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hardware_platform_version(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2280,8 +2700,10 @@ impl Vm {
     }
 
     /// `VM.get_generation_id`: Get the generation_id field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_generation_id(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2289,8 +2711,10 @@ impl Vm {
     }
 
     /// `VM.get_version`: Get the version field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_version(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2298,8 +2722,10 @@ impl Vm {
     }
 
     /// `VM.get_suspend_SR`: Get the suspend_SR field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_suspend_sr(self_: &Ref<Vm>) -> Call<Ref<Sr>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2307,8 +2733,10 @@ impl Vm {
     }
 
     /// `VM.get_attached_PCIs`: Get the attached_PCIs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_attached_pcis(self_: &Ref<Vm>) -> Call<Vec<Ref<Pci>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2316,8 +2744,10 @@ impl Vm {
     }
 
     /// `VM.get_VGPUs`: Get the VGPUs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vgpus(self_: &Ref<Vm>) -> Call<Vec<Ref<Vgpu>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2325,8 +2755,10 @@ impl Vm {
     }
 
     /// `VM.get_order`: Get the order field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_order(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2334,8 +2766,10 @@ impl Vm {
     }
 
     /// `VM.get_shutdown_delay`: Get the shutdown_delay field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_shutdown_delay(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2343,8 +2777,10 @@ impl Vm {
     }
 
     /// `VM.get_start_delay`: Get the start_delay field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_start_delay(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2352,8 +2788,10 @@ impl Vm {
     }
 
     /// `VM.get_appliance`: Get the appliance field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_appliance(self_: &Ref<Vm>) -> Call<Ref<VmAppliance>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2361,8 +2799,10 @@ impl Vm {
     }
 
     /// `VM.get_is_vmss_snapshot`: Get the is_vmss_snapshot field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_vmss_snapshot(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2370,8 +2810,10 @@ impl Vm {
     }
 
     /// `VM.get_snapshot_schedule`: Get the snapshot_schedule field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_schedule(self_: &Ref<Vm>) -> Call<Ref<Vmss>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2379,9 +2821,12 @@ impl Vm {
     }
 
     /// `VM.get_is_snapshot_from_vmpp`: Get the is_snapshot_from_vmpp field of the given VM.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_snapshot_from_vmpp(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2389,9 +2834,12 @@ impl Vm {
     }
 
     /// `VM.get_protection_policy`: Get the protection_policy field of the given VM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_protection_policy(self_: &Ref<Vm>) -> Call<Ref<Vmpp>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2399,8 +2847,10 @@ impl Vm {
     }
 
     /// `VM.get_bios_strings`: Get the bios_strings field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_bios_strings(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2408,8 +2858,10 @@ impl Vm {
     }
 
     /// `VM.get_children`: Get the children field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_children(self_: &Ref<Vm>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2417,8 +2869,10 @@ impl Vm {
     }
 
     /// `VM.get_parent`: Get the parent field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_parent(self_: &Ref<Vm>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2426,8 +2880,10 @@ impl Vm {
     }
 
     /// `VM.get_snapshot_metadata`: Get the snapshot_metadata field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_metadata(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2435,8 +2891,10 @@ impl Vm {
     }
 
     /// `VM.get_snapshot_info`: Get the snapshot_info field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_info(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2444,8 +2902,10 @@ impl Vm {
     }
 
     /// `VM.get_blocked_operations`: Get the blocked_operations field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_blocked_operations(self_: &Ref<Vm>) -> Call<BTreeMap<VmOperations, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2453,8 +2913,10 @@ impl Vm {
     }
 
     /// `VM.get_tags`: Get the tags field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_tags(self_: &Ref<Vm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2462,8 +2924,10 @@ impl Vm {
     }
 
     /// `VM.get_blobs`: Get the blobs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_blobs(self_: &Ref<Vm>) -> Call<BTreeMap<String, Ref<Blob>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2471,8 +2935,10 @@ impl Vm {
     }
 
     /// `VM.get_transportable_snapshot_id`: Get the transportable_snapshot_id field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_transportable_snapshot_id(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2480,8 +2946,10 @@ impl Vm {
     }
 
     /// `VM.get_snapshot_time`: Get the snapshot_time field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_time(self_: &Ref<Vm>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2489,8 +2957,10 @@ impl Vm {
     }
 
     /// `VM.get_snapshots`: Get the snapshots field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshots(self_: &Ref<Vm>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2498,8 +2968,10 @@ impl Vm {
     }
 
     /// `VM.get_snapshot_of`: Get the snapshot_of field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_snapshot_of(self_: &Ref<Vm>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2507,8 +2979,10 @@ impl Vm {
     }
 
     /// `VM.get_is_a_snapshot`: Get the is_a_snapshot field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_a_snapshot(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2516,8 +2990,10 @@ impl Vm {
     }
 
     /// `VM.get_ha_restart_priority`: Get the ha_restart_priority field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_restart_priority(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2525,9 +3001,12 @@ impl Vm {
     }
 
     /// `VM.get_ha_always_run`: Get the ha_always_run field of the given VM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_ha_always_run(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2535,8 +3014,10 @@ impl Vm {
     }
 
     /// `VM.get_xenstore_data`: Get the xenstore_data field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_xenstore_data(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2544,8 +3025,10 @@ impl Vm {
     }
 
     /// `VM.get_recommendations`: Get the recommendations field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_recommendations(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2553,8 +3036,10 @@ impl Vm {
     }
 
     /// `VM.get_last_booted_record`: Get the last_booted_record field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_booted_record(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2562,8 +3047,10 @@ impl Vm {
     }
 
     /// `VM.get_guest_metrics`: Get the guest_metrics field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_guest_metrics(self_: &Ref<Vm>) -> Call<Ref<VmGuestMetrics>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2571,8 +3058,10 @@ impl Vm {
     }
 
     /// `VM.get_metrics`: Get the metrics field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_metrics(self_: &Ref<Vm>) -> Call<Ref<VmMetrics>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2580,8 +3069,10 @@ impl Vm {
     }
 
     /// `VM.get_is_control_domain`: Get the is_control_domain field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_control_domain(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2589,8 +3080,10 @@ impl Vm {
     }
 
     /// `VM.get_last_boot_CPU_flags`: Get the last_boot_CPU_flags field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_boot_cpu_flags(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2598,8 +3091,10 @@ impl Vm {
     }
 
     /// `VM.get_domarch`: Get the domarch field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_domarch(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2607,8 +3102,10 @@ impl Vm {
     }
 
     /// `VM.get_domid`: Get the domid field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_domid(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2616,8 +3113,10 @@ impl Vm {
     }
 
     /// `VM.get_other_config`: Get the other_config field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2625,9 +3124,12 @@ impl Vm {
     }
 
     /// `VM.get_PCI_bus`: Get the PCI_bus field of the given VM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pci_bus(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2635,8 +3137,10 @@ impl Vm {
     }
 
     /// `VM.get_platform`: Get the platform field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_platform(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2644,8 +3148,10 @@ impl Vm {
     }
 
     /// `VM.get_HVM_shadow_multiplier`: Get the HVM/shadow_multiplier field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hvm_shadow_multiplier(self_: &Ref<Vm>) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2653,8 +3159,10 @@ impl Vm {
     }
 
     /// `VM.get_HVM_boot_params`: Get the HVM/boot_params field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hvm_boot_params(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2662,9 +3170,12 @@ impl Vm {
     }
 
     /// `VM.get_HVM_boot_policy`: Get the HVM/boot_policy field of the given VM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hvm_boot_policy(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2672,8 +3183,10 @@ impl Vm {
     }
 
     /// `VM.get_PV_legacy_args`: Get the PV/legacy_args field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_legacy_args(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2681,8 +3194,10 @@ impl Vm {
     }
 
     /// `VM.get_PV_bootloader_args`: Get the PV/bootloader_args field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_bootloader_args(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2690,8 +3205,10 @@ impl Vm {
     }
 
     /// `VM.get_PV_args`: Get the PV/args field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_args(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2699,8 +3216,10 @@ impl Vm {
     }
 
     /// `VM.get_PV_ramdisk`: Get the PV/ramdisk field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_ramdisk(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2708,8 +3227,10 @@ impl Vm {
     }
 
     /// `VM.get_PV_kernel`: Get the PV/kernel field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_kernel(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2717,8 +3238,10 @@ impl Vm {
     }
 
     /// `VM.get_PV_bootloader`: Get the PV/bootloader field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_bootloader(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2726,8 +3249,10 @@ impl Vm {
     }
 
     /// `VM.get_VTPMs`: Get the VTPMs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vtpms(self_: &Ref<Vm>) -> Call<Vec<Ref<Vtpm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2735,8 +3260,10 @@ impl Vm {
     }
 
     /// `VM.get_crash_dumps`: Get the crash_dumps field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_crash_dumps(self_: &Ref<Vm>) -> Call<Vec<Ref<Crashdump>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2744,8 +3271,10 @@ impl Vm {
     }
 
     /// `VM.get_VUSBs`: Get the VUSBs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vusbs(self_: &Ref<Vm>) -> Call<Vec<Ref<Vusb>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2753,8 +3282,10 @@ impl Vm {
     }
 
     /// `VM.get_VBDs`: Get the VBDs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vbds(self_: &Ref<Vm>) -> Call<Vec<Ref<Vbd>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2762,8 +3293,10 @@ impl Vm {
     }
 
     /// `VM.get_VIFs`: Get the VIFs field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vifs(self_: &Ref<Vm>) -> Call<Vec<Ref<Vif>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2771,8 +3304,10 @@ impl Vm {
     }
 
     /// `VM.get_consoles`: Get the consoles field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_consoles(self_: &Ref<Vm>) -> Call<Vec<Ref<Console>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2780,8 +3315,10 @@ impl Vm {
     }
 
     /// `VM.get_actions_after_crash`: Get the actions/after_crash field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_actions_after_crash(self_: &Ref<Vm>) -> Call<OnCrashBehaviour> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2789,8 +3326,10 @@ impl Vm {
     }
 
     /// `VM.get_actions_after_reboot`: Get the actions/after_reboot field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_actions_after_reboot(self_: &Ref<Vm>) -> Call<OnNormalExit> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2798,8 +3337,10 @@ impl Vm {
     }
 
     /// `VM.get_actions_after_shutdown`: Get the actions/after_shutdown field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_actions_after_shutdown(self_: &Ref<Vm>) -> Call<OnNormalExit> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2807,9 +3348,12 @@ impl Vm {
     }
 
     /// `VM.get_actions_after_softreboot`: Get the actions/after_softreboot field of the given VM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_actions_after_softreboot(self_: &Ref<Vm>) -> Call<OnSoftrebootBehavior> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2817,8 +3361,10 @@ impl Vm {
     }
 
     /// `VM.get_VCPUs_at_startup`: Get the VCPUs/at_startup field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_at_startup(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2826,8 +3372,10 @@ impl Vm {
     }
 
     /// `VM.get_VCPUs_max`: Get the VCPUs/max field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_max(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2835,8 +3383,10 @@ impl Vm {
     }
 
     /// `VM.get_VCPUs_params`: Get the VCPUs/params field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_params(self_: &Ref<Vm>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2844,8 +3394,10 @@ impl Vm {
     }
 
     /// `VM.get_memory_static_min`: Get the memory/static_min field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_static_min(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2853,8 +3405,10 @@ impl Vm {
     }
 
     /// `VM.get_memory_dynamic_min`: Get the memory/dynamic_min field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_dynamic_min(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2862,8 +3416,10 @@ impl Vm {
     }
 
     /// `VM.get_memory_dynamic_max`: Get the memory/dynamic_max field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_dynamic_max(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2871,8 +3427,10 @@ impl Vm {
     }
 
     /// `VM.get_memory_static_max`: Get the memory/static_max field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_static_max(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2880,9 +3438,12 @@ impl Vm {
     }
 
     /// `VM.get_memory_target`: Get the memory/target field of the given VM.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_target(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2890,8 +3451,10 @@ impl Vm {
     }
 
     /// `VM.get_memory_overhead`: Get the memory/overhead field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_overhead(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2899,8 +3462,10 @@ impl Vm {
     }
 
     /// `VM.get_affinity`: Get the affinity field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_affinity(self_: &Ref<Vm>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2908,8 +3473,10 @@ impl Vm {
     }
 
     /// `VM.get_scheduled_to_be_resident_on`: Get the scheduled_to_be_resident_on field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_scheduled_to_be_resident_on(self_: &Ref<Vm>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2917,8 +3484,10 @@ impl Vm {
     }
 
     /// `VM.get_resident_on`: Get the resident_on field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_resident_on(self_: &Ref<Vm>) -> Call<Ref<Host>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2926,8 +3495,10 @@ impl Vm {
     }
 
     /// `VM.get_suspend_VDI`: Get the suspend_VDI field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_suspend_vdi(self_: &Ref<Vm>) -> Call<Ref<Vdi>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2935,8 +3506,10 @@ impl Vm {
     }
 
     /// `VM.get_is_default_template`: Get the is_default_template field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_default_template(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2944,8 +3517,10 @@ impl Vm {
     }
 
     /// `VM.get_is_a_template`: Get the is_a_template field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_a_template(self_: &Ref<Vm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2953,8 +3528,10 @@ impl Vm {
     }
 
     /// `VM.get_user_version`: Get the user_version field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_user_version(self_: &Ref<Vm>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2962,8 +3539,10 @@ impl Vm {
     }
 
     /// `VM.get_power_state`: Get the power_state field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_power_state(self_: &Ref<Vm>) -> Call<VmPowerState> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2971,8 +3550,10 @@ impl Vm {
     }
 
     /// `VM.get_name_description`: Get the name/description field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2980,8 +3561,10 @@ impl Vm {
     }
 
     /// `VM.get_name_label`: Get the name/label field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2989,8 +3572,10 @@ impl Vm {
     }
 
     /// `VM.get_current_operations`: Get the current_operations field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(self_: &Ref<Vm>) -> Call<BTreeMap<String, VmOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -2998,8 +3583,10 @@ impl Vm {
     }
 
     /// `VM.get_allowed_operations`: Get the allowed_operations field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Vm>) -> Call<Vec<VmOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -3007,8 +3594,10 @@ impl Vm {
     }
 
     /// `VM.get_uuid`: Get the uuid field of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -3016,8 +3605,10 @@ impl Vm {
     }
 
     /// `VM.get_by_name_label`: Get all the VM instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -3025,8 +3616,10 @@ impl Vm {
     }
 
     /// `VM.destroy`: Destroy the specified VM.  The VM is completely removed from the system.  This function can only be called when the VM is in the Halted State.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VM.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vm>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -3035,9 +3628,12 @@ impl Vm {
 
     /// `VM.create`: NOT RECOMMENDED! VM.clone or VM.copy (or VM.import) is a better choice in almost all situations. The standard way to obtain a new VM is to call VM.clone on a template VM, then call VM.provision on the new clone. Caution: if VM.create is used and then the new VM is attached to a virtual disc that has an operating system already installed, then there is no guarantee that the operating system will boot and run. Any software that calls VM.create on a future version of this API may fail or give unexpected results. For example this could happen if an additional parameter were added to VM.create. VM.create is intended only for use in the automatic creation of the system VM templates. It creates a new VM instance, and returns its handle.
     /// The constructor args are: name_label, name_description, power_state, user_version*, is_a_template*, suspend_VDI, affinity*, memory_target, memory_static_max*, memory_dynamic_max*, memory_dynamic_min*, memory_static_min*, VCPUs_params*, VCPUs_max*, VCPUs_at_startup*, actions_after_softreboot, actions_after_shutdown*, actions_after_reboot*, actions_after_crash*, PV_bootloader*, PV_kernel*, PV_ramdisk*, PV_args*, PV_bootloader_args*, PV_legacy_args*, HVM_boot_policy*, HVM_boot_params*, HVM_shadow_multiplier, platform*, PCI_bus*, other_config*, last_boot_CPU_flags, last_booted_record, recommendations*, xenstore_data, ha_always_run, ha_restart_priority, tags, blocked_operations, protection_policy, is_snapshot_from_vmpp, snapshot_schedule, is_vmss_snapshot, appliance, start_delay, shutdown_delay, order, suspend_SR, version, generation_id, hardware_platform_version, has_vendor_device, reference_label, domain_type, NVRAM (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VM.create` (returns a task).
     pub fn create(args: &Vm) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -3045,8 +3641,10 @@ impl Vm {
     }
 
     /// `VM.get_by_uuid`: Get a reference to the VM instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -3054,8 +3652,10 @@ impl Vm {
     }
 
     /// `VM.get_record`: Get a record containing the current state of the given VM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vm>) -> Call<Vm> {
         let params: Vec<Value> = vec![self_.to_value()];

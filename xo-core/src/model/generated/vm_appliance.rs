@@ -12,21 +12,27 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct VmAppliance {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<VmApplianceOperation>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, VmApplianceOperation>,
     /// all VMs in this appliance
+    ///
     /// RO/runtime
     #[serde(rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
@@ -71,6 +77,7 @@ impl ToValue for VmAppliance {
 /// Call descriptions for `VM_appliance` messages (no IO; a client executes them).
 impl VmAppliance {
     /// `VM_appliance.get_all_records`: Return a map of VM_appliance references to VM_appliance records for all VM_appliances known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VmAppliance>, VmAppliance>> {
         let params: Vec<Value> = vec![];
@@ -78,6 +85,7 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_all`: Return a list of all the VM_appliances known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VmAppliance>>> {
         let params: Vec<Value> = vec![];
@@ -85,11 +93,14 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.recover`: Recover the VM appliance
+    ///
     /// Params:
     /// - `self_`: The VM appliance to recover
     /// - `session_to`: The session to which the VM appliance is to be recovered.
     /// - `force`: Whether the VMs should replace newer versions of themselves.
+    ///
     /// Errors: `VM_REQUIRES_SR`.
+    ///
     /// Async form: `Async.VM_appliance.recover` (returns a task).
     pub fn recover(self_: &Ref<VmAppliance>, session_to: &Ref<Session>, force: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), session_to.to_value(), force.to_value()];
@@ -97,10 +108,13 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_SRs_required_for_recovery`: Get the list of SRs required by the VM appliance to recover.
+    ///
     /// Params:
     /// - `self_`: The VM appliance for which the required list of SRs has to be recovered.
     /// - `session_to`: The session to which the list of SRs have to be recovered .
+    ///
     /// Returns: refs for SRs required to recover the VM
+    ///
     /// Async form: `Async.VM_appliance.get_SRs_required_for_recovery` (returns a task).
     pub fn get_srs_required_for_recovery(
         self_: &Ref<VmAppliance>,
@@ -112,10 +126,13 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.assert_can_be_recovered`: Assert whether all SRs required to recover this VM appliance are available.
+    ///
     /// Params:
     /// - `self_`: The VM appliance to recover
     /// - `session_to`: The session to which the VM appliance is to be recovered.
+    ///
     /// Errors: `VM_REQUIRES_SR`.
+    ///
     /// Async form: `Async.VM_appliance.assert_can_be_recovered` (returns a task).
     pub fn assert_can_be_recovered(
         self_: &Ref<VmAppliance>,
@@ -127,9 +144,12 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.shutdown`: For each VM in the appliance, try to shut it down cleanly. If this fails, perform a hard shutdown of the VM.
+    ///
     /// Params:
     /// - `self_`: The VM appliance
+    ///
     /// Errors: `OPERATION_PARTIALLY_FAILED`.
+    ///
     /// Async form: `Async.VM_appliance.shutdown` (returns a task).
     pub fn shutdown(self_: &Ref<VmAppliance>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -137,9 +157,12 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.hard_shutdown`: Perform a hard shutdown of all the VMs in the appliance
+    ///
     /// Params:
     /// - `self_`: The VM appliance
+    ///
     /// Errors: `OPERATION_PARTIALLY_FAILED`.
+    ///
     /// Async form: `Async.VM_appliance.hard_shutdown` (returns a task).
     pub fn hard_shutdown(self_: &Ref<VmAppliance>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -148,9 +171,12 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.clean_shutdown`: Perform a clean shutdown of all the VMs in the appliance
+    ///
     /// Params:
     /// - `self_`: The VM appliance
+    ///
     /// Errors: `OPERATION_PARTIALLY_FAILED`.
+    ///
     /// Async form: `Async.VM_appliance.clean_shutdown` (returns a task).
     pub fn clean_shutdown(self_: &Ref<VmAppliance>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -159,10 +185,13 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.start`: Start all VMs in the appliance
+    ///
     /// Params:
     /// - `self_`: The VM appliance
     /// - `paused`: Instantiate all VMs belonging to this appliance in paused state if set to true.
+    ///
     /// Errors: `OPERATION_PARTIALLY_FAILED`.
+    ///
     /// Async form: `Async.VM_appliance.start` (returns a task).
     pub fn start(self_: &Ref<VmAppliance>, paused: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), paused.to_value()];
@@ -170,6 +199,7 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.set_name_description`: Set the name/description field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -179,6 +209,7 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.set_name_label`: Set the name/label field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -188,8 +219,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_VMs`: Get the VMs field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vms(self_: &Ref<VmAppliance>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -197,8 +230,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_current_operations`: Get the current_operations field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(
         self_: &Ref<VmAppliance>,
@@ -208,8 +243,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_allowed_operations`: Get the allowed_operations field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<VmAppliance>) -> Call<Vec<VmApplianceOperation>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -217,8 +254,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_name_description`: Get the name/description field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<VmAppliance>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -226,8 +265,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_name_label`: Get the name/label field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<VmAppliance>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -235,8 +276,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_uuid`: Get the uuid field of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VmAppliance>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -244,8 +287,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_by_name_label`: Get all the VM_appliance instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<VmAppliance>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -253,8 +298,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.destroy`: Destroy the specified VM_appliance instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VM_appliance.destroy` (returns a task).
     pub fn destroy(self_: &Ref<VmAppliance>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -263,9 +310,12 @@ impl VmAppliance {
 
     /// `VM_appliance.create`: Create a new VM_appliance instance, and return its handle.
     /// The constructor args are: name_label, name_description (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VM_appliance.create` (returns a task).
     pub fn create(args: &VmAppliance) -> Call<Ref<VmAppliance>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -273,8 +323,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_by_uuid`: Get a reference to the VM_appliance instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VmAppliance>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -282,8 +334,10 @@ impl VmAppliance {
     }
 
     /// `VM_appliance.get_record`: Get a record containing the current state of the given VM_appliance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VmAppliance>) -> Call<VmAppliance> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,23 +8,29 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// A VM group
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct VmGroup {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// The placement policy of the VM group
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub placement: PlacementPolicy,
     /// The list of VMs associated with the group
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     #[serde(rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
@@ -61,7 +67,9 @@ impl ToValue for VmGroup {
 /// Call descriptions for `VM_group` messages (no IO; a client executes them).
 impl VmGroup {
     /// `VM_group.get_all_records`: Return a map of VM_group references to VM_group records for all VM_groups known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VmGroup>, VmGroup>> {
         let params: Vec<Value> = vec![];
@@ -69,7 +77,9 @@ impl VmGroup {
     }
 
     /// `VM_group.get_all`: Return a list of all the VM_groups known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VmGroup>>> {
         let params: Vec<Value> = vec![];
@@ -77,6 +87,7 @@ impl VmGroup {
     }
 
     /// `VM_group.set_name_description`: Set the name/description field of the given VM_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -86,6 +97,7 @@ impl VmGroup {
     }
 
     /// `VM_group.set_name_label`: Set the name/label field of the given VM_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -95,9 +107,12 @@ impl VmGroup {
     }
 
     /// `VM_group.get_VMs`: Get the VMs field of the given VM_group.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vms(self_: &Ref<VmGroup>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -105,9 +120,12 @@ impl VmGroup {
     }
 
     /// `VM_group.get_placement`: Get the placement field of the given VM_group.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_placement(self_: &Ref<VmGroup>) -> Call<PlacementPolicy> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -115,8 +133,10 @@ impl VmGroup {
     }
 
     /// `VM_group.get_name_description`: Get the name/description field of the given VM_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<VmGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -124,8 +144,10 @@ impl VmGroup {
     }
 
     /// `VM_group.get_name_label`: Get the name/label field of the given VM_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<VmGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -133,8 +155,10 @@ impl VmGroup {
     }
 
     /// `VM_group.get_uuid`: Get the uuid field of the given VM_group.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VmGroup>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -142,9 +166,12 @@ impl VmGroup {
     }
 
     /// `VM_group.get_by_name_label`: Get all the VM_group instances with the given label.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<VmGroup>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -152,9 +179,12 @@ impl VmGroup {
     }
 
     /// `VM_group.destroy`: Destroy the specified VM_group instance.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VM_group.destroy` (returns a task).
     pub fn destroy(self_: &Ref<VmGroup>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -163,10 +193,14 @@ impl VmGroup {
 
     /// `VM_group.create`: Create a new VM_group instance, and return its handle.
     /// The constructor args are: name_label, name_description, placement (* = non-optional).
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VM_group.create` (returns a task).
     pub fn create(args: &VmGroup) -> Call<Ref<VmGroup>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -174,9 +208,12 @@ impl VmGroup {
     }
 
     /// `VM_group.get_by_uuid`: Get a reference to the VM_group instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VmGroup>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -184,9 +221,12 @@ impl VmGroup {
     }
 
     /// `VM_group.get_record`: Get a record containing the current state of the given VM_group.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VmGroup>) -> Call<VmGroup> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,54 +12,70 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct VmGuestMetrics {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// version of the OS
+    ///
     /// RO/runtime
     pub os_version: BTreeMap<String, String>,
     /// The NETBIOS name of the machine
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub netbios_name: BTreeMap<String, String>,
     /// version of the PV drivers
+    ///
     /// RO/runtime
     #[serde(rename = "PV_drivers_version")]
     pub pv_drivers_version: BTreeMap<String, String>,
     /// Logically equivalent to PV_drivers_detected
+    ///
     /// RO/runtime. Deprecated in the datamodel.
     #[serde(rename = "PV_drivers_up_to_date")]
     pub pv_drivers_up_to_date: bool,
     /// This field exists but has no data. Use the memory and memory_internal_free RRD data-sources instead.
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub memory: BTreeMap<String, String>,
     /// This field exists but has no data.
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub disks: BTreeMap<String, String>,
     /// network configuration
+    ///
     /// RO/runtime
     pub networks: BTreeMap<String, String>,
     /// anything else
+    ///
     /// RO/runtime
     pub other: BTreeMap<String, String>,
     /// Time at which this information was last updated
+    ///
     /// RO/runtime
     pub last_updated: DateTime,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// True if the guest is sending heartbeat messages via the guest agent
+    ///
     /// RO/runtime
     pub live: bool,
     /// The guest's statement of whether it supports VBD hotplug, i.e. whether it is capable of responding immediately to instantiation of a new VBD by bringing online a new PV block device. If the guest states that it is not capable, then the VBD plug and unplug operations will not be allowed while the guest is running.
+    ///
     /// RO/runtime
     pub can_use_hotplug_vbd: TristateType,
     /// The guest's statement of whether it supports VIF hotplug, i.e. whether it is capable of responding immediately to instantiation of a new VIF by bringing online a new PV network device. If the guest states that it is not capable, then the VIF plug and unplug operations will not be allowed while the guest is running.
+    ///
     /// RO/runtime
     pub can_use_hotplug_vif: TristateType,
     /// At least one of the guest's devices has successfully connected to the backend.
+    ///
     /// RO/runtime
     #[serde(rename = "PV_drivers_detected")]
     pub pv_drivers_detected: bool,
     /// The guest's services data.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub services: BTreeMap<String, String>,
 }
@@ -132,6 +148,7 @@ impl ToValue for VmGuestMetrics {
 /// Call descriptions for `VM_guest_metrics` messages (no IO; a client executes them).
 impl VmGuestMetrics {
     /// `VM_guest_metrics.get_all_records`: Return a map of VM_guest_metrics references to VM_guest_metrics records for all VM_guest_metrics instances known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VmGuestMetrics>, VmGuestMetrics>> {
         let params: Vec<Value> = vec![];
@@ -139,6 +156,7 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_all`: Return a list of all the VM_guest_metrics instances known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VmGuestMetrics>>> {
         let params: Vec<Value> = vec![];
@@ -146,6 +164,7 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VM_guest_metrics.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -155,6 +174,7 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.add_to_other_config`: Add the given key-value pair to the other_config field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -165,6 +185,7 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.set_other_config`: Set the other_config field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -177,9 +198,12 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_services`: Get the services field of the given VM_guest_metrics.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_services(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -187,8 +211,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_PV_drivers_detected`: Get the PV_drivers_detected field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_drivers_detected(self_: &Ref<VmGuestMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -196,8 +222,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_can_use_hotplug_vif`: Get the can_use_hotplug_vif field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_can_use_hotplug_vif(self_: &Ref<VmGuestMetrics>) -> Call<TristateType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -205,8 +233,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_can_use_hotplug_vbd`: Get the can_use_hotplug_vbd field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_can_use_hotplug_vbd(self_: &Ref<VmGuestMetrics>) -> Call<TristateType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -214,8 +244,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_live`: Get the live field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_live(self_: &Ref<VmGuestMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -223,8 +255,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_other_config`: Get the other_config field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -232,8 +266,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_last_updated`: Get the last_updated field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<VmGuestMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -241,8 +277,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_other`: Get the other field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -250,8 +288,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_networks`: Get the networks field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_networks(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -259,9 +299,12 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_disks`: Get the disks field of the given VM_guest_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_disks(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -269,9 +312,12 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_memory`: Get the memory field of the given VM_guest_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -279,9 +325,12 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_PV_drivers_up_to_date`: Get the PV_drivers_up_to_date field of the given VM_guest_metrics.
+    ///
     /// Deprecated in the datamodel.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_drivers_up_to_date(self_: &Ref<VmGuestMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -289,8 +338,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_PV_drivers_version`: Get the PV_drivers_version field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_pv_drivers_version(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -298,9 +349,12 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_netbios_name`: Get the netbios_name field of the given VM_guest_metrics.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_netbios_name(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -308,8 +362,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_os_version`: Get the os_version field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_os_version(self_: &Ref<VmGuestMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -317,8 +373,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_uuid`: Get the uuid field of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VmGuestMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -326,8 +384,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_by_uuid`: Get a reference to the VM_guest_metrics instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VmGuestMetrics>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -335,8 +395,10 @@ impl VmGuestMetrics {
     }
 
     /// `VM_guest_metrics.get_record`: Get a record containing the current state of the given VM_guest_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VmGuestMetrics>) -> Call<VmGuestMetrics> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -12,16 +12,20 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct VmMetrics {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// Guest's actual memory (bytes)
+    ///
     /// RO/runtime
     pub memory_actual: i64,
     /// Current number of VCPUs
+    ///
     /// RO/runtime
     #[serde(rename = "VCPUs_number")]
     pub vcpus_number: i64,
     /// Utilisation for all of guest's current VCPUs
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(
         rename = "VCPUs_utilisation",
@@ -29,51 +33,66 @@ pub struct VmMetrics {
     )]
     pub vcpus_utilisation: BTreeMap<i64, f64>,
     /// VCPU to PCPU map
+    ///
     /// RO/runtime
     #[serde(rename = "VCPUs_CPU")]
     pub vcpus_cpu: BTreeMap<i64, i64>,
     /// The live equivalent to VM.VCPUs_params
+    ///
     /// RO/runtime
     #[serde(rename = "VCPUs_params")]
     pub vcpus_params: BTreeMap<String, String>,
     /// CPU flags (blocked,online,running)
+    ///
     /// RO/runtime
     #[serde(rename = "VCPUs_flags")]
     pub vcpus_flags: BTreeMap<i64, Vec<String>>,
     /// The state of the guest, eg blocked, dying etc
+    ///
     /// RO/runtime
     pub state: Vec<String>,
     /// Time at which this VM was last booted
+    ///
     /// RO/runtime
     pub start_time: DateTime,
     /// Time at which the VM was installed
+    ///
     /// RO/runtime
     pub install_time: DateTime,
     /// Time at which this information was last updated
+    ///
     /// RO/runtime
     pub last_updated: DateTime,
     /// additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// hardware virtual machine
+    ///
     /// RO/runtime
     pub hvm: bool,
     /// VM supports nested virtualisation
+    ///
     /// RO/runtime
     pub nested_virt: bool,
     /// VM is immobile and can't migrate between hosts
+    ///
     /// RO/runtime
     pub nomigrate: bool,
     /// The current domain type of the VM (for running,suspended, or paused VMs). The last-known domain type for halted VMs.
+    ///
     /// RO/runtime
     pub current_domain_type: DomainType,
     /// If the VM is optimised for NUMA
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub numa_optimised: bool,
     /// number of NUMA nodes of the host the VM is using
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub numa_nodes: i64,
     /// mapping a NUMA node (int) to an amount of memory (bytes) in that node.
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub numa_node_memory: BTreeMap<i64, i64>,
 }
@@ -143,6 +162,7 @@ impl ToValue for VmMetrics {
 /// Call descriptions for `VM_metrics` messages (no IO; a client executes them).
 impl VmMetrics {
     /// `VM_metrics.get_all_records`: Return a map of VM_metrics references to VM_metrics records for all VM_metrics instances known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<VmMetrics>, VmMetrics>> {
         let params: Vec<Value> = vec![];
@@ -150,6 +170,7 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_all`: Return a list of all the VM_metrics instances known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<VmMetrics>>> {
         let params: Vec<Value> = vec![];
@@ -157,6 +178,7 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VM_metrics.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -166,6 +188,7 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.add_to_other_config`: Add the given key-value pair to the other_config field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -176,6 +199,7 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.set_other_config`: Set the other_config field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -188,9 +212,12 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_numa_node_memory`: Get the numa_node_memory field of the given VM_metrics.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_numa_node_memory(self_: &Ref<VmMetrics>) -> Call<BTreeMap<i64, i64>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -198,9 +225,12 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_numa_nodes`: Get the numa_nodes field of the given VM_metrics.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_numa_nodes(self_: &Ref<VmMetrics>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -208,9 +238,12 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_numa_optimised`: Get the numa_optimised field of the given VM_metrics.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_numa_optimised(self_: &Ref<VmMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -218,8 +251,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_current_domain_type`: Get the current_domain_type field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_domain_type(self_: &Ref<VmMetrics>) -> Call<DomainType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -227,8 +262,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_nomigrate`: Get the nomigrate field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_nomigrate(self_: &Ref<VmMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -236,8 +273,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_nested_virt`: Get the nested_virt field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_nested_virt(self_: &Ref<VmMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -245,8 +284,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_hvm`: Get the hvm field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_hvm(self_: &Ref<VmMetrics>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -254,8 +295,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_other_config`: Get the other_config field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<VmMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -263,8 +306,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_last_updated`: Get the last_updated field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_updated(self_: &Ref<VmMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -272,8 +317,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_install_time`: Get the install_time field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_install_time(self_: &Ref<VmMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -281,8 +328,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_start_time`: Get the start_time field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_start_time(self_: &Ref<VmMetrics>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -290,8 +339,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_state`: Get the state field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_state(self_: &Ref<VmMetrics>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -299,8 +350,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_VCPUs_flags`: Get the VCPUs/flags field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_flags(self_: &Ref<VmMetrics>) -> Call<BTreeMap<i64, Vec<String>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -308,8 +361,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_VCPUs_params`: Get the VCPUs/params field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_params(self_: &Ref<VmMetrics>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -317,8 +372,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_VCPUs_CPU`: Get the VCPUs/CPU field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_cpu(self_: &Ref<VmMetrics>) -> Call<BTreeMap<i64, i64>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -326,9 +383,12 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_VCPUs_utilisation`: Get the VCPUs/utilisation field of the given VM_metrics.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_utilisation(self_: &Ref<VmMetrics>) -> Call<BTreeMap<i64, f64>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -336,8 +396,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_VCPUs_number`: Get the VCPUs/number field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vcpus_number(self_: &Ref<VmMetrics>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -345,8 +407,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_memory_actual`: Get the memory/actual field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_memory_actual(self_: &Ref<VmMetrics>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -354,8 +418,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_uuid`: Get the uuid field of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<VmMetrics>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -363,8 +429,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_by_uuid`: Get a reference to the VM_metrics instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<VmMetrics>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -372,8 +440,10 @@ impl VmMetrics {
     }
 
     /// `VM_metrics.get_record`: Get a record containing the current state of the given VM_metrics.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<VmMetrics>) -> Call<VmMetrics> {
         let params: Vec<Value> = vec![self_.to_value()];

@@ -8,69 +8,90 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// VM Protection Policy
+///
 /// Removed from the datamodel; still decoded for older hosts.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Vmpp {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
     pub name_description: String,
     /// enable or disable this policy
+    ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
     pub is_policy_enabled: bool,
     /// type of the backup sub-policy
+    ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
     pub backup_type: VmppBackupType,
     /// maximum number of backups that should be stored at any time
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub backup_retention_value: i64,
     /// frequency of the backup schedule
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub backup_frequency: VmppBackupFrequency,
     /// schedule of the backup containing 'hour', 'min', 'days'. Date/time-related information is in Local Timezone
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub backup_schedule: BTreeMap<String, String>,
     /// true if this protection policy's backup is running
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub is_backup_running: bool,
     /// time of the last backup
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub backup_last_run_time: DateTime,
     /// type of the archive target config
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub archive_target_type: VmppArchiveTargetType,
     /// configuration for the archive, including its 'location', 'username', 'password'
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub archive_target_config: BTreeMap<String, String>,
     /// frequency of the archive schedule
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub archive_frequency: VmppArchiveFrequency,
     /// schedule of the archive containing 'hour', 'min', 'days'. Date/time-related information is in Local Timezone
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub archive_schedule: BTreeMap<String, String>,
     /// true if this protection policy's archive is running
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub is_archive_running: bool,
     /// time of the last archive
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub archive_last_run_time: DateTime,
     /// all VMs attached to this protection policy
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
     /// true if alarm is enabled for this policy
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub is_alarm_enabled: bool,
     /// configuration for the alarm
+    ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
     pub alarm_config: BTreeMap<String, String>,
     /// recent alerts
+    ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     pub recent_alerts: Vec<String>,
 }
@@ -163,7 +184,9 @@ impl ToValue for Vmpp {
 /// Call descriptions for `VMPP` messages (no IO; a client executes them).
 impl Vmpp {
     /// `VMPP.get_all_records`: Return a map of VMPP references to VMPP records for all VMPPs known to the system.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vmpp>, Vmpp>> {
         let params: Vec<Value> = vec![];
@@ -171,7 +194,9 @@ impl Vmpp {
     }
 
     /// `VMPP.get_all`: Return a list of all the VMPPs known to the system.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vmpp>>> {
         let params: Vec<Value> = vec![];
@@ -179,10 +204,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_archive_last_run_time`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: The time at which the last archive was created. When the timezone is missing, UTC is assumed
+    ///
     /// Async form: `Async.VMPP.set_archive_last_run_time` (returns a task).
     pub fn set_archive_last_run_time(self_: &Ref<Vmpp>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -191,10 +219,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_backup_last_run_time`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: The time at which the last backup was done. When the timezone is missing, UTC is assumed
+    ///
     /// Async form: `Async.VMPP.set_backup_last_run_time` (returns a task).
     pub fn set_backup_last_run_time(self_: &Ref<Vmpp>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -203,10 +234,13 @@ impl Vmpp {
     }
 
     /// `VMPP.remove_from_alarm_config`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
+    ///
     /// Async form: `Async.VMPP.remove_from_alarm_config` (returns a task).
     pub fn remove_from_alarm_config(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -215,10 +249,13 @@ impl Vmpp {
     }
 
     /// `VMPP.remove_from_archive_schedule`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
+    ///
     /// Async form: `Async.VMPP.remove_from_archive_schedule` (returns a task).
     pub fn remove_from_archive_schedule(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -227,10 +264,13 @@ impl Vmpp {
     }
 
     /// `VMPP.remove_from_archive_target_config`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
+    ///
     /// Async form: `Async.VMPP.remove_from_archive_target_config` (returns a task).
     pub fn remove_from_archive_target_config(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -239,10 +279,13 @@ impl Vmpp {
     }
 
     /// `VMPP.remove_from_backup_schedule`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
+    ///
     /// Async form: `Async.VMPP.remove_from_backup_schedule` (returns a task).
     pub fn remove_from_backup_schedule(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -251,11 +294,14 @@ impl Vmpp {
     }
 
     /// `VMPP.add_to_alarm_config`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
+    ///
     /// Async form: `Async.VMPP.add_to_alarm_config` (returns a task).
     pub fn add_to_alarm_config(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -263,11 +309,14 @@ impl Vmpp {
     }
 
     /// `VMPP.add_to_archive_schedule`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
+    ///
     /// Async form: `Async.VMPP.add_to_archive_schedule` (returns a task).
     pub fn add_to_archive_schedule(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -276,11 +325,14 @@ impl Vmpp {
     }
 
     /// `VMPP.add_to_archive_target_config`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
+    ///
     /// Async form: `Async.VMPP.add_to_archive_target_config` (returns a task).
     pub fn add_to_archive_target_config(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -289,11 +341,14 @@ impl Vmpp {
     }
 
     /// `VMPP.add_to_backup_schedule`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
+    ///
     /// Async form: `Async.VMPP.add_to_backup_schedule` (returns a task).
     pub fn add_to_backup_schedule(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -302,10 +357,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_alarm_config`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMPP.set_alarm_config` (returns a task).
     pub fn set_alarm_config(self_: &Ref<Vmpp>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -313,10 +371,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_is_alarm_enabled`: Set the value of the is_alarm_enabled field
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: true if alarm is enabled for this policy
+    ///
     /// Async form: `Async.VMPP.set_is_alarm_enabled` (returns a task).
     pub fn set_is_alarm_enabled(self_: &Ref<Vmpp>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -324,10 +385,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_archive_target_config`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMPP.set_archive_target_config` (returns a task).
     pub fn set_archive_target_config(
         self_: &Ref<Vmpp>,
@@ -339,10 +403,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_archive_target_type`: Set the value of the archive_target_config_type field
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the archive target config type
+    ///
     /// Async form: `Async.VMPP.set_archive_target_type` (returns a task).
     pub fn set_archive_target_type(self_: &Ref<Vmpp>, value: VmppArchiveTargetType) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -351,10 +418,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_archive_schedule`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMPP.set_archive_schedule` (returns a task).
     pub fn set_archive_schedule(self_: &Ref<Vmpp>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -362,10 +432,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_archive_frequency`: Set the value of the archive_frequency field
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the archive frequency
+    ///
     /// Async form: `Async.VMPP.set_archive_frequency` (returns a task).
     pub fn set_archive_frequency(self_: &Ref<Vmpp>, value: VmppArchiveFrequency) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -374,10 +447,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_backup_schedule`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMPP.set_backup_schedule` (returns a task).
     pub fn set_backup_schedule(self_: &Ref<Vmpp>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -385,10 +461,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_backup_frequency`: Set the value of the backup_frequency field
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the backup frequency
+    ///
     /// Async form: `Async.VMPP.set_backup_frequency` (returns a task).
     pub fn set_backup_frequency(self_: &Ref<Vmpp>, value: VmppBackupFrequency) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -396,10 +475,13 @@ impl Vmpp {
     }
 
     /// `VMPP.set_backup_retention_value`:
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMPP.set_backup_retention_value` (returns a task).
     pub fn set_backup_retention_value(self_: &Ref<Vmpp>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -408,11 +490,15 @@ impl Vmpp {
     }
 
     /// `VMPP.get_alerts`: This call fetches a history of alerts for a given protection policy
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `vmpp`: The protection policy
     /// - `hours_from_now`: how many hours in the past the oldest record to fetch is
+    ///
     /// Returns: A list of alerts encoded in xml
+    ///
     /// Async form: `Async.VMPP.get_alerts` (returns a task).
     pub fn get_alerts(vmpp: &Ref<Vmpp>, hours_from_now: i64) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![vmpp.to_value(), hours_from_now.to_value()];
@@ -420,10 +506,14 @@ impl Vmpp {
     }
 
     /// `VMPP.archive_now`: This call archives the snapshot provided as a parameter
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `snapshot`: The snapshot to archive
+    ///
     /// Returns: An XMLRPC result
+    ///
     /// Async form: `Async.VMPP.archive_now` (returns a task).
     pub fn archive_now(snapshot: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![snapshot.to_value()];
@@ -431,10 +521,14 @@ impl Vmpp {
     }
 
     /// `VMPP.protect_now`: This call executes the protection policy immediately
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `vmpp`: The protection policy to execute
+    ///
     /// Returns: An XMLRPC result
+    ///
     /// Async form: `Async.VMPP.protect_now` (returns a task).
     pub fn protect_now(vmpp: &Ref<Vmpp>) -> Call<String> {
         let params: Vec<Value> = vec![vmpp.to_value()];
@@ -442,7 +536,9 @@ impl Vmpp {
     }
 
     /// `VMPP.set_backup_type`: Set the backup_type field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -452,7 +548,9 @@ impl Vmpp {
     }
 
     /// `VMPP.set_is_policy_enabled`: Set the is_policy_enabled field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -462,7 +560,9 @@ impl Vmpp {
     }
 
     /// `VMPP.set_name_description`: Set the name/description field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -472,7 +572,9 @@ impl Vmpp {
     }
 
     /// `VMPP.set_name_label`: Set the name/label field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -482,9 +584,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_recent_alerts`: Get the recent_alerts field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_recent_alerts(self_: &Ref<Vmpp>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -492,9 +597,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_alarm_config`: Get the alarm_config field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_alarm_config(self_: &Ref<Vmpp>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -502,9 +610,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_is_alarm_enabled`: Get the is_alarm_enabled field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_alarm_enabled(self_: &Ref<Vmpp>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -512,9 +623,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_VMs`: Get the VMs field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vms(self_: &Ref<Vmpp>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -522,9 +636,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_archive_last_run_time`: Get the archive_last_run_time field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_archive_last_run_time(self_: &Ref<Vmpp>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -532,9 +649,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_is_archive_running`: Get the is_archive_running field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_archive_running(self_: &Ref<Vmpp>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -542,9 +662,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_archive_schedule`: Get the archive_schedule field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_archive_schedule(self_: &Ref<Vmpp>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -552,9 +675,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_archive_frequency`: Get the archive_frequency field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_archive_frequency(self_: &Ref<Vmpp>) -> Call<VmppArchiveFrequency> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -562,9 +688,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_archive_target_config`: Get the archive_target_config field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_archive_target_config(self_: &Ref<Vmpp>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -572,9 +701,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_archive_target_type`: Get the archive_target_type field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_archive_target_type(self_: &Ref<Vmpp>) -> Call<VmppArchiveTargetType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -582,9 +714,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_backup_last_run_time`: Get the backup_last_run_time field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backup_last_run_time(self_: &Ref<Vmpp>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -592,9 +727,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_is_backup_running`: Get the is_backup_running field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_backup_running(self_: &Ref<Vmpp>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -602,9 +740,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_backup_schedule`: Get the backup_schedule field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backup_schedule(self_: &Ref<Vmpp>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -612,9 +753,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_backup_frequency`: Get the backup_frequency field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backup_frequency(self_: &Ref<Vmpp>) -> Call<VmppBackupFrequency> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -622,9 +766,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_backup_retention_value`: Get the backup_retention_value field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backup_retention_value(self_: &Ref<Vmpp>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -632,9 +779,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_backup_type`: Get the backup_type field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backup_type(self_: &Ref<Vmpp>) -> Call<VmppBackupType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -642,9 +792,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_is_policy_enabled`: Get the is_policy_enabled field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_policy_enabled(self_: &Ref<Vmpp>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -652,9 +805,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_name_description`: Get the name/description field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Vmpp>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -662,9 +818,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_name_label`: Get the name/label field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Vmpp>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -672,9 +831,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_uuid`: Get the uuid field of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vmpp>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -682,9 +844,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_by_name_label`: Get all the VMPP instances with the given label.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Vmpp>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -692,9 +857,12 @@ impl Vmpp {
     }
 
     /// `VMPP.destroy`: Destroy the specified VMPP instance.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VMPP.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vmpp>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -703,10 +871,14 @@ impl Vmpp {
 
     /// `VMPP.create`: Create a new VMPP instance, and return its handle.
     /// The constructor args are: name_label, name_description, is_policy_enabled, backup_type, backup_retention_value, backup_frequency, backup_schedule, archive_target_type, archive_target_config, archive_frequency, archive_schedule, is_alarm_enabled, alarm_config (* = non-optional).
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VMPP.create` (returns a task).
     pub fn create(args: &Vmpp) -> Call<Ref<Vmpp>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -714,9 +886,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_by_uuid`: Get a reference to the VMPP instance with the specified UUID.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vmpp>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -724,9 +899,12 @@ impl Vmpp {
     }
 
     /// `VMPP.get_record`: Get a record containing the current state of the given VMPP.
+    ///
     /// Removed from the datamodel; still decoded for older hosts.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vmpp>) -> Call<Vmpp> {
         let params: Vec<Value> = vec![self_.to_value()];

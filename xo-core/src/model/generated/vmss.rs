@@ -12,34 +12,44 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vmss {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// a human-readable name
+    ///
     /// RW
     pub name_label: String,
     /// a notes field containing human-readable description
+    ///
     /// RW
     pub name_description: String,
     /// enable or disable this snapshot schedule
+    ///
     /// RW
     pub enabled: bool,
     /// type of the snapshot schedule
+    ///
     /// RO/constructor
     #[serde(rename = "type")]
     pub type_: VmssType,
     /// maximum number of snapshots that should be stored at any time
+    ///
     /// RO/constructor
     pub retained_snapshots: i64,
     /// frequency of taking snapshot from snapshot schedule
+    ///
     /// RO/constructor
     pub frequency: VmssFrequency,
     /// schedule of the snapshot containing 'hour', 'min', 'days'. Date/time-related information is in Local Timezone
+    ///
     /// RO/constructor
     pub schedule: BTreeMap<String, String>,
     /// time of the last snapshot
+    ///
     /// RO/runtime
     pub last_run_time: DateTime,
     /// all VMs attached to this snapshot schedule
+    ///
     /// RO/runtime
     #[serde(rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
@@ -89,6 +99,7 @@ impl ToValue for Vmss {
 /// Call descriptions for `VMSS` messages (no IO; a client executes them).
 impl Vmss {
     /// `VMSS.get_all_records`: Return a map of VMSS references to VMSS records for all VMSSs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vmss>, Vmss>> {
         let params: Vec<Value> = vec![];
@@ -96,6 +107,7 @@ impl Vmss {
     }
 
     /// `VMSS.get_all`: Return a list of all the VMSSs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vmss>>> {
         let params: Vec<Value> = vec![];
@@ -103,9 +115,11 @@ impl Vmss {
     }
 
     /// `VMSS.set_type`:
+    ///
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: the snapshot schedule type
+    ///
     /// Async form: `Async.VMSS.set_type` (returns a task).
     pub fn set_type(self_: &Ref<Vmss>, value: VmssType) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -113,9 +127,11 @@ impl Vmss {
     }
 
     /// `VMSS.set_last_run_time`:
+    ///
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: The time at which the schedule was last run. When the timezone is missing, UTC is assumed
+    ///
     /// Async form: `Async.VMSS.set_last_run_time` (returns a task).
     pub fn set_last_run_time(self_: &Ref<Vmss>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -123,9 +139,11 @@ impl Vmss {
     }
 
     /// `VMSS.remove_from_schedule`:
+    ///
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `key`: the key to remove
+    ///
     /// Async form: `Async.VMSS.remove_from_schedule` (returns a task).
     pub fn remove_from_schedule(self_: &Ref<Vmss>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
@@ -133,10 +151,12 @@ impl Vmss {
     }
 
     /// `VMSS.add_to_schedule`:
+    ///
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `key`: the key to add
     /// - `value`: the value to add
+    ///
     /// Async form: `Async.VMSS.add_to_schedule` (returns a task).
     pub fn add_to_schedule(self_: &Ref<Vmss>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
@@ -144,9 +164,11 @@ impl Vmss {
     }
 
     /// `VMSS.set_schedule`:
+    ///
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMSS.set_schedule` (returns a task).
     pub fn set_schedule(self_: &Ref<Vmss>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -154,9 +176,11 @@ impl Vmss {
     }
 
     /// `VMSS.set_frequency`: Set the value of the frequency field
+    ///
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: the snapshot schedule frequency
+    ///
     /// Async form: `Async.VMSS.set_frequency` (returns a task).
     pub fn set_frequency(self_: &Ref<Vmss>, value: VmssFrequency) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -164,9 +188,11 @@ impl Vmss {
     }
 
     /// `VMSS.set_retained_snapshots`:
+    ///
     /// Params:
     /// - `self_`: The schedule snapshot
     /// - `value`: the value to set
+    ///
     /// Async form: `Async.VMSS.set_retained_snapshots` (returns a task).
     pub fn set_retained_snapshots(self_: &Ref<Vmss>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
@@ -175,9 +201,12 @@ impl Vmss {
     }
 
     /// `VMSS.snapshot_now`: This call executes the snapshot schedule immediately
+    ///
     /// Params:
     /// - `vmss`: Snapshot Schedule to execute
+    ///
     /// Returns: An XMLRPC result
+    ///
     /// Async form: `Async.VMSS.snapshot_now` (returns a task).
     pub fn snapshot_now(vmss: &Ref<Vmss>) -> Call<String> {
         let params: Vec<Value> = vec![vmss.to_value()];
@@ -185,6 +214,7 @@ impl Vmss {
     }
 
     /// `VMSS.set_enabled`: Set the enabled field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -194,6 +224,7 @@ impl Vmss {
     }
 
     /// `VMSS.set_name_description`: Set the name/description field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -203,6 +234,7 @@ impl Vmss {
     }
 
     /// `VMSS.set_name_label`: Set the name/label field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -212,8 +244,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_VMs`: Get the VMs field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vms(self_: &Ref<Vmss>) -> Call<Vec<Ref<Vm>>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -221,8 +255,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_last_run_time`: Get the last_run_time field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_last_run_time(self_: &Ref<Vmss>) -> Call<DateTime> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -230,8 +266,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_schedule`: Get the schedule field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_schedule(self_: &Ref<Vmss>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -239,8 +277,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_frequency`: Get the frequency field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_frequency(self_: &Ref<Vmss>) -> Call<VmssFrequency> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -248,8 +288,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_retained_snapshots`: Get the retained_snapshots field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_retained_snapshots(self_: &Ref<Vmss>) -> Call<i64> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -257,8 +299,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_type`: Get the type field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_type(self_: &Ref<Vmss>) -> Call<VmssType> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -266,8 +310,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_enabled`: Get the enabled field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_enabled(self_: &Ref<Vmss>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -275,8 +321,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_name_description`: Get the name/description field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_description(self_: &Ref<Vmss>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -284,8 +332,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_name_label`: Get the name/label field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_name_label(self_: &Ref<Vmss>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -293,8 +343,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_uuid`: Get the uuid field of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vmss>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -302,8 +354,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_by_name_label`: Get all the VMSS instances with the given label.
+    ///
     /// Params:
     /// - `label`: label of object to return
+    ///
     /// Returns: references to objects with matching names
     pub fn get_by_name_label(label: &str) -> Call<Vec<Ref<Vmss>>> {
         let params: Vec<Value> = vec![label.to_value()];
@@ -311,8 +365,10 @@ impl Vmss {
     }
 
     /// `VMSS.destroy`: Destroy the specified VMSS instance.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Async form: `Async.VMSS.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vmss>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -321,9 +377,12 @@ impl Vmss {
 
     /// `VMSS.create`: Create a new VMSS instance, and return its handle.
     /// The constructor args are: name_label, name_description, enabled, type*, retained_snapshots, frequency*, schedule (* = non-optional).
+    ///
     /// Params:
     /// - `args`: All constructor arguments
+    ///
     /// Returns: reference to the newly created object
+    ///
     /// Async form: `Async.VMSS.create` (returns a task).
     pub fn create(args: &Vmss) -> Call<Ref<Vmss>> {
         let params: Vec<Value> = vec![args.to_value()];
@@ -331,8 +390,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_by_uuid`: Get a reference to the VMSS instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vmss>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -340,8 +401,10 @@ impl Vmss {
     }
 
     /// `VMSS.get_record`: Get a record containing the current state of the given VMSS.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vmss>) -> Call<Vmss> {
         let params: Vec<Value> = vec![self_.to_value()];

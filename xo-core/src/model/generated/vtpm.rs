@@ -8,33 +8,42 @@ use crate::model::{DateTime, EventBatch, Ref, Struct, ToValue, Value, XapiClass}
 use crate::rpc::{Call, Void};
 
 /// A virtual TPM device
+///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Vtpm {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<VtpmOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, VtpmOperations>,
     /// The virtual machine the TPM is attached to
+    ///
     /// RO/constructor
     #[serde(rename = "VM")]
     pub vm: Ref<Vm>,
     /// The domain where the backend is located (unused)
+    ///
     /// RO/runtime
     pub backend: Ref<Vm>,
     /// The backend where the vTPM is persisted
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub persistence_backend: PersistenceBackend,
     /// Whether the contents are never copied, satisfying the TPM spec
+    ///
     /// RO/constructor. Prototyped: may change in future releases.
     pub is_unique: bool,
     /// Whether the contents of the VTPM are secured according to the TPM spec
+    ///
     /// RO/runtime. Prototyped: may change in future releases.
     pub is_protected: bool,
 }
@@ -85,7 +94,9 @@ impl ToValue for Vtpm {
 /// Call descriptions for `VTPM` messages (no IO; a client executes them).
 impl Vtpm {
     /// `VTPM.get_all_records`: Return a map of VTPM references to VTPM records for all VTPMs known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vtpm>, Vtpm>> {
         let params: Vec<Value> = vec![];
@@ -93,7 +104,9 @@ impl Vtpm {
     }
 
     /// `VTPM.get_all`: Return a list of all the VTPMs known to the system.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vtpm>>> {
         let params: Vec<Value> = vec![];
@@ -101,9 +114,12 @@ impl Vtpm {
     }
 
     /// `VTPM.destroy`: Destroy the specified VTPM instance, along with its state.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: The reference to the VTPM object
+    ///
     /// Async form: `Async.VTPM.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vtpm>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -111,11 +127,15 @@ impl Vtpm {
     }
 
     /// `VTPM.create`: Create a new VTPM instance, and return its handle.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `vm`: The VM reference the VTPM will be attached to
     /// - `is_unique`: Whether the VTPM must be unique
+    ///
     /// Returns: The reference of the newly created VTPM
+    ///
     /// Async form: `Async.VTPM.create` (returns a task).
     pub fn create(vm: &Ref<Vm>, is_unique: bool) -> Call<Ref<Vtpm>> {
         let params: Vec<Value> = vec![vm.to_value(), is_unique.to_value()];
@@ -123,9 +143,12 @@ impl Vtpm {
     }
 
     /// `VTPM.get_is_protected`: Get the is_protected field of the given VTPM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_protected(self_: &Ref<Vtpm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -133,9 +156,12 @@ impl Vtpm {
     }
 
     /// `VTPM.get_is_unique`: Get the is_unique field of the given VTPM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_is_unique(self_: &Ref<Vtpm>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -143,9 +169,12 @@ impl Vtpm {
     }
 
     /// `VTPM.get_persistence_backend`: Get the persistence_backend field of the given VTPM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_persistence_backend(self_: &Ref<Vtpm>) -> Call<PersistenceBackend> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -153,8 +182,10 @@ impl Vtpm {
     }
 
     /// `VTPM.get_backend`: Get the backend field of the given VTPM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_backend(self_: &Ref<Vtpm>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -162,8 +193,10 @@ impl Vtpm {
     }
 
     /// `VTPM.get_VM`: Get the VM field of the given VTPM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm(self_: &Ref<Vtpm>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -171,8 +204,10 @@ impl Vtpm {
     }
 
     /// `VTPM.get_current_operations`: Get the current_operations field of the given VTPM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(self_: &Ref<Vtpm>) -> Call<BTreeMap<String, VtpmOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -180,8 +215,10 @@ impl Vtpm {
     }
 
     /// `VTPM.get_allowed_operations`: Get the allowed_operations field of the given VTPM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Vtpm>) -> Call<Vec<VtpmOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -189,8 +226,10 @@ impl Vtpm {
     }
 
     /// `VTPM.get_uuid`: Get the uuid field of the given VTPM.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vtpm>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -198,9 +237,12 @@ impl Vtpm {
     }
 
     /// `VTPM.get_by_uuid`: Get a reference to the VTPM instance with the specified UUID.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vtpm>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -208,9 +250,12 @@ impl Vtpm {
     }
 
     /// `VTPM.get_record`: Get a record containing the current state of the given VTPM.
+    ///
     /// Prototyped: may change in future releases.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vtpm>) -> Call<Vtpm> {
         let params: Vec<Value> = vec![self_.to_value()];

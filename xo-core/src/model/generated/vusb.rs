@@ -12,26 +12,33 @@ use crate::rpc::{Call, Void};
 #[serde(default)]
 pub struct Vusb {
     /// Unique identifier/object reference
+    ///
     /// RO/runtime
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
+    ///
     /// RO/runtime
     pub allowed_operations: Vec<VusbOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
+    ///
     /// RO/runtime
     pub current_operations: BTreeMap<String, VusbOperations>,
     /// VM that owns the VUSB
+    ///
     /// RO/runtime
     #[serde(rename = "VM")]
     pub vm: Ref<Vm>,
     /// USB group used by the VUSB
+    ///
     /// RO/runtime
     #[serde(rename = "USB_group")]
     pub usb_group: Ref<UsbGroup>,
     /// Additional configuration
+    ///
     /// RW
     pub other_config: BTreeMap<String, String>,
     /// is the device currently attached
+    ///
     /// RO/runtime
     pub currently_attached: bool,
 }
@@ -80,6 +87,7 @@ impl ToValue for Vusb {
 /// Call descriptions for `VUSB` messages (no IO; a client executes them).
 impl Vusb {
     /// `VUSB.get_all_records`: Return a map of VUSB references to VUSB records for all VUSBs known to the system.
+    ///
     /// Returns: records of all objects
     pub fn get_all_records() -> Call<HashMap<Ref<Vusb>, Vusb>> {
         let params: Vec<Value> = vec![];
@@ -87,6 +95,7 @@ impl Vusb {
     }
 
     /// `VUSB.get_all`: Return a list of all the VUSBs known to the system.
+    ///
     /// Returns: references to all objects
     pub fn get_all() -> Call<Vec<Ref<Vusb>>> {
         let params: Vec<Value> = vec![];
@@ -94,8 +103,10 @@ impl Vusb {
     }
 
     /// `VUSB.destroy`: Removes a VUSB record from the database
+    ///
     /// Params:
     /// - `self_`: The VUSB to destroy about
+    ///
     /// Async form: `Async.VUSB.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Vusb>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -103,8 +114,10 @@ impl Vusb {
     }
 
     /// `VUSB.unplug`: Unplug the vusb device from the vm.
+    ///
     /// Params:
     /// - `self_`: vusb deivce
+    ///
     /// Async form: `Async.VUSB.unplug` (returns a task).
     pub fn unplug(self_: &Ref<Vusb>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -112,11 +125,14 @@ impl Vusb {
     }
 
     /// `VUSB.create`: Create a new VUSB record in the database only
+    ///
     /// Params:
     /// - `vm`: The VM
     /// - `usb_group`:
     /// - `other_config`:  (optional: trailing `None`s are not sent)
+    ///
     /// Returns: The ref of the newly created VUSB record.
+    ///
     /// Async form: `Async.VUSB.create` (returns a task).
     pub fn create(
         vm: &Ref<Vm>,
@@ -138,6 +154,7 @@ impl Vusb {
     }
 
     /// `VUSB.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VUSB.  If the key is not in that Map, then do nothing.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to remove
@@ -147,6 +164,7 @@ impl Vusb {
     }
 
     /// `VUSB.add_to_other_config`: Add the given key-value pair to the other_config field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `key`: Key to add
@@ -157,6 +175,7 @@ impl Vusb {
     }
 
     /// `VUSB.set_other_config`: Set the other_config field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
     /// - `value`: New value to set
@@ -166,8 +185,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_currently_attached`: Get the currently_attached field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_currently_attached(self_: &Ref<Vusb>) -> Call<bool> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -175,8 +196,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_other_config`: Get the other_config field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_other_config(self_: &Ref<Vusb>) -> Call<BTreeMap<String, String>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -184,8 +207,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_USB_group`: Get the USB_group field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_usb_group(self_: &Ref<Vusb>) -> Call<Ref<UsbGroup>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -193,8 +218,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_VM`: Get the VM field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_vm(self_: &Ref<Vusb>) -> Call<Ref<Vm>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -202,8 +229,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_current_operations`: Get the current_operations field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_current_operations(self_: &Ref<Vusb>) -> Call<BTreeMap<String, VusbOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -211,8 +240,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_allowed_operations`: Get the allowed_operations field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_allowed_operations(self_: &Ref<Vusb>) -> Call<Vec<VusbOperations>> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -220,8 +251,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_uuid`: Get the uuid field of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: value of the field
     pub fn get_uuid(self_: &Ref<Vusb>) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value()];
@@ -229,8 +262,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_by_uuid`: Get a reference to the VUSB instance with the specified UUID.
+    ///
     /// Params:
     /// - `uuid`: UUID of object to return
+    ///
     /// Returns: reference to the object
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Vusb>> {
         let params: Vec<Value> = vec![uuid.to_value()];
@@ -238,8 +273,10 @@ impl Vusb {
     }
 
     /// `VUSB.get_record`: Get a record containing the current state of the given VUSB.
+    ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
     /// Returns: all fields from the object
     pub fn get_record(self_: &Ref<Vusb>) -> Call<Vusb> {
         let params: Vec<Value> = vec![self_.to_value()];
