@@ -126,7 +126,6 @@ fn every_error_code_is_generated() {
         let c = c.as_str().expect("code");
         // ERROR_CODES, from_failure, code().
         assert_eq!(code.matches(&format!("{c:?}")).count(), 3, "{c}");
-        assert!(code.contains(&format!("{c:?}=>ApiError::")), "{c}");
         n += 1;
     }
     assert_eq!(n, 635);
