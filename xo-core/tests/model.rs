@@ -9,12 +9,20 @@ use xo_core::model::*;
 use xo_core::rpc::{Call, Void};
 
 fn spec(file: &str) -> Json {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec").join(file);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../spec")
+        .join(file);
     serde_json::from_str(&std::fs::read_to_string(path).expect("spec file")).expect("spec JSON")
 }
 
 fn spec_class(name: &str) -> Json {
-    spec("xenapi.json").as_array().unwrap().iter().find(|c| c["name"] == name).cloned().expect("class in spec")
+    spec("xenapi.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .expect("class in spec")
 }
 
 /// A realistic VM record as JSON-RPC carries it (ints as numbers), trimmed to a few dozen fields.
@@ -65,12 +73,23 @@ fn decodes_a_realistic_vm_record() {
     assert_eq!(vm.vifs.len(), 2);
     assert_eq!(vm.vifs[1], Ref::<Vif>::new("OpaqueRef:vif-2"));
     assert_eq!(vm.resident_on.as_str(), "OpaqueRef:host-1");
-    assert_eq!(vm.current_operations.get("OpaqueRef:task-1"), Some(&VmOperations::CleanReboot));
-    assert_eq!(vm.blocked_operations.get(&VmOperations::Destroy).map(String::as_str), Some("protected"));
+    assert_eq!(
+        vm.current_operations.get("OpaqueRef:task-1"),
+        Some(&VmOperations::CleanReboot)
+    );
+    assert_eq!(
+        vm.blocked_operations
+            .get(&VmOperations::Destroy)
+            .map(String::as_str),
+        Some("protected")
+    );
     assert_eq!(vm.allowed_operations[0], VmOperations::ChangingDynamicRange);
     assert_eq!(vm.actions_after_crash, OnCrashBehaviour::Restart);
     assert_eq!(vm.domain_type, DomainType::Hvm);
-    assert_eq!(vm.snapshot_time.unix(), DateTime::parse("2024-01-13T19:40:34Z").unwrap().unix());
+    assert_eq!(
+        vm.snapshot_time.unix(),
+        DateTime::parse("2024-01-13T19:40:34Z").unwrap().unix()
+    );
     assert_eq!(vm.platform["viridian"], "true");
     // Fields absent from the record fall back to defaults.
     assert!(vm.suspend_vdi.is_null());
@@ -89,7 +108,11 @@ fn missing_fields_take_the_datamodel_defaults() {
         let wire = serde_json::to_value(&decoded).unwrap();
         let mut checked = 0;
         for f in spec_class(class)["fields"].as_array().unwrap() {
-            let (Some(d), Some(ty), name) = (f["default"].as_str(), f["type"].as_str(), f["name"].as_str().unwrap()) else {
+            let (Some(d), Some(ty), name) = (
+                f["default"].as_str(),
+                f["type"].as_str(),
+                f["name"].as_str().unwrap(),
+            ) else {
                 continue;
             };
             let expected = match ty {
@@ -128,10 +151,16 @@ fn missing_fields_take_the_datamodel_defaults() {
 
     // Map and set defaults with content.
     let host: Host = serde_json::from_value(json!({})).unwrap();
-    assert_eq!(host.license_server.get("port").map(String::as_str), Some("27000"));
+    assert_eq!(
+        host.license_server.get("port").map(String::as_str),
+        Some("27000")
+    );
     assert_eq!(host.virtual_hardware_platform_versions, vec![0]);
     let tunnel: Tunnel = serde_json::from_value(json!({})).unwrap();
-    assert_eq!(tunnel.status.get("active").map(String::as_str), Some("false"));
+    assert_eq!(
+        tunnel.status.get("active").map(String::as_str),
+        Some("false")
+    );
     // No default in the datamodel: the type's empty value; enums take their first value.
     let metrics = VmMetrics::default();
     assert_eq!(metrics.start_time, DateTime::epoch());
@@ -145,15 +174,30 @@ fn unknown_enum_values_survive_round_trips() {
     j["allowed_operations"] = json!(["start", "teleport"]);
     let vm: Vm = serde_json::from_value(j).unwrap();
     assert_eq!(vm.power_state, VmPowerState::Unknown("Exploded".into()));
-    assert_eq!(vm.allowed_operations, vec![VmOperations::Start, VmOperations::Unknown("teleport".into())]);
+    assert_eq!(
+        vm.allowed_operations,
+        vec![
+            VmOperations::Start,
+            VmOperations::Unknown("teleport".into())
+        ]
+    );
     let back = serde_json::to_value(&vm).unwrap();
     assert_eq!(back["power_state"], "Exploded");
     assert_eq!(back["VCPUs_max"], 4);
-    assert_eq!("Exploded".parse::<VmPowerState>().unwrap().to_string(), "Exploded");
-    assert_eq!("Halted".parse::<VmPowerState>().unwrap(), VmPowerState::Halted);
+    assert_eq!(
+        "Exploded".parse::<VmPowerState>().unwrap().to_string(),
+        "Exploded"
+    );
+    assert_eq!(
+        "Halted".parse::<VmPowerState>().unwrap(),
+        VmPowerState::Halted
+    );
     assert_eq!(BondMode::BalanceSlb.as_str(), "balance-slb");
     // A wire value spelt `unknown` is a known value, distinct from the catch-all.
-    assert_eq!("unknown".parse::<PifIgmpStatus>().unwrap(), PifIgmpStatus::UnknownValue);
+    assert_eq!(
+        "unknown".parse::<PifIgmpStatus>().unwrap(),
+        PifIgmpStatus::UnknownValue
+    );
 }
 
 #[test]
@@ -161,7 +205,12 @@ fn enums_match_the_spec() {
     let mut seen = BTreeMap::new();
     for c in spec("xenapi.json").as_array().unwrap() {
         for e in c["enums"].as_array().unwrap() {
-            let values: Vec<String> = e["values"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect();
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_owned())
+                .collect();
             seen.insert(e["name"].as_str().unwrap().to_owned(), values);
         }
     }
@@ -170,7 +219,10 @@ fn enums_match_the_spec() {
     assert_eq!(power, seen["vm_power_state"]);
     let ops: Vec<&str> = VmOperations::ALL.iter().map(VmOperations::as_str).collect();
     assert_eq!(ops, seen["vm_operations"]);
-    assert_eq!(VmPowerState::Paused.to_value(), Value::String("Paused".into()));
+    assert_eq!(
+        VmPowerState::Paused.to_value(),
+        Value::String("Paused".into())
+    );
 }
 
 #[test]
@@ -196,10 +248,19 @@ fn records_encode_with_wire_names() {
     let vm: Vm = serde_json::from_value(vm_json()).unwrap();
     let v = vm.to_value();
     let s = v.as_struct().expect("struct");
-    assert_eq!(s.len(), spec_class("VM")["fields"].as_array().unwrap().len());
+    assert_eq!(
+        s.len(),
+        spec_class("VM")["fields"].as_array().unwrap().len()
+    );
     assert_eq!(s.get("VCPUs_max"), Some(&Value::Int(4)));
     assert_eq!(s.get("power_state"), Some(&Value::String("Running".into())));
-    assert_eq!(s.get("snapshot_time").and_then(|d| match d { Value::DateTime(d) => Some(d.as_str()), _ => None }), Some("20240113T19:40:34Z"));
+    assert_eq!(
+        s.get("snapshot_time").and_then(|d| match d {
+            Value::DateTime(d) => Some(d.as_str()),
+            _ => None,
+        }),
+        Some("20240113T19:40:34Z")
+    );
     // `None` options are left out, as xapi does.
     let stat = SrStat::default().to_value();
     assert!(stat.get("uuid").is_none());
@@ -208,10 +269,20 @@ fn records_encode_with_wire_names() {
 
 #[test]
 fn typed_api_errors() {
-    let f = ApiFailure::new("VM_BAD_POWER_STATE", vec!["OpaqueRef:vm".into(), "halted".into(), "running".into()]);
+    let f = ApiFailure::new(
+        "VM_BAD_POWER_STATE",
+        vec!["OpaqueRef:vm".into(), "halted".into(), "running".into()],
+    );
     match f.typed() {
-        ApiError::VmBadPowerState { vm, expected, actual } => {
-            assert_eq!((vm.as_str(), expected.as_str(), actual.as_str()), ("OpaqueRef:vm", "halted", "running"))
+        ApiError::VmBadPowerState {
+            vm,
+            expected,
+            actual,
+        } => {
+            assert_eq!(
+                (vm.as_str(), expected.as_str(), actual.as_str()),
+                ("OpaqueRef:vm", "halted", "running")
+            )
         }
         other => panic!("wrong variant {other:?}"),
     }
@@ -222,27 +293,60 @@ fn typed_api_errors() {
 
     // Missing params become empty strings; extra ones are dropped.
     let short = ApiFailure::new("HOST_IS_SLAVE", vec![]);
-    assert_eq!(short.typed(), ApiError::HostIsSlave { master_ip_address: String::new() });
+    assert_eq!(
+        short.typed(),
+        ApiError::HostIsSlave {
+            master_ip_address: String::new()
+        }
+    );
     let slave = ApiFailure::new("HOST_IS_SLAVE", vec!["10.0.0.1".into(), "extra".into()]);
     assert_eq!(slave.param("Master IP address"), Some("10.0.0.1"));
     assert_eq!(slave.param("master_ip_address"), Some("10.0.0.1"));
-    assert_eq!(slave.typed(), ApiError::HostIsSlave { master_ip_address: "10.0.0.1".into() });
+    assert_eq!(
+        slave.typed(),
+        ApiError::HostIsSlave {
+            master_ip_address: "10.0.0.1".into()
+        }
+    );
 
     // Codes without a datamodel entry keep their params; unknown codes too.
     let b = ApiFailure::new("BALLOONING_DISABLED", vec!["x".into()]);
-    assert_eq!(b.typed(), ApiError::BallooningDisabled { params: vec!["x".into()] });
+    assert_eq!(
+        b.typed(),
+        ApiError::BallooningDisabled {
+            params: vec!["x".into()]
+        }
+    );
     let u = ApiFailure::new("FROM_THE_FUTURE", vec!["p".into()]);
-    assert_eq!(u.typed(), ApiError::Unknown { code: "FROM_THE_FUTURE".into(), params: vec!["p".into()] });
+    assert_eq!(
+        u.typed(),
+        ApiError::Unknown {
+            code: "FROM_THE_FUTURE".into(),
+            params: vec!["p".into()]
+        }
+    );
     assert_eq!(u.typed().to_string(), "FROM_THE_FUTURE [\"p\"]");
 
     let errors = spec("api_errors.json");
     let documented = errors["errors"].as_array().unwrap();
     let undocumented = errors["codes_without_datamodel_entry"].as_array().unwrap();
-    assert_eq!(errors::ERROR_CODES.len(), documented.len() + undocumented.len());
+    assert_eq!(
+        errors::ERROR_CODES.len(),
+        documented.len() + undocumented.len()
+    );
     for e in documented {
         let code = e["name"].as_str().unwrap();
-        let names: Vec<&str> = e["params"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-        assert_eq!(ApiError::param_names(code), Some(names.as_slice()), "{code}");
+        let names: Vec<&str> = e["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ApiError::param_names(code),
+            Some(names.as_slice()),
+            "{code}"
+        );
         let full = ApiFailure::new(code, names.iter().map(|n| format!("<{n}>")).collect());
         let typed = full.typed();
         assert_eq!(typed.code(), code);
@@ -254,7 +358,13 @@ fn typed_api_errors() {
     for c in undocumented {
         let code = c.as_str().unwrap();
         assert_eq!(ApiError::param_names(code), None);
-        assert!(!matches!(ApiFailure::new(code, vec![]).typed(), ApiError::Unknown { .. }), "{code}");
+        assert!(
+            !matches!(
+                ApiFailure::new(code, vec![]).typed(),
+                ApiError::Unknown { .. }
+            ),
+            "{code}"
+        );
     }
 }
 
@@ -263,14 +373,27 @@ fn call_descriptions() {
     let vm = Ref::<Vm>::new("OpaqueRef:vm-1");
     let c: Call<Void> = Vm::start(&vm, false, true);
     assert_eq!(c.method, "VM.start");
-    assert_eq!(c.params, vec![Value::String("OpaqueRef:vm-1".into()), Value::Bool(false), Value::Bool(true)]);
+    assert_eq!(
+        c.params,
+        vec![
+            Value::String("OpaqueRef:vm-1".into()),
+            Value::Bool(false),
+            Value::Bool(true)
+        ]
+    );
     assert!(c.session);
     assert_eq!(c.async_method, Some("Async.VM.start"));
 
     let all: Call<HashMap<Ref<Vm>, Vm>> = Vm::get_all_records();
-    assert_eq!((all.method.as_ref(), all.params.len(), all.async_method), ("VM.get_all_records", 0, None));
+    assert_eq!(
+        (all.method.as_ref(), all.params.len(), all.async_method),
+        ("VM.get_all_records", 0, None)
+    );
     let p = Vm::get_power_state(&vm);
-    assert_eq!((p.method.as_ref(), p.async_method), ("VM.get_power_state", None));
+    assert_eq!(
+        (p.method.as_ref(), p.async_method),
+        ("VM.get_power_state", None)
+    );
     let created: Call<Ref<Vm>> = Vm::create(&Vm::default());
     assert_eq!(created.async_method, Some("Async.VM.create"));
     assert!(created.params[0].get("VCPUs_max").is_some());
@@ -296,7 +419,10 @@ fn call_descriptions() {
     let set = Vm::set_actions_after_crash(&vm, OnCrashBehaviour::Preserve);
     assert_eq!(set.params[1], Value::String("preserve".into()));
     let snap = Vm::snapshot(&vm, "snap", Some(&[Ref::new("OpaqueRef:vdi")]));
-    assert_eq!(snap.params[2], Value::Array(vec![Value::String("OpaqueRef:vdi".into())]));
+    assert_eq!(
+        snap.params[2],
+        Value::Array(vec![Value::String("OpaqueRef:vdi".into())])
+    );
 }
 
 #[test]
@@ -306,7 +432,10 @@ fn secrets_are_redacted_in_debug() {
     let dbg = format!("{s:?}");
     assert!(!dbg.contains("hunter2"), "{dbg}");
     assert!(dbg.contains("u-1") && dbg.contains("<redacted>"));
-    let pool = Pool { repository_proxy_password: Ref::new("OpaqueRef:pw-secret"), ..Pool::default() };
+    let pool = Pool {
+        repository_proxy_password: Ref::new("OpaqueRef:pw-secret"),
+        ..Pool::default()
+    };
     assert!(!format!("{pool:?}").contains("pw-secret"));
     let vm: Vm = serde_json::from_value(vm_json()).unwrap();
     assert!(format!("{vm:?}").contains("web-01"));
@@ -317,19 +446,35 @@ fn metadata_matches_the_spec() {
     let spec = spec("xenapi.json");
     let classes = spec.as_array().unwrap();
     assert_eq!(CLASSES.len(), classes.len());
-    let fields: usize = classes.iter().map(|c| c["fields"].as_array().unwrap().len()).sum();
-    let messages: usize = classes.iter().map(|c| c["messages"].as_array().unwrap().len()).sum();
-    assert_eq!(CLASSES.iter().map(|c| c.fields.len()).sum::<usize>(), fields);
-    assert_eq!(CLASSES.iter().map(|c| c.messages.len()).sum::<usize>(), messages);
+    let fields: usize = classes
+        .iter()
+        .map(|c| c["fields"].as_array().unwrap().len())
+        .sum();
+    let messages: usize = classes
+        .iter()
+        .map(|c| c["messages"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        CLASSES.iter().map(|c| c.fields.len()).sum::<usize>(),
+        fields
+    );
+    assert_eq!(
+        CLASSES.iter().map(|c| c.messages.len()).sum::<usize>(),
+        messages
+    );
     let vm = meta::class("vm").expect("case-insensitive lookup");
     assert_eq!((vm.name, vm.rust_name), ("VM", "Vm"));
     assert_eq!(vm.field("VCPUs_max").map(|f| f.ty), Some("int"));
     let start = vm.message("start").unwrap();
     assert!(start.has_async && start.session && !start.implicit);
-    let login = meta::class("session").unwrap().message("login_with_password").unwrap();
+    let login = meta::class("session")
+        .unwrap()
+        .message("login_with_password")
+        .unwrap();
     assert!(!login.session && !login.has_async);
     assert_eq!(login.params.iter().filter(|p| !p.required).count(), 2);
     assert_eq!(<Vm as XapiClass>::WIRE_NAME, "VM");
     assert_eq!(<VmGuestMetrics as XapiClass>::WIRE_NAME, "VM_guest_metrics");
-    assert!(<Session as XapiClass>::SECRET_REFS);
+    let session = Ref::<Session>::new("OpaqueRef:very-secret");
+    assert!(!format!("{session:?} {session}").contains("very-secret"));
 }

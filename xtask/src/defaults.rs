@@ -48,7 +48,9 @@ fn value(model: &Model, ty: &Ty, d: &str) -> Result<String, String> {
             }
         }
         Ty::Enum(n) => {
-            let v = model.variant(n, d).ok_or_else(|| format!("{d} is not a value of enum {n}"))?;
+            let v = model
+                .variant(n, d)
+                .ok_or_else(|| format!("{d} is not a value of enum {n}"))?;
             format!("{}::{v}", camel(n))
         }
         Ty::Ref(_) => {
@@ -75,18 +77,27 @@ fn value(model: &Model, ty: &Ty, d: &str) -> Result<String, String> {
                 let mut pairs = Vec::new();
                 for item in items {
                     let (ks, vs) = split_top(&item, " -> ").ok_or("map entry without ->")?;
-                    pairs.push(format!("({}, {})", value(model, k, &ks)?, value(model, v, &vs)?));
+                    pairs.push(format!(
+                        "({}, {})",
+                        value(model, k, &ks)?,
+                        value(model, v, &vs)?
+                    ));
                 }
                 format!("BTreeMap::from([{}])", pairs.join(", "))
             }
         }
-        Ty::Option(_) | Ty::AnyRecord | Ty::Record(_) | Ty::EventBatch => return Err("unsupported".into()),
+        Ty::Option(_) | Ty::AnyRecord | Ty::Record(_) | Ty::EventBatch => {
+            return Err("unsupported".into())
+        }
     })
 }
 
 /// `"a \"b\""` → `a "b"`.
 fn unquote(d: &str) -> Result<String, String> {
-    let inner = d.strip_prefix('"').and_then(|s| s.strip_suffix('"')).ok_or("not a quoted string")?;
+    let inner = d
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .ok_or("not a quoted string")?;
     let mut out = String::new();
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -106,7 +117,11 @@ fn unquote(d: &str) -> Result<String, String> {
 
 /// `{a, b}` → `["a", "b"]`, splitting only outside quotes and nested braces.
 fn braces(d: &str) -> Result<Vec<String>, String> {
-    let inner = d.strip_prefix('{').and_then(|s| s.strip_suffix('}')).ok_or("not a {…} literal")?.trim();
+    let inner = d
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .ok_or("not a {…} literal")?
+        .trim();
     let mut out = Vec::new();
     let mut rest = inner.to_owned();
     while !rest.is_empty() {
@@ -142,7 +157,10 @@ fn split_top(s: &str, sep: &str) -> Option<(String, String)> {
             '{' => depth += 1,
             '}' => depth -= 1,
             _ if depth == 0 && s[i..].starts_with(sep) => {
-                return Some((s[..i].trim().to_owned(), s[i + sep.len()..].trim().to_owned()))
+                return Some((
+                    s[..i].trim().to_owned(),
+                    s[i + sep.len()..].trim().to_owned(),
+                ))
             }
             _ => {}
         }

@@ -23,11 +23,15 @@ pub fn enums_file(model: &Model) -> Result<String, String> {
         }
         out.push_str("/// A value this SDK does not know (from a newer host), kept verbatim.\nUnknown(String),\n}\n\n");
         let _ = writeln!(out, "impl {ty} {{");
-        out.push_str("/// Every known value, in datamodel order.\npub const ALL: &'static [Self] = &[");
+        out.push_str(
+            "/// Every known value, in datamodel order.\npub const ALL: &'static [Self] = &[",
+        );
         for (_, _, variant) in values {
             let _ = write!(out, "Self::{variant}, ");
         }
-        out.push_str("];\n\n/// The wire spelling.\npub fn as_str(&self) -> &str {\nmatch self {\n");
+        out.push_str(
+            "];\n\n/// The wire spelling.\npub fn as_str(&self) -> &str {\nmatch self {\n",
+        );
         for (wire, _, variant) in values {
             let _ = writeln!(out, "Self::{variant} => {},", lit(wire));
         }
@@ -37,9 +41,14 @@ pub fn enums_file(model: &Model) -> Result<String, String> {
         for (wire, _, variant) in values {
             let _ = writeln!(out, "{} => Self::{variant},", lit(wire));
         }
-        out.push_str("_ => return None,\n})\n}\n\nfn unknown(s: String) -> Self {\nSelf::Unknown(s)\n}\n\n");
+        out.push_str(
+            "_ => return None,\n})\n}\n\nfn unknown(s: String) -> Self {\nSelf::Unknown(s)\n}\n\n",
+        );
         out.push_str("fn wire(&self) -> &str {\nself.as_str()\n}\n}\n\n");
-        let first = &values.first().ok_or_else(|| format!("enum {name} has no values"))?.2;
+        let first = &values
+            .first()
+            .ok_or_else(|| format!("enum {name} has no values"))?
+            .2;
         let _ = writeln!(out, "wire_enum_impls!({ty}, {first});\n");
     }
     Ok(out)

@@ -28,7 +28,12 @@ fn entries(errors: &ApiErrors) -> Result<Vec<Entry>, String> {
             }
             fields.push((p.clone(), f));
         }
-        out.push(Entry { code: e.name.clone(), variant: error_variant(&e.name), params: Some(fields), doc: e.doc.clone() });
+        out.push(Entry {
+            code: e.name.clone(),
+            variant: error_variant(&e.name),
+            params: Some(fields),
+            doc: e.doc.clone(),
+        });
     }
     for code in &errors.codes_without_datamodel_entry {
         out.push(Entry {
@@ -40,7 +45,10 @@ fn entries(errors: &ApiErrors) -> Result<Vec<Entry>, String> {
     }
     out.sort_by(|a, b| a.code.cmp(&b.code));
     unique(out.iter().map(|e| e.code.as_str()), "error codes")?;
-    unique(out.iter().map(|e| e.variant.as_str()).chain(["Unknown"]), "ApiError variants")?;
+    unique(
+        out.iter().map(|e| e.variant.as_str()).chain(["Unknown"]),
+        "ApiError variants",
+    )?;
     Ok(out)
 }
 
@@ -63,7 +71,8 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
                 if ps.is_empty() {
                     let _ = writeln!(out, "{},", e.variant);
                 } else {
-                    let fields: Vec<String> = ps.iter().map(|p| format!("{}: String", p.1)).collect();
+                    let fields: Vec<String> =
+                        ps.iter().map(|p| format!("{}: String", p.1)).collect();
                     let _ = writeln!(out, "{} {{ {} }},", e.variant, fields.join(", "));
                 }
             }
@@ -73,7 +82,9 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
             }
         }
     }
-    out.push_str("/// A code this SDK does not know.\nUnknown { code: String, params: Vec<String> },\n}\n\n");
+    out.push_str(
+        "/// A code this SDK does not know.\nUnknown { code: String, params: Vec<String> },\n}\n\n",
+    );
 
     out.push_str("/// Every wire code, sorted.\npub const ERROR_CODES: &[&str] = &[\n");
     for e in &entries {
@@ -91,19 +102,40 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
                 let _ = writeln!(out, "{} => ApiError::{},", lit(&e.code), e.variant);
             }
             Some(ps) => {
-                let fields: Vec<String> = ps.iter().enumerate().map(|(i, p)| format!("{}: p({i})", p.1)).collect();
-                let _ = writeln!(out, "{} => ApiError::{} {{ {} }},", lit(&e.code), e.variant, fields.join(", "));
+                let fields: Vec<String> = ps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| format!("{}: p({i})", p.1))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{} => ApiError::{} {{ {} }},",
+                    lit(&e.code),
+                    e.variant,
+                    fields.join(", ")
+                );
             }
             None => {
-                let _ = writeln!(out, "{} => ApiError::{} {{ params: f.params.clone() }},", lit(&e.code), e.variant);
+                let _ = writeln!(
+                    out,
+                    "{} => ApiError::{} {{ params: f.params.clone() }},",
+                    lit(&e.code),
+                    e.variant
+                );
             }
         }
     }
-    out.push_str("_ => ApiError::Unknown { code: f.code.clone(), params: f.params.clone() },\n}\n}\n\n");
+    out.push_str(
+        "_ => ApiError::Unknown { code: f.code.clone(), params: f.params.clone() },\n}\n}\n\n",
+    );
 
     out.push_str("/// The wire code.\npub fn code(&self) -> &str {\nmatch self {\n");
     for e in &entries {
-        let pat = if matches!(&e.params, Some(ps) if ps.is_empty()) { "" } else { " { .. }" };
+        let pat = if matches!(&e.params, Some(ps) if ps.is_empty()) {
+            ""
+        } else {
+            " { .. }"
+        };
         let _ = writeln!(out, "ApiError::{}{pat} => {},", e.variant, lit(&e.code));
     }
     out.push_str("ApiError::Unknown { code, .. } => code,\n}\n}\n\n");
@@ -116,10 +148,20 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
             }
             Some(ps) => {
                 let names: Vec<&str> = ps.iter().map(|p| p.1.as_str()).collect();
-                let _ = writeln!(out, "ApiError::{} {{ {} }} => vec![{}],", e.variant, names.join(", "), names.join(", "));
+                let _ = writeln!(
+                    out,
+                    "ApiError::{} {{ {} }} => vec![{}],",
+                    e.variant,
+                    names.join(", "),
+                    names.join(", ")
+                );
             }
             None => {
-                let _ = writeln!(out, "ApiError::{} {{ params }} => params.iter().map(String::as_str).collect(),", e.variant);
+                let _ = writeln!(
+                    out,
+                    "ApiError::{} {{ params }} => params.iter().map(String::as_str).collect(),",
+                    e.variant
+                );
             }
         }
     }
@@ -130,7 +172,10 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
          ApiFailure::new(self.code(), self.params().into_iter().map(str::to_owned).collect())\n}\n\n",
     );
 
-    for (fname, what, idx) in [("param_names", "wire names (as in the datamodel)", 0), ("param_fields", "Rust field names", 1)] {
+    for (fname, what, idx) in [
+        ("param_names", "wire names (as in the datamodel)", 0),
+        ("param_fields", "Rust field names", 1),
+    ] {
         let _ = writeln!(
             out,
             "/// The parameter {what} of a code; `None` for codes whose parameters are not named.\n\
@@ -138,7 +183,10 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
         );
         for e in &entries {
             if let Some(ps) = &e.params {
-                let names: Vec<String> = ps.iter().map(|p| lit(if idx == 0 { &p.0 } else { &p.1 })).collect();
+                let names: Vec<String> = ps
+                    .iter()
+                    .map(|p| lit(if idx == 0 { &p.0 } else { &p.1 }))
+                    .collect();
                 let _ = writeln!(out, "{} => &[{}],", lit(&e.code), names.join(", "));
             }
         }

@@ -23,7 +23,10 @@ pub fn meta_file(model: &Model) -> Result<String, String> {
             lit(&c.lifecycle.state)
         );
         for f in &c.fields {
-            let default = f.default.as_deref().map_or("None".to_owned(), |d| format!("Some({})", lit(d)));
+            let default = f
+                .default
+                .as_deref()
+                .map_or("None".to_owned(), |d| format!("Some({})", lit(d)));
             let _ = writeln!(
                 out,
                 "    F {{ name: {}, ty: {}, qualifier: {}, default: {default}, lifecycle: {} }},",
@@ -38,7 +41,14 @@ pub fn meta_file(model: &Model) -> Result<String, String> {
             let params: Vec<String> = m
                 .params
                 .iter()
-                .map(|p| format!("P {{ name: {}, ty: {}, required: {} }}", lit(&p.name), lit(&p.ty), p.required))
+                .map(|p| {
+                    format!(
+                        "P {{ name: {}, ty: {}, required: {} }}",
+                        lit(&p.name),
+                        lit(&p.ty),
+                        p.required
+                    )
+                })
                 .collect();
             let _ = writeln!(
                 out,

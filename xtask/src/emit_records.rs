@@ -37,7 +37,12 @@ const PREAMBLE: &str = "use std::collections::{BTreeMap, HashMap};\n\n\
 pub fn class_file(model: &Model, class: &Class) -> Result<String, String> {
     let ident = class_ident(&class.name);
     let mut out = String::new();
-    let _ = writeln!(out, "//! `{}`: {}\n", class.name, first_line(&class.description));
+    let _ = writeln!(
+        out,
+        "//! `{}`: {}\n",
+        class.name,
+        first_line(&class.description)
+    );
     out.push_str(PREAMBLE);
     if class.name == "event" {
         // The event record is hand-written (`model/event.rs`): xapi's wire form differs from the
@@ -48,7 +53,10 @@ pub fn class_file(model: &Model, class: &Class) -> Result<String, String> {
     } else {
         record(model, class, &ident, &mut out).map_err(|e| format!("class {}: {e}", class.name))?;
     }
-    out.push_str(&emit_calls::calls_impl(model, class, &ident).map_err(|e| format!("class {}: {e}", class.name))?);
+    out.push_str(
+        &emit_calls::calls_impl(model, class, &ident)
+            .map_err(|e| format!("class {}: {e}", class.name))?,
+    );
     Ok(out)
 }
 
@@ -57,7 +65,11 @@ fn first_line(s: &str) -> &str {
 }
 
 fn xapi_class(out: &mut String, ident: &str, wire: &str) {
-    let _ = writeln!(out, "impl XapiClass for {ident} {{\nconst WIRE_NAME: &'static str = {};", lit(wire));
+    let _ = writeln!(
+        out,
+        "impl XapiClass for {ident} {{\nconst WIRE_NAME: &'static str = {};",
+        lit(wire)
+    );
     if wire == "session" {
         out.push_str("const SECRET_REFS: bool = true;\n");
     }
@@ -68,10 +80,19 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     let mut fields = Vec::new();
     for f in &class.fields {
         let ty = types::parse(&f.ty).map_err(|e| format!("field {}: {e}", f.name))?;
-        fields.push(FieldOut { spec: f, ident: snake(&f.name), ty });
+        fields.push(FieldOut {
+            spec: f,
+            ident: snake(&f.name),
+            ty,
+        });
     }
-    unique(fields.iter().map(|f| f.ident.as_str()), &format!("fields of {}", class.name))?;
-    let secret = fields.iter().any(|f| is_secret_field(&class.name, &f.spec.name));
+    unique(
+        fields.iter().map(|f| f.ident.as_str()),
+        &format!("fields of {}", class.name),
+    )?;
+    let secret = fields
+        .iter()
+        .any(|f| is_secret_field(&class.name, &f.spec.name));
 
     doc(out, class.description.trim());
     if let Some(note) = lifecycle_note(&class.lifecycle.state) {
@@ -106,9 +127,13 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     }
     out.push_str("}\n\n");
 
-    let _ = writeln!(out, "impl Default for {ident} {{\nfn default() -> Self {{\n{ident} {{");
+    let _ = writeln!(
+        out,
+        "impl Default for {ident} {{\nfn default() -> Self {{\n{ident} {{"
+    );
     for f in &fields {
-        let e = defaults::expr(model, &f.ty, f.spec.default.as_deref()).map_err(|e| format!("field {}: {e}", f.spec.name))?;
+        let e = defaults::expr(model, &f.ty, f.spec.default.as_deref())
+            .map_err(|e| format!("field {}: {e}", f.spec.name))?;
         let _ = writeln!(out, "{}: {e},", f.ident);
     }
     out.push_str("}\n}\n}\n\n");
@@ -123,9 +148,19 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     );
     for f in &fields {
         if matches!(f.ty, Ty::Option(_)) {
-            let _ = writeln!(out, "if let Some(v) = &self.{} {{\ns.0.push(({}.into(), v.to_value()));\n}}", f.ident, lit(&f.spec.name));
+            let _ = writeln!(
+                out,
+                "if let Some(v) = &self.{} {{\ns.0.push(({}.into(), v.to_value()));\n}}",
+                f.ident,
+                lit(&f.spec.name)
+            );
         } else {
-            let _ = writeln!(out, "s.0.push(({}.into(), self.{}.to_value()));", lit(&f.spec.name), f.ident);
+            let _ = writeln!(
+                out,
+                "s.0.push(({}.into(), self.{}.to_value()));",
+                lit(&f.spec.name),
+                f.ident
+            );
         }
     }
     out.push_str("Value::Struct(s)\n}\n}\n\n");
@@ -139,7 +174,11 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
         );
         for f in &fields {
             if is_secret_field(&class.name, &f.spec.name) {
-                let _ = writeln!(out, ".field({}, &format_args!(\"<redacted>\"))", lit(&f.ident));
+                let _ = writeln!(
+                    out,
+                    ".field({}, &format_args!(\"<redacted>\"))",
+                    lit(&f.ident)
+                );
             } else {
                 let _ = writeln!(out, ".field({}, &self.{})", lit(&f.ident), f.ident);
             }
@@ -154,7 +193,9 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
 fn deserialize_helper(ty: &Ty) -> Result<Option<&'static str>, String> {
     match ty {
         Ty::Float => Ok(Some("crate::model::de::float")),
-        Ty::Map(k, v) if **k == Ty::Int && **v == Ty::Float => Ok(Some("crate::model::de::int_float_map")),
+        Ty::Map(k, v) if **k == Ty::Int && **v == Ty::Float => {
+            Ok(Some("crate::model::de::int_float_map"))
+        }
         t if contains_float(t) => Err(format!("no lenient decoder for float inside {t:?}")),
         _ => Ok(None),
     }

@@ -4,7 +4,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let check = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let check = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["codegen"] => false,
         ["codegen", "--check"] => true,
         _ => {
@@ -26,7 +31,11 @@ fn main() -> ExitCode {
             println!("{} generated files are up to date", files.len());
             return ExitCode::SUCCESS;
         }
-        eprintln!("stale generated files in {}: {}", xtask::OUT_DIR, stale.join(", "));
+        eprintln!(
+            "stale generated files in {}: {}",
+            xtask::OUT_DIR,
+            stale.join(", ")
+        );
         eprintln!("run `cargo xtask codegen` and commit");
         return ExitCode::FAILURE;
     }

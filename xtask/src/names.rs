@@ -1,11 +1,11 @@
 //! Wire names → Rust identifiers. Every conversion is checked for collisions by the callers.
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-    "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
-    "Self", "static", "struct", "super", "trait", "true", "try", "type", "unsafe", "use", "where", "while",
-    "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual",
-    "yield",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "try",
+    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// Appends `_` to Rust keywords (`type` → `type_`, `self` → `self_`).
@@ -75,8 +75,17 @@ pub fn class_module(class: &str) -> String {
 /// Field, param and message names: lower-cased wire names (`VCPUs_max` → `vcpus_max`,
 /// `MAC` → `mac`, `type` → `type_`). Non-identifier characters become `_`.
 pub fn snake(s: &str) -> String {
-    let mut out: String =
-        s.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let mut out: String = s
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     while out.contains("__") {
         out = out.replace("__", "_");
     }

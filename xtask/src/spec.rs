@@ -87,8 +87,10 @@ pub struct Spec {
 
 impl Spec {
     pub fn parse(xenapi_json: &str, api_errors_json: &str) -> Result<Spec, String> {
-        let classes = serde_json::from_str(xenapi_json).map_err(|e| format!("spec/xenapi.json: {e}"))?;
-        let errors = serde_json::from_str(api_errors_json).map_err(|e| format!("spec/api_errors.json: {e}"))?;
+        let classes =
+            serde_json::from_str(xenapi_json).map_err(|e| format!("spec/xenapi.json: {e}"))?;
+        let errors = serde_json::from_str(api_errors_json)
+            .map_err(|e| format!("spec/api_errors.json: {e}"))?;
         Ok(Spec { classes, errors })
     }
 

@@ -38,10 +38,16 @@ pub fn parse(s: &str) -> Result<Ty, String> {
                 Ty::Set(Box::new(parse(inner)?))
             } else if let Some(inner) = s.strip_suffix(" option") {
                 Ty::Option(Box::new(parse(inner)?))
-            } else if s.starts_with('(') && s.ends_with(") map") && closing_paren(s) == Some(s.len() - 5) {
+            } else if s.starts_with('(')
+                && s.ends_with(") map")
+                && closing_paren(s) == Some(s.len() - 5)
+            {
                 let inner = &s[1..s.len() - 5];
                 let arrow = top_level_arrow(inner).ok_or_else(|| format!("bad map type {s:?}"))?;
-                Ty::Map(Box::new(parse(&inner[..arrow])?), Box::new(parse(&inner[arrow + 4..])?))
+                Ty::Map(
+                    Box::new(parse(&inner[..arrow])?),
+                    Box::new(parse(&inner[arrow + 4..])?),
+                )
             } else if let Some(name) = s.strip_prefix("enum ") {
                 Ty::Enum(ident_like(name, s)?)
             } else if let Some(name) = s.strip_suffix(" ref") {
@@ -118,7 +124,11 @@ pub fn rust(ty: &Ty, at: Use) -> String {
         Ty::Record(c) => class_ident(c),
         Ty::Set(t) => format!("Vec<{}>", rust(t, Use::Owned)),
         Ty::Map(k, v) => {
-            let map = if at == Use::Result && matches!(**v, Ty::Record(_)) { "HashMap" } else { "BTreeMap" };
+            let map = if at == Use::Result && matches!(**v, Ty::Record(_)) {
+                "HashMap"
+            } else {
+                "BTreeMap"
+            };
             format!("{map}<{}, {}>", rust(k, Use::Owned), rust(v, Use::Owned))
         }
         Ty::Option(t) => format!("Option<{}>", rust(t, Use::Owned)),
@@ -164,13 +174,25 @@ mod tests {
 
     #[test]
     fn grammar() {
-        assert_eq!(parse("VM ref set").unwrap(), Ty::Set(Box::new(Ty::Ref("VM".into()))));
+        assert_eq!(
+            parse("VM ref set").unwrap(),
+            Ty::Set(Box::new(Ty::Ref("VM".into())))
+        );
         let t = parse("(VM ref -> (string -> string) map) map").unwrap();
-        assert_eq!(rust(&t, Use::Owned), "BTreeMap<Ref<Vm>, BTreeMap<String, String>>");
+        assert_eq!(
+            rust(&t, Use::Owned),
+            "BTreeMap<Ref<Vm>, BTreeMap<String, String>>"
+        );
         let t = parse("(VM ref -> VM record) map").unwrap();
         assert_eq!(rust(&t, Use::Result), "HashMap<Ref<Vm>, Vm>");
-        assert_eq!(rust(&parse("sr_stat record option").unwrap(), Use::Owned), "Option<SrStat>");
-        assert_eq!(param(&parse("enum vm_power_state").unwrap()), "VmPowerState");
+        assert_eq!(
+            rust(&parse("sr_stat record option").unwrap(), Use::Owned),
+            "Option<SrStat>"
+        );
+        assert_eq!(
+            param(&parse("enum vm_power_state").unwrap()),
+            "VmPowerState"
+        );
         assert!(parse("strin").is_err());
         assert!(parse("(string - string) map").is_err());
     }

@@ -15,7 +15,8 @@ fn json(path: &str) -> Value {
 }
 
 fn generated(file: &str) -> String {
-    std::fs::read_to_string(root().join(xtask::OUT_DIR).join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    std::fs::read_to_string(root().join(xtask::OUT_DIR).join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 /// Without whitespace, so checks do not depend on how rustfmt wrapped a line.
@@ -24,11 +25,15 @@ fn squeeze(s: &str) -> String {
 }
 
 fn arr<'a>(v: &'a Value, key: &str) -> &'a Vec<Value> {
-    v[key].as_array().unwrap_or_else(|| panic!("{key} is not an array"))
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} is not an array"))
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} is not a string"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string"))
 }
 
 #[test]
@@ -37,7 +42,10 @@ fn datamodel_counts() {
     let classes = spec.as_array().expect("array of classes");
     let fields: usize = classes.iter().map(|c| arr(c, "fields").len()).sum();
     let messages: Vec<&Value> = classes.iter().flat_map(|c| arr(c, "messages")).collect();
-    let implicit = messages.iter().filter(|m| m["implicit"] == Value::Bool(true)).count();
+    let implicit = messages
+        .iter()
+        .filter(|m| m["implicit"] == Value::Bool(true))
+        .count();
     let mut enums = BTreeMap::new();
     for c in classes {
         for e in arr(c, "enums") {
@@ -64,19 +72,31 @@ fn every_class_field_and_message_is_generated() {
         let code = generated(&format!("{}.rs", name.to_ascii_lowercase()));
         let squeezed = squeeze(&code);
         files += 1;
-        assert!(code.contains(&format!("const WIRE_NAME: &'static str = \"{name}\";")), "{name}: XapiClass");
+        assert!(
+            code.contains(&format!("const WIRE_NAME: &'static str = \"{name}\";")),
+            "{name}: XapiClass"
+        );
         if name != "event" {
             for f in arr(c, "fields") {
                 let wire = s(f, "name");
                 let plain = format!("pub {}:", wire.to_ascii_lowercase());
                 let renamed = format!("rename = \"{wire}\"");
-                assert!(code.contains(&plain) || code.contains(&renamed), "{name}.{wire} missing");
-                assert!(squeezed.contains(&format!("((\"{wire}\".into(),")), "{name}.{wire} not in ToValue");
+                assert!(
+                    code.contains(&plain) || code.contains(&renamed),
+                    "{name}.{wire} missing"
+                );
+                assert!(
+                    squeezed.contains(&format!("((\"{wire}\".into(),")),
+                    "{name}.{wire} not in ToValue"
+                );
             }
         }
         for m in arr(c, "messages") {
             let wire = format!("{name}.{}", s(m, "name"));
-            assert!(squeezed.contains(&format!("Call::new(\"{wire}\",params")), "{wire} missing");
+            assert!(
+                squeezed.contains(&format!("Call::new(\"{wire}\",params")),
+                "{wire} missing"
+            );
         }
     }
     assert_eq!(files, 72);
@@ -97,10 +117,16 @@ fn every_enum_value_is_generated() {
             if !seen.insert(name.to_owned()) {
                 continue;
             }
-            assert!(code.contains(&format!("/// The datamodel enum `{name}`.\n")), "enum {name}");
+            assert!(
+                code.contains(&format!("/// The datamodel enum `{name}`.\n")),
+                "enum {name}"
+            );
             for v in arr(e, "values") {
                 let wire = s(v, "name");
-                assert!(code.contains(&format!("{:?} => Self::", wire)), "{name}: {wire}");
+                assert!(
+                    code.contains(&format!("{:?} => Self::", wire)),
+                    "{name}: {wire}"
+                );
             }
         }
     }
@@ -117,8 +143,14 @@ fn every_error_code_is_generated() {
         let c = s(e, "name");
         // ERROR_CODES, from_failure, code(), param_names, param_fields.
         assert_eq!(code.matches(&format!("{c:?}")).count(), 5, "{c}");
-        let names: Vec<String> = arr(e, "params").iter().map(|p| squeeze(&format!("{:?}", p.as_str().expect("param")))).collect();
-        let (a, b) = (format!("{c:?}=>&[{}]", names.join(",")), format!("{c:?}=>{{&[{}]}}", names.join(",")));
+        let names: Vec<String> = arr(e, "params")
+            .iter()
+            .map(|p| squeeze(&format!("{:?}", p.as_str().expect("param"))))
+            .collect();
+        let (a, b) = (
+            format!("{c:?}=>&[{}]", names.join(",")),
+            format!("{c:?}=>{{&[{}]}}", names.join(",")),
+        );
         assert!(code.contains(&a) || code.contains(&b), "{c} param names");
         n += 1;
     }

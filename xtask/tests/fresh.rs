@@ -26,6 +26,9 @@ fn generator_is_deterministic() {
         assert!(ca == cb, "{na} differs between two runs");
     }
     for (name, code) in &a {
-        assert!(code.starts_with(xtask::HEADER), "{name} lacks the @generated header");
+        assert!(
+            code.starts_with(xtask::HEADER),
+            "{name} lacks the @generated header"
+        );
     }
 }

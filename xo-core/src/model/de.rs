@@ -54,10 +54,15 @@ impl<'de> serde::Deserialize<'de> for Key {
                 Ok(Key(v))
             }
             fn visit_u64<E: Error>(self, v: u64) -> Result<Key, E> {
-                i64::try_from(v).map(Key).map_err(|_| E::custom("int key out of range"))
+                i64::try_from(v)
+                    .map(Key)
+                    .map_err(|_| E::custom("int key out of range"))
             }
             fn visit_str<E: Error>(self, v: &str) -> Result<Key, E> {
-                v.trim().parse().map(Key).map_err(|_| E::custom(format_args!("invalid int key {:?}", truncate(v))))
+                v.trim()
+                    .parse()
+                    .map(Key)
+                    .map_err(|_| E::custom(format_args!("invalid int key {:?}", truncate(v))))
             }
         }
         d.deserialize_any(V)

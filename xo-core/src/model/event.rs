@@ -57,7 +57,12 @@ fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
             i64::try_from(v).map_err(|_| E::custom("event id out of range"))
         }
         fn visit_str<E: Error>(self, v: &str) -> Result<i64, E> {
-            v.trim().parse().map_err(|_| E::custom(format_args!("invalid event id {:?}", v.chars().take(40).collect::<String>())))
+            v.trim().parse().map_err(|_| {
+                E::custom(format_args!(
+                    "invalid event id {:?}",
+                    v.chars().take(40).collect::<String>()
+                ))
+            })
         }
     }
     d.deserialize_any(V)
@@ -176,7 +181,10 @@ mod tests {
         .unwrap();
         assert_eq!(batch.events.len(), 2);
         let e = &batch.events[0];
-        assert_eq!((e.id, e.operation.clone(), e.ref_.as_str()), (42, EventOperation::Mod, "OpaqueRef:a"));
+        assert_eq!(
+            (e.id, e.operation.clone(), e.ref_.as_str()),
+            (42, EventOperation::Mod, "OpaqueRef:a")
+        );
         let snap = e.snapshot.as_ref().unwrap();
         assert_eq!(snap.get("VCPUs_max"), Some(&Value::Int(2)));
         assert_eq!(batch.events[1].snapshot, None);

@@ -2,7 +2,12 @@
 //! The XAPI object model, generated from the datamodel: one module per class (record,
 //! `Default` with xapi's defaults, call descriptions), plus enums, errors and metadata.
 
-#![allow(unused_imports, clippy::too_many_arguments, clippy::large_enum_variant)]
+#![allow(
+    unused_imports,
+    clippy::too_many_arguments,
+    clippy::large_enum_variant,
+    clippy::derivable_impls
+)]
 #![allow(
     rustdoc::broken_intra_doc_links,
     rustdoc::invalid_html_tags,
