@@ -186,12 +186,35 @@ pub fn generate(spec: &Spec) -> Result<Vec<(String, String)>, String> {
     files.push(("errors.rs".into(), emit_errors::errors_file(&spec.errors)?));
     files.push(("meta.rs".into(), emit_meta::meta_file(&model)?));
     files.push(("mod.rs".into(), mod_file(&model)));
-    let mut out = Vec::new();
-    for (name, code) in files {
-        let formatted =
-            rustfmt(&format!("{HEADER}{code}")).map_err(|e| format!("rustfmt {name}: {e}"))?;
-        out.push((name, formatted));
-    }
+    // rustfmt dominates the run time: format on a few threads.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<(String, String), String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, code)) = files.get(i) else {
+                            break;
+                        };
+                        let formatted = rustfmt(&format!("{HEADER}{code}"))
+                            .map_err(|e| format!("rustfmt {name}: {e}"));
+                        done.push(formatted.map(|f| (name.clone(), f)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec![Err("rustfmt worker panicked".into())])
+            })
+            .collect()
+    });
+    let mut out = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     out.sort();
     Ok(out)
 }
