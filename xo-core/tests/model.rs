@@ -397,7 +397,10 @@ fn call_descriptions() {
     let created: Call<Ref<Vm>> = Vm::create(&Vm::default());
     assert_eq!(created.async_method, Some("Async.VM.create"));
     assert!(created.params[0].get("VCPUs_max").is_some());
-    assert_eq!(Task::cancel(&Ref::new("OpaqueRef:t")).async_method, None);
+    assert_eq!(Task::cancel(&Ref::new("OpaqueRef:t")).async_method, Some("Async.task.cancel"));
+    assert_eq!(Task::create("label", "").async_method, None);
+    assert_eq!(Vm::set_vcpus_max(&vm, 4).async_method, None);
+    assert_eq!(Vm::set_memory_limits(&vm, 1, 2, 1, 2).async_method, Some("Async.VM.set_memory_limits"));
     let ev: Call<EventBatch> = Event::from(&["vm".to_owned()], "", 60.0);
     assert_eq!((ev.method.as_ref(), ev.async_method), ("event.from", None));
     assert_eq!(ev.params[2], Value::Double(60.0));

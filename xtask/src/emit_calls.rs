@@ -7,34 +7,78 @@ use crate::spec::{Class, Message, Param};
 use crate::types::{self, Ty, Use};
 use crate::{defaults, doc, lit, unique, Model};
 
-/// Classes whose messages have no `Async.` form. xapi's datamodel declares the list
-/// `no_async_messages_for` (session, event, task, data_source, blob); the wire-protocol doc says
-/// session and task calls have no async form; auth, secret and user are added as they hold no
-/// long-running operations. Uncertain for blob/auth/secret/user.
-const NO_ASYNC_CLASSES: &[&str] = &[
-    "session",
-    "event",
-    "task",
-    "data_source",
-    "blob",
-    "auth",
-    "secret",
-    "user",
-];
+/// Classes with no `Async.` form at all (xenadmin's generated XML-RPC proxy lists none for
+/// them; `blob.create`/`destroy` and every `message` call included).
+const NO_ASYNC_CLASSES: &[&str] = &["event", "blob", "message", "auth", "data_source"];
 
-/// Custom messages known to be declared with `~flags:[`Session]` (no async) in xen-api's
-/// `ocaml/idl/datamodel*.ml`. Not exhaustive: xen-api has 187 such calls (many hidden from the
-/// docs, hence absent here); a live host's `system.listMethods` is the authority.
-const NO_ASYNC_MESSAGES: &[&str] = &["host.emergency_reset_master", "host.local_assert_healthy"];
+/// Custom messages declared with `~flags:[`Session]` or `~flags:[]` (no async form). Taken from
+/// the `XmlRpcMethod` table of xenadmin's `XenModel/XenAPI/Proxy.cs` (a XenServer 7.2-era
+/// generated proxy: a sync method listed without its `Async.` twin), plus a few newer ones
+/// checked against the generated Go SDK (`pool.set_ext_auth_max_threads`, …). Setters that
+/// were implicit in 7.2 and are custom now are listed too: a sync call always works, a missing
+/// `Async.` name fails with `MESSAGE_METHOD_UNKNOWN`, so doubt resolves to "no async".
+/// Not exhaustive for messages newer than 7.2; a live host's `system.listMethods` is the authority.
+#[rustfmt::skip]
+const NO_ASYNC_MESSAGES: &[&str] = &[
+    "PIF.set_disallow_unplug",
+    "SR.forget_data_source_archives", "SR.get_data_sources", "SR.get_supported_types",
+    "SR.query_data_source", "SR.record_data_source", "SR.set_physical_size",
+    "VBD.set_mode",
+    "VDI.set_read_only", "VDI.set_sharable",
+    "VM.add_to_blocked_operations", "VM.add_to_other_config", "VM.add_to_platform",
+    "VM.forget_data_source_archives", "VM.get_allowed_VBD_devices", "VM.get_allowed_VIF_devices",
+    "VM.get_boot_record", "VM.get_data_sources", "VM.query_data_source", "VM.record_data_source",
+    "VM.remove_from_blocked_operations", "VM.remove_from_other_config", "VM.remove_from_platform",
+    "VM.set_HVM_boot_policy", "VM.set_HVM_shadow_multiplier", "VM.set_VCPUs_at_startup", "VM.set_VCPUs_max",
+    "VM.set_actions_after_crash", "VM.set_blocked_operations", "VM.set_ha_always_run",
+    "VM.set_ha_restart_priority", "VM.set_memory_dynamic_max", "VM.set_memory_dynamic_min",
+    "VM.set_memory_static_max", "VM.set_memory_static_min", "VM.set_other_config", "VM.set_platform",
+    "VM.set_protection_policy", "VM.set_snapshot_schedule",
+    "VMPP.add_to_alarm_config", "VMPP.add_to_archive_schedule", "VMPP.add_to_archive_target_config",
+    "VMPP.add_to_backup_schedule", "VMPP.archive_now", "VMPP.get_alerts", "VMPP.protect_now",
+    "VMPP.remove_from_alarm_config", "VMPP.remove_from_archive_schedule",
+    "VMPP.remove_from_archive_target_config", "VMPP.remove_from_backup_schedule", "VMPP.set_alarm_config",
+    "VMPP.set_archive_frequency", "VMPP.set_archive_last_run_time", "VMPP.set_archive_schedule",
+    "VMPP.set_archive_target_config", "VMPP.set_archive_target_type", "VMPP.set_backup_frequency",
+    "VMPP.set_backup_last_run_time", "VMPP.set_backup_retention_value", "VMPP.set_backup_schedule",
+    "VMPP.set_is_alarm_enabled",
+    "VMSS.add_to_schedule", "VMSS.remove_from_schedule", "VMSS.set_frequency", "VMSS.set_last_run_time",
+    "VMSS.set_retained_snapshots", "VMSS.set_schedule", "VMSS.set_type", "VMSS.snapshot_now",
+    "auth.get_group_membership", "auth.get_subject_identifier",
+    "auth.get_subject_information_from_identifier",
+    "host.apply_edition", "host.backup_rrds", "host.call_extension", "host.disable_external_auth",
+    "host.disable_local_storage_caching", "host.emergency_ha_disable", "host.enable_external_auth",
+    "host.enable_local_storage_caching", "host.forget_data_source_archives", "host.get_data_sources",
+    "host.get_server_localtime", "host.get_servertime", "host.get_system_status_capabilities",
+    "host.list_methods", "host.local_management_reconfigure", "host.management_disable",
+    "host.query_data_source", "host.record_data_source", "host.reset_cpu_features", "host.set_cpu_features",
+    "host.set_hostname_live", "host.shutdown_agent", "host.sync_data",
+    "pool.detect_nonhomogeneous_external_auth", "pool.disable_external_auth", "pool.emergency_reset_master",
+    "pool.emergency_transition_to_master", "pool.enable_external_auth", "pool.enable_tls_verification",
+    "pool.ha_compute_hypothetical_max_host_failures_to_tolerate",
+    "pool.ha_compute_max_host_failures_to_tolerate", "pool.ha_compute_vm_failover_plan",
+    "pool.ha_failover_plan_exists", "pool.ha_prevent_restarts_for", "pool.set_ext_auth_max_threads",
+    "pool.set_local_auth_max_threads", "pool.test_archive_target",
+    "role.get_by_permission", "role.get_by_permission_name_label", "role.get_permissions",
+    "role.get_permissions_name_label",
+    "session.change_password", "session.local_logout", "session.login_with_password", "session.logout",
+    "session.slave_local_login_with_password",
+    "subject.add_to_roles", "subject.get_permissions_name_label", "subject.remove_from_roles",
+    "task.add_to_other_config", "task.create", "task.destroy", "task.remove_from_other_config",
+    "task.set_error_info", "task.set_other_config", "task.set_progress", "task.set_result",
+    "task.set_status",
+];
 
 /// Whether xapi offers `Async.<class>.<message>`. The datamodel JSON has no async flag, so
 /// this is a rule: custom messages get one by default (`call ?(flags = [`Session; `Async])`
-/// in `datamodel_common.ml`), implicit messages only for `create` and `destroy`; never for the
-/// classes in `NO_ASYNC_CLASSES` or the messages in `NO_ASYNC_MESSAGES`.
+/// in xen-api's `datamodel_common.ml`), implicit messages only for `create` and `destroy`;
+/// never for `NO_ASYNC_CLASSES` or `NO_ASYNC_MESSAGES`.
 pub fn has_async(class: &str, m: &Message) -> bool {
-    if NO_ASYNC_CLASSES.contains(&class)
-        || NO_ASYNC_MESSAGES.contains(&format!("{class}.{}", m.name).as_str())
-    {
+    if NO_ASYNC_CLASSES.contains(&class) {
+        return false;
+    }
+    let wire = format!("{class}.{}", m.name);
+    if NO_ASYNC_MESSAGES.contains(&wire.as_str()) {
         return false;
     }
     !m.implicit || m.name == "create" || m.name == "destroy"
@@ -201,4 +245,42 @@ fn message(
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Lifecycle;
+
+    fn msg(name: &str, implicit: bool) -> Message {
+        Message {
+            name: name.into(),
+            description: String::new(),
+            result: vec!["void".into()],
+            params: Vec::new(),
+            errors: Vec::new(),
+            lifecycle: Lifecycle {
+                state: "Published_s".into(),
+            },
+            implicit,
+        }
+    }
+
+    #[test]
+    fn async_rule_and_exceptions() {
+        assert!(has_async("VM", &msg("start", false)));
+        assert!(has_async("VM", &msg("create", true)));
+        assert!(!has_async("VM", &msg("get_power_state", true)));
+        assert!(!has_async("VM", &msg("set_VCPUs_max", false)));
+        assert!(has_async("task", &msg("cancel", false)));
+        assert!(!has_async("task", &msg("create", false)));
+        assert!(!has_async("session", &msg("login_with_password", false)));
+        assert!(has_async(
+            "session",
+            &msg("logout_subject_identifier", false)
+        ));
+        assert!(!has_async("event", &msg("from", false)));
+        assert!(!has_async("blob", &msg("destroy", false)));
+        assert!(has_async("secret", &msg("create", true)));
+    }
 }

@@ -1060,12 +1060,9 @@ impl Host {
     ///
     /// Params:
     /// - `host`: The host
-    ///
-    /// Async form: `Async.host.disable_local_storage_caching` (returns a task).
     pub fn disable_local_storage_caching(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
         Call::new("host.disable_local_storage_caching", params)
-            .with_async("Async.host.disable_local_storage_caching")
     }
 
     /// `host.enable_local_storage_caching`: Enable the use of a local SR for caching purposes
@@ -1073,12 +1070,9 @@ impl Host {
     /// Params:
     /// - `host`: The host
     /// - `sr`: The SR to use as a local cache
-    ///
-    /// Async form: `Async.host.enable_local_storage_caching` (returns a task).
     pub fn enable_local_storage_caching(host: &Ref<Host>, sr: &Ref<Sr>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), sr.to_value()];
         Call::new("host.enable_local_storage_caching", params)
-            .with_async("Async.host.enable_local_storage_caching")
     }
 
     /// `host.reset_cpu_features`: Remove the feature mask, such that after a reboot all features of the CPU are enabled.
@@ -1087,11 +1081,9 @@ impl Host {
     ///
     /// Params:
     /// - `host`: The host
-    ///
-    /// Async form: `Async.host.reset_cpu_features` (returns a task).
     pub fn reset_cpu_features(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
-        Call::new("host.reset_cpu_features", params).with_async("Async.host.reset_cpu_features")
+        Call::new("host.reset_cpu_features", params)
     }
 
     /// `host.set_cpu_features`: Set the CPU features to be used after a reboot, if the given features string is valid.
@@ -1101,11 +1093,9 @@ impl Host {
     /// Params:
     /// - `host`: The host
     /// - `features`: The features string (32 hexadecimal digits)
-    ///
-    /// Async form: `Async.host.set_cpu_features` (returns a task).
     pub fn set_cpu_features(host: &Ref<Host>, features: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), features.to_value()];
-        Call::new("host.set_cpu_features", params).with_async("Async.host.set_cpu_features")
+        Call::new("host.set_cpu_features", params)
     }
 
     /// `host.set_power_on_mode`: Set the power-on-mode, host, user and password
@@ -1148,8 +1138,6 @@ impl Host {
     /// - `host`: The host
     /// - `edition`: The requested edition
     /// - `force`: Update the license params even if the apply call fails (optional: trailing `None`s are not sent)
-    ///
-    /// Async form: `Async.host.apply_edition` (returns a task).
     pub fn apply_edition(host: &Ref<Host>, edition: &str, force: Option<bool>) -> Call<Void> {
         let mut params: Vec<Value> = vec![host.to_value(), edition.to_value()];
         let given = if force.is_some() { 1 } else { 0 };
@@ -1162,7 +1150,7 @@ impl Host {
                 }
             });
         }
-        Call::new("host.apply_edition", params).with_async("Async.host.apply_edition")
+        Call::new("host.apply_edition", params)
     }
 
     /// `host.reset_server_certificate`: Delete the current TLS server certificate and replace by a new, self-signed one. This should only be used with extreme care.
@@ -1296,8 +1284,6 @@ impl Host {
     /// - `host`: The host whose external authentication should be disabled
     /// - `config`: Optional parameters as a list of key-values containing the configuration data (optional: trailing `None`s are not sent)
     /// - `force`: Disable external auth even when not enabled (optional: trailing `None`s are not sent)
-    ///
-    /// Async form: `Async.host.disable_external_auth` (returns a task).
     pub fn disable_external_auth(
         host: &Ref<Host>,
         config: Option<&BTreeMap<String, String>>,
@@ -1330,7 +1316,6 @@ impl Host {
             });
         }
         Call::new("host.disable_external_auth", params)
-            .with_async("Async.host.disable_external_auth")
     }
 
     /// `host.enable_external_auth`: This call enables external authentication on a host
@@ -1340,8 +1325,6 @@ impl Host {
     /// - `config`: A list of key-values containing the configuration data
     /// - `service_name`: The name of the service
     /// - `auth_type`: The type of authentication (for example, AD for Active Directory)
-    ///
-    /// Async form: `Async.host.enable_external_auth` (returns a task).
     pub fn enable_external_auth(
         host: &Ref<Host>,
         config: &BTreeMap<String, String>,
@@ -1354,7 +1337,7 @@ impl Host {
             service_name.to_value(),
             auth_type.to_value(),
         ];
-        Call::new("host.enable_external_auth", params).with_async("Async.host.enable_external_auth")
+        Call::new("host.enable_external_auth", params)
     }
 
     /// `host.get_server_localtime`: This call queries the host's clock for the current time in the host's local timezone
@@ -1363,11 +1346,9 @@ impl Host {
     /// - `host`: The host whose clock should be queried
     ///
     /// Returns: The current local time
-    ///
-    /// Async form: `Async.host.get_server_localtime` (returns a task).
     pub fn get_server_localtime(host: &Ref<Host>) -> Call<DateTime> {
         let params: Vec<Value> = vec![host.to_value()];
-        Call::new("host.get_server_localtime", params).with_async("Async.host.get_server_localtime")
+        Call::new("host.get_server_localtime", params)
     }
 
     /// `host.get_servertime`: This call queries the host's clock for the current time
@@ -1376,11 +1357,9 @@ impl Host {
     /// - `host`: The host whose clock should be queried
     ///
     /// Returns: The current time
-    ///
-    /// Async form: `Async.host.get_servertime` (returns a task).
     pub fn get_servertime(host: &Ref<Host>) -> Call<DateTime> {
         let params: Vec<Value> = vec![host.to_value()];
-        Call::new("host.get_servertime", params).with_async("Async.host.get_servertime")
+        Call::new("host.get_servertime", params)
     }
 
     /// `host.call_extension`: Call an API extension on this host
@@ -1390,11 +1369,9 @@ impl Host {
     /// - `call`: Rpc call for the extension
     ///
     /// Returns: Result from the extension
-    ///
-    /// Async form: `Async.host.call_extension` (returns a task).
     pub fn call_extension(host: &Ref<Host>, call: &str) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value(), call.to_value()];
-        Call::new("host.call_extension", params).with_async("Async.host.call_extension")
+        Call::new("host.call_extension", params)
     }
 
     /// `host.has_extension`: Return true if the extension is available on the host
@@ -1473,22 +1450,18 @@ impl Host {
     /// Params:
     /// - `host`: Schedule a backup of the RRDs of this host
     /// - `delay`: Delay in seconds from when the call is received to perform the backup
-    ///
-    /// Async form: `Async.host.backup_rrds` (returns a task).
     pub fn backup_rrds(host: &Ref<Host>, delay: f64) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), delay.to_value()];
-        Call::new("host.backup_rrds", params).with_async("Async.host.backup_rrds")
+        Call::new("host.backup_rrds", params)
     }
 
     /// `host.sync_data`: This causes the synchronisation of the non-database data (messages, RRDs and so on) stored on the master to be synchronised with the host
     ///
     /// Params:
     /// - `host`: The host to whom the data should be sent
-    ///
-    /// Async form: `Async.host.sync_data` (returns a task).
     pub fn sync_data(host: &Ref<Host>) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value()];
-        Call::new("host.sync_data", params).with_async("Async.host.sync_data")
+        Call::new("host.sync_data", params)
     }
 
     /// `host.compute_memory_overhead`: Computes the virtualization memory overhead of a host.
@@ -1525,19 +1498,15 @@ impl Host {
     /// - `hostname`: The new host name
     ///
     /// Errors: `HOST_NAME_INVALID`.
-    ///
-    /// Async form: `Async.host.set_hostname_live` (returns a task).
     pub fn set_hostname_live(host: &Ref<Host>, hostname: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), hostname.to_value()];
-        Call::new("host.set_hostname_live", params).with_async("Async.host.set_hostname_live")
+        Call::new("host.set_hostname_live", params)
     }
 
     /// `host.shutdown_agent`: Shuts the agent down after a 10 second pause. WARNING: this is a dangerous operation. Any operations in progress will be aborted, and unrecoverable data loss may occur. The caller is responsible for ensuring that there are no operations in progress when this method is called.
-    ///
-    /// Async form: `Async.host.shutdown_agent` (returns a task).
     pub fn shutdown_agent() -> Call<Void> {
         let params: Vec<Value> = vec![];
-        Call::new("host.shutdown_agent", params).with_async("Async.host.shutdown_agent")
+        Call::new("host.shutdown_agent", params)
     }
 
     /// `host.restart_agent`: Restarts the agent after a 10 second pause. WARNING: this is a dangerous operation. Any operations in progress will be aborted, and unrecoverable data loss may occur. The caller is responsible for ensuring that there are no operations in progress when this method is called.
@@ -1557,12 +1526,9 @@ impl Host {
     /// - `host`: The host to interrogate
     ///
     /// Returns: An XML fragment containing the system status capabilities.
-    ///
-    /// Async form: `Async.host.get_system_status_capabilities` (returns a task).
     pub fn get_system_status_capabilities(host: &Ref<Host>) -> Call<String> {
         let params: Vec<Value> = vec![host.to_value()];
         Call::new("host.get_system_status_capabilities", params)
-            .with_async("Async.host.get_system_status_capabilities")
     }
 
     /// `host.get_management_interface`: Returns the management interface for the specified host
@@ -1580,23 +1546,18 @@ impl Host {
     }
 
     /// `host.management_disable`: Disable the management network interface
-    ///
-    /// Async form: `Async.host.management_disable` (returns a task).
     pub fn management_disable() -> Call<Void> {
         let params: Vec<Value> = vec![];
-        Call::new("host.management_disable", params).with_async("Async.host.management_disable")
+        Call::new("host.management_disable", params)
     }
 
     /// `host.local_management_reconfigure`: Reconfigure the management network interface. Should only be used if Host.management_reconfigure is impossible because the network configuration is broken.
     ///
     /// Params:
     /// - `interface`: name of the interface to use as a management interface
-    ///
-    /// Async form: `Async.host.local_management_reconfigure` (returns a task).
     pub fn local_management_reconfigure(interface: &str) -> Call<Void> {
         let params: Vec<Value> = vec![interface.to_value()];
         Call::new("host.local_management_reconfigure", params)
-            .with_async("Async.host.local_management_reconfigure")
     }
 
     /// `host.management_reconfigure`: Reconfigure the management network interface
@@ -1712,12 +1673,9 @@ impl Host {
     /// Params:
     /// - `host`: The host
     /// - `data_source`: The data source whose archives are to be forgotten
-    ///
-    /// Async form: `Async.host.forget_data_source_archives` (returns a task).
     pub fn forget_data_source_archives(host: &Ref<Host>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
         Call::new("host.forget_data_source_archives", params)
-            .with_async("Async.host.forget_data_source_archives")
     }
 
     /// `host.query_data_source`: Query the latest value of the specified data source
@@ -1727,11 +1685,9 @@ impl Host {
     /// - `data_source`: The data source to query
     ///
     /// Returns: The latest value, averaged over the last 5 seconds
-    ///
-    /// Async form: `Async.host.query_data_source` (returns a task).
     pub fn query_data_source(host: &Ref<Host>, data_source: &str) -> Call<f64> {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
-        Call::new("host.query_data_source", params).with_async("Async.host.query_data_source")
+        Call::new("host.query_data_source", params)
     }
 
     /// `host.record_data_source`: Start recording the specified data source
@@ -1739,11 +1695,9 @@ impl Host {
     /// Params:
     /// - `host`: The host
     /// - `data_source`: The data source to record
-    ///
-    /// Async form: `Async.host.record_data_source` (returns a task).
     pub fn record_data_source(host: &Ref<Host>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
-        Call::new("host.record_data_source", params).with_async("Async.host.record_data_source")
+        Call::new("host.record_data_source", params)
     }
 
     /// `host.get_data_sources`:
@@ -1752,19 +1706,15 @@ impl Host {
     /// - `host`: The host to interrogate
     ///
     /// Returns: A set of data sources
-    ///
-    /// Async form: `Async.host.get_data_sources` (returns a task).
     pub fn get_data_sources(host: &Ref<Host>) -> Call<Vec<DataSource>> {
         let params: Vec<Value> = vec![host.to_value()];
-        Call::new("host.get_data_sources", params).with_async("Async.host.get_data_sources")
+        Call::new("host.get_data_sources", params)
     }
 
     /// `host.emergency_ha_disable`: This call disables HA on the local host. This should only be used with extreme care.
     ///
     /// Params:
     /// - `soft`: Disable HA temporarily, revert upon host reboot or further changes, idempotent (optional: trailing `None`s are not sent)
-    ///
-    /// Async form: `Async.host.emergency_ha_disable` (returns a task).
     pub fn emergency_ha_disable(soft: Option<bool>) -> Call<Void> {
         let mut params: Vec<Value> = vec![];
         let given = if soft.is_some() { 1 } else { 0 };
@@ -1777,7 +1727,7 @@ impl Host {
                 }
             });
         }
-        Call::new("host.emergency_ha_disable", params).with_async("Async.host.emergency_ha_disable")
+        Call::new("host.emergency_ha_disable", params)
     }
 
     /// `host.power_on`: Attempt to power-on the host (if the capability exists).
@@ -1846,11 +1796,9 @@ impl Host {
     /// `host.list_methods`: List all supported methods
     ///
     /// Returns: The name of every supported method.
-    ///
-    /// Async form: `Async.host.list_methods` (returns a task).
     pub fn list_methods() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
-        Call::new("host.list_methods", params).with_async("Async.host.list_methods")
+        Call::new("host.list_methods", params)
     }
 
     /// `host.bugreport_upload`: Run xen-bugtool --yestoall and upload the output to support

@@ -81,22 +81,17 @@ impl Message {
     /// - `expr`: The expression to match
     ///
     /// Returns: The messages
-    ///
-    /// Async form: `Async.message.get_all_records_where` (returns a task).
     pub fn get_all_records_where(expr: &str) -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![expr.to_value()];
         Call::new("message.get_all_records_where", params)
-            .with_async("Async.message.get_all_records_where")
     }
 
     /// `message.get_all_records`:
     ///
     /// Returns: The messages
-    ///
-    /// Async form: `Async.message.get_all_records` (returns a task).
     pub fn get_all_records() -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![];
-        Call::new("message.get_all_records", params).with_async("Async.message.get_all_records")
+        Call::new("message.get_all_records", params)
     }
 
     /// `message.get_by_uuid`:
@@ -105,11 +100,9 @@ impl Message {
     /// - `uuid`: The uuid of the message
     ///
     /// Returns: The message reference
-    ///
-    /// Async form: `Async.message.get_by_uuid` (returns a task).
     pub fn get_by_uuid(uuid: &str) -> Call<Ref<Message>> {
         let params: Vec<Value> = vec![uuid.to_value()];
-        Call::new("message.get_by_uuid", params).with_async("Async.message.get_by_uuid")
+        Call::new("message.get_by_uuid", params)
     }
 
     /// `message.get_record`:
@@ -118,11 +111,9 @@ impl Message {
     /// - `self_`: The reference to the message
     ///
     /// Returns: The message record
-    ///
-    /// Async form: `Async.message.get_record` (returns a task).
     pub fn get_record(self_: &Ref<Message>) -> Call<Message> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("message.get_record", params).with_async("Async.message.get_record")
+        Call::new("message.get_record", params)
     }
 
     /// `message.get_since`:
@@ -131,21 +122,17 @@ impl Message {
     /// - `since`: The cutoff time. When the timezone is missing, UTC is assumed
     ///
     /// Returns: The relevant messages
-    ///
-    /// Async form: `Async.message.get_since` (returns a task).
     pub fn get_since(since: &DateTime) -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![since.to_value()];
-        Call::new("message.get_since", params).with_async("Async.message.get_since")
+        Call::new("message.get_since", params)
     }
 
     /// `message.get_all`:
     ///
     /// Returns: The references to the messages
-    ///
-    /// Async form: `Async.message.get_all` (returns a task).
     pub fn get_all() -> Call<Vec<Ref<Message>>> {
         let params: Vec<Value> = vec![];
-        Call::new("message.get_all", params).with_async("Async.message.get_all")
+        Call::new("message.get_all", params)
     }
 
     /// `message.get`:
@@ -156,11 +143,9 @@ impl Message {
     /// - `since`: The cutoff time. When the timezone is missing, UTC is assumed
     ///
     /// Returns: The relevant messages
-    ///
-    /// Async form: `Async.message.get` (returns a task).
     pub fn get(cls: Cls, obj_uuid: &str, since: &DateTime) -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![cls.to_value(), obj_uuid.to_value(), since.to_value()];
-        Call::new("message.get", params).with_async("Async.message.get")
+        Call::new("message.get", params)
     }
 
     /// `message.destroy_all`:
@@ -169,11 +154,9 @@ impl Message {
     ///
     /// Params:
     /// - `filters`: Optional filters identifying messages to destroy: before (RFC3339 DateTime, destroy messages dated before this timestamp), after (RFC3339 DateTime, destroy messages dated after this timestamp), and priority (int, only destroy messages with this priority). All provided conditions must be met (logical AND). If no filters are provided, all messages are destroyed. If no timezone is specified in a timestamp, UTC is assumed.
-    ///
-    /// Async form: `Async.message.destroy_all` (returns a task).
     pub fn destroy_all(filters: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![filters.to_value()];
-        Call::new("message.destroy_all", params).with_async("Async.message.destroy_all")
+        Call::new("message.destroy_all", params)
     }
 
     /// `message.destroy_many`:
@@ -182,22 +165,18 @@ impl Message {
     ///
     /// Params:
     /// - `messages`: Messages to destroy
-    ///
-    /// Async form: `Async.message.destroy_many` (returns a task).
     pub fn destroy_many(messages: &[Ref<Message>]) -> Call<Void> {
         let params: Vec<Value> = vec![messages.to_value()];
-        Call::new("message.destroy_many", params).with_async("Async.message.destroy_many")
+        Call::new("message.destroy_many", params)
     }
 
     /// `message.destroy`:
     ///
     /// Params:
     /// - `self_`: The reference of the message to destroy
-    ///
-    /// Async form: `Async.message.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Message>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("message.destroy", params).with_async("Async.message.destroy")
+        Call::new("message.destroy", params)
     }
 
     /// `message.create`:
@@ -210,8 +189,6 @@ impl Message {
     /// - `body`: The body of the message
     ///
     /// Returns: The reference of the created message
-    ///
-    /// Async form: `Async.message.create` (returns a task).
     pub fn create(
         name: &str,
         priority: i64,
@@ -226,6 +203,6 @@ impl Message {
             obj_uuid.to_value(),
             body.to_value(),
         ];
-        Call::new("message.create", params).with_async("Async.message.create")
+        Call::new("message.create", params)
     }
 }

@@ -499,11 +499,9 @@ impl Pif {
     /// - `value`: New value to set
     ///
     /// Errors: `OTHER_OPERATION_IN_PROGRESS`, `CLUSTERING_ENABLED`.
-    ///
-    /// Async form: `Async.PIF.set_disallow_unplug` (returns a task).
     pub fn set_disallow_unplug(self_: &Ref<Pif>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("PIF.set_disallow_unplug", params).with_async("Async.PIF.set_disallow_unplug")
+        Call::new("PIF.set_disallow_unplug", params)
     }
 
     /// `PIF.unplug`: Attempt to bring down a physical interface

@@ -852,12 +852,9 @@ impl Pool {
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The new maximum
-    ///
-    /// Async form: `Async.pool.set_ext_auth_max_threads` (returns a task).
     pub fn set_ext_auth_max_threads(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("pool.set_ext_auth_max_threads", params)
-            .with_async("Async.pool.set_ext_auth_max_threads")
     }
 
     /// `pool.set_local_auth_max_threads`:
@@ -867,12 +864,9 @@ impl Pool {
     /// Params:
     /// - `self_`: The pool
     /// - `value`: The new maximum
-    ///
-    /// Async form: `Async.pool.set_local_auth_max_threads` (returns a task).
     pub fn set_local_auth_max_threads(self_: &Ref<Pool>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("pool.set_local_auth_max_threads", params)
-            .with_async("Async.pool.set_local_auth_max_threads")
     }
 
     /// `pool.set_update_sync_enabled`: enable or disable periodic update synchronization depending on the value
@@ -1320,14 +1314,12 @@ impl Pool {
     /// - `config`: Location config settings to test
     ///
     /// Returns: An XMLRPC result
-    ///
-    /// Async form: `Async.pool.test_archive_target` (returns a task).
     pub fn test_archive_target(
         self_: &Ref<Pool>,
         config: &BTreeMap<String, String>,
     ) -> Call<String> {
         let params: Vec<Value> = vec![self_.to_value(), config.to_value()];
-        Call::new("pool.test_archive_target", params).with_async("Async.pool.test_archive_target")
+        Call::new("pool.test_archive_target", params)
     }
 
     /// `pool.set_vswitch_controller`: Set the IP address of the vswitch controller.
@@ -1364,12 +1356,9 @@ impl Pool {
     }
 
     /// `pool.enable_tls_verification`: Enable TLS server certificate verification
-    ///
-    /// Async form: `Async.pool.enable_tls_verification` (returns a task).
     pub fn enable_tls_verification() -> Call<Void> {
         let params: Vec<Value> = vec![];
         Call::new("pool.enable_tls_verification", params)
-            .with_async("Async.pool.enable_tls_verification")
     }
 
     /// `pool.certificate_sync`: Copy the TLS CA certificates and CRLs of the master to all slaves.
@@ -1581,12 +1570,9 @@ impl Pool {
     ///
     /// Params:
     /// - `pool`: The pool where to detect non-homogeneous external authentication configuration
-    ///
-    /// Async form: `Async.pool.detect_nonhomogeneous_external_auth` (returns a task).
     pub fn detect_nonhomogeneous_external_auth(pool: &Ref<Pool>) -> Call<Void> {
         let params: Vec<Value> = vec![pool.to_value()];
         Call::new("pool.detect_nonhomogeneous_external_auth", params)
-            .with_async("Async.pool.detect_nonhomogeneous_external_auth")
     }
 
     /// `pool.external_auth_set_ldaps`: This call enables or disables LDAPS for external authentication on all hosts in the pool
@@ -1622,8 +1608,6 @@ impl Pool {
     /// Params:
     /// - `pool`: The pool whose external authentication should be disabled
     /// - `config`: Optional parameters as a list of key-values containing the configuration data (optional: trailing `None`s are not sent)
-    ///
-    /// Async form: `Async.pool.disable_external_auth` (returns a task).
     pub fn disable_external_auth(
         pool: &Ref<Pool>,
         config: Option<&BTreeMap<String, String>>,
@@ -1640,7 +1624,6 @@ impl Pool {
             });
         }
         Call::new("pool.disable_external_auth", params)
-            .with_async("Async.pool.disable_external_auth")
     }
 
     /// `pool.enable_external_auth`: This call enables external authentication on all the hosts of the pool
@@ -1650,8 +1633,6 @@ impl Pool {
     /// - `config`: A list of key-values containing the configuration data
     /// - `service_name`: The name of the service
     /// - `auth_type`: The type of authentication (for example, AD for Active Directory)
-    ///
-    /// Async form: `Async.pool.enable_external_auth` (returns a task).
     pub fn enable_external_auth(
         pool: &Ref<Pool>,
         config: &BTreeMap<String, String>,
@@ -1664,7 +1645,7 @@ impl Pool {
             service_name.to_value(),
             auth_type.to_value(),
         ];
-        Call::new("pool.enable_external_auth", params).with_async("Async.pool.enable_external_auth")
+        Call::new("pool.enable_external_auth", params)
     }
 
     /// `pool.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this pool
@@ -1718,15 +1699,12 @@ impl Pool {
     /// - `failed_vms`: The set of VMs to restart
     ///
     /// Returns: VM failover plan: a map of VM to host to restart the host on
-    ///
-    /// Async form: `Async.pool.ha_compute_vm_failover_plan` (returns a task).
     pub fn ha_compute_vm_failover_plan(
         failed_hosts: &[Ref<Host>],
         failed_vms: &[Ref<Vm>],
     ) -> Call<BTreeMap<Ref<Vm>, BTreeMap<String, String>>> {
         let params: Vec<Value> = vec![failed_hosts.to_value(), failed_vms.to_value()];
         Call::new("pool.ha_compute_vm_failover_plan", params)
-            .with_async("Async.pool.ha_compute_vm_failover_plan")
     }
 
     /// `pool.ha_compute_hypothetical_max_host_failures_to_tolerate`: Returns the maximum number of host failures we could tolerate before we would be unable to restart the provided VMs
@@ -1735,8 +1713,6 @@ impl Pool {
     /// - `configuration`: Map of protected VM reference to restart priority
     ///
     /// Returns: maximum value for ha_host_failures_to_tolerate given provided configuration
-    ///
-    /// Async form: `Async.pool.ha_compute_hypothetical_max_host_failures_to_tolerate` (returns a task).
     pub fn ha_compute_hypothetical_max_host_failures_to_tolerate(
         configuration: &BTreeMap<Ref<Vm>, String>,
     ) -> Call<i64> {
@@ -1745,18 +1721,14 @@ impl Pool {
             "pool.ha_compute_hypothetical_max_host_failures_to_tolerate",
             params,
         )
-        .with_async("Async.pool.ha_compute_hypothetical_max_host_failures_to_tolerate")
     }
 
     /// `pool.ha_compute_max_host_failures_to_tolerate`: Returns the maximum number of host failures we could tolerate before we would be unable to restart configured VMs
     ///
     /// Returns: maximum value for ha_host_failures_to_tolerate given current configuration
-    ///
-    /// Async form: `Async.pool.ha_compute_max_host_failures_to_tolerate` (returns a task).
     pub fn ha_compute_max_host_failures_to_tolerate() -> Call<i64> {
         let params: Vec<Value> = vec![];
         Call::new("pool.ha_compute_max_host_failures_to_tolerate", params)
-            .with_async("Async.pool.ha_compute_max_host_failures_to_tolerate")
     }
 
     /// `pool.ha_failover_plan_exists`: Returns true if a VM failover plan exists for up to 'n' host failures
@@ -1765,24 +1737,18 @@ impl Pool {
     /// - `n`: The number of host failures to plan for
     ///
     /// Returns: true if a failover plan exists for the supplied number of host failures
-    ///
-    /// Async form: `Async.pool.ha_failover_plan_exists` (returns a task).
     pub fn ha_failover_plan_exists(n: i64) -> Call<bool> {
         let params: Vec<Value> = vec![n.to_value()];
         Call::new("pool.ha_failover_plan_exists", params)
-            .with_async("Async.pool.ha_failover_plan_exists")
     }
 
     /// `pool.ha_prevent_restarts_for`: When this call returns the VM restart logic will not run for the requested number of seconds. If the argument is zero then the restart thread is immediately unblocked
     ///
     /// Params:
     /// - `seconds`: The number of seconds to block the restart thread for
-    ///
-    /// Async form: `Async.pool.ha_prevent_restarts_for` (returns a task).
     pub fn ha_prevent_restarts_for(seconds: i64) -> Call<Void> {
         let params: Vec<Value> = vec![seconds.to_value()];
         Call::new("pool.ha_prevent_restarts_for", params)
-            .with_async("Async.pool.ha_prevent_restarts_for")
     }
 
     /// `pool.designate_new_master`: Perform an orderly handover of the role of master to the referenced host.
@@ -1893,21 +1859,15 @@ impl Pool {
     ///
     /// Params:
     /// - `master_address`: The hostname of the master
-    ///
-    /// Async form: `Async.pool.emergency_reset_master` (returns a task).
     pub fn emergency_reset_master(master_address: &str) -> Call<Void> {
         let params: Vec<Value> = vec![master_address.to_value()];
         Call::new("pool.emergency_reset_master", params)
-            .with_async("Async.pool.emergency_reset_master")
     }
 
     /// `pool.emergency_transition_to_master`: Instruct host that's currently a slave to transition to being master
-    ///
-    /// Async form: `Async.pool.emergency_transition_to_master` (returns a task).
     pub fn emergency_transition_to_master() -> Call<Void> {
         let params: Vec<Value> = vec![];
         Call::new("pool.emergency_transition_to_master", params)
-            .with_async("Async.pool.emergency_transition_to_master")
     }
 
     /// `pool.eject`: Instruct a pool master to eject a host from the pool

@@ -85,12 +85,9 @@ impl Role {
     /// - `label`: The short friendly name of the role
     ///
     /// Returns: a list of references to roles
-    ///
-    /// Async form: `Async.role.get_by_permission_name_label` (returns a task).
     pub fn get_by_permission_name_label(label: &str) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![label.to_value()];
         Call::new("role.get_by_permission_name_label", params)
-            .with_async("Async.role.get_by_permission_name_label")
     }
 
     /// `role.get_by_permission`: This call returns a list of roles given a permission
@@ -99,11 +96,9 @@ impl Role {
     /// - `permission`: a reference to a permission
     ///
     /// Returns: a list of references to roles
-    ///
-    /// Async form: `Async.role.get_by_permission` (returns a task).
     pub fn get_by_permission(permission: &Ref<Role>) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![permission.to_value()];
-        Call::new("role.get_by_permission", params).with_async("Async.role.get_by_permission")
+        Call::new("role.get_by_permission", params)
     }
 
     /// `role.get_permissions_name_label`: This call returns a list of permission names given a role
@@ -112,12 +107,9 @@ impl Role {
     /// - `self_`: a reference to a role
     ///
     /// Returns: a list of permission names
-    ///
-    /// Async form: `Async.role.get_permissions_name_label` (returns a task).
     pub fn get_permissions_name_label(self_: &Ref<Role>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("role.get_permissions_name_label", params)
-            .with_async("Async.role.get_permissions_name_label")
     }
 
     /// `role.get_permissions`: This call returns a list of permissions given a role
@@ -126,11 +118,9 @@ impl Role {
     /// - `self_`: a reference to a role
     ///
     /// Returns: a list of permissions
-    ///
-    /// Async form: `Async.role.get_permissions` (returns a task).
     pub fn get_permissions(self_: &Ref<Role>) -> Call<Vec<Ref<Role>>> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("role.get_permissions", params).with_async("Async.role.get_permissions")
+        Call::new("role.get_permissions", params)
     }
 
     /// `role.get_is_internal`: Get the is_internal field of the given role.

@@ -156,9 +156,11 @@ impl Secret {
     ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
+    /// Async form: `Async.secret.destroy` (returns a task).
     pub fn destroy(self_: &Ref<Secret>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("secret.destroy", params)
+        Call::new("secret.destroy", params).with_async("Async.secret.destroy")
     }
 
     /// `secret.create`: Create a new secret instance, and return its handle.
@@ -168,9 +170,11 @@ impl Secret {
     /// - `args`: All constructor arguments
     ///
     /// Returns: reference to the newly created object
+    ///
+    /// Async form: `Async.secret.create` (returns a task).
     pub fn create(args: &Secret) -> Call<Ref<Secret>> {
         let params: Vec<Value> = vec![args.to_value()];
-        Call::new("secret.create", params)
+        Call::new("secret.create", params).with_async("Async.secret.create")
     }
 
     /// `secret.get_by_uuid`: Get a reference to the secret instance with the specified UUID.

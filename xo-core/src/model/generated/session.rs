@@ -140,17 +140,23 @@ impl Session {
     ///
     /// Params:
     /// - `subject_identifier`: User subject-identifier of the sessions to be destroyed
+    ///
+    /// Async form: `Async.session.logout_subject_identifier` (returns a task).
     pub fn logout_subject_identifier(subject_identifier: &str) -> Call<Void> {
         let params: Vec<Value> = vec![subject_identifier.to_value()];
         Call::new("session.logout_subject_identifier", params)
+            .with_async("Async.session.logout_subject_identifier")
     }
 
     /// `session.get_all_subject_identifiers`: Return a list of all the user subject-identifiers of all existing sessions
     ///
     /// Returns: The list of user subject-identifiers of all existing sessions
+    ///
+    /// Async form: `Async.session.get_all_subject_identifiers` (returns a task).
     pub fn get_all_subject_identifiers() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
         Call::new("session.get_all_subject_identifiers", params)
+            .with_async("Async.session.get_all_subject_identifiers")
     }
 
     /// `session.local_logout`: Log out of local session.
@@ -165,9 +171,12 @@ impl Session {
     /// - `filename`: Database dump filename.
     ///
     /// Returns: ID of newly created session
+    ///
+    /// Async form: `Async.session.create_from_db_file` (returns a task).
     pub fn create_from_db_file(filename: &str) -> Call<Ref<Session>> {
         let params: Vec<Value> = vec![filename.to_value()];
         Call::new("session.create_from_db_file", params)
+            .with_async("Async.session.create_from_db_file")
     }
 
     /// `session.slave_local_login_with_password`: Authenticate locally against a slave in emergency mode. Note the resulting sessions are only good for use on this host.

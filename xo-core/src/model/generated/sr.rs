@@ -198,12 +198,9 @@ impl Sr {
     /// Params:
     /// - `sr`: The SR
     /// - `data_source`: The data source whose archives are to be forgotten
-    ///
-    /// Async form: `Async.SR.forget_data_source_archives` (returns a task).
     pub fn forget_data_source_archives(sr: &Ref<Sr>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
         Call::new("SR.forget_data_source_archives", params)
-            .with_async("Async.SR.forget_data_source_archives")
     }
 
     /// `SR.query_data_source`: Query the latest value of the specified data source
@@ -213,11 +210,9 @@ impl Sr {
     /// - `data_source`: The data source to query
     ///
     /// Returns: The latest value, averaged over the last 5 seconds
-    ///
-    /// Async form: `Async.SR.query_data_source` (returns a task).
     pub fn query_data_source(sr: &Ref<Sr>, data_source: &str) -> Call<f64> {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
-        Call::new("SR.query_data_source", params).with_async("Async.SR.query_data_source")
+        Call::new("SR.query_data_source", params)
     }
 
     /// `SR.record_data_source`: Start recording the specified data source
@@ -225,11 +220,9 @@ impl Sr {
     /// Params:
     /// - `sr`: The SR
     /// - `data_source`: The data source to record
-    ///
-    /// Async form: `Async.SR.record_data_source` (returns a task).
     pub fn record_data_source(sr: &Ref<Sr>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
-        Call::new("SR.record_data_source", params).with_async("Async.SR.record_data_source")
+        Call::new("SR.record_data_source", params)
     }
 
     /// `SR.get_data_sources`:
@@ -238,11 +231,9 @@ impl Sr {
     /// - `sr`: The SR to interrogate
     ///
     /// Returns: A set of data sources
-    ///
-    /// Async form: `Async.SR.get_data_sources` (returns a task).
     pub fn get_data_sources(sr: &Ref<Sr>) -> Call<Vec<DataSource>> {
         let params: Vec<Value> = vec![sr.to_value()];
-        Call::new("SR.get_data_sources", params).with_async("Async.SR.get_data_sources")
+        Call::new("SR.get_data_sources", params)
     }
 
     /// `SR.disable_database_replication`:
@@ -298,11 +289,9 @@ impl Sr {
     /// Params:
     /// - `self_`: The SR to modify
     /// - `value`: The new value of the SR's physical_size
-    ///
-    /// Async form: `Async.SR.set_physical_size` (returns a task).
     pub fn set_physical_size(self_: &Ref<Sr>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("SR.set_physical_size", params).with_async("Async.SR.set_physical_size")
+        Call::new("SR.set_physical_size", params)
     }
 
     /// `SR.create_new_blob`: Create a placeholder for a named binary blob of data that is associated with this SR
@@ -450,11 +439,9 @@ impl Sr {
     /// `SR.get_supported_types`: Return a set of all the SR types supported by the system
     ///
     /// Returns: the supported SR types
-    ///
-    /// Async form: `Async.SR.get_supported_types` (returns a task).
     pub fn get_supported_types() -> Call<Vec<String>> {
         let params: Vec<Value> = vec![];
-        Call::new("SR.get_supported_types", params).with_async("Async.SR.get_supported_types")
+        Call::new("SR.get_supported_types", params)
     }
 
     /// `SR.update`: Refresh the fields on the SR object

@@ -82,12 +82,9 @@ impl Subject {
     /// - `self_`: The subject whose permissions will be retrieved
     ///
     /// Returns: a list of permission names
-    ///
-    /// Async form: `Async.subject.get_permissions_name_label` (returns a task).
     pub fn get_permissions_name_label(self_: &Ref<Subject>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("subject.get_permissions_name_label", params)
-            .with_async("Async.subject.get_permissions_name_label")
     }
 
     /// `subject.remove_from_roles`: This call removes a role from a subject
@@ -95,11 +92,9 @@ impl Subject {
     /// Params:
     /// - `self_`: The subject from whom we want to remove the role
     /// - `role`: The unique role reference in the subject's roles field
-    ///
-    /// Async form: `Async.subject.remove_from_roles` (returns a task).
     pub fn remove_from_roles(self_: &Ref<Subject>, role: &Ref<Role>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), role.to_value()];
-        Call::new("subject.remove_from_roles", params).with_async("Async.subject.remove_from_roles")
+        Call::new("subject.remove_from_roles", params)
     }
 
     /// `subject.add_to_roles`: This call adds a new role to a subject
@@ -107,11 +102,9 @@ impl Subject {
     /// Params:
     /// - `self_`: The subject who we want to add the role to
     /// - `role`: The unique role reference
-    ///
-    /// Async form: `Async.subject.add_to_roles` (returns a task).
     pub fn add_to_roles(self_: &Ref<Subject>, role: &Ref<Role>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), role.to_value()];
-        Call::new("subject.add_to_roles", params).with_async("Async.subject.add_to_roles")
+        Call::new("subject.add_to_roles", params)
     }
 
     /// `subject.get_roles`: Get the roles field of the given subject.

@@ -242,9 +242,11 @@ impl Task {
     /// - `task`: The task
     ///
     /// Errors: `OPERATION_NOT_ALLOWED`.
+    ///
+    /// Async form: `Async.task.cancel` (returns a task).
     pub fn cancel(task: &Ref<Task>) -> Call<Void> {
         let params: Vec<Value> = vec![task.to_value()];
-        Call::new("task.cancel", params)
+        Call::new("task.cancel", params).with_async("Async.task.cancel")
     }
 
     /// `task.destroy`: Destroy the task object

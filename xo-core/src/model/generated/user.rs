@@ -150,9 +150,11 @@ impl User {
     ///
     /// Params:
     /// - `self_`: reference to the object
+    ///
+    /// Async form: `Async.user.destroy` (returns a task).
     pub fn destroy(self_: &Ref<User>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("user.destroy", params)
+        Call::new("user.destroy", params).with_async("Async.user.destroy")
     }
 
     /// `user.create`: Create a new user instance, and return its handle.
@@ -164,9 +166,11 @@ impl User {
     /// - `args`: All constructor arguments
     ///
     /// Returns: reference to the newly created object
+    ///
+    /// Async form: `Async.user.create` (returns a task).
     pub fn create(args: &User) -> Call<Ref<User>> {
         let params: Vec<Value> = vec![args.to_value()];
-        Call::new("user.create", params)
+        Call::new("user.create", params).with_async("Async.user.create")
     }
 
     /// `user.get_by_uuid`: Get a reference to the user instance with the specified UUID.

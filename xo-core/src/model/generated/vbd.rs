@@ -210,11 +210,9 @@ impl Vbd {
     /// Params:
     /// - `self_`: Reference to the object
     /// - `value`: New value to set
-    ///
-    /// Async form: `Async.VBD.set_mode` (returns a task).
     pub fn set_mode(self_: &Ref<Vbd>, value: VbdMode) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VBD.set_mode", params).with_async("Async.VBD.set_mode")
+        Call::new("VBD.set_mode", params)
     }
 
     /// `VBD.assert_attachable`: Throws an error if this VBD could not be attached to this VM if the VM were running. Intended for debugging.

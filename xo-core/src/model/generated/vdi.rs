@@ -436,11 +436,9 @@ impl Vdi {
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The new value of the VDI's read_only field
-    ///
-    /// Async form: `Async.VDI.set_read_only` (returns a task).
     pub fn set_read_only(self_: &Ref<Vdi>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VDI.set_read_only", params).with_async("Async.VDI.set_read_only")
+        Call::new("VDI.set_read_only", params)
     }
 
     /// `VDI.set_sharable`: Sets the VDI's sharable field
@@ -448,11 +446,9 @@ impl Vdi {
     /// Params:
     /// - `self_`: The VDI to modify
     /// - `value`: The new value of the VDI's sharable field
-    ///
-    /// Async form: `Async.VDI.set_sharable` (returns a task).
     pub fn set_sharable(self_: &Ref<Vdi>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VDI.set_sharable", params).with_async("Async.VDI.set_sharable")
+        Call::new("VDI.set_sharable", params)
     }
 
     /// `VDI.forget`: Removes a VDI record from the database

@@ -722,11 +722,9 @@ impl Vm {
     /// Params:
     /// - `self_`: reference to object
     /// - `value`: New value to set
-    ///
-    /// Async form: `Async.VM.set_platform` (returns a task).
     pub fn set_platform(self_: &Ref<Vm>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_platform", params).with_async("Async.VM.set_platform")
+        Call::new("VM.set_platform", params)
     }
 
     /// `VM.remove_from_platform`: Remove the given key and its corresponding value from the platform field of the given VM. If the key is not in that Map, then do nothing.
@@ -734,11 +732,9 @@ impl Vm {
     /// Params:
     /// - `self_`: reference to object
     /// - `key`: Key of entry to remove
-    ///
-    /// Async form: `Async.VM.remove_from_platform` (returns a task).
     pub fn remove_from_platform(self_: &Ref<Vm>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
-        Call::new("VM.remove_from_platform", params).with_async("Async.VM.remove_from_platform")
+        Call::new("VM.remove_from_platform", params)
     }
 
     /// `VM.add_to_platform`: Add the given key-value pair to the platform field of the given VM.
@@ -747,11 +743,9 @@ impl Vm {
     /// - `self_`: reference to object
     /// - `key`: Key to add
     /// - `value`: Value to add
-    ///
-    /// Async form: `Async.VM.add_to_platform` (returns a task).
     pub fn add_to_platform(self_: &Ref<Vm>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
-        Call::new("VM.add_to_platform", params).with_async("Async.VM.add_to_platform")
+        Call::new("VM.add_to_platform", params)
     }
 
     /// `VM.set_other_config`: Set the other_config field of the given VM.
@@ -759,11 +753,9 @@ impl Vm {
     /// Params:
     /// - `self_`: reference to object
     /// - `value`: New value to set
-    ///
-    /// Async form: `Async.VM.set_other_config` (returns a task).
     pub fn set_other_config(self_: &Ref<Vm>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_other_config", params).with_async("Async.VM.set_other_config")
+        Call::new("VM.set_other_config", params)
     }
 
     /// `VM.remove_from_other_config`: Remove the given key and its corresponding value from the other_config field of the given VM. If the key is not in that Map, then do nothing.
@@ -771,12 +763,9 @@ impl Vm {
     /// Params:
     /// - `self_`: reference to object
     /// - `key`: Key of entry to remove
-    ///
-    /// Async form: `Async.VM.remove_from_other_config` (returns a task).
     pub fn remove_from_other_config(self_: &Ref<Vm>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VM.remove_from_other_config", params)
-            .with_async("Async.VM.remove_from_other_config")
     }
 
     /// `VM.add_to_other_config`: Add the given key-value pair to the other_config field of the given VM.
@@ -785,11 +774,9 @@ impl Vm {
     /// - `self_`: reference to object
     /// - `key`: Key to add
     /// - `value`: Value to add
-    ///
-    /// Async form: `Async.VM.add_to_other_config` (returns a task).
     pub fn add_to_other_config(self_: &Ref<Vm>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
-        Call::new("VM.add_to_other_config", params).with_async("Async.VM.add_to_other_config")
+        Call::new("VM.add_to_other_config", params)
     }
 
     /// `VM.sysprep`: Pass unattend.xml to Windows sysprep and wait for the VM to shut down as part of a reboot.
@@ -812,12 +799,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `key`: Blocked operation
-    ///
-    /// Async form: `Async.VM.remove_from_blocked_operations` (returns a task).
     pub fn remove_from_blocked_operations(self_: &Ref<Vm>, key: VmOperations) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VM.remove_from_blocked_operations", params)
-            .with_async("Async.VM.remove_from_blocked_operations")
     }
 
     /// `VM.add_to_blocked_operations`: Update list of operations which have been explicitly blocked and an error code
@@ -826,8 +810,6 @@ impl Vm {
     /// - `self_`: The VM
     /// - `key`: Blocked operation
     /// - `value`: Error code
-    ///
-    /// Async form: `Async.VM.add_to_blocked_operations` (returns a task).
     pub fn add_to_blocked_operations(
         self_: &Ref<Vm>,
         key: VmOperations,
@@ -835,7 +817,6 @@ impl Vm {
     ) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
         Call::new("VM.add_to_blocked_operations", params)
-            .with_async("Async.VM.add_to_blocked_operations")
     }
 
     /// `VM.set_blocked_operations`: Update list of operations which have been explicitly blocked and an error code
@@ -843,14 +824,12 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: Blocked operations
-    ///
-    /// Async form: `Async.VM.set_blocked_operations` (returns a task).
     pub fn set_blocked_operations(
         self_: &Ref<Vm>,
         value: &BTreeMap<VmOperations, String>,
     ) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_blocked_operations", params).with_async("Async.VM.set_blocked_operations")
+        Call::new("VM.set_blocked_operations", params)
     }
 
     /// `VM.update_secureboot_certificates_on_boot`: Mark or unmark secure boot certificate update on VM boot
@@ -922,11 +901,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new HVM boot policy
-    ///
-    /// Async form: `Async.VM.set_HVM_boot_policy` (returns a task).
     pub fn set_hvm_boot_policy(self_: &Ref<Vm>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_HVM_boot_policy", params).with_async("Async.VM.set_HVM_boot_policy")
+        Call::new("VM.set_HVM_boot_policy", params)
     }
 
     /// `VM.set_domain_type`: Set the VM.domain_type field of the given VM, which will take effect when it is next started
@@ -946,12 +923,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM to set
     /// - `value`: The new value to set
-    ///
-    /// Async form: `Async.VM.set_actions_after_crash` (returns a task).
     pub fn set_actions_after_crash(self_: &Ref<Vm>, value: OnCrashBehaviour) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VM.set_actions_after_crash", params)
-            .with_async("Async.VM.set_actions_after_crash")
     }
 
     /// `VM.import`: Import an XVA from a URI
@@ -1208,11 +1182,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
-    ///
-    /// Async form: `Async.VM.set_snapshot_schedule` (returns a task).
     pub fn set_snapshot_schedule(self_: &Ref<Vm>, value: &Ref<Vmss>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_snapshot_schedule", params).with_async("Async.VM.set_snapshot_schedule")
+        Call::new("VM.set_snapshot_schedule", params)
     }
 
     /// `VM.set_protection_policy`: Set the value of the protection_policy field
@@ -1222,11 +1194,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
-    ///
-    /// Async form: `Async.VM.set_protection_policy` (returns a task).
     pub fn set_protection_policy(self_: &Ref<Vm>, value: &Ref<Vmpp>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_protection_policy", params).with_async("Async.VM.set_protection_policy")
+        Call::new("VM.set_protection_policy", params)
     }
 
     /// `VM.copy_bios_strings`: Copy the BIOS strings from the given host to this VM
@@ -1344,12 +1314,9 @@ impl Vm {
     /// - `vm`: The VM to query
     ///
     /// Returns: The allowed values
-    ///
-    /// Async form: `Async.VM.get_allowed_VIF_devices` (returns a task).
     pub fn get_allowed_vif_devices(vm: &Ref<Vm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![vm.to_value()];
         Call::new("VM.get_allowed_VIF_devices", params)
-            .with_async("Async.VM.get_allowed_VIF_devices")
     }
 
     /// `VM.get_allowed_VBD_devices`: Returns a list of the allowed values that a VBD device field can take
@@ -1358,12 +1325,9 @@ impl Vm {
     /// - `vm`: The VM to query
     ///
     /// Returns: The allowed values
-    ///
-    /// Async form: `Async.VM.get_allowed_VBD_devices` (returns a task).
     pub fn get_allowed_vbd_devices(vm: &Ref<Vm>) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![vm.to_value()];
         Call::new("VM.get_allowed_VBD_devices", params)
-            .with_async("Async.VM.get_allowed_VBD_devices")
     }
 
     /// `VM.update_allowed_operations`: Recomputes the list of acceptable operations
@@ -1395,12 +1359,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `data_source`: The data source whose archives are to be forgotten
-    ///
-    /// Async form: `Async.VM.forget_data_source_archives` (returns a task).
     pub fn forget_data_source_archives(self_: &Ref<Vm>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
         Call::new("VM.forget_data_source_archives", params)
-            .with_async("Async.VM.forget_data_source_archives")
     }
 
     /// `VM.query_data_source`: Query the latest value of the specified data source
@@ -1410,11 +1371,9 @@ impl Vm {
     /// - `data_source`: The data source to query
     ///
     /// Returns: The latest value, averaged over the last 5 seconds
-    ///
-    /// Async form: `Async.VM.query_data_source` (returns a task).
     pub fn query_data_source(self_: &Ref<Vm>, data_source: &str) -> Call<f64> {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
-        Call::new("VM.query_data_source", params).with_async("Async.VM.query_data_source")
+        Call::new("VM.query_data_source", params)
     }
 
     /// `VM.record_data_source`: Start recording the specified data source
@@ -1422,11 +1381,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `data_source`: The data source to record
-    ///
-    /// Async form: `Async.VM.record_data_source` (returns a task).
     pub fn record_data_source(self_: &Ref<Vm>, data_source: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
-        Call::new("VM.record_data_source", params).with_async("Async.VM.record_data_source")
+        Call::new("VM.record_data_source", params)
     }
 
     /// `VM.get_data_sources`:
@@ -1435,11 +1392,9 @@ impl Vm {
     /// - `self_`: The VM to interrogate
     ///
     /// Returns: A set of data sources
-    ///
-    /// Async form: `Async.VM.get_data_sources` (returns a task).
     pub fn get_data_sources(self_: &Ref<Vm>) -> Call<Vec<DataSource>> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("VM.get_data_sources", params).with_async("Async.VM.get_data_sources")
+        Call::new("VM.get_data_sources", params)
     }
 
     /// `VM.get_boot_record`: Returns a record describing the VM's dynamic state, initialised when the VM boots and updated to reflect runtime configuration changes, for example CPU hotplug
@@ -1450,11 +1405,9 @@ impl Vm {
     /// - `self_`: The VM whose boot-time state to return
     ///
     /// Returns: A record describing the VM
-    ///
-    /// Async form: `Async.VM.get_boot_record` (returns a task).
     pub fn get_boot_record(self_: &Ref<Vm>) -> Call<Vm> {
         let params: Vec<Value> = vec![self_.to_value()];
-        Call::new("VM.get_boot_record", params).with_async("Async.VM.get_boot_record")
+        Call::new("VM.get_boot_record", params)
     }
 
     /// `VM.assert_can_migrate`: Assert whether a VM can be migrated to the specified destination.
@@ -1612,11 +1565,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new maximum number of VCPUs
-    ///
-    /// Async form: `Async.VM.set_VCPUs_at_startup` (returns a task).
     pub fn set_vcpus_at_startup(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_VCPUs_at_startup", params).with_async("Async.VM.set_VCPUs_at_startup")
+        Call::new("VM.set_VCPUs_at_startup", params)
     }
 
     /// `VM.set_VCPUs_max`: Set the maximum number of VCPUs for a halted VM
@@ -1624,11 +1575,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new maximum number of VCPUs
-    ///
-    /// Async form: `Async.VM.set_VCPUs_max` (returns a task).
     pub fn set_vcpus_max(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_VCPUs_max", params).with_async("Async.VM.set_VCPUs_max")
+        Call::new("VM.set_VCPUs_max", params)
     }
 
     /// `VM.set_shadow_multiplier_live`: Set the shadow memory multiplier on a running VM
@@ -1649,12 +1598,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The new shadow memory multiplier to set
-    ///
-    /// Async form: `Async.VM.set_HVM_shadow_multiplier` (returns a task).
     pub fn set_hvm_shadow_multiplier(self_: &Ref<Vm>, value: f64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VM.set_HVM_shadow_multiplier", params)
-            .with_async("Async.VM.set_HVM_shadow_multiplier")
     }
 
     /// `VM.get_cooperative`: Return true if the VM is currently 'co-operative' i.e. is expected to reach a balloon target and actually has done
@@ -1758,11 +1704,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_static_min
-    ///
-    /// Async form: `Async.VM.set_memory_static_min` (returns a task).
     pub fn set_memory_static_min(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_memory_static_min", params).with_async("Async.VM.set_memory_static_min")
+        Call::new("VM.set_memory_static_min", params)
     }
 
     /// `VM.set_memory_static_max`: Set the value of the memory_static_max field
@@ -1772,11 +1716,9 @@ impl Vm {
     /// - `value`: The new value of memory_static_max
     ///
     /// Errors: `HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN`.
-    ///
-    /// Async form: `Async.VM.set_memory_static_max` (returns a task).
     pub fn set_memory_static_max(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_memory_static_max", params).with_async("Async.VM.set_memory_static_max")
+        Call::new("VM.set_memory_static_max", params)
     }
 
     /// `VM.set_memory_dynamic_range`: Set the minimum and maximum amounts of physical memory the VM is allowed to use.
@@ -1798,11 +1740,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_dynamic_min
-    ///
-    /// Async form: `Async.VM.set_memory_dynamic_min` (returns a task).
     pub fn set_memory_dynamic_min(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_memory_dynamic_min", params).with_async("Async.VM.set_memory_dynamic_min")
+        Call::new("VM.set_memory_dynamic_min", params)
     }
 
     /// `VM.set_memory_dynamic_max`: Set the value of the memory_dynamic_max field
@@ -1810,11 +1750,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM to modify
     /// - `value`: The new value of memory_dynamic_max
-    ///
-    /// Async form: `Async.VM.set_memory_dynamic_max` (returns a task).
     pub fn set_memory_dynamic_max(self_: &Ref<Vm>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_memory_dynamic_max", params).with_async("Async.VM.set_memory_dynamic_max")
+        Call::new("VM.set_memory_dynamic_max", params)
     }
 
     /// `VM.compute_memory_overhead`: Computes the virtualization memory overhead of a VM.
@@ -1838,11 +1776,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
-    ///
-    /// Async form: `Async.VM.set_ha_always_run` (returns a task).
     pub fn set_ha_always_run(self_: &Ref<Vm>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VM.set_ha_always_run", params).with_async("Async.VM.set_ha_always_run")
+        Call::new("VM.set_ha_always_run", params)
     }
 
     /// `VM.set_ha_restart_priority`: Set the value of the ha_restart_priority field
@@ -1850,12 +1786,9 @@ impl Vm {
     /// Params:
     /// - `self_`: The VM
     /// - `value`: The value
-    ///
-    /// Async form: `Async.VM.set_ha_restart_priority` (returns a task).
     pub fn set_ha_restart_priority(self_: &Ref<Vm>, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VM.set_ha_restart_priority", params)
-            .with_async("Async.VM.set_ha_restart_priority")
     }
 
     /// `VM.remove_from_NVRAM`:

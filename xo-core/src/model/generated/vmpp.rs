@@ -210,12 +210,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: The time at which the last archive was created. When the timezone is missing, UTC is assumed
-    ///
-    /// Async form: `Async.VMPP.set_archive_last_run_time` (returns a task).
     pub fn set_archive_last_run_time(self_: &Ref<Vmpp>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_last_run_time", params)
-            .with_async("Async.VMPP.set_archive_last_run_time")
     }
 
     /// `VMPP.set_backup_last_run_time`:
@@ -225,12 +222,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: The time at which the last backup was done. When the timezone is missing, UTC is assumed
-    ///
-    /// Async form: `Async.VMPP.set_backup_last_run_time` (returns a task).
     pub fn set_backup_last_run_time(self_: &Ref<Vmpp>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_backup_last_run_time", params)
-            .with_async("Async.VMPP.set_backup_last_run_time")
     }
 
     /// `VMPP.remove_from_alarm_config`:
@@ -240,12 +234,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
-    ///
-    /// Async form: `Async.VMPP.remove_from_alarm_config` (returns a task).
     pub fn remove_from_alarm_config(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_alarm_config", params)
-            .with_async("Async.VMPP.remove_from_alarm_config")
     }
 
     /// `VMPP.remove_from_archive_schedule`:
@@ -255,12 +246,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
-    ///
-    /// Async form: `Async.VMPP.remove_from_archive_schedule` (returns a task).
     pub fn remove_from_archive_schedule(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_archive_schedule", params)
-            .with_async("Async.VMPP.remove_from_archive_schedule")
     }
 
     /// `VMPP.remove_from_archive_target_config`:
@@ -270,12 +258,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
-    ///
-    /// Async form: `Async.VMPP.remove_from_archive_target_config` (returns a task).
     pub fn remove_from_archive_target_config(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_archive_target_config", params)
-            .with_async("Async.VMPP.remove_from_archive_target_config")
     }
 
     /// `VMPP.remove_from_backup_schedule`:
@@ -285,12 +270,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `key`: the key to remove
-    ///
-    /// Async form: `Async.VMPP.remove_from_backup_schedule` (returns a task).
     pub fn remove_from_backup_schedule(self_: &Ref<Vmpp>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_backup_schedule", params)
-            .with_async("Async.VMPP.remove_from_backup_schedule")
     }
 
     /// `VMPP.add_to_alarm_config`:
@@ -301,11 +283,9 @@ impl Vmpp {
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
-    ///
-    /// Async form: `Async.VMPP.add_to_alarm_config` (returns a task).
     pub fn add_to_alarm_config(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
-        Call::new("VMPP.add_to_alarm_config", params).with_async("Async.VMPP.add_to_alarm_config")
+        Call::new("VMPP.add_to_alarm_config", params)
     }
 
     /// `VMPP.add_to_archive_schedule`:
@@ -316,12 +296,9 @@ impl Vmpp {
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
-    ///
-    /// Async form: `Async.VMPP.add_to_archive_schedule` (returns a task).
     pub fn add_to_archive_schedule(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
         Call::new("VMPP.add_to_archive_schedule", params)
-            .with_async("Async.VMPP.add_to_archive_schedule")
     }
 
     /// `VMPP.add_to_archive_target_config`:
@@ -332,12 +309,9 @@ impl Vmpp {
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
-    ///
-    /// Async form: `Async.VMPP.add_to_archive_target_config` (returns a task).
     pub fn add_to_archive_target_config(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
         Call::new("VMPP.add_to_archive_target_config", params)
-            .with_async("Async.VMPP.add_to_archive_target_config")
     }
 
     /// `VMPP.add_to_backup_schedule`:
@@ -348,12 +322,9 @@ impl Vmpp {
     /// - `self_`: The protection policy
     /// - `key`: the key to add
     /// - `value`: the value to add
-    ///
-    /// Async form: `Async.VMPP.add_to_backup_schedule` (returns a task).
     pub fn add_to_backup_schedule(self_: &Ref<Vmpp>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
         Call::new("VMPP.add_to_backup_schedule", params)
-            .with_async("Async.VMPP.add_to_backup_schedule")
     }
 
     /// `VMPP.set_alarm_config`:
@@ -363,11 +334,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMPP.set_alarm_config` (returns a task).
     pub fn set_alarm_config(self_: &Ref<Vmpp>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMPP.set_alarm_config", params).with_async("Async.VMPP.set_alarm_config")
+        Call::new("VMPP.set_alarm_config", params)
     }
 
     /// `VMPP.set_is_alarm_enabled`: Set the value of the is_alarm_enabled field
@@ -377,11 +346,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: true if alarm is enabled for this policy
-    ///
-    /// Async form: `Async.VMPP.set_is_alarm_enabled` (returns a task).
     pub fn set_is_alarm_enabled(self_: &Ref<Vmpp>, value: bool) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMPP.set_is_alarm_enabled", params).with_async("Async.VMPP.set_is_alarm_enabled")
+        Call::new("VMPP.set_is_alarm_enabled", params)
     }
 
     /// `VMPP.set_archive_target_config`:
@@ -391,15 +358,12 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMPP.set_archive_target_config` (returns a task).
     pub fn set_archive_target_config(
         self_: &Ref<Vmpp>,
         value: &BTreeMap<String, String>,
     ) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_target_config", params)
-            .with_async("Async.VMPP.set_archive_target_config")
     }
 
     /// `VMPP.set_archive_target_type`: Set the value of the archive_target_config_type field
@@ -409,12 +373,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the archive target config type
-    ///
-    /// Async form: `Async.VMPP.set_archive_target_type` (returns a task).
     pub fn set_archive_target_type(self_: &Ref<Vmpp>, value: VmppArchiveTargetType) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_target_type", params)
-            .with_async("Async.VMPP.set_archive_target_type")
     }
 
     /// `VMPP.set_archive_schedule`:
@@ -424,11 +385,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMPP.set_archive_schedule` (returns a task).
     pub fn set_archive_schedule(self_: &Ref<Vmpp>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMPP.set_archive_schedule", params).with_async("Async.VMPP.set_archive_schedule")
+        Call::new("VMPP.set_archive_schedule", params)
     }
 
     /// `VMPP.set_archive_frequency`: Set the value of the archive_frequency field
@@ -438,12 +397,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the archive frequency
-    ///
-    /// Async form: `Async.VMPP.set_archive_frequency` (returns a task).
     pub fn set_archive_frequency(self_: &Ref<Vmpp>, value: VmppArchiveFrequency) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_frequency", params)
-            .with_async("Async.VMPP.set_archive_frequency")
     }
 
     /// `VMPP.set_backup_schedule`:
@@ -453,11 +409,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMPP.set_backup_schedule` (returns a task).
     pub fn set_backup_schedule(self_: &Ref<Vmpp>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMPP.set_backup_schedule", params).with_async("Async.VMPP.set_backup_schedule")
+        Call::new("VMPP.set_backup_schedule", params)
     }
 
     /// `VMPP.set_backup_frequency`: Set the value of the backup_frequency field
@@ -467,11 +421,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the backup frequency
-    ///
-    /// Async form: `Async.VMPP.set_backup_frequency` (returns a task).
     pub fn set_backup_frequency(self_: &Ref<Vmpp>, value: VmppBackupFrequency) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMPP.set_backup_frequency", params).with_async("Async.VMPP.set_backup_frequency")
+        Call::new("VMPP.set_backup_frequency", params)
     }
 
     /// `VMPP.set_backup_retention_value`:
@@ -481,12 +433,9 @@ impl Vmpp {
     /// Params:
     /// - `self_`: The protection policy
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMPP.set_backup_retention_value` (returns a task).
     pub fn set_backup_retention_value(self_: &Ref<Vmpp>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_backup_retention_value", params)
-            .with_async("Async.VMPP.set_backup_retention_value")
     }
 
     /// `VMPP.get_alerts`: This call fetches a history of alerts for a given protection policy
@@ -498,11 +447,9 @@ impl Vmpp {
     /// - `hours_from_now`: how many hours in the past the oldest record to fetch is
     ///
     /// Returns: A list of alerts encoded in xml
-    ///
-    /// Async form: `Async.VMPP.get_alerts` (returns a task).
     pub fn get_alerts(vmpp: &Ref<Vmpp>, hours_from_now: i64) -> Call<Vec<String>> {
         let params: Vec<Value> = vec![vmpp.to_value(), hours_from_now.to_value()];
-        Call::new("VMPP.get_alerts", params).with_async("Async.VMPP.get_alerts")
+        Call::new("VMPP.get_alerts", params)
     }
 
     /// `VMPP.archive_now`: This call archives the snapshot provided as a parameter
@@ -513,11 +460,9 @@ impl Vmpp {
     /// - `snapshot`: The snapshot to archive
     ///
     /// Returns: An XMLRPC result
-    ///
-    /// Async form: `Async.VMPP.archive_now` (returns a task).
     pub fn archive_now(snapshot: &Ref<Vm>) -> Call<String> {
         let params: Vec<Value> = vec![snapshot.to_value()];
-        Call::new("VMPP.archive_now", params).with_async("Async.VMPP.archive_now")
+        Call::new("VMPP.archive_now", params)
     }
 
     /// `VMPP.protect_now`: This call executes the protection policy immediately
@@ -528,11 +473,9 @@ impl Vmpp {
     /// - `vmpp`: The protection policy to execute
     ///
     /// Returns: An XMLRPC result
-    ///
-    /// Async form: `Async.VMPP.protect_now` (returns a task).
     pub fn protect_now(vmpp: &Ref<Vmpp>) -> Call<String> {
         let params: Vec<Value> = vec![vmpp.to_value()];
-        Call::new("VMPP.protect_now", params).with_async("Async.VMPP.protect_now")
+        Call::new("VMPP.protect_now", params)
     }
 
     /// `VMPP.set_backup_type`: Set the backup_type field of the given VMPP.

@@ -119,11 +119,9 @@ impl Vmss {
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: the snapshot schedule type
-    ///
-    /// Async form: `Async.VMSS.set_type` (returns a task).
     pub fn set_type(self_: &Ref<Vmss>, value: VmssType) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMSS.set_type", params).with_async("Async.VMSS.set_type")
+        Call::new("VMSS.set_type", params)
     }
 
     /// `VMSS.set_last_run_time`:
@@ -131,11 +129,9 @@ impl Vmss {
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: The time at which the schedule was last run. When the timezone is missing, UTC is assumed
-    ///
-    /// Async form: `Async.VMSS.set_last_run_time` (returns a task).
     pub fn set_last_run_time(self_: &Ref<Vmss>, value: &DateTime) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMSS.set_last_run_time", params).with_async("Async.VMSS.set_last_run_time")
+        Call::new("VMSS.set_last_run_time", params)
     }
 
     /// `VMSS.remove_from_schedule`:
@@ -143,11 +139,9 @@ impl Vmss {
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `key`: the key to remove
-    ///
-    /// Async form: `Async.VMSS.remove_from_schedule` (returns a task).
     pub fn remove_from_schedule(self_: &Ref<Vmss>, key: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
-        Call::new("VMSS.remove_from_schedule", params).with_async("Async.VMSS.remove_from_schedule")
+        Call::new("VMSS.remove_from_schedule", params)
     }
 
     /// `VMSS.add_to_schedule`:
@@ -156,11 +150,9 @@ impl Vmss {
     /// - `self_`: The snapshot schedule
     /// - `key`: the key to add
     /// - `value`: the value to add
-    ///
-    /// Async form: `Async.VMSS.add_to_schedule` (returns a task).
     pub fn add_to_schedule(self_: &Ref<Vmss>, key: &str, value: &str) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value(), value.to_value()];
-        Call::new("VMSS.add_to_schedule", params).with_async("Async.VMSS.add_to_schedule")
+        Call::new("VMSS.add_to_schedule", params)
     }
 
     /// `VMSS.set_schedule`:
@@ -168,11 +160,9 @@ impl Vmss {
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMSS.set_schedule` (returns a task).
     pub fn set_schedule(self_: &Ref<Vmss>, value: &BTreeMap<String, String>) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMSS.set_schedule", params).with_async("Async.VMSS.set_schedule")
+        Call::new("VMSS.set_schedule", params)
     }
 
     /// `VMSS.set_frequency`: Set the value of the frequency field
@@ -180,11 +170,9 @@ impl Vmss {
     /// Params:
     /// - `self_`: The snapshot schedule
     /// - `value`: the snapshot schedule frequency
-    ///
-    /// Async form: `Async.VMSS.set_frequency` (returns a task).
     pub fn set_frequency(self_: &Ref<Vmss>, value: VmssFrequency) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
-        Call::new("VMSS.set_frequency", params).with_async("Async.VMSS.set_frequency")
+        Call::new("VMSS.set_frequency", params)
     }
 
     /// `VMSS.set_retained_snapshots`:
@@ -192,12 +180,9 @@ impl Vmss {
     /// Params:
     /// - `self_`: The schedule snapshot
     /// - `value`: the value to set
-    ///
-    /// Async form: `Async.VMSS.set_retained_snapshots` (returns a task).
     pub fn set_retained_snapshots(self_: &Ref<Vmss>, value: i64) -> Call<Void> {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMSS.set_retained_snapshots", params)
-            .with_async("Async.VMSS.set_retained_snapshots")
     }
 
     /// `VMSS.snapshot_now`: This call executes the snapshot schedule immediately
@@ -206,11 +191,9 @@ impl Vmss {
     /// - `vmss`: Snapshot Schedule to execute
     ///
     /// Returns: An XMLRPC result
-    ///
-    /// Async form: `Async.VMSS.snapshot_now` (returns a task).
     pub fn snapshot_now(vmss: &Ref<Vmss>) -> Call<String> {
         let params: Vec<Value> = vec![vmss.to_value()];
-        Call::new("VMSS.snapshot_now", params).with_async("Async.VMSS.snapshot_now")
+        Call::new("VMSS.snapshot_now", params)
     }
 
     /// `VMSS.set_enabled`: Set the enabled field of the given VMSS.
