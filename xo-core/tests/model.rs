@@ -103,8 +103,16 @@ fn missing_fields_take_the_datamodel_defaults() {
 
     // Compare each scalar default the spec gives with what decoding `{}` produces, for classes
     // that carry unusual defaults.
-    fn check<T: serde::de::DeserializeOwned + serde::Serialize>(class: &str) -> usize {
+    fn check<T>(class: &str) -> usize
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize + Default + PartialEq + std::fmt::Debug,
+    {
         let decoded: T = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(
+            decoded,
+            T::default(),
+            "{class}: decoding {{}} differs from Default"
+        );
         let wire = serde_json::to_value(&decoded).unwrap();
         let mut checked = 0;
         for f in spec_class(class)["fields"].as_array().unwrap() {
@@ -397,10 +405,16 @@ fn call_descriptions() {
     let created: Call<Ref<Vm>> = Vm::create(&Vm::default());
     assert_eq!(created.async_method, Some("Async.VM.create"));
     assert!(created.params[0].get("VCPUs_max").is_some());
-    assert_eq!(Task::cancel(&Ref::new("OpaqueRef:t")).async_method, Some("Async.task.cancel"));
+    assert_eq!(
+        Task::cancel(&Ref::new("OpaqueRef:t")).async_method,
+        Some("Async.task.cancel")
+    );
     assert_eq!(Task::create("label", "").async_method, None);
     assert_eq!(Vm::set_vcpus_max(&vm, 4).async_method, None);
-    assert_eq!(Vm::set_memory_limits(&vm, 1, 2, 1, 2).async_method, Some("Async.VM.set_memory_limits"));
+    assert_eq!(
+        Vm::set_memory_limits(&vm, 1, 2, 1, 2).async_method,
+        Some("Async.VM.set_memory_limits")
+    );
     let ev: Call<EventBatch> = Event::from(&["vm".to_owned()], "", 60.0);
     assert_eq!((ev.method.as_ref(), ev.async_method), ("event.from", None));
     assert_eq!(ev.params[2], Value::Double(60.0));

@@ -101,9 +101,15 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     let debug = if secret { "" } else { "Debug, " };
     let _ = writeln!(
         out,
-        "#[derive(Clone, {debug}PartialEq, serde::Serialize, serde::Deserialize)]\n#[serde(default)]\npub struct {ident} {{"
+        "#[derive(Clone, {debug}PartialEq, serde::Serialize, serde::Deserialize)]\npub struct {ident} {{"
     );
+    // Missing fields take xapi's default. Field-level defaults (rather than a struct-level
+    // `#[serde(default)]`) are only evaluated for fields that are actually missing, so decoding a
+    // complete record does no default work at all (no `Ref::null()` clones, no epoch formatting).
+    let mut default_fns = String::new();
     for f in &fields {
+        let dflt = defaults::expr(model, &f.ty, f.spec.default.as_deref())
+            .map_err(|e| format!("field {}: {e}", f.spec.name))?;
         doc(out, f.spec.description.trim());
         let mut note = f.spec.qualifier.clone();
         if let Some(l) = lifecycle_note(&f.spec.lifecycle.state) {
@@ -111,6 +117,14 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
         }
         doc(out, &format!("\n{note}"));
         let mut attrs = Vec::new();
+        if dflt == defaults::empty(model, &f.ty) {
+            attrs.push("default".to_owned());
+        } else {
+            let fname = format!("default_{}", f.ident.trim_end_matches('_'));
+            let ty = types::rust(&f.ty, Use::Owned);
+            let _ = writeln!(default_fns, "fn {fname}() -> {ty} {{\n{dflt}\n}}\n");
+            attrs.push(format!("default = {}", lit(&fname)));
+        }
         if f.ident != f.spec.name {
             attrs.push(format!("rename = {}", lit(&f.spec.name)));
         }
@@ -120,12 +134,11 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
         if matches!(f.ty, Ty::Option(_)) {
             attrs.push("skip_serializing_if = \"Option::is_none\"".into());
         }
-        if !attrs.is_empty() {
-            let _ = writeln!(out, "#[serde({})]", attrs.join(", "));
-        }
+        let _ = writeln!(out, "#[serde({})]", attrs.join(", "));
         let _ = writeln!(out, "pub {}: {},", f.ident, types::rust(&f.ty, Use::Owned));
     }
     out.push_str("}\n\n");
+    out.push_str(&default_fns);
 
     let _ = writeln!(
         out,

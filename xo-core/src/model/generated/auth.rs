@@ -9,7 +9,6 @@ use crate::rpc::{Call, Void};
 
 /// Management of remote authentication services
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Auth {}
 
 impl Default for Auth {

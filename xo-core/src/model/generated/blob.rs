@@ -9,35 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// A placeholder for a binary blob
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Blob {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// Size of the binary data, in bytes
     ///
     /// RO/runtime
+    #[serde(default)]
     pub size: i64,
     /// True if the blob is publicly accessible
     ///
     /// RW
+    #[serde(default)]
     pub public: bool,
     /// Time at which the data in the blob was last updated
     ///
     /// RO/constructor
+    #[serde(default)]
     pub last_updated: DateTime,
     /// The mime type associated with this object. Defaults to 'application/octet-stream' if the empty string is supplied
     ///
     /// RO/constructor
+    #[serde(default)]
     pub mime_type: String,
 }
 

@@ -9,44 +9,56 @@ use crate::rpc::{Call, Void};
 
 /// A Network bond that combines physical network interfaces, also known as link aggregation
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Bond {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// The bonded interface
     ///
     /// RO/constructor
+    #[serde(default)]
     pub master: Ref<Pif>,
     /// The interfaces which are part of this bond
     ///
     /// RO/runtime
+    #[serde(default)]
     pub slaves: Vec<Ref<Pif>>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// The PIF of which the IP configuration and MAC were copied to the bond, and which will receive all configuration/VLANs/VIFs on the bond if the bond is destroyed
     ///
     /// RO/runtime
+    #[serde(default)]
     pub primary_slave: Ref<Pif>,
     /// The algorithm used to distribute traffic among the bonded NICs
     ///
     /// RO/runtime
+    #[serde(default)]
     pub mode: BondMode,
     /// Additional configuration properties specific to the bond mode.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// Number of links up in this bond
     ///
     /// RO/runtime
+    #[serde(default)]
     pub links_up: i64,
     /// true if the MAC was taken from the primary slave when the bond was created, and false if the client specified the MAC
     ///
     /// RO/runtime
+    #[serde(default = "default_auto_update_mac")]
     pub auto_update_mac: bool,
+}
+
+fn default_auto_update_mac() -> bool {
+    true
 }
 
 impl Default for Bond {

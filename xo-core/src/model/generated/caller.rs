@@ -11,43 +11,51 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Caller {
     /// Unique identifier/object reference
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub name_description: String,
     /// User agent matching pattern. Empty string is a full wildcard; a trailing '*' makes the field a prefix pattern; otherwise the field is matched exactly.
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub user_agent: String,
     /// Client IP matching pattern. Same wildcard semantics as user_agent.
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub client_ip: String,
     /// Last time a call was received from this caller
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub last_access: DateTime,
     /// Groups to which this caller has been assigned
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub groups: Vec<String>,
     /// Rate limiter attached to this caller, if any. Populated via Rate_limit.add_caller rather than set directly.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub rate_limit: Ref<RateLimit>,
     /// True if this caller was created automatically by the rate limiter rather than by an administrator. Auto-registered callers are subject to the max-auto-registered-callers cap.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub auto_registered: bool,
 }
 

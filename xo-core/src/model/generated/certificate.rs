@@ -9,49 +9,61 @@ use crate::rpc::{Call, Void};
 
 /// An X509 certificate used for TLS connections
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Certificate {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// The name of the certificate, only present on certificates of type 'ca'
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name: String,
     /// The type of the certificate, either 'ca', 'host' or 'host_internal'
     ///
     /// RO/runtime
-    #[serde(rename = "type")]
+    #[serde(default = "default_type", rename = "type")]
     pub type_: CertificateType,
     /// The host where the certificate is installed
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// Date after which the certificate is valid
     ///
     /// RO/constructor
+    #[serde(default)]
     pub not_before: DateTime,
     /// Date before which the certificate is valid
     ///
     /// RO/constructor
+    #[serde(default)]
     pub not_after: DateTime,
     /// Use fingerprint_sha256 instead
     ///
     /// RO/constructor. Deprecated in the datamodel.
+    #[serde(default)]
     pub fingerprint: String,
     /// The certificate's SHA256 fingerprint / hash
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub fingerprint_sha256: String,
     /// The certificate's SHA1 fingerprint / hash
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub fingerprint_sha1: String,
     /// The purposes of the certificate
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub purpose: Vec<CertificatePurpose>,
+}
+
+fn default_type() -> CertificateType {
+    CertificateType::Host
 }
 
 impl Default for Certificate {

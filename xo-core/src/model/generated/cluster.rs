@@ -9,78 +9,118 @@ use crate::rpc::{Call, Void};
 
 /// Cluster-wide Cluster metadata
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Cluster {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// A list of the cluster_host objects associated with the Cluster
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cluster_hosts: Vec<Ref<ClusterHost>>,
     /// Internal field used by Host.destroy to store the IP of cluster members marked as permanently dead but not yet removed
     ///
     /// RO/runtime
+    #[serde(default)]
     pub pending_forget: Vec<String>,
     /// The secret key used by xapi-clusterd when it talks to itself on other hosts
     ///
     /// RO/constructor
+    #[serde(default)]
     pub cluster_token: String,
     /// Simply the string 'corosync'. No other cluster stacks are currently supported
     ///
     /// RO/constructor
+    #[serde(default = "default_cluster_stack")]
     pub cluster_stack: String,
     /// Version of cluster stack, not writable via the API. Defaulting to 2 for backwards compatibility when upgrading from a cluster without this field, which means it is necessarily running version 2 of corosync, the only cluster stack supported so far.
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default = "default_cluster_stack_version")]
     pub cluster_stack_version: i64,
     /// Whether the cluster stack thinks the cluster is quorate
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub is_quorate: bool,
     /// Number of live hosts in order to be quorate
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub quorum: i64,
     /// Current number of live hosts, according to the cluster stack
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub live_hosts: i64,
     /// Total number of hosts expected by the cluster stack
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub expected_hosts: i64,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<ClusterOperation>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, ClusterOperation>,
     /// True if automatically joining new pool members to the cluster. This will be `true` in the first release
     ///
     /// RO/constructor
+    #[serde(default = "default_pool_auto_join")]
     pub pool_auto_join: bool,
     /// The corosync token timeout in seconds
     ///
     /// RO/constructor
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(
+        default = "default_token_timeout",
+        deserialize_with = "crate::model::de::float"
+    )]
     pub token_timeout: f64,
     /// The corosync token timeout coefficient in seconds
     ///
     /// RO/constructor
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(
+        default = "default_token_timeout_coefficient",
+        deserialize_with = "crate::model::de::float"
+    )]
     pub token_timeout_coefficient: f64,
     /// Contains read-only settings for the cluster, such as timeouts and other options. It can only be set at cluster create time
     ///
     /// RO/constructor
+    #[serde(default)]
     pub cluster_config: BTreeMap<String, String>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
+}
+
+fn default_cluster_stack() -> String {
+    "corosync".to_owned()
+}
+
+fn default_cluster_stack_version() -> i64 {
+    2
+}
+
+fn default_pool_auto_join() -> bool {
+    true
+}
+
+fn default_token_timeout() -> f64 {
+    20.0
+}
+
+fn default_token_timeout_coefficient() -> f64 {
+    1.0
 }
 
 impl Default for Cluster {

@@ -9,53 +9,66 @@ use crate::rpc::{Call, Void};
 
 /// Cluster member metadata
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct ClusterHost {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Reference to the Cluster object
     ///
     /// RO/constructor
+    #[serde(default)]
     pub cluster: Ref<Cluster>,
     /// Reference to the Host object
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// Whether the cluster host believes that clustering should be enabled on this host. This field can be altered by calling the enable/disable message on a cluster host. Only enabled members run the underlying cluster stack. Disabled members are still considered a member of the cluster (see joined), and can be re-enabled by the user.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub enabled: bool,
     /// Reference to the PIF object
     ///
     /// RO/constructor
-    #[serde(rename = "PIF")]
+    #[serde(default, rename = "PIF")]
     pub pif: Ref<Pif>,
     /// Whether the cluster host has joined the cluster. Contrary to enabled, a host that is not joined is not considered a member of the cluster, and hence enable and disable operations cannot be performed on this host.
     ///
     /// RO/runtime
+    #[serde(default = "default_joined")]
     pub joined: bool,
     /// Whether the underlying cluster stack thinks we are live. This field is set automatically based on updates from the cluster stack and cannot be altered by the user.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub live: bool,
     /// Time when the live field was last updated based on information from the cluster stack
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub last_update_live: DateTime,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<ClusterHostOperation>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, ClusterHostOperation>,
     /// Additional configuration
     ///
     /// RO/constructor
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
+}
+
+fn default_joined() -> bool {
+    true
 }
 
 impl Default for ClusterHost {

@@ -9,28 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// A console
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Console {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// the protocol used by this console
     ///
     /// RO/runtime
+    #[serde(default)]
     pub protocol: ConsoleProtocol,
     /// URI for the console service
     ///
     /// RO/runtime
+    #[serde(default)]
     pub location: String,
     /// VM to which this console is attached
     ///
     /// RO/runtime
-    #[serde(rename = "VM")]
+    #[serde(default, rename = "VM")]
     pub vm: Ref<Vm>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

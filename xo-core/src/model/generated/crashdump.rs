@@ -11,25 +11,26 @@ use crate::rpc::{Call, Void};
 ///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Crashdump {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// the virtual machine
     ///
     /// RO/constructor
-    #[serde(rename = "VM")]
+    #[serde(default, rename = "VM")]
     pub vm: Ref<Vm>,
     /// the virtual disk
     ///
     /// RO/constructor
-    #[serde(rename = "VDI")]
+    #[serde(default, rename = "VDI")]
     pub vdi: Ref<Vdi>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

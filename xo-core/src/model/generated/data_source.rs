@@ -9,42 +9,46 @@ use crate::rpc::{Call, Void};
 
 /// Data sources for logging in RRDs
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct DataSource {
     /// a human-readable name
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_description: String,
     /// true if the data source is being logged
     ///
     /// RO/runtime
+    #[serde(default)]
     pub enabled: bool,
     /// true if the data source is enabled by default. Non-default data sources cannot be disabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub standard: bool,
     /// the units of the value
     ///
     /// RO/runtime
+    #[serde(default)]
     pub units: String,
     /// the minimum value of the data source
     ///
     /// RO/runtime
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub min: f64,
     /// the maximum value of the data source
     ///
     /// RO/runtime
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub max: f64,
     /// current value of the data source
     ///
     /// RO/runtime
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub value: f64,
 }
 

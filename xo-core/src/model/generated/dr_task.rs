@@ -9,16 +9,16 @@ use crate::rpc::{Call, Void};
 
 /// DR task
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct DrTask {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// All SRs introduced by this appliance
     ///
     /// RO/runtime
-    #[serde(rename = "introduced_SRs")]
+    #[serde(default, rename = "introduced_SRs")]
     pub introduced_srs: Vec<Ref<Sr>>,
 }
 

@@ -11,36 +11,41 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct DriverVariant {
     /// Unique identifier/object reference
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub uuid: String,
     /// Name identifying the driver variant within the driver
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub name: String,
     /// Driver this variant is a part of
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub driver: Ref<HostDriver>,
     /// Unique version of this driver variant
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub version: String,
     /// True if the hardware for this variant is present on the host
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub hardware_present: bool,
     /// Priority; this needs an explanation how this is ordered
     ///
     /// RO/runtime. Prototyped: may change in future releases.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub priority: f64,
     /// Development and release status of this variant, like 'alpha'
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub status: String,
 }
 

@@ -9,36 +9,46 @@ use crate::rpc::{Call, Void};
 
 /// A new piece of functionality
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Feature {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// Indicates whether the feature is enabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub enabled: bool,
     /// Indicates whether the feature is experimental (as opposed to stable and fully supported)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub experimental: bool,
     /// The version of this feature
     ///
     /// RO/constructor
+    #[serde(default = "default_version")]
     pub version: String,
     /// The host where this feature is available
     ///
     /// RO/runtime
+    #[serde(default)]
     pub host: Ref<Host>,
+}
+
+fn default_version() -> String {
+    "1.0".to_owned()
 }
 
 impl Default for Feature {

@@ -9,53 +9,61 @@ use crate::rpc::{Call, Void};
 
 /// A group of compatible GPUs across the resource pool
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct GpuGroup {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// List of pGPUs in the group
     ///
     /// RO/runtime
-    #[serde(rename = "PGPUs")]
+    #[serde(default, rename = "PGPUs")]
     pub pgpus: Vec<Ref<Pgpu>>,
     /// List of vGPUs using the group
     ///
     /// RO/runtime
-    #[serde(rename = "VGPUs")]
+    #[serde(default, rename = "VGPUs")]
     pub vgpus: Vec<Ref<Vgpu>>,
     /// List of GPU types (vendor+device ID) that can be in this group
     ///
     /// RO/runtime
-    #[serde(rename = "GPU_types")]
+    #[serde(default, rename = "GPU_types")]
     pub gpu_types: Vec<String>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Current allocation of vGPUs to pGPUs for this group
     ///
     /// RW
+    #[serde(default = "default_allocation_algorithm")]
     pub allocation_algorithm: AllocationAlgorithm,
     /// vGPU types supported on at least one of the pGPUs in this group
     ///
     /// RO/runtime
-    #[serde(rename = "supported_VGPU_types")]
+    #[serde(default, rename = "supported_VGPU_types")]
     pub supported_vgpu_types: Vec<Ref<VgpuType>>,
     /// vGPU types supported on at least one of the pGPUs in this group
     ///
     /// RO/runtime
-    #[serde(rename = "enabled_VGPU_types")]
+    #[serde(default, rename = "enabled_VGPU_types")]
     pub enabled_vgpu_types: Vec<Ref<VgpuType>>,
+}
+
+fn default_allocation_algorithm() -> AllocationAlgorithm {
+    AllocationAlgorithm::DepthFirst
 }
 
 impl Default for GpuGroup {

@@ -9,340 +9,442 @@ use crate::rpc::{Call, Void};
 
 /// A physical host
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Host {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// Virtualization memory overhead (bytes).
     ///
     /// RO/runtime
+    #[serde(default)]
     pub memory_overhead: i64,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<HostAllowedOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, HostAllowedOperations>,
     /// major version number
     ///
     /// RO/runtime
-    #[serde(rename = "API_version_major")]
+    #[serde(default, rename = "API_version_major")]
     pub api_version_major: i64,
     /// minor version number
     ///
     /// RO/runtime
-    #[serde(rename = "API_version_minor")]
+    #[serde(default, rename = "API_version_minor")]
     pub api_version_minor: i64,
     /// identification of vendor
     ///
     /// RO/runtime
-    #[serde(rename = "API_version_vendor")]
+    #[serde(default, rename = "API_version_vendor")]
     pub api_version_vendor: String,
     /// details of vendor implementation
     ///
     /// RO/runtime
-    #[serde(rename = "API_version_vendor_implementation")]
+    #[serde(default, rename = "API_version_vendor_implementation")]
     pub api_version_vendor_implementation: BTreeMap<String, String>,
     /// True if the host is currently enabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub enabled: bool,
     /// version strings
     ///
     /// RO/constructor
+    #[serde(default)]
     pub software_version: BTreeMap<String, String>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Xen capabilities
     ///
     /// RO/constructor
+    #[serde(default)]
     pub capabilities: Vec<String>,
     /// The CPU configuration on this host.  May contain keys such as "nr_nodes", "sockets_per_node", "cores_per_socket", or "threads_per_core"
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cpu_configuration: BTreeMap<String, String>,
     /// Scheduler policy currently in force on this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub sched_policy: String,
     /// a list of the bootloaders installed on the machine
     ///
     /// RO/runtime
+    #[serde(default)]
     pub supported_bootloaders: Vec<String>,
     /// list of VMs currently resident on host
     ///
     /// RO/runtime
-    #[serde(rename = "resident_VMs")]
+    #[serde(default, rename = "resident_VMs")]
     pub resident_vms: Vec<Ref<Vm>>,
     /// logging configuration
     ///
     /// RW
+    #[serde(default)]
     pub logging: BTreeMap<String, String>,
     /// physical network interfaces
     ///
     /// RO/runtime
-    #[serde(rename = "PIFs")]
+    #[serde(default, rename = "PIFs")]
     pub pifs: Vec<Ref<Pif>>,
     /// The SR in which VDIs for suspend images are created
     ///
     /// RW
+    #[serde(default)]
     pub suspend_image_sr: Ref<Sr>,
     /// The SR in which VDIs for crash dumps are created
     ///
     /// RW
+    #[serde(default)]
     pub crash_dump_sr: Ref<Sr>,
     /// Set of host crash dumps
     ///
     /// RO/runtime
+    #[serde(default)]
     pub crashdumps: Vec<Ref<HostCrashdump>>,
     /// Set of host patches
     ///
     /// RO/runtime. Deprecated in the datamodel.
+    #[serde(default)]
     pub patches: Vec<Ref<HostPatch>>,
     /// Set of updates
     ///
     /// RO/runtime
+    #[serde(default)]
     pub updates: Vec<Ref<PoolUpdate>>,
     /// physical blockdevices
     ///
     /// RO/runtime
-    #[serde(rename = "PBDs")]
+    #[serde(default, rename = "PBDs")]
     pub pbds: Vec<Ref<Pbd>>,
     /// The physical CPUs on this host
     ///
     /// RO/runtime
-    #[serde(rename = "host_CPUs")]
+    #[serde(default, rename = "host_CPUs")]
     pub host_cpus: Vec<Ref<HostCpu>>,
     /// Details about the physical CPUs on this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cpu_info: BTreeMap<String, String>,
     /// The hostname of this host
     ///
     /// RW
+    #[serde(default)]
     pub hostname: String,
     /// The address by which this host can be contacted from any other host in the pool
     ///
     /// RW
+    #[serde(default)]
     pub address: String,
     /// metrics associated with this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub metrics: Ref<HostMetrics>,
     /// State of the current license
     ///
     /// RO/runtime
+    #[serde(default)]
     pub license_params: BTreeMap<String, String>,
     /// The set of statefiles accessible from this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_statefiles: Vec<String>,
     /// The set of hosts visible via the network from this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_network_peers: Vec<String>,
     /// Binary blobs associated with this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
     ///
     /// RW
+    #[serde(default)]
     pub tags: Vec<String>,
     /// type of external authentication service configured; empty if none configured.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub external_auth_type: String,
     /// name of external authentication service configured; empty if none configured.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub external_auth_service_name: String,
     /// configuration specific to external authentication service
     ///
     /// RO/runtime
+    #[serde(default)]
     pub external_auth_configuration: BTreeMap<String, String>,
     /// Product edition
     ///
     /// RO/runtime
+    #[serde(default)]
     pub edition: String,
     /// Contact information of the license server
     ///
     /// RW
+    #[serde(default = "default_license_server")]
     pub license_server: BTreeMap<String, String>,
     /// BIOS strings
     ///
     /// RO/runtime
+    #[serde(default)]
     pub bios_strings: BTreeMap<String, String>,
     /// The power on mode
     ///
     /// RO/runtime
+    #[serde(default)]
     pub power_on_mode: String,
     /// The power on config
     ///
     /// RO/runtime
+    #[serde(default)]
     pub power_on_config: BTreeMap<String, String>,
     /// The SR that is used as a local cache
     ///
     /// RO/constructor
+    #[serde(default)]
     pub local_cache_sr: Ref<Sr>,
     /// Information about chipset features
     ///
     /// RO/runtime
+    #[serde(default)]
     pub chipset_info: BTreeMap<String, String>,
     /// List of PCI devices in the host
     ///
     /// RO/runtime
-    #[serde(rename = "PCIs")]
+    #[serde(default, rename = "PCIs")]
     pub pcis: Vec<Ref<Pci>>,
     /// List of physical GPUs in the host
     ///
     /// RO/runtime
-    #[serde(rename = "PGPUs")]
+    #[serde(default, rename = "PGPUs")]
     pub pgpus: Vec<Ref<Pgpu>>,
     /// List of physical USBs in the host
     ///
     /// RO/runtime
-    #[serde(rename = "PUSBs")]
+    #[serde(default, rename = "PUSBs")]
     pub pusbs: Vec<Ref<Pusb>>,
     /// Allow SSLv3 protocol and ciphersuites as used by older server versions. This controls both incoming and outgoing connections. When this is set to a different value, the host immediately restarts its SSL/TLS listening service; typically this takes less than a second but existing connections to it will be broken. API login sessions will remain valid.
     ///
     /// RO/constructor. Deprecated in the datamodel.
+    #[serde(default = "default_ssl_legacy")]
     pub ssl_legacy: bool,
     /// VCPUs params to apply to all resident guests
     ///
     /// RW
-    #[serde(rename = "guest_VCPUs_params")]
+    #[serde(default, rename = "guest_VCPUs_params")]
     pub guest_vcpus_params: BTreeMap<String, String>,
     /// indicates whether the host is configured to output its console to a physical display device
     ///
     /// RW
+    #[serde(default)]
     pub display: HostDisplay,
     /// The set of versions of the virtual hardware platform that the host can offer to its guests
     ///
     /// RO/runtime
+    #[serde(default = "default_virtual_hardware_platform_versions")]
     pub virtual_hardware_platform_versions: Vec<i64>,
     /// The control domain (domain 0)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub control_domain: Ref<Vm>,
     /// List of updates which require reboot
     ///
     /// RO/runtime
+    #[serde(default)]
     pub updates_requiring_reboot: Vec<Ref<PoolUpdate>>,
     /// List of features available on this host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub features: Vec<Ref<Feature>>,
     /// The initiator IQN for the host
     ///
     /// RO/constructor
+    #[serde(default)]
     pub iscsi_iqn: String,
     /// Specifies whether multipathing is enabled
     ///
     /// RO/constructor
+    #[serde(default)]
     pub multipathing: bool,
     /// The UEFI certificates allowing Secure Boot
     ///
     /// RO/constructor. Deprecated in the datamodel.
+    #[serde(default)]
     pub uefi_certificates: String,
     /// List of certificates installed in the host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub certificates: Vec<Ref<Certificate>>,
     /// List of all available product editions
     ///
     /// RO/runtime
+    #[serde(default)]
     pub editions: Vec<String>,
     /// The set of pending mandatory guidances after applying updates, which must be applied, otherwise there may be, for example, VM failures
     ///
     /// RO/runtime
+    #[serde(default)]
     pub pending_guidances: Vec<UpdateGuidances>,
     /// True if this host has TLS verifcation enabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub tls_verification_enabled: bool,
     /// Date and time when the last software update was applied
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub last_software_update: DateTime,
     /// Reflects whether port 80 is open (false) or not (true)
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub https_only: bool,
     /// Default as 'unknown', 'yes' if the host is up to date with updates synced from remote CDN, otherwise 'no'
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_latest_synced_updates_applied")]
     pub latest_synced_updates_applied: LatestSyncedUpdatesAppliedState,
     /// NUMA-aware VM memory and vCPU placement policy
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_numa_affinity_policy")]
     pub numa_affinity_policy: HostNumaAffinityPolicy,
     /// The set of pending recommended guidances after applying updates, which most users should follow to make the updates effective, but if not followed, will not cause a failure
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub pending_guidances_recommended: Vec<UpdateGuidances>,
     /// The set of pending full guidances after applying updates, which a user should follow to make some updates, for example, specific hardware drivers or CPU features, fully effective, but the 'average user' doesn't need to
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub pending_guidances_full: Vec<UpdateGuidances>,
     /// The SHA256 checksum of updateinfo of the most recently applied update on the host
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub last_update_hash: String,
     /// True if SSH access is enabled for the host
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_ssh_enabled")]
     pub ssh_enabled: bool,
     /// The timeout in seconds after which SSH access will be automatically disabled (0 means never), this setting will be applied every time the SSH is enabled by XAPI
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub ssh_enabled_timeout: i64,
     /// The time in UTC after which the SSH access will be automatically disabled
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub ssh_expiry: DateTime,
     /// The timeout in seconds after which idle console will be automatically terminated (0 means never)
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub console_idle_timeout: i64,
     /// Reflects whether SSH auto mode is enabled for the host
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub ssh_auto_mode: bool,
     /// The maximum C-state that the host is allowed to enter, "" means unlimited; "N" means limit to CN; "N,M" means limit to CN with max sub cstate M.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub max_cstate: String,
     /// Whether the host has booted in secure boot mode
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub secure_boot: bool,
     /// Indicates NTP servers are assigned by DHCP, or configured by user, or the factory servers, or NTP is disabled
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_ntp_mode")]
     pub ntp_mode: HostNtpMode,
     /// Custom NTP servers configured by users, used in Custom NTP mode
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub ntp_custom_servers: Vec<String>,
     /// The time zone identifier as defined in the IANA Time Zone Database
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_timezone")]
     pub timezone: String,
+}
+
+fn default_license_server() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("address".to_owned(), "localhost".to_owned()),
+        ("port".to_owned(), "27000".to_owned()),
+    ])
+}
+
+fn default_ssl_legacy() -> bool {
+    true
+}
+
+fn default_virtual_hardware_platform_versions() -> Vec<i64> {
+    vec![0]
+}
+
+fn default_latest_synced_updates_applied() -> LatestSyncedUpdatesAppliedState {
+    LatestSyncedUpdatesAppliedState::UnknownValue
+}
+
+fn default_numa_affinity_policy() -> HostNumaAffinityPolicy {
+    HostNumaAffinityPolicy::DefaultPolicy
+}
+
+fn default_ssh_enabled() -> bool {
+    true
+}
+
+fn default_ntp_mode() -> HostNtpMode {
+    HostNtpMode::Factory
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
 }
 
 impl Default for Host {

@@ -11,60 +11,71 @@ use crate::rpc::{Call, Void};
 ///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct HostCpu {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// the host the CPU is in
     ///
     /// RO/runtime
+    #[serde(default)]
     pub host: Ref<Host>,
     /// the number of the physical CPU within the host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub number: i64,
     /// the vendor of the physical CPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub vendor: String,
     /// the speed of the physical CPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub speed: i64,
     /// the model name of the physical CPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub modelname: String,
     /// the family (number) of the physical CPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub family: i64,
     /// the model number of the physical CPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub model: i64,
     /// the stepping of the physical CPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub stepping: String,
     /// the flags of the physical CPU (a decoded version of the features field)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub flags: String,
     /// the physical CPU feature bitmap
     ///
     /// RO/runtime
+    #[serde(default)]
     pub features: String,
     /// the current CPU utilisation
     ///
     /// RO/runtime
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub utilisation: f64,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

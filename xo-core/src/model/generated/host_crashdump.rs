@@ -9,27 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// Represents a host crash dump
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct HostCrashdump {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Host the crashdump relates to
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// Time the crash happened
     ///
     /// RO/runtime
+    #[serde(default)]
     pub timestamp: DateTime,
     /// Size of the crashdump
     ///
     /// RO/runtime
+    #[serde(default)]
     pub size: i64,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

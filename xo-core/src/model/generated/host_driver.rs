@@ -11,48 +11,56 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct HostDriver {
     /// Unique identifier/object reference
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub uuid: String,
     /// Host where this driver is installed
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub host: Ref<Host>,
     /// Name identifying the driver uniquely
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub name: String,
     /// Descriptive name, not used for identification
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub friendly_name: String,
     /// Variants of this driver available for selection
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub variants: Vec<Ref<DriverVariant>>,
     /// Currently active variant of this driver, if any, or Null.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub active_variant: Ref<DriverVariant>,
     /// Variant (if any) selected to become active after reboot. Or Null
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub selected_variant: Ref<DriverVariant>,
     /// Device type this driver supports, like network or storage
     ///
     /// RO/runtime. Prototyped: may change in future releases.
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: String,
     /// Description of the driver
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub description: String,
     /// Information about the driver
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub info: String,
 }
 

@@ -9,31 +9,36 @@ use crate::rpc::{Call, Void};
 
 /// The metrics associated with a host
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct HostMetrics {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Total host memory (bytes)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub memory_total: i64,
     /// Free host memory (bytes)
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub memory_free: i64,
     /// Pool master thinks this host is live
     ///
     /// RO/runtime
+    #[serde(default)]
     pub live: bool,
     /// Time at which this information was last updated
     ///
     /// RO/runtime
+    #[serde(default)]
     pub last_updated: DateTime,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

@@ -11,47 +11,56 @@ use crate::rpc::{Call, Void};
 ///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct HostPatch {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// Patch version number
     ///
     /// RO/constructor
+    #[serde(default)]
     pub version: String,
     /// Host the patch relates to
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// True if the patch has been applied
     ///
     /// RO/runtime
+    #[serde(default)]
     pub applied: bool,
     /// Time the patch was applied
     ///
     /// RO/runtime
+    #[serde(default)]
     pub timestamp_applied: DateTime,
     /// Size of the patch
     ///
     /// RO/runtime
+    #[serde(default)]
     pub size: i64,
     /// The patch applied
     ///
     /// RO/constructor
+    #[serde(default)]
     pub pool_patch: Ref<PoolPatch>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

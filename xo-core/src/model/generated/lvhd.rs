@@ -9,11 +9,11 @@ use crate::rpc::{Call, Void};
 
 /// LVHD SR specific operations
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Lvhd {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
 }
 

@@ -9,35 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// An message for the attention of the administrator
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Message {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// The name of the message
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name: String,
     /// The message priority, 0 being low priority
     ///
     /// RO/runtime
+    #[serde(default)]
     pub priority: i64,
     /// The class of the object this message is associated with
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cls: Cls,
     /// The uuid of the object this message is associated with
     ///
     /// RO/runtime
+    #[serde(default)]
     pub obj_uuid: String,
     /// The time at which the message was created
     ///
     /// RO/runtime
+    #[serde(default)]
     pub timestamp: DateTime,
     /// The body of the message
     ///
     /// RO/runtime
+    #[serde(default)]
     pub body: String,
 }
 

@@ -9,75 +9,95 @@ use crate::rpc::{Call, Void};
 
 /// A virtual network
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Network {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<NetworkOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, NetworkOperations>,
     /// list of connected vifs
     ///
     /// RO/runtime
-    #[serde(rename = "VIFs")]
+    #[serde(default, rename = "VIFs")]
     pub vifs: Vec<Ref<Vif>>,
     /// list of connected pifs
     ///
     /// RO/runtime
-    #[serde(rename = "PIFs")]
+    #[serde(default, rename = "PIFs")]
     pub pifs: Vec<Ref<Pif>>,
     /// MTU in octets
     ///
     /// RW
-    #[serde(rename = "MTU")]
+    #[serde(default = "default_mtu", rename = "MTU")]
     pub mtu: i64,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// name of the bridge corresponding to this network on the local host
     ///
     /// RO/constructor
+    #[serde(default)]
     pub bridge: String,
     /// true if the bridge is managed by xapi
     ///
     /// RO/constructor
+    #[serde(default = "default_managed")]
     pub managed: bool,
     /// Binary blobs associated with this network
     ///
     /// RO/runtime
+    #[serde(default)]
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
     ///
     /// RW
+    #[serde(default)]
     pub tags: Vec<String>,
     /// The network will use this value to determine the behaviour of all VIFs where locking_mode = default
     ///
     /// RO/runtime
+    #[serde(default)]
     pub default_locking_mode: NetworkDefaultLockingMode,
     /// The IP addresses assigned to VIFs on networks that have active xapi-managed DHCP
     ///
     /// RO/runtime
+    #[serde(default)]
     pub assigned_ips: BTreeMap<Ref<Vif>, String>,
     /// Set of purposes for which the server will use this network
     ///
     /// RO/runtime
+    #[serde(default)]
     pub purpose: Vec<NetworkPurpose>,
+}
+
+fn default_mtu() -> i64 {
+    1500
+}
+
+fn default_managed() -> bool {
+    true
 }
 
 impl Default for Network {

@@ -9,30 +9,36 @@ use crate::rpc::{Call, Void};
 
 /// network-sriov which connects logical pif and physical pif
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct NetworkSriov {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// The PIF that has SR-IOV enabled
     ///
     /// RO/constructor
-    #[serde(rename = "physical_PIF")]
+    #[serde(default, rename = "physical_PIF")]
     pub physical_pif: Ref<Pif>,
     /// The logical PIF to connect to the SR-IOV network after enable SR-IOV on the physical PIF
     ///
     /// RO/constructor
-    #[serde(rename = "logical_PIF")]
+    #[serde(default, rename = "logical_PIF")]
     pub logical_pif: Ref<Pif>,
     /// Indicates whether the host need to be rebooted before SR-IOV is enabled on the physical PIF
     ///
     /// RO/runtime
+    #[serde(default)]
     pub requires_reboot: bool,
     /// The mode for configure network sriov
     ///
     /// RO/runtime
+    #[serde(default = "default_configuration_mode")]
     pub configuration_mode: SriovConfigurationMode,
+}
+
+fn default_configuration_mode() -> SriovConfigurationMode {
+    SriovConfigurationMode::UnknownValue
 }
 
 impl Default for NetworkSriov {

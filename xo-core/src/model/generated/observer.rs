@@ -11,39 +11,46 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Observer {
     /// Unique identifier/object reference
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// The list of hosts the observer is active on. An empty list means all hosts
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub hosts: Vec<Ref<Host>>,
     /// Attributes that observer will add to the data they produce
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// The list of endpoints where data is exported to. Each endpoint is a URL or the string 'bugtool' refering to the internal logs
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub endpoints: Vec<String>,
     /// The list of xenserver components the observer will broadcast. An empty list means all components
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub components: Vec<String>,
     /// This denotes if the observer is enabled. true if it is enabled and false if it is disabled
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub enabled: bool,
 }
 

@@ -9,32 +9,36 @@ use crate::rpc::{Call, Void};
 
 /// The physical block devices through which hosts access SRs
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Pbd {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// physical machine on which the pbd is available
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// the storage repository that the pbd realises
     ///
     /// RO/constructor
-    #[serde(rename = "SR")]
+    #[serde(default, rename = "SR")]
     pub sr: Ref<Sr>,
     /// a config string to string map that is provided to the host's SR-backend-driver
     ///
     /// RO/constructor
+    #[serde(default)]
     pub device_config: BTreeMap<String, String>,
     /// is the SR currently attached on this host?
     ///
     /// RO/runtime
+    #[serde(default)]
     pub currently_attached: bool,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

@@ -9,71 +9,86 @@ use crate::rpc::{Call, Void};
 
 /// A PCI device
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Pci {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// PCI class ID
     ///
     /// RO/constructor
+    #[serde(default)]
     pub class_id: String,
     /// PCI class name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub class_name: String,
     /// Vendor ID
     ///
     /// RO/constructor
+    #[serde(default)]
     pub vendor_id: String,
     /// Vendor name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub vendor_name: String,
     /// Device ID
     ///
     /// RO/constructor
+    #[serde(default)]
     pub device_id: String,
     /// Device name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub device_name: String,
     /// Physical machine that owns the PCI device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// PCI ID of the physical device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub pci_id: String,
     /// List of dependent PCI devices
     ///
     /// RO/runtime
+    #[serde(default)]
     pub dependencies: Vec<Ref<Pci>>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Subsystem vendor ID
     ///
     /// RO/constructor
+    #[serde(default)]
     pub subsystem_vendor_id: String,
     /// Subsystem vendor name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub subsystem_vendor_name: String,
     /// Subsystem device ID
     ///
     /// RO/constructor
+    #[serde(default)]
     pub subsystem_device_id: String,
     /// Subsystem device name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub subsystem_device_name: String,
     /// Driver name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub driver_name: String,
 }
 

@@ -9,61 +9,66 @@ use crate::rpc::{Call, Void};
 
 /// A physical GPU (pGPU)
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Pgpu {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Link to underlying PCI device
     ///
     /// RO/constructor
-    #[serde(rename = "PCI")]
+    #[serde(default, rename = "PCI")]
     pub pci: Ref<Pci>,
     /// GPU group the pGPU is contained in
     ///
     /// RO/constructor
-    #[serde(rename = "GPU_group")]
+    #[serde(default, rename = "GPU_group")]
     pub gpu_group: Ref<GpuGroup>,
     /// Host that owns the GPU
     ///
     /// RO/runtime
+    #[serde(default)]
     pub host: Ref<Host>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// List of VGPU types supported by the underlying hardware
     ///
     /// RO/runtime
-    #[serde(rename = "supported_VGPU_types")]
+    #[serde(default, rename = "supported_VGPU_types")]
     pub supported_vgpu_types: Vec<Ref<VgpuType>>,
     /// List of VGPU types which have been enabled for this PGPU
     ///
     /// RO/runtime
-    #[serde(rename = "enabled_VGPU_types")]
+    #[serde(default, rename = "enabled_VGPU_types")]
     pub enabled_vgpu_types: Vec<Ref<VgpuType>>,
     /// List of VGPUs running on this PGPU
     ///
     /// RO/runtime
-    #[serde(rename = "resident_VGPUs")]
+    #[serde(default, rename = "resident_VGPUs")]
     pub resident_vgpus: Vec<Ref<Vgpu>>,
     /// A map relating each VGPU type supported on this GPU to the maximum number of VGPUs of that type which can run simultaneously on this GPU
     ///
     /// RO/runtime
-    #[serde(rename = "supported_VGPU_max_capacities")]
+    #[serde(default, rename = "supported_VGPU_max_capacities")]
     pub supported_vgpu_max_capacities: BTreeMap<Ref<VgpuType>, i64>,
     /// The accessibility of this device from dom0
     ///
     /// RO/runtime. Deprecated in the datamodel.
+    #[serde(default)]
     pub dom0_access: PciDom0Access,
     /// Is this device the system display device
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_system_display_device: bool,
     /// PGPU metadata to determine whether a VGPU can migrate between two PGPUs
     ///
     /// RO/runtime
+    #[serde(default)]
     pub compatibility_metadata: BTreeMap<String, String>,
 }
 

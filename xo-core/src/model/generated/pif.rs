@@ -9,161 +9,194 @@ use crate::rpc::{Call, Void};
 
 /// A physical network interface (note separate VLANs are represented as several PIFs)
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Pif {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// machine-readable name of the interface (for example, eth0)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub device: String,
     /// virtual network to which this pif is connected
     ///
     /// RO/constructor
+    #[serde(default)]
     pub network: Ref<Network>,
     /// physical machine to which this pif is connected
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// ethernet MAC address of physical interface
     ///
     /// RO/constructor
-    #[serde(rename = "MAC")]
+    #[serde(default, rename = "MAC")]
     pub mac: String,
     /// MTU in octets
     ///
     /// RO/constructor
-    #[serde(rename = "MTU")]
+    #[serde(default, rename = "MTU")]
     pub mtu: i64,
     /// VLAN tag for all traffic passing through this interface
     ///
     /// RO/constructor
-    #[serde(rename = "VLAN")]
+    #[serde(default, rename = "VLAN")]
     pub vlan: i64,
     /// metrics associated with this PIF
     ///
     /// RO/runtime
+    #[serde(default)]
     pub metrics: Ref<PifMetrics>,
     /// true if this represents a physical network interface
     ///
     /// RO/runtime
+    #[serde(default)]
     pub physical: bool,
     /// true if this interface is online
     ///
     /// RO/runtime
+    #[serde(default = "default_currently_attached")]
     pub currently_attached: bool,
     /// Sets if and how this interface gets an IP address
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ip_configuration_mode: IpConfigurationMode,
     /// IP address
     ///
     /// RO/runtime
-    #[serde(rename = "IP")]
+    #[serde(default, rename = "IP")]
     pub ip: String,
     /// IP netmask
     ///
     /// RO/runtime
+    #[serde(default)]
     pub netmask: String,
     /// IP gateway
     ///
     /// RO/runtime
+    #[serde(default)]
     pub gateway: String,
     /// Comma separated list of the IP addresses of the DNS servers to use
     ///
     /// RO/runtime
-    #[serde(rename = "DNS")]
+    #[serde(default, rename = "DNS")]
     pub dns: String,
     /// Indicates which bond this interface is part of
     ///
     /// RO/runtime
+    #[serde(default)]
     pub bond_slave_of: Ref<Bond>,
     /// Indicates this PIF represents the results of a bond
     ///
     /// RO/runtime
+    #[serde(default)]
     pub bond_master_of: Vec<Ref<Bond>>,
     /// Indicates which VLAN this interface receives untagged traffic from
     ///
     /// RO/runtime
-    #[serde(rename = "VLAN_master_of")]
+    #[serde(default, rename = "VLAN_master_of")]
     pub vlan_master_of: Ref<Vlan>,
     /// Indicates which VLANs this interface transmits tagged traffic to
     ///
     /// RO/runtime
-    #[serde(rename = "VLAN_slave_of")]
+    #[serde(default, rename = "VLAN_slave_of")]
     pub vlan_slave_of: Vec<Ref<Vlan>>,
     /// Indicates whether the control software is listening for connections on this interface
     ///
     /// RO/runtime
+    #[serde(default)]
     pub management: bool,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Prevent this PIF from being unplugged; set this to notify the management tool-stack that the PIF has a special use and should not be unplugged under any circumstances (for example, because you're running storage traffic over it)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub disallow_unplug: bool,
     /// Indicates to which tunnel this PIF gives access
     ///
     /// RO/runtime
-    #[serde(rename = "tunnel_access_PIF_of")]
+    #[serde(default, rename = "tunnel_access_PIF_of")]
     pub tunnel_access_pif_of: Vec<Ref<Tunnel>>,
     /// Indicates to which tunnel this PIF provides transport
     ///
     /// RO/runtime
-    #[serde(rename = "tunnel_transport_PIF_of")]
+    #[serde(default, rename = "tunnel_transport_PIF_of")]
     pub tunnel_transport_pif_of: Vec<Ref<Tunnel>>,
     /// Sets if and how this interface gets an IPv6 address
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ipv6_configuration_mode: Ipv6ConfigurationMode,
     /// IPv6 address
     ///
     /// RO/runtime
-    #[serde(rename = "IPv6")]
+    #[serde(default, rename = "IPv6")]
     pub ipv6: Vec<String>,
     /// IPv6 gateway
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ipv6_gateway: String,
     /// Which protocol should define the primary address of this interface
     ///
     /// RO/runtime
+    #[serde(default)]
     pub primary_address_type: PrimaryAddressType,
     /// Indicates whether the interface is managed by xapi. If it is not, then xapi will not configure the interface, the commands PIF.plug/unplug/reconfigure_ip(v6) cannot be used, nor can the interface be bonded or have VLANs based on top through xapi.
     ///
     /// RO/constructor
+    #[serde(default = "default_managed")]
     pub managed: bool,
     /// Additional configuration properties for the interface.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// Additional capabilities on the interface.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub capabilities: Vec<String>,
     /// The IGMP snooping status of the corresponding network bridge
     ///
     /// RO/runtime
+    #[serde(default = "default_igmp_snooping_status")]
     pub igmp_snooping_status: PifIgmpStatus,
     /// Indicates which network_sriov this interface is physical of
     ///
     /// RO/runtime
-    #[serde(rename = "sriov_physical_PIF_of")]
+    #[serde(default, rename = "sriov_physical_PIF_of")]
     pub sriov_physical_pif_of: Vec<Ref<NetworkSriov>>,
     /// Indicates which network_sriov this interface is logical of
     ///
     /// RO/runtime
-    #[serde(rename = "sriov_logical_PIF_of")]
+    #[serde(default, rename = "sriov_logical_PIF_of")]
     pub sriov_logical_pif_of: Vec<Ref<NetworkSriov>>,
     /// Link to underlying PCI device
     ///
     /// RO/runtime
-    #[serde(rename = "PCI")]
+    #[serde(default, rename = "PCI")]
     pub pci: Ref<Pci>,
+}
+
+fn default_currently_attached() -> bool {
+    true
+}
+
+fn default_managed() -> bool {
+    true
+}
+
+fn default_igmp_snooping_status() -> PifIgmpStatus {
+    PifIgmpStatus::UnknownValue
 }
 
 impl Default for Pif {

@@ -9,61 +9,71 @@ use crate::rpc::{Call, Void};
 
 /// The metrics associated with a physical network interface
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PifMetrics {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Read bandwidth (KiB/s)
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub io_read_kbs: f64,
     /// Write bandwidth (KiB/s)
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub io_write_kbs: f64,
     /// Report if the PIF got a carrier or not
     ///
     /// RO/runtime
+    #[serde(default)]
     pub carrier: bool,
     /// Report vendor ID
     ///
     /// RO/runtime
+    #[serde(default)]
     pub vendor_id: String,
     /// Report vendor name
     ///
     /// RO/runtime
+    #[serde(default)]
     pub vendor_name: String,
     /// Report device ID
     ///
     /// RO/runtime
+    #[serde(default)]
     pub device_id: String,
     /// Report device name
     ///
     /// RO/runtime
+    #[serde(default)]
     pub device_name: String,
     /// Speed of the link in Mbit/s (if available)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub speed: i64,
     /// Full duplex capability of the link (if available)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub duplex: bool,
     /// PCI bus path of the pif (if available)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub pci_bus_path: String,
     /// Time at which this information was last updated
     ///
     /// RO/runtime
+    #[serde(default)]
     pub last_updated: DateTime,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

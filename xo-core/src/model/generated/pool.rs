@@ -9,276 +9,373 @@ use crate::rpc::{Call, Void};
 
 /// Pool-wide information
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Pool {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Short name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// Description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// The host that is pool master
     ///
     /// RO/runtime
+    #[serde(default)]
     pub master: Ref<Host>,
     /// Default SR for VDIs
     ///
     /// RW
-    #[serde(rename = "default_SR")]
+    #[serde(default, rename = "default_SR")]
     pub default_sr: Ref<Sr>,
     /// The SR in which VDIs for suspend images are created
     ///
     /// RW
-    #[serde(rename = "suspend_image_SR")]
+    #[serde(default, rename = "suspend_image_SR")]
     pub suspend_image_sr: Ref<Sr>,
     /// The SR in which VDIs for crash dumps are created
     ///
     /// RW
-    #[serde(rename = "crash_dump_SR")]
+    #[serde(default, rename = "crash_dump_SR")]
     pub crash_dump_sr: Ref<Sr>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// true if HA is enabled on the pool, false otherwise
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_enabled: bool,
     /// The current HA configuration
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_configuration: BTreeMap<String, String>,
     /// HA statefile VDIs in use
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_statefiles: Vec<String>,
     /// Number of host failures to tolerate before the Pool is declared to be overcommitted
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_host_failures_to_tolerate: i64,
     /// Number of future host failures we have managed to find a plan for. Once this reaches zero any future host failures will cause the failure of protected VMs.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_plan_exists_for: i64,
     /// If set to false then operations which would cause the Pool to become overcommitted will be blocked.
     ///
     /// RW
+    #[serde(default)]
     pub ha_allow_overcommit: bool,
     /// True if the Pool is considered to be overcommitted i.e. if there exist insufficient physical resources to tolerate the configured number of host failures
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_overcommitted: bool,
     /// Binary blobs associated with this pool
     ///
     /// RO/runtime
+    #[serde(default)]
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
     ///
     /// RW
+    #[serde(default)]
     pub tags: Vec<String>,
     /// gui-specific configuration for pool
     ///
     /// RW
+    #[serde(default)]
     pub gui_config: BTreeMap<String, String>,
     /// Configuration for the automatic health check feature
     ///
     /// RW
+    #[serde(default)]
     pub health_check_config: BTreeMap<String, String>,
     /// Url for the configured workload balancing host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub wlb_url: String,
     /// Username for accessing the workload balancing host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub wlb_username: String,
     /// true if workload balancing is enabled on the pool, false otherwise
     ///
     /// RW
+    #[serde(default)]
     pub wlb_enabled: bool,
     /// true if communication with the WLB server should enforce TLS certificate verification.
     ///
     /// RW. Deprecated in the datamodel.
+    #[serde(default)]
     pub wlb_verify_cert: bool,
     /// true a redo-log is to be used other than when HA is enabled, false otherwise
     ///
     /// RO/runtime
+    #[serde(default)]
     pub redo_log_enabled: bool,
     /// indicates the VDI to use for the redo-log other than when HA is enabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub redo_log_vdi: Ref<Vdi>,
     /// address of the vswitch controller
     ///
     /// RO/runtime. Deprecated in the datamodel.
+    #[serde(default)]
     pub vswitch_controller: String,
     /// Pool-wide restrictions currently in effect
     ///
     /// RO/runtime
+    #[serde(default)]
     pub restrictions: BTreeMap<String, String>,
     /// The set of currently known metadata VDIs for this pool
     ///
     /// RO/runtime
-    #[serde(rename = "metadata_VDIs")]
+    #[serde(default, rename = "metadata_VDIs")]
     pub metadata_vdis: Vec<Ref<Vdi>>,
     /// The HA cluster stack that is currently in use. Only valid when HA is enabled.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub ha_cluster_stack: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<PoolAllowedOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, PoolAllowedOperations>,
     /// Pool-wide guest agent configuration information
     ///
     /// RO/runtime
+    #[serde(default)]
     pub guest_agent_config: BTreeMap<String, String>,
     /// Details about the physical CPUs on the pool
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cpu_info: BTreeMap<String, String>,
     /// This field was consulted when VM.create did not specify a value for 'has_vendor_device'; VM.create now uses a simple default and no longer consults this value.
     ///
     /// RW. Deprecated in the datamodel.
+    #[serde(default)]
     pub policy_no_vendor_device: bool,
     /// The pool-wide flag to show if the live patching feauture is disabled or not.
     ///
     /// RW
+    #[serde(default)]
     pub live_patching_disabled: bool,
     /// true if IGMP snooping is enabled in the pool, false otherwise.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub igmp_snooping_enabled: bool,
     /// The UEFI certificates allowing Secure Boot
     ///
     /// RO/constructor
+    #[serde(default)]
     pub uefi_certificates: String,
     /// Custom UEFI certificates allowing Secure Boot
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub custom_uefi_certificates: String,
     /// True if either a PSR is running or we are waiting for a PSR to be re-run
     ///
     /// RW
+    #[serde(default)]
     pub is_psr_pending: bool,
     /// True iff TLS certificate verification is enabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub tls_verification_enabled: bool,
     /// The set of currently enabled repositories
     ///
     /// RO/runtime
+    #[serde(default)]
     pub repositories: Vec<Ref<Repository>>,
     /// True if authentication by TLS client certificates is enabled
     ///
     /// RO/runtime
+    #[serde(default)]
     pub client_certificate_auth_enabled: bool,
     /// The name (CN/SAN) that an incoming client certificate must have to allow authentication
     ///
     /// RO/runtime
+    #[serde(default)]
     pub client_certificate_auth_name: String,
     /// Url of the proxy used in syncing with the enabled repositories
     ///
     /// RO/runtime
+    #[serde(default)]
     pub repository_proxy_url: String,
     /// Username for the authentication of the proxy used in syncing with the enabled repositories
     ///
     /// RO/runtime
+    #[serde(default)]
     pub repository_proxy_username: String,
     /// Password for the authentication of the proxy used in syncing with the enabled repositories
     ///
     /// RO/runtime
+    #[serde(default)]
     pub repository_proxy_password: Ref<Secret>,
     /// Default behaviour during migration, True if stream compression should be used
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub migration_compression: bool,
     /// true if bias against pool master when scheduling vms is enabled, false otherwise
     ///
     /// RW
+    #[serde(default = "default_coordinator_bias")]
     pub coordinator_bias: bool,
     /// Maximum number of threads to use for PAM authentication
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default = "default_local_auth_max_threads")]
     pub local_auth_max_threads: i64,
     /// Maximum number of threads to use for external (AD) authentication
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default = "default_ext_auth_max_threads")]
     pub ext_auth_max_threads: i64,
     /// Specifies whether external authentication caching is enabled for this pool or not
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_ext_auth_cache_enabled")]
     pub ext_auth_cache_enabled: bool,
     /// Maximum capacity of external authentication cache
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_ext_auth_cache_size")]
     pub ext_auth_cache_size: i64,
     /// Specifies how long external authentication entries should be cached for (seconds)
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_ext_auth_cache_expiry")]
     pub ext_auth_cache_expiry: i64,
     /// The UUID of the pool for identification of telemetry data
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub telemetry_uuid: Ref<Secret>,
     /// How often the telemetry collection will be carried out
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_telemetry_frequency")]
     pub telemetry_frequency: TelemetryFrequency,
     /// The earliest timestamp (in UTC) when the next round of telemetry collection can be carried out
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub telemetry_next_collection: DateTime,
     /// time of the last update sychronization
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub last_update_sync: DateTime,
     /// The frequency at which updates are synchronized from a remote CDN: daily or weekly.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default = "default_update_sync_frequency")]
     pub update_sync_frequency: UpdateSyncFrequency,
     /// The day of the week the update synchronizations will be scheduled, based on pool's local timezone. Ignored when update_sync_frequency is daily
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub update_sync_day: i64,
     /// Whether periodic update synchronization is enabled or not
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub update_sync_enabled: bool,
     /// The recommended pool properties for clients to respect for optimal performance. For example, max-vm-group=5
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub recommendations: BTreeMap<String, String>,
     /// Licensing data shared within the whole pool
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub license_server: BTreeMap<String, String>,
     /// Indicates whether an HA-protected VM that is shut down from inside (not through the API) should be automatically rebooted when HA is enabled
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default = "default_ha_reboot_vm_on_internal_shutdown")]
     pub ha_reboot_vm_on_internal_shutdown: bool,
     /// When true, only one console connection per VM/host in the pool is accepted. Otherwise every connection for a VM/host's console is accepted. Note: when true, connection attempts via websocket will be rejected.
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub limit_console_sessions: bool,
     /// The maximum time (in seconds) that a VM's console can be idle before it is automatically disconnected. The default value 0 means never timeout. This setting applies only to VM consoles; for host consoles, use the separate parameter 'host.console_idle_timeout'.
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub vm_console_idle_timeout: i64,
     /// When true, at VM.create time the pool automatically marks a newly created VM whose Secure Boot certificates are due to expire by setting VM.secureboot_certificates_state to update_on_boot (the same effect as VM.update_secureboot_certificates_on_boot), so the certificates are updated on the VM's next boot. This applies to VMs created by VM.create, including those created by operations that internally call it: the HTTP(s) PUT /import and /import_metadata calls and disaster recovery (VM.recover and VM_appliance.recover); it does not apply to VM.clone or VM.copy, which inherit the source VM's state.
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub auto_update_vm_secureboot_certificates: bool,
+}
+
+fn default_coordinator_bias() -> bool {
+    true
+}
+
+fn default_local_auth_max_threads() -> i64 {
+    8
+}
+
+fn default_ext_auth_max_threads() -> i64 {
+    1
+}
+
+fn default_ext_auth_cache_enabled() -> bool {
+    true
+}
+
+fn default_ext_auth_cache_size() -> i64 {
+    50
+}
+
+fn default_ext_auth_cache_expiry() -> i64 {
+    300
+}
+
+fn default_telemetry_frequency() -> TelemetryFrequency {
+    TelemetryFrequency::Weekly
+}
+
+fn default_update_sync_frequency() -> UpdateSyncFrequency {
+    UpdateSyncFrequency::Weekly
+}
+
+fn default_ha_reboot_vm_on_internal_shutdown() -> bool {
+    true
 }
 
 impl Default for Pool {

@@ -11,47 +11,56 @@ use crate::rpc::{Call, Void};
 ///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PoolPatch {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// Patch version number
     ///
     /// RO/constructor
+    #[serde(default)]
     pub version: String,
     /// Size of the patch
     ///
     /// RO/runtime
+    #[serde(default)]
     pub size: i64,
     /// This patch should be applied across the entire pool
     ///
     /// RO/runtime
+    #[serde(default)]
     pub pool_applied: bool,
     /// This hosts this patch is applied to.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub host_patches: Vec<Ref<HostPatch>>,
     /// What the client should do after this patch has been applied.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub after_apply_guidance: Vec<AfterApplyGuidance>,
     /// A reference to the associated pool_update object
     ///
     /// RO/constructor
+    #[serde(default)]
     pub pool_update: Ref<PoolUpdate>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

@@ -9,51 +9,61 @@ use crate::rpc::{Call, Void};
 
 /// Pool-wide updates to the host software
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PoolUpdate {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// Update version number
     ///
     /// RO/constructor
+    #[serde(default)]
     pub version: String,
     /// Size of the update in bytes
     ///
     /// RO/constructor
+    #[serde(default)]
     pub installation_size: i64,
     /// GPG key of the update
     ///
     /// RO/constructor
+    #[serde(default)]
     pub key: String,
     /// What the client should do after this update has been applied.
     ///
     /// RO/constructor
+    #[serde(default)]
     pub after_apply_guidance: Vec<UpdateAfterApplyGuidance>,
     /// VDI the update was uploaded to
     ///
     /// RO/constructor
+    #[serde(default)]
     pub vdi: Ref<Vdi>,
     /// The hosts that have applied this update.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub hosts: Vec<Ref<Host>>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Flag - if true, all hosts in a pool must apply this update
     ///
     /// RO/constructor
+    #[serde(default)]
     pub enforce_homogeneity: bool,
 }
 

@@ -9,24 +9,26 @@ use crate::rpc::{Call, Void};
 
 /// A set of properties that describe one result element of SR.probe. Result elements and properties can change dynamically based on changes to the the SR.probe input-parameters or the target.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct ProbeResult {
     /// Plugin-specific configuration which describes where and how to locate the storage repository. This may include the physical block device name, a remote NFS server and path or an RBD storage pool.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub configuration: BTreeMap<String, String>,
     /// True if this configuration is complete and can be used to call SR.create. False if it requires further iterative calls to SR.probe, to potentially narrow down on a configuration that can be used.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub complete: bool,
     /// Existing SR found for this configuration
     ///
     /// RO/runtime
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sr: Option<SrStat>,
     /// Additional plugin-specific information about this configuration, that might be of use for an API user. This can, for example, include the LUN or the WWPN.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub extra_info: BTreeMap<String, String>,
 }
 

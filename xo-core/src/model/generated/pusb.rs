@@ -9,66 +9,84 @@ use crate::rpc::{Call, Void};
 
 /// A physical USB device
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Pusb {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// USB group the PUSB is contained in
     ///
     /// RO/constructor
-    #[serde(rename = "USB_group")]
+    #[serde(default, rename = "USB_group")]
     pub usb_group: Ref<UsbGroup>,
     /// Physical machine that owns the USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// port path of USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub path: String,
     /// vendor id of the USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub vendor_id: String,
     /// vendor description of the USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub vendor_desc: String,
     /// product id of the USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub product_id: String,
     /// product description of the USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub product_desc: String,
     /// serial of the USB device
     ///
     /// RO/constructor
+    #[serde(default)]
     pub serial: String,
     /// USB device version
     ///
     /// RO/constructor
+    #[serde(default)]
     pub version: String,
     /// USB device description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub description: String,
     /// enabled for passthrough
     ///
     /// RO/runtime
+    #[serde(default)]
     pub passthrough_enabled: bool,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// USB device speed
     ///
     /// RO/constructor
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(
+        default = "default_speed",
+        deserialize_with = "crate::model::de::float"
+    )]
     pub speed: f64,
+}
+
+fn default_speed() -> f64 {
+    -1.0
 }
 
 impl Default for Pusb {

@@ -9,34 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// Describes the storage that is available to a PVS site for caching purposes
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PvsCacheStorage {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// The host on which this object defines PVS cache storage
     ///
     /// RO/constructor
+    #[serde(default)]
     pub host: Ref<Host>,
     /// SR providing storage for the PVS cache
     ///
     /// RO/constructor
-    #[serde(rename = "SR")]
+    #[serde(default, rename = "SR")]
     pub sr: Ref<Sr>,
     /// The PVS_site for which this object defines the storage
     ///
     /// RO/constructor
+    #[serde(default)]
     pub site: Ref<PvsSite>,
     /// The size of the cache VDI (in bytes)
     ///
     /// RO/constructor
+    #[serde(default = "default_size")]
     pub size: i64,
     /// The VDI used for caching
     ///
     /// RO/runtime
-    #[serde(rename = "VDI")]
+    #[serde(default, rename = "VDI")]
     pub vdi: Ref<Vdi>,
+}
+
+fn default_size() -> i64 {
+    21474836480
 }
 
 impl Default for PvsCacheStorage {

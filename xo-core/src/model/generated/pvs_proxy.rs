@@ -9,28 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// a proxy connects a VM/VIF with a PVS site
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PvsProxy {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// PVS site this proxy is part of
     ///
     /// RO/constructor
+    #[serde(default)]
     pub site: Ref<PvsSite>,
     /// VIF of the VM using the proxy
     ///
     /// RO/constructor
-    #[serde(rename = "VIF")]
+    #[serde(default, rename = "VIF")]
     pub vif: Ref<Vif>,
     /// true = VM is currently proxied
     ///
     /// RO/runtime
+    #[serde(default)]
     pub currently_attached: bool,
     /// The run-time status of the proxy
     ///
     /// RO/runtime
+    #[serde(default)]
     pub status: PvsProxyStatus,
 }
 

@@ -9,27 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// individual machine serving provisioning (block) data
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PvsServer {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// IPv4 addresses of this server
     ///
     /// RO/constructor
+    #[serde(default)]
     pub addresses: Vec<String>,
     /// First UDP port accepted by this server
     ///
     /// RO/constructor
+    #[serde(default)]
     pub first_port: i64,
     /// Last UDP port accepted by this server
     ///
     /// RO/constructor
+    #[serde(default)]
     pub last_port: i64,
     /// PVS site this server is part of
     ///
     /// RO/constructor
+    #[serde(default)]
     pub site: Ref<PvsSite>,
 }
 

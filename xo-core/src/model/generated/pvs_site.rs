@@ -9,36 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// machines serving blocks of data for provisioning VMs
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct PvsSite {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// Unique identifier of the PVS site, as configured in PVS
     ///
     /// RO/constructor
-    #[serde(rename = "PVS_uuid")]
+    #[serde(default, rename = "PVS_uuid")]
     pub pvs_uuid: String,
     /// The SR used by PVS proxy for the cache
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cache_storage: Vec<Ref<PvsCacheStorage>>,
     /// The set of PVS servers in the site
     ///
     /// RO/runtime
+    #[serde(default)]
     pub servers: Vec<Ref<PvsServer>>,
     /// The set of proxies associated with the site
     ///
     /// RO/runtime
+    #[serde(default)]
     pub proxies: Vec<Ref<PvsProxy>>,
 }
 

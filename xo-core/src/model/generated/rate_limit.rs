@@ -11,33 +11,36 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct RateLimit {
     /// Unique identifier/object reference
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub name_description: String,
     /// The set of callers attached to this rate limiter
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub callers: Vec<Ref<Caller>>,
     /// Maximum tokens that the bucket can hold
     ///
     /// RO/constructor. Prototyped: may change in future releases.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub burst_size: f64,
     /// Tokens added to the bucket per second
     ///
     /// RO/constructor. Prototyped: may change in future releases.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub fill_rate: f64,
 }
 

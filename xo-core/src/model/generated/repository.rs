@@ -9,51 +9,61 @@ use crate::rpc::{Call, Void};
 
 /// Repository for updates
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Repository {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// Base URL of binary packages in this repository
     ///
     /// RO/constructor
+    #[serde(default)]
     pub binary_url: String,
     /// Base URL of source packages in this repository
     ///
     /// RO/constructor
+    #[serde(default)]
     pub source_url: String,
     /// True if updateinfo.xml in this repository needs to be parsed
     ///
     /// RO/constructor
+    #[serde(default)]
     pub update: bool,
     /// SHA256 checksum of latest updateinfo.xml.gz in this repository if its 'update' is true
     ///
     /// RO/runtime
+    #[serde(default)]
     pub hash: String,
     /// True if all hosts in pool is up to date with this repository
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub up_to_date: bool,
     /// The file name of the GPG public key of this repository
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub gpgkey_path: String,
     /// The origin of this repository. 'remote' if the origin of the repository is a remote one, 'bundle' if the origin of the repository is a local bundle file, 'remote_pool' if the origin of the repository is a remote pool
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub origin: Origin,
     /// The certificate of the host which hosts this repository
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub certificate: String,
 }
 

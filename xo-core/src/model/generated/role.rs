@@ -9,27 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// A set of permissions associated with a subject
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Role {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a short user-friendly name for the role
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// what this role is for
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// a list of pointers to other roles or permissions
     ///
     /// RO/constructor
+    #[serde(default)]
     pub subroles: Vec<Ref<Role>>,
     /// Indicates whether the role is only to be assigned internally by xapi, or can be used by clients
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_internal: bool,
 }
 

@@ -9,23 +9,26 @@ use crate::rpc::{Call, Void};
 
 /// Describes the SDN controller that is to connect with the pool
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct SdnController {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Protocol to connect with SDN controller
     ///
     /// RO/constructor
+    #[serde(default)]
     pub protocol: SdnControllerProtocol,
     /// IP address of the controller
     ///
     /// RO/constructor
+    #[serde(default)]
     pub address: String,
     /// TCP port of the controller
     ///
     /// RO/constructor
+    #[serde(default)]
     pub port: i64,
 }
 

@@ -9,19 +9,21 @@ use crate::rpc::{Call, Void};
 
 /// A secret
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Secret {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// the secret
     ///
     /// RW
+    #[serde(default)]
     pub value: String,
     /// other_config
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

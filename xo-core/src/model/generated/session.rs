@@ -9,71 +9,86 @@ use crate::rpc::{Call, Void};
 
 /// A session
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Session {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Currently connected host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub this_host: Ref<Host>,
     /// Currently connected user
     ///
     /// RO/runtime
+    #[serde(default)]
     pub this_user: Ref<User>,
     /// Timestamp for last time session was active
     ///
     /// RO/runtime
+    #[serde(default)]
     pub last_active: DateTime,
     /// True if this session relates to a intra-pool login, false otherwise
     ///
     /// RO/runtime
+    #[serde(default)]
     pub pool: bool,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// true iff this session was created using local superuser credentials
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_local_superuser: bool,
     /// references the subject instance that created the session. If a session instance has is_local_superuser set, then the value of this field is undefined.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub subject: Ref<Subject>,
     /// time when session was last validated
     ///
     /// RO/runtime
+    #[serde(default)]
     pub validation_time: DateTime,
     /// the subject identifier of the user that was externally authenticated. If a session instance has is_local_superuser set, then the value of this field is undefined.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub auth_user_sid: String,
     /// the subject name of the user that was externally authenticated. If a session instance has is_local_superuser set, then the value of this field is undefined.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub auth_user_name: String,
     /// list with all RBAC permissions for this session
     ///
     /// RO/constructor
+    #[serde(default)]
     pub rbac_permissions: Vec<String>,
     /// list of tasks created using the current session
     ///
     /// RO/runtime
+    #[serde(default)]
     pub tasks: Vec<Ref<Task>>,
     /// references the parent session that created this session
     ///
     /// RO/constructor
+    #[serde(default)]
     pub parent: Ref<Session>,
     /// a key string provided by a API user to distinguish itself from other users sharing the same login name
     ///
     /// RO/runtime
+    #[serde(default)]
     pub originator: String,
     /// indicates whether this session was authenticated using a client certificate
     ///
     /// RO/runtime
+    #[serde(default)]
     pub client_certificate: bool,
 }
 

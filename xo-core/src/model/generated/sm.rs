@@ -9,68 +9,81 @@ use crate::rpc::{Call, Void};
 
 /// A storage manager plugin
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Sm {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_description: String,
     /// SR.type
     ///
     /// RO/runtime
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: String,
     /// Vendor who created this plugin
     ///
     /// RO/runtime
+    #[serde(default)]
     pub vendor: String,
     /// Entity which owns the copyright of this plugin
     ///
     /// RO/runtime
+    #[serde(default)]
     pub copyright: String,
     /// Version of the plugin
     ///
     /// RO/runtime
+    #[serde(default)]
     pub version: String,
     /// Minimum SM API version required on the server
     ///
     /// RO/runtime
+    #[serde(default)]
     pub required_api_version: String,
     /// names and descriptions of device config keys
     ///
     /// RO/runtime
+    #[serde(default)]
     pub configuration: BTreeMap<String, String>,
     /// capabilities of the SM plugin
     ///
     /// RO/runtime. Deprecated in the datamodel.
+    #[serde(default)]
     pub capabilities: Vec<String>,
     /// capabilities of the SM plugin, with capability version numbers
     ///
     /// RO/runtime
+    #[serde(default)]
     pub features: BTreeMap<String, i64>,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// filename of the storage driver
     ///
     /// RO/runtime
+    #[serde(default)]
     pub driver_filename: String,
     /// The storage plugin requires that one of these cluster stacks is configured and running.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub required_cluster_stack: Vec<String>,
     /// Image formats supported by the SR: raw, vhd, qcow2
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub supported_image_formats: Vec<ImageFormatType>,
 }
 

@@ -9,94 +9,111 @@ use crate::rpc::{Call, Void};
 
 /// A storage repository
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Sr {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<StorageOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, StorageOperations>,
     /// all virtual disks known to this storage repository
     ///
     /// RO/runtime
-    #[serde(rename = "VDIs")]
+    #[serde(default, rename = "VDIs")]
     pub vdis: Vec<Ref<Vdi>>,
     /// describes how particular hosts can see this storage repository
     ///
     /// RO/runtime
-    #[serde(rename = "PBDs")]
+    #[serde(default, rename = "PBDs")]
     pub pbds: Vec<Ref<Pbd>>,
     /// sum of virtual_sizes of all VDIs in this storage repository (in bytes)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub virtual_allocation: i64,
     /// physical space currently utilised on this storage repository (in bytes). Note that for sparse disk formats, physical_utilisation may be less than virtual_allocation
     ///
     /// RO/runtime
+    #[serde(default)]
     pub physical_utilisation: i64,
     /// total physical size of the repository (in bytes)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub physical_size: i64,
     /// type of the storage repository
     ///
     /// RO/constructor
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: String,
     /// the type of the SR's content, if required (for example, ISOs)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub content_type: String,
     /// true if this SR is (capable of being) shared between multiple hosts
     ///
     /// RO/runtime
+    #[serde(default)]
     pub shared: bool,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// user-specified tags for categorization purposes
     ///
     /// RW
+    #[serde(default)]
     pub tags: Vec<String>,
     /// SM dependent data
     ///
     /// RW
+    #[serde(default)]
     pub sm_config: BTreeMap<String, String>,
     /// Binary blobs associated with this SR
     ///
     /// RO/runtime
+    #[serde(default)]
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// True if this SR is assigned to be the local cache for its host
     ///
     /// RO/runtime
+    #[serde(default)]
     pub local_cache_enabled: bool,
     /// The disaster recovery task which introduced this SR
     ///
     /// RO/runtime
+    #[serde(default)]
     pub introduced_by: Ref<DrTask>,
     /// True if the SR is using aggregated local storage
     ///
     /// RO/runtime
+    #[serde(default)]
     pub clustered: bool,
     /// True if this is the SR that contains the Tools ISO VDIs
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_tools_sr: bool,
 }
 

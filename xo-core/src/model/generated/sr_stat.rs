@@ -9,36 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// A set of high-level properties associated with an SR.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct SrStat {
     /// Uuid that uniquely identifies this SR, if one is available.
     ///
     /// RO/runtime
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     /// Short, human-readable label for the SR.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_label: String,
     /// Longer, human-readable description of the SR. Descriptions are generally only displayed by clients when the user is examining SRs in detail.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_description: String,
     /// Number of bytes free on the backing storage (in bytes)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub free_space: i64,
     /// Total physical size of the backing storage (in bytes)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub total_space: i64,
     /// Indicates whether the SR uses clustered local storage.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub clustered: bool,
     /// The health status of the SR.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub health: SrHealth,
 }
 

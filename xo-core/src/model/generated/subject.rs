@@ -9,24 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// A user or group that can log in xapi
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Subject {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// the subject identifier, unique in the external directory service
     ///
     /// RO/constructor
+    #[serde(default)]
     pub subject_identifier: String,
     /// additional configuration
     ///
     /// RO/constructor
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// the roles associated with this subject
     ///
     /// RO/runtime
+    #[serde(default = "default_roles")]
     pub roles: Vec<Ref<Role>>,
+}
+
+fn default_roles() -> Vec<Ref<Role>> {
+    vec![Ref::new("OpaqueRef:0165f154-ba3e-034e-6b27-5d271af109ba")]
 }
 
 impl Default for Subject {

@@ -9,78 +9,96 @@ use crate::rpc::{Call, Void};
 
 /// A long-running asynchronous task
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Task {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/runtime
+    #[serde(default)]
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<TaskAllowedOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, TaskAllowedOperations>,
     /// Time task was created
     ///
     /// RO/runtime
+    #[serde(default)]
     pub created: DateTime,
     /// Time task finished (i.e. succeeded or failed). If task-status is pending, then the value of this field has no meaning
     ///
     /// RO/runtime
+    #[serde(default)]
     pub finished: DateTime,
     /// current status of the task
     ///
     /// RO/runtime
+    #[serde(default)]
     pub status: TaskStatusType,
     /// the host on which the task is running
     ///
     /// RO/runtime
+    #[serde(default)]
     pub resident_on: Ref<Host>,
     /// This field contains the estimated fraction of the task which is complete. This field should not be used to determine whether the task is complete - for this the status field of the task should be used.
     ///
     /// RO/runtime
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub progress: f64,
     /// if the task has completed successfully, this field contains the type of the encoded result (i.e. name of the class whose reference is in the result field). Undefined otherwise.
     ///
     /// RO/runtime
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: String,
     /// if the task has completed successfully, this field contains the result value (either Void or an object reference). Undefined otherwise.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub result: String,
     /// if the task has failed, this field contains the set of associated error strings. Undefined otherwise.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub error_info: Vec<String>,
     /// additional configuration
     ///
     /// RO/runtime
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Ref pointing to the task this is a substask of.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub subtask_of: Ref<Task>,
     /// List pointing to all the substasks.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub subtasks: Vec<Ref<Task>>,
     /// Function call trace for debugging.
     ///
     /// RO/runtime
+    #[serde(default = "default_backtrace")]
     pub backtrace: String,
+}
+
+fn default_backtrace() -> String {
+    "()".to_owned()
 }
 
 impl Default for Task {

@@ -9,34 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// A tunnel for network traffic
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Tunnel {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// The interface through which the tunnel is accessed
     ///
     /// RO/constructor
-    #[serde(rename = "access_PIF")]
+    #[serde(default, rename = "access_PIF")]
     pub access_pif: Ref<Pif>,
     /// The interface used by the tunnel
     ///
     /// RO/constructor
-    #[serde(rename = "transport_PIF")]
+    #[serde(default, rename = "transport_PIF")]
     pub transport_pif: Ref<Pif>,
     /// Status information about the tunnel
     ///
     /// RW
+    #[serde(default = "default_status")]
     pub status: BTreeMap<String, String>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// The protocol used for tunneling (either GRE or VxLAN)
     ///
     /// RW
+    #[serde(default)]
     pub protocol: TunnelProtocol,
+}
+
+fn default_status() -> BTreeMap<String, String> {
+    BTreeMap::from([("active".to_owned(), "false".to_owned())])
 }
 
 impl Default for Tunnel {

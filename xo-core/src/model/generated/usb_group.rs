@@ -9,33 +9,36 @@ use crate::rpc::{Call, Void};
 
 /// A group of compatible USBs across the resource pool
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct UsbGroup {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// List of PUSBs in the group
     ///
     /// RO/runtime
-    #[serde(rename = "PUSBs")]
+    #[serde(default, rename = "PUSBs")]
     pub pusbs: Vec<Ref<Pusb>>,
     /// List of VUSBs using the group
     ///
     /// RO/runtime
-    #[serde(rename = "VUSBs")]
+    #[serde(default, rename = "VUSBs")]
     pub vusbs: Vec<Ref<Vusb>>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

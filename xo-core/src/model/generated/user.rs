@@ -11,23 +11,26 @@ use crate::rpc::{Call, Void};
 ///
 /// Deprecated in the datamodel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct User {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// short name (for example, userid)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub short_name: String,
     /// full name
     ///
     /// RW
+    #[serde(default)]
     pub fullname: String,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

@@ -9,99 +9,121 @@ use crate::rpc::{Call, Void};
 
 /// A virtual block device
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vbd {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<VbdOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, VbdOperations>,
     /// the virtual machine
     ///
     /// RO/constructor
-    #[serde(rename = "VM")]
+    #[serde(default, rename = "VM")]
     pub vm: Ref<Vm>,
     /// the virtual disk
     ///
     /// RO/constructor
-    #[serde(rename = "VDI")]
+    #[serde(default, rename = "VDI")]
     pub vdi: Ref<Vdi>,
     /// device seen by the guest, for example, hda1
     ///
     /// RO/constructor
+    #[serde(default)]
     pub device: String,
     /// user-friendly device name, for example, 0, 1, 2, etc.
     ///
     /// RW
+    #[serde(default)]
     pub userdevice: String,
     /// true if this VBD is bootable
     ///
     /// RW
+    #[serde(default)]
     pub bootable: bool,
     /// the mode the VBD should be mounted with
     ///
     /// RO/constructor
+    #[serde(default)]
     pub mode: VbdMode,
     /// how the VBD will appear to the guest (for example, disk or CD)
     ///
     /// RW
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: VbdType,
     /// true if this VBD will support hot-unplug
     ///
     /// RW
+    #[serde(default = "default_unpluggable")]
     pub unpluggable: bool,
     /// true if a storage level lock was acquired
     ///
     /// RO/runtime
+    #[serde(default)]
     pub storage_lock: bool,
     /// if true this represents an empty drive
     ///
     /// RO/constructor
+    #[serde(default)]
     pub empty: bool,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// is the device currently attached (erased on reboot)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub currently_attached: bool,
     /// error/success code associated with last attach-operation (erased on reboot)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub status_code: i64,
     /// error/success information associated with last attach-operation status (erased on reboot)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub status_detail: String,
     /// Device runtime properties
     ///
     /// RO/runtime
+    #[serde(default)]
     pub runtime_properties: BTreeMap<String, String>,
     /// QoS algorithm to use
     ///
     /// RW
+    #[serde(default)]
     pub qos_algorithm_type: String,
     /// parameters for chosen QoS algorithm
     ///
     /// RW
+    #[serde(default)]
     pub qos_algorithm_params: BTreeMap<String, String>,
     /// supported QoS algorithms for this VBD
     ///
     /// RO/runtime
+    #[serde(default)]
     pub qos_supported_algorithms: Vec<String>,
     /// metrics associated with this VBD
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub metrics: Ref<VbdMetrics>,
+}
+
+fn default_unpluggable() -> bool {
+    true
 }
 
 impl Default for Vbd {

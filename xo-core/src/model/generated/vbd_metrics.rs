@@ -11,29 +11,31 @@ use crate::rpc::{Call, Void};
 ///
 /// Removed from the datamodel; still decoded for older hosts.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VbdMetrics {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Read bandwidth (KiB/s)
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub io_read_kbs: f64,
     /// Write bandwidth (KiB/s)
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
-    #[serde(deserialize_with = "crate::model::de::float")]
+    #[serde(default, deserialize_with = "crate::model::de::float")]
     pub io_write_kbs: f64,
     /// Time at which this information was last updated
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub last_updated: DateTime,
     /// additional configuration
     ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
 

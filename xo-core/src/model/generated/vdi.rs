@@ -9,138 +9,170 @@ use crate::rpc::{Call, Void};
 
 /// A virtual disk image
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vdi {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RO/constructor
+    #[serde(default)]
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<VdiOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, VdiOperations>,
     /// storage repository in which the VDI resides
     ///
     /// RO/constructor
-    #[serde(rename = "SR")]
+    #[serde(default, rename = "SR")]
     pub sr: Ref<Sr>,
     /// list of vbds that refer to this disk
     ///
     /// RO/runtime
-    #[serde(rename = "VBDs")]
+    #[serde(default, rename = "VBDs")]
     pub vbds: Vec<Ref<Vbd>>,
     /// list of crash dumps that refer to this disk
     ///
     /// RO/runtime
+    #[serde(default)]
     pub crash_dumps: Vec<Ref<Crashdump>>,
     /// size of disk as presented to the guest (in bytes). Note that, depending on storage backend type, requested size may not be respected exactly
     ///
     /// RO/constructor
+    #[serde(default)]
     pub virtual_size: i64,
     /// amount of physical space that the disk image is currently taking up on the storage repository (in bytes)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub physical_utilisation: i64,
     /// type of the VDI
     ///
     /// RO/constructor
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: VdiType,
     /// true if this disk may be shared
     ///
     /// RO/constructor
+    #[serde(default)]
     pub sharable: bool,
     /// true if this disk may ONLY be mounted read-only
     ///
     /// RO/constructor
+    #[serde(default)]
     pub read_only: bool,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// true if this disk is locked at the storage level
     ///
     /// RO/runtime
+    #[serde(default)]
     pub storage_lock: bool,
     /// location information
     ///
     /// RO/runtime
+    #[serde(default)]
     pub location: String,
     ///
     /// RO/runtime
+    #[serde(default)]
     pub managed: bool,
     /// true if SR scan operation reported this VDI as not present on disk
     ///
     /// RO/runtime
+    #[serde(default)]
     pub missing: bool,
     /// This field is always null. Deprecated
     ///
     /// RO/runtime. Deprecated in the datamodel.
+    #[serde(default)]
     pub parent: Ref<Vdi>,
     /// data to be inserted into the xenstore tree (/local/domain/0/backend/vbd/<domid>/<device-id>/sm-data) after the VDI is attached. This is generally set by the SM backends on vdi_attach.
     ///
     /// RW
+    #[serde(default)]
     pub xenstore_data: BTreeMap<String, String>,
     /// SM dependent data
     ///
     /// RW
+    #[serde(default)]
     pub sm_config: BTreeMap<String, String>,
     /// true if this is a snapshot.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_a_snapshot: bool,
     /// Ref pointing to the VDI this snapshot is of.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshot_of: Ref<Vdi>,
     /// List pointing to all the VDIs snapshots.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshots: Vec<Ref<Vdi>>,
     /// Date/time when this snapshot was created.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshot_time: DateTime,
     /// user-specified tags for categorization purposes
     ///
     /// RW
+    #[serde(default)]
     pub tags: Vec<String>,
     /// true if this VDI is to be cached in the local cache SR
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allow_caching: bool,
     /// The behaviour of this VDI on a VM boot
     ///
     /// RO/runtime
+    #[serde(default = "default_on_boot")]
     pub on_boot: OnBoot,
     /// The pool whose metadata is contained in this VDI
     ///
     /// RO/runtime
+    #[serde(default)]
     pub metadata_of_pool: Ref<Pool>,
     /// Whether this VDI contains the latest known accessible metadata for the pool
     ///
     /// RO/runtime
+    #[serde(default)]
     pub metadata_latest: bool,
     /// Whether this VDI is a Tools ISO
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_tools_iso: bool,
     /// True if changed blocks are tracked for this VDI
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cbt_enabled: bool,
+}
+
+fn default_on_boot() -> OnBoot {
+    OnBoot::Persist
 }
 
 impl Default for Vdi {

@@ -9,27 +9,31 @@ use crate::rpc::{Call, Void};
 
 /// Details for connecting to a VDI using the Network Block Device protocol
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VdiNbdServerInfo {
     /// The exportname to request over NBD. This holds details including an authentication token, so it must be protected appropriately. Clients should regard the exportname as an opaque string or token.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub exportname: String,
     /// An address on which the server can be reached; this can be IPv4, IPv6, or a DNS name.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub address: String,
     /// The TCP port
     ///
     /// RO/runtime
+    #[serde(default)]
     pub port: i64,
     /// The TLS certificate of the server
     ///
     /// RO/runtime
+    #[serde(default)]
     pub cert: String,
     /// For convenience, this redundant field holds a DNS (hostname) subject of the certificate. This can be a wildcard, but only for a certificate that has a wildcard subject and no concrete hostname subjects.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub subject: String,
 }
 

@@ -9,60 +9,71 @@ use crate::rpc::{Call, Void};
 
 /// A virtual GPU (vGPU)
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vgpu {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// VM that owns the vGPU
     ///
     /// RO/runtime
-    #[serde(rename = "VM")]
+    #[serde(default, rename = "VM")]
     pub vm: Ref<Vm>,
     /// GPU group used by the vGPU
     ///
     /// RO/runtime
-    #[serde(rename = "GPU_group")]
+    #[serde(default, rename = "GPU_group")]
     pub gpu_group: Ref<GpuGroup>,
     /// Order in which the devices are plugged into the VM
     ///
     /// RO/runtime
+    #[serde(default = "default_device")]
     pub device: String,
     /// Reflects whether the virtual device is currently connected to a physical device
     ///
     /// RO/runtime
+    #[serde(default)]
     pub currently_attached: bool,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// Preset type for this VGPU
     ///
     /// RO/runtime
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: Ref<VgpuType>,
     /// The PGPU on which this VGPU is running
     ///
     /// RO/runtime
+    #[serde(default)]
     pub resident_on: Ref<Pgpu>,
     /// The PGPU on which this VGPU is scheduled to run
     ///
     /// RO/runtime
+    #[serde(default)]
     pub scheduled_to_be_resident_on: Ref<Pgpu>,
     /// VGPU metadata to determine whether a VGPU can migrate between two PGPUs
     ///
     /// RO/runtime
+    #[serde(default)]
     pub compatibility_metadata: BTreeMap<String, String>,
     /// Extra arguments for vGPU and passed to demu
     ///
     /// RW
+    #[serde(default)]
     pub extra_args: String,
     /// Device passed trough to VM, either as full device or SR-IOV virtual function
     ///
     /// RO/runtime
-    #[serde(rename = "PCI")]
+    #[serde(default, rename = "PCI")]
     pub pci: Ref<Pci>,
+}
+
+fn default_device() -> String {
+    "0".to_owned()
 }
 
 impl Default for Vgpu {

@@ -9,76 +9,86 @@ use crate::rpc::{Call, Void};
 
 /// A type of virtual GPU
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VgpuType {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Name of VGPU vendor
     ///
     /// RO/constructor
+    #[serde(default)]
     pub vendor_name: String,
     /// Model name associated with the VGPU type
     ///
     /// RO/constructor
+    #[serde(default)]
     pub model_name: String,
     /// Framebuffer size of the VGPU type, in bytes
     ///
     /// RO/constructor
+    #[serde(default)]
     pub framebuffer_size: i64,
     /// Maximum number of displays supported by the VGPU type
     ///
     /// RO/constructor
+    #[serde(default)]
     pub max_heads: i64,
     /// Maximum resolution (width) supported by the VGPU type
     ///
     /// RO/constructor
+    #[serde(default)]
     pub max_resolution_x: i64,
     /// Maximum resolution (height) supported by the VGPU type
     ///
     /// RO/constructor
+    #[serde(default)]
     pub max_resolution_y: i64,
     /// List of PGPUs that support this VGPU type
     ///
     /// RO/runtime
-    #[serde(rename = "supported_on_PGPUs")]
+    #[serde(default, rename = "supported_on_PGPUs")]
     pub supported_on_pgpus: Vec<Ref<Pgpu>>,
     /// List of PGPUs that have this VGPU type enabled
     ///
     /// RO/runtime
-    #[serde(rename = "enabled_on_PGPUs")]
+    #[serde(default, rename = "enabled_on_PGPUs")]
     pub enabled_on_pgpus: Vec<Ref<Pgpu>>,
     /// List of VGPUs of this type
     ///
     /// RO/runtime
-    #[serde(rename = "VGPUs")]
+    #[serde(default, rename = "VGPUs")]
     pub vgpus: Vec<Ref<Vgpu>>,
     /// List of GPU groups in which at least one PGPU supports this VGPU type
     ///
     /// RO/runtime
-    #[serde(rename = "supported_on_GPU_groups")]
+    #[serde(default, rename = "supported_on_GPU_groups")]
     pub supported_on_gpu_groups: Vec<Ref<GpuGroup>>,
     /// List of GPU groups in which at least one have this VGPU type enabled
     ///
     /// RO/runtime
-    #[serde(rename = "enabled_on_GPU_groups")]
+    #[serde(default, rename = "enabled_on_GPU_groups")]
     pub enabled_on_gpu_groups: Vec<Ref<GpuGroup>>,
     /// The internal implementation of this VGPU type
     ///
     /// RO/constructor
+    #[serde(default)]
     pub implementation: VgpuTypeImplementation,
     /// Key used to identify VGPU types and avoid creating duplicates - this field is used internally and not intended for interpretation by API clients
     ///
     /// RO/constructor
+    #[serde(default)]
     pub identifier: String,
     /// Indicates whether VGPUs of this type should be considered experimental
     ///
     /// RO/constructor
+    #[serde(default)]
     pub experimental: bool,
     /// List of VGPU types which are compatible in one VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub compatible_types_in_vm: Vec<Ref<VgpuType>>,
 }
 

@@ -9,30 +9,36 @@ use crate::rpc::{Call, Void};
 
 /// A VLAN mux/demux
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vlan {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// interface on which traffic is tagged
     ///
     /// RO/constructor
-    #[serde(rename = "tagged_PIF")]
+    #[serde(default, rename = "tagged_PIF")]
     pub tagged_pif: Ref<Pif>,
     /// interface on which traffic is untagged
     ///
     /// RO/runtime
-    #[serde(rename = "untagged_PIF")]
+    #[serde(default, rename = "untagged_PIF")]
     pub untagged_pif: Ref<Pif>,
     /// VLAN tag in use
     ///
     /// RO/constructor
+    #[serde(default = "default_tag")]
     pub tag: i64,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
+}
+
+fn default_tag() -> i64 {
+    -1
 }
 
 impl Default for Vlan {

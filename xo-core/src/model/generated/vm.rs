@@ -9,188 +9,212 @@ use crate::rpc::{Call, Void};
 
 /// A virtual machine (or 'guest').
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vm {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<VmOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, VmOperations>,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// Current power state of the machine
     ///
     /// RO/constructor
+    #[serde(default)]
     pub power_state: VmPowerState,
     /// Creators of VMs and templates may store version information here.
     ///
     /// RW
+    #[serde(default)]
     pub user_version: i64,
     /// true if this is a template. Template VMs can never be started, they are used only for cloning other VMs
     ///
     /// RW
+    #[serde(default)]
     pub is_a_template: bool,
     /// true if this is a default template. Default template VMs can never be started or migrated, they are used only for cloning other VMs
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_default_template: bool,
     /// The VDI that a suspend image is stored on. (Only has meaning if VM is currently suspended)
     ///
     /// RO/constructor
-    #[serde(rename = "suspend_VDI")]
+    #[serde(default, rename = "suspend_VDI")]
     pub suspend_vdi: Ref<Vdi>,
     /// the host the VM is currently resident on
     ///
     /// RO/runtime
+    #[serde(default)]
     pub resident_on: Ref<Host>,
     /// the host on which the VM is due to be started/resumed/migrated. This acts as a memory reservation indicator
     ///
     /// RO/runtime
+    #[serde(default)]
     pub scheduled_to_be_resident_on: Ref<Host>,
     /// A host which the VM has some affinity for (or NULL). This is used as a hint to the start call when it decides where to run the VM. Resource constraints may cause the VM to be started elsewhere.
     ///
     /// RW
+    #[serde(default)]
     pub affinity: Ref<Host>,
     /// Virtualization memory overhead (bytes).
     ///
     /// RO/runtime
+    #[serde(default)]
     pub memory_overhead: i64,
     /// Dynamically-set memory target (bytes). The value of this field indicates the current target for memory available to this VM.
     ///
     /// RO/constructor. Deprecated in the datamodel.
+    #[serde(default)]
     pub memory_target: i64,
     /// Statically-set (i.e. absolute) maximum (bytes). The value of this field at VM start time acts as a hard limit of the amount of memory a guest can use. New values only take effect on reboot.
     ///
     /// RO/constructor
+    #[serde(default)]
     pub memory_static_max: i64,
     /// Dynamic maximum (bytes)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub memory_dynamic_max: i64,
     /// Dynamic minimum (bytes)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub memory_dynamic_min: i64,
     /// Statically-set (i.e. absolute) mininum (bytes). The value of this field indicates the least amount of memory this VM can boot with without crashing.
     ///
     /// RO/constructor
+    #[serde(default)]
     pub memory_static_min: i64,
     /// configuration parameters for the selected VCPU policy
     ///
     /// RW
-    #[serde(rename = "VCPUs_params")]
+    #[serde(default, rename = "VCPUs_params")]
     pub vcpus_params: BTreeMap<String, String>,
     /// Max number of VCPUs
     ///
     /// RO/constructor
-    #[serde(rename = "VCPUs_max")]
+    #[serde(default, rename = "VCPUs_max")]
     pub vcpus_max: i64,
     /// Boot number of VCPUs
     ///
     /// RO/constructor
-    #[serde(rename = "VCPUs_at_startup")]
+    #[serde(default, rename = "VCPUs_at_startup")]
     pub vcpus_at_startup: i64,
     /// action to take after soft reboot
     ///
     /// RW. Prototyped: may change in future releases.
+    #[serde(default)]
     pub actions_after_softreboot: OnSoftrebootBehavior,
     /// action to take after the guest has shutdown itself
     ///
     /// RW
+    #[serde(default)]
     pub actions_after_shutdown: OnNormalExit,
     /// action to take after the guest has rebooted itself
     ///
     /// RW
+    #[serde(default)]
     pub actions_after_reboot: OnNormalExit,
     /// action to take if the guest crashes
     ///
     /// RO/constructor
+    #[serde(default)]
     pub actions_after_crash: OnCrashBehaviour,
     /// virtual console devices
     ///
     /// RO/runtime
+    #[serde(default)]
     pub consoles: Vec<Ref<Console>>,
     /// virtual network interfaces
     ///
     /// RO/runtime
-    #[serde(rename = "VIFs")]
+    #[serde(default, rename = "VIFs")]
     pub vifs: Vec<Ref<Vif>>,
     /// virtual block devices
     ///
     /// RO/runtime
-    #[serde(rename = "VBDs")]
+    #[serde(default, rename = "VBDs")]
     pub vbds: Vec<Ref<Vbd>>,
     /// virtual usb devices
     ///
     /// RO/runtime
-    #[serde(rename = "VUSBs")]
+    #[serde(default, rename = "VUSBs")]
     pub vusbs: Vec<Ref<Vusb>>,
     /// crash dumps associated with this VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub crash_dumps: Vec<Ref<Crashdump>>,
     /// virtual TPMs
     ///
     /// RO/runtime
-    #[serde(rename = "VTPMs")]
+    #[serde(default, rename = "VTPMs")]
     pub vtpms: Vec<Ref<Vtpm>>,
     /// name of or path to bootloader
     ///
     /// RW
-    #[serde(rename = "PV_bootloader")]
+    #[serde(default, rename = "PV_bootloader")]
     pub pv_bootloader: String,
     /// path to the kernel
     ///
     /// RW
-    #[serde(rename = "PV_kernel")]
+    #[serde(default, rename = "PV_kernel")]
     pub pv_kernel: String,
     /// path to the initrd
     ///
     /// RW
-    #[serde(rename = "PV_ramdisk")]
+    #[serde(default, rename = "PV_ramdisk")]
     pub pv_ramdisk: String,
     /// kernel command-line arguments
     ///
     /// RW
-    #[serde(rename = "PV_args")]
+    #[serde(default, rename = "PV_args")]
     pub pv_args: String,
     /// miscellaneous arguments for the bootloader
     ///
     /// RW
-    #[serde(rename = "PV_bootloader_args")]
+    #[serde(default, rename = "PV_bootloader_args")]
     pub pv_bootloader_args: String,
     /// to make Zurich guests boot
     ///
     /// RW
-    #[serde(rename = "PV_legacy_args")]
+    #[serde(default, rename = "PV_legacy_args")]
     pub pv_legacy_args: String,
     /// HVM boot policy
     ///
     /// RO/constructor. Deprecated in the datamodel.
-    #[serde(rename = "HVM_boot_policy")]
+    #[serde(default, rename = "HVM_boot_policy")]
     pub hvm_boot_policy: String,
     /// HVM boot params
     ///
     /// RW
-    #[serde(rename = "HVM_boot_params")]
+    #[serde(default, rename = "HVM_boot_params")]
     pub hvm_boot_params: BTreeMap<String, String>,
     /// multiplier applied to the amount of shadow that will be made available to the guest
     ///
     /// RO/constructor
     #[serde(
+        default = "default_hvm_shadow_multiplier",
         rename = "HVM_shadow_multiplier",
         deserialize_with = "crate::model::de::float"
     )]
@@ -198,213 +222,274 @@ pub struct Vm {
     /// platform-specific configuration
     ///
     /// RO/constructor
+    #[serde(default)]
     pub platform: BTreeMap<String, String>,
     /// PCI bus path for pass-through devices
     ///
     /// RW. Deprecated in the datamodel.
-    #[serde(rename = "PCI_bus")]
+    #[serde(default, rename = "PCI_bus")]
     pub pci_bus: String,
     /// additional configuration
     ///
     /// RO/constructor
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// domain ID (if available, -1 otherwise)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub domid: i64,
     /// Domain architecture (if available, null string otherwise)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub domarch: String,
     /// describes the CPU flags on which the VM was last booted
     ///
     /// RO/constructor
-    #[serde(rename = "last_boot_CPU_flags")]
+    #[serde(default, rename = "last_boot_CPU_flags")]
     pub last_boot_cpu_flags: BTreeMap<String, String>,
     /// true if this is a control domain (domain 0 or a driver domain)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_control_domain: bool,
     /// metrics associated with this VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub metrics: Ref<VmMetrics>,
     /// metrics associated with the running guest
     ///
     /// RO/runtime
+    #[serde(default)]
     pub guest_metrics: Ref<VmGuestMetrics>,
     /// marshalled value containing VM record at time of last boot
     ///
     /// RO/constructor
+    #[serde(default)]
     pub last_booted_record: String,
     /// An XML specification of recommended values and ranges for properties of this VM
     ///
     /// RW
+    #[serde(default)]
     pub recommendations: String,
     /// data to be inserted into the xenstore tree (/local/domain/<domid>/vm-data) after the VM is created.
     ///
     /// RW
+    #[serde(default)]
     pub xenstore_data: BTreeMap<String, String>,
     /// if true then the system will attempt to keep the VM running as much as possible.
     ///
     /// RO/constructor. Deprecated in the datamodel.
+    #[serde(default)]
     pub ha_always_run: bool,
     /// has possible values: "best-effort" meaning "try to restart this VM if possible but don't consider the Pool to be overcommitted if this is not possible"; "restart" meaning "this VM should be restarted"; "" meaning "do not try to restart this VM"
     ///
     /// RO/constructor
+    #[serde(default)]
     pub ha_restart_priority: String,
     /// true if this is a snapshot. Snapshotted VMs can never be started, they are used only for cloning other VMs
     ///
     /// RO/runtime
+    #[serde(default)]
     pub is_a_snapshot: bool,
     /// Ref pointing to the VM this snapshot is of.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshot_of: Ref<Vm>,
     /// List pointing to all the VM snapshots.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshots: Vec<Ref<Vm>>,
     /// Date/time when this snapshot was created.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshot_time: DateTime,
     /// Transportable ID of the snapshot VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub transportable_snapshot_id: String,
     /// Binary blobs associated with this VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub blobs: BTreeMap<String, Ref<Blob>>,
     /// user-specified tags for categorization purposes
     ///
     /// RW
+    #[serde(default)]
     pub tags: Vec<String>,
     /// List of operations which have been explicitly blocked and an error code
     ///
     /// RO/constructor
+    #[serde(default)]
     pub blocked_operations: BTreeMap<VmOperations, String>,
     /// Human-readable information concerning this snapshot
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshot_info: BTreeMap<String, String>,
     /// Encoded information about the VM's metadata this is a snapshot of
     ///
     /// RO/runtime
+    #[serde(default)]
     pub snapshot_metadata: String,
     /// Ref pointing to the parent of this VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub parent: Ref<Vm>,
     /// List pointing to all the children of this VM
     ///
     /// RO/runtime
+    #[serde(default)]
     pub children: Vec<Ref<Vm>>,
     /// BIOS strings
     ///
     /// RO/runtime
+    #[serde(default)]
     pub bios_strings: BTreeMap<String, String>,
     /// Ref pointing to a protection policy for this VM
     ///
     /// RO/constructor. Deprecated in the datamodel.
+    #[serde(default)]
     pub protection_policy: Ref<Vmpp>,
     /// true if this snapshot was created by the protection policy
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub is_snapshot_from_vmpp: bool,
     /// Ref pointing to a snapshot schedule for this VM
     ///
     /// RO/constructor
+    #[serde(default)]
     pub snapshot_schedule: Ref<Vmss>,
     /// true if this snapshot was created by the snapshot schedule
     ///
     /// RO/constructor
+    #[serde(default)]
     pub is_vmss_snapshot: bool,
     /// the appliance to which this VM belongs
     ///
     /// RO/constructor
+    #[serde(default)]
     pub appliance: Ref<VmAppliance>,
     /// The delay to wait before proceeding to the next order in the startup sequence (seconds)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub start_delay: i64,
     /// The delay to wait before proceeding to the next order in the shutdown sequence (seconds)
     ///
     /// RO/constructor
+    #[serde(default)]
     pub shutdown_delay: i64,
     /// The point in the startup or shutdown sequence at which this VM will be started
     ///
     /// RO/constructor
+    #[serde(default)]
     pub order: i64,
     /// Virtual GPUs
     ///
     /// RO/runtime
-    #[serde(rename = "VGPUs")]
+    #[serde(default, rename = "VGPUs")]
     pub vgpus: Vec<Ref<Vgpu>>,
     /// Currently passed-through PCI devices
     ///
     /// RO/runtime
-    #[serde(rename = "attached_PCIs")]
+    #[serde(default, rename = "attached_PCIs")]
     pub attached_pcis: Vec<Ref<Pci>>,
     /// The SR on which a suspend image is stored
     ///
     /// RW
-    #[serde(rename = "suspend_SR")]
+    #[serde(default, rename = "suspend_SR")]
     pub suspend_sr: Ref<Sr>,
     /// The number of times this VM has been recovered
     ///
     /// RO/constructor
+    #[serde(default)]
     pub version: i64,
     /// Generation ID of the VM
     ///
     /// RO/constructor
+    #[serde(default = "default_generation_id")]
     pub generation_id: String,
     /// The host virtual hardware platform version the VM can run on
     ///
     /// RW
+    #[serde(default)]
     pub hardware_platform_version: i64,
     /// When an HVM guest starts, this controls the presence of the emulated C000 PCI device which triggers Windows Update to fetch or update PV drivers.
     ///
     /// RO/constructor
+    #[serde(default = "default_has_vendor_device")]
     pub has_vendor_device: bool,
     /// Indicates whether a VM requires a reboot in order to update its configuration, for example, its memory allocation.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub requires_reboot: bool,
     /// Textual reference to the template used to create a VM. This can be used by clients in need of an immutable reference to the template since the latter's uuid and name_label may change, for example, after a package installation or upgrade.
     ///
     /// RO/constructor
+    #[serde(default)]
     pub reference_label: String,
     /// The type of domain that will be created when the VM is started
     ///
     /// RO/constructor
+    #[serde(default = "default_domain_type")]
     pub domain_type: DomainType,
     /// initial value for guest NVRAM (containing UEFI variables, etc). Cannot be changed while the VM is running
     ///
     /// RO/constructor
-    #[serde(rename = "NVRAM")]
+    #[serde(default, rename = "NVRAM")]
     pub nvram: BTreeMap<String, String>,
     /// The set of pending mandatory guidances after applying updates, which must be applied, otherwise there may be, for example, VM failures
     ///
     /// RO/runtime
+    #[serde(default)]
     pub pending_guidances: Vec<UpdateGuidances>,
     /// The set of pending recommended guidances after applying updates, which most users should follow to make the updates effective, but if not followed, will not cause a failure
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub pending_guidances_recommended: Vec<UpdateGuidances>,
     /// The set of pending full guidances after applying updates, which a user should follow to make some updates, for example, specific hardware drivers or CPU features, fully effective, but the 'average user' doesn't need to
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub pending_guidances_full: Vec<UpdateGuidances>,
     /// VM groups associated with the VM
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub groups: Vec<Ref<VmGroup>>,
     /// The state of the Secure Boot certificates, showing whether an update is available, already scheduled, or not needed.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub secureboot_certificates_state: VmSecurebootCertificatesState,
+}
+
+fn default_hvm_shadow_multiplier() -> f64 {
+    1.0
+}
+
+fn default_generation_id() -> String {
+    "0:0".to_owned()
+}
+
+fn default_has_vendor_device() -> bool {
+    true
+}
+
+fn default_domain_type() -> DomainType {
+    DomainType::Unspecified
 }
 
 impl Default for Vm {

@@ -9,32 +9,36 @@ use crate::rpc::{Call, Void};
 
 /// VM appliance
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VmAppliance {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<VmApplianceOperation>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, VmApplianceOperation>,
     /// all VMs in this appliance
     ///
     /// RO/runtime
-    #[serde(rename = "VMs")]
+    #[serde(default, rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
 }
 

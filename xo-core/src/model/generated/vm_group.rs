@@ -11,29 +11,36 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VmGroup {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// The placement policy of the VM group
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default = "default_placement")]
     pub placement: PlacementPolicy,
     /// The list of VMs associated with the group
     ///
     /// RO/runtime. Prototyped: may change in future releases.
-    #[serde(rename = "VMs")]
+    #[serde(default, rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
+}
+
+fn default_placement() -> PlacementPolicy {
+    PlacementPolicy::Normal
 }
 
 impl Default for VmGroup {

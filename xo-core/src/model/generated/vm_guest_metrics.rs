@@ -9,75 +9,95 @@ use crate::rpc::{Call, Void};
 
 /// The metrics reported by the guest (as opposed to inferred from outside)
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VmGuestMetrics {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// version of the OS
     ///
     /// RO/runtime
+    #[serde(default)]
     pub os_version: BTreeMap<String, String>,
     /// The NETBIOS name of the machine
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub netbios_name: BTreeMap<String, String>,
     /// version of the PV drivers
     ///
     /// RO/runtime
-    #[serde(rename = "PV_drivers_version")]
+    #[serde(default, rename = "PV_drivers_version")]
     pub pv_drivers_version: BTreeMap<String, String>,
     /// Logically equivalent to PV_drivers_detected
     ///
     /// RO/runtime. Deprecated in the datamodel.
-    #[serde(rename = "PV_drivers_up_to_date")]
+    #[serde(default, rename = "PV_drivers_up_to_date")]
     pub pv_drivers_up_to_date: bool,
     /// This field exists but has no data. Use the memory and memory_internal_free RRD data-sources instead.
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub memory: BTreeMap<String, String>,
     /// This field exists but has no data.
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub disks: BTreeMap<String, String>,
     /// network configuration
     ///
     /// RO/runtime
+    #[serde(default)]
     pub networks: BTreeMap<String, String>,
     /// anything else
     ///
     /// RO/runtime
+    #[serde(default)]
     pub other: BTreeMap<String, String>,
     /// Time at which this information was last updated
     ///
     /// RO/runtime
+    #[serde(default)]
     pub last_updated: DateTime,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// True if the guest is sending heartbeat messages via the guest agent
     ///
     /// RO/runtime
+    #[serde(default)]
     pub live: bool,
     /// The guest's statement of whether it supports VBD hotplug, i.e. whether it is capable of responding immediately to instantiation of a new VBD by bringing online a new PV block device. If the guest states that it is not capable, then the VBD plug and unplug operations will not be allowed while the guest is running.
     ///
     /// RO/runtime
+    #[serde(default = "default_can_use_hotplug_vbd")]
     pub can_use_hotplug_vbd: TristateType,
     /// The guest's statement of whether it supports VIF hotplug, i.e. whether it is capable of responding immediately to instantiation of a new VIF by bringing online a new PV network device. If the guest states that it is not capable, then the VIF plug and unplug operations will not be allowed while the guest is running.
     ///
     /// RO/runtime
+    #[serde(default = "default_can_use_hotplug_vif")]
     pub can_use_hotplug_vif: TristateType,
     /// At least one of the guest's devices has successfully connected to the backend.
     ///
     /// RO/runtime
-    #[serde(rename = "PV_drivers_detected")]
+    #[serde(default, rename = "PV_drivers_detected")]
     pub pv_drivers_detected: bool,
     /// The guest's services data.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub services: BTreeMap<String, String>,
+}
+
+fn default_can_use_hotplug_vbd() -> TristateType {
+    TristateType::Unspecified
+}
+
+fn default_can_use_hotplug_vif() -> TristateType {
+    TristateType::Unspecified
 }
 
 impl Default for VmGuestMetrics {

@@ -9,25 +9,27 @@ use crate::rpc::{Call, Void};
 
 /// The metrics associated with a VM
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct VmMetrics {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// Guest's actual memory (bytes)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub memory_actual: i64,
     /// Current number of VCPUs
     ///
     /// RO/runtime
-    #[serde(rename = "VCPUs_number")]
+    #[serde(default, rename = "VCPUs_number")]
     pub vcpus_number: i64,
     /// Utilisation for all of guest's current VCPUs
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
     #[serde(
+        default,
         rename = "VCPUs_utilisation",
         deserialize_with = "crate::model::de::int_float_map"
     )]
@@ -35,66 +37,82 @@ pub struct VmMetrics {
     /// VCPU to PCPU map
     ///
     /// RO/runtime
-    #[serde(rename = "VCPUs_CPU")]
+    #[serde(default, rename = "VCPUs_CPU")]
     pub vcpus_cpu: BTreeMap<i64, i64>,
     /// The live equivalent to VM.VCPUs_params
     ///
     /// RO/runtime
-    #[serde(rename = "VCPUs_params")]
+    #[serde(default, rename = "VCPUs_params")]
     pub vcpus_params: BTreeMap<String, String>,
     /// CPU flags (blocked,online,running)
     ///
     /// RO/runtime
-    #[serde(rename = "VCPUs_flags")]
+    #[serde(default, rename = "VCPUs_flags")]
     pub vcpus_flags: BTreeMap<i64, Vec<String>>,
     /// The state of the guest, eg blocked, dying etc
     ///
     /// RO/runtime
+    #[serde(default)]
     pub state: Vec<String>,
     /// Time at which this VM was last booted
     ///
     /// RO/runtime
+    #[serde(default)]
     pub start_time: DateTime,
     /// Time at which the VM was installed
     ///
     /// RO/runtime
+    #[serde(default)]
     pub install_time: DateTime,
     /// Time at which this information was last updated
     ///
     /// RO/runtime
+    #[serde(default)]
     pub last_updated: DateTime,
     /// additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// hardware virtual machine
     ///
     /// RO/runtime
+    #[serde(default)]
     pub hvm: bool,
     /// VM supports nested virtualisation
     ///
     /// RO/runtime
+    #[serde(default)]
     pub nested_virt: bool,
     /// VM is immobile and can't migrate between hosts
     ///
     /// RO/runtime
+    #[serde(default)]
     pub nomigrate: bool,
     /// The current domain type of the VM (for running,suspended, or paused VMs). The last-known domain type for halted VMs.
     ///
     /// RO/runtime
+    #[serde(default = "default_current_domain_type")]
     pub current_domain_type: DomainType,
     /// If the VM is optimised for NUMA
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub numa_optimised: bool,
     /// number of NUMA nodes of the host the VM is using
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub numa_nodes: i64,
     /// mapping a NUMA node (int) to an amount of memory (bytes) in that node.
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub numa_node_memory: BTreeMap<i64, i64>,
+}
+
+fn default_current_domain_type() -> DomainType {
+    DomainType::Unspecified
 }
 
 impl Default for VmMetrics {

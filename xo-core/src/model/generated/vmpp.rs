@@ -11,89 +11,119 @@ use crate::rpc::{Call, Void};
 ///
 /// Removed from the datamodel; still decoded for older hosts.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vmpp {
     /// Unique identifier/object reference
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub name_description: String,
     /// enable or disable this policy
     ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default = "default_is_policy_enabled")]
     pub is_policy_enabled: bool,
     /// type of the backup sub-policy
     ///
     /// RW. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub backup_type: VmppBackupType,
     /// maximum number of backups that should be stored at any time
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default = "default_backup_retention_value")]
     pub backup_retention_value: i64,
     /// frequency of the backup schedule
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default = "default_backup_frequency")]
     pub backup_frequency: VmppBackupFrequency,
     /// schedule of the backup containing 'hour', 'min', 'days'. Date/time-related information is in Local Timezone
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub backup_schedule: BTreeMap<String, String>,
     /// true if this protection policy's backup is running
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub is_backup_running: bool,
     /// time of the last backup
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub backup_last_run_time: DateTime,
     /// type of the archive target config
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub archive_target_type: VmppArchiveTargetType,
     /// configuration for the archive, including its 'location', 'username', 'password'
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub archive_target_config: BTreeMap<String, String>,
     /// frequency of the archive schedule
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub archive_frequency: VmppArchiveFrequency,
     /// schedule of the archive containing 'hour', 'min', 'days'. Date/time-related information is in Local Timezone
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub archive_schedule: BTreeMap<String, String>,
     /// true if this protection policy's archive is running
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub is_archive_running: bool,
     /// time of the last archive
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub archive_last_run_time: DateTime,
     /// all VMs attached to this protection policy
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
-    #[serde(rename = "VMs")]
+    #[serde(default, rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
     /// true if alarm is enabled for this policy
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub is_alarm_enabled: bool,
     /// configuration for the alarm
     ///
     /// RO/constructor. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub alarm_config: BTreeMap<String, String>,
     /// recent alerts
     ///
     /// RO/runtime. Removed from the datamodel; still decoded for older hosts.
+    #[serde(default)]
     pub recent_alerts: Vec<String>,
+}
+
+fn default_is_policy_enabled() -> bool {
+    true
+}
+
+fn default_backup_retention_value() -> i64 {
+    7
+}
+
+fn default_backup_frequency() -> VmppBackupFrequency {
+    VmppBackupFrequency::Daily
 }
 
 impl Default for Vmpp {

@@ -9,50 +9,65 @@ use crate::rpc::{Call, Void};
 
 /// VM Snapshot Schedule
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vmss {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// a human-readable name
     ///
     /// RW
+    #[serde(default)]
     pub name_label: String,
     /// a notes field containing human-readable description
     ///
     /// RW
+    #[serde(default)]
     pub name_description: String,
     /// enable or disable this snapshot schedule
     ///
     /// RW
+    #[serde(default = "default_enabled")]
     pub enabled: bool,
     /// type of the snapshot schedule
     ///
     /// RO/constructor
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: VmssType,
     /// maximum number of snapshots that should be stored at any time
     ///
     /// RO/constructor
+    #[serde(default = "default_retained_snapshots")]
     pub retained_snapshots: i64,
     /// frequency of taking snapshot from snapshot schedule
     ///
     /// RO/constructor
+    #[serde(default)]
     pub frequency: VmssFrequency,
     /// schedule of the snapshot containing 'hour', 'min', 'days'. Date/time-related information is in Local Timezone
     ///
     /// RO/constructor
+    #[serde(default)]
     pub schedule: BTreeMap<String, String>,
     /// time of the last snapshot
     ///
     /// RO/runtime
+    #[serde(default)]
     pub last_run_time: DateTime,
     /// all VMs attached to this snapshot schedule
     ///
     /// RO/runtime
-    #[serde(rename = "VMs")]
+    #[serde(default, rename = "VMs")]
     pub vms: Vec<Ref<Vm>>,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_retained_snapshots() -> i64 {
+    7
 }
 
 impl Default for Vmss {

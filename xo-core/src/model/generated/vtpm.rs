@@ -11,40 +11,46 @@ use crate::rpc::{Call, Void};
 ///
 /// Prototyped: may change in future releases.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vtpm {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<VtpmOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, VtpmOperations>,
     /// The virtual machine the TPM is attached to
     ///
     /// RO/constructor
-    #[serde(rename = "VM")]
+    #[serde(default, rename = "VM")]
     pub vm: Ref<Vm>,
     /// The domain where the backend is located (unused)
     ///
     /// RO/runtime
+    #[serde(default)]
     pub backend: Ref<Vm>,
     /// The backend where the vTPM is persisted
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub persistence_backend: PersistenceBackend,
     /// Whether the contents are never copied, satisfying the TPM spec
     ///
     /// RO/constructor. Prototyped: may change in future releases.
+    #[serde(default)]
     pub is_unique: bool,
     /// Whether the contents of the VTPM are secured according to the TPM spec
     ///
     /// RO/runtime. Prototyped: may change in future releases.
+    #[serde(default)]
     pub is_protected: bool,
 }
 

@@ -9,37 +9,41 @@ use crate::rpc::{Call, Void};
 
 /// Describes the vusb device
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
 pub struct Vusb {
     /// Unique identifier/object reference
     ///
     /// RO/runtime
+    #[serde(default)]
     pub uuid: String,
     /// list of the operations allowed in this state. This list is advisory only and the server state may have changed by the time this field is read by a client.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub allowed_operations: Vec<VusbOperations>,
     /// links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
     ///
     /// RO/runtime
+    #[serde(default)]
     pub current_operations: BTreeMap<String, VusbOperations>,
     /// VM that owns the VUSB
     ///
     /// RO/runtime
-    #[serde(rename = "VM")]
+    #[serde(default, rename = "VM")]
     pub vm: Ref<Vm>,
     /// USB group used by the VUSB
     ///
     /// RO/runtime
-    #[serde(rename = "USB_group")]
+    #[serde(default, rename = "USB_group")]
     pub usb_group: Ref<UsbGroup>,
     /// Additional configuration
     ///
     /// RW
+    #[serde(default)]
     pub other_config: BTreeMap<String, String>,
     /// is the device currently attached
     ///
     /// RO/runtime
+    #[serde(default)]
     pub currently_attached: bool,
 }
 
