@@ -301,3 +301,185 @@ pub fn pool_event(ch: &ObjectChange, now: SystemTime) -> PoolEvent {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct FakeSink {
+        sent: Mutex<Vec<(String, Vec<u8>, Option<Duration>)>>,
+    }
+
+    impl Sink for FakeSink {
+        fn submit_many(&self, items: Vec<Submission>) -> Result<Vec<MessageId>, EngineError> {
+            let mut s = self.sent.lock().unwrap();
+            Ok(items
+                .into_iter()
+                .map(|i| {
+                    s.push((i.endpoint, i.body, None));
+                    MessageId::new()
+                })
+                .collect())
+        }
+        fn submit_and_wait(
+            &self,
+            endpoint: &str,
+            body: Vec<u8>,
+            timeout: Duration,
+        ) -> Result<(MessageId, Option<AttemptEvent>), EngineError> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((endpoint.into(), body, Some(timeout)));
+            Ok((MessageId::new(), None))
+        }
+    }
+
+    const SPEC: &str = r#"{"version":1,
+      "endpoints":[{"id":"a","url":"http://127.0.0.1:1/a","timeoutSeconds":3},
+                   {"id":"b","url":"http://127.0.0.1:1/b"},
+                   {"id":"off","url":"http://127.0.0.1:1/off","enabled":false}],
+      "events":[{"endpoints":["a"],"class":"VM","operations":["mod"],
+                 "conditions":[{"field":"power_state","from":"Halted","to":"Running"},
+                               {"field":"is_a_template","equals":false}]},
+                {"endpoints":["a","b"],"class":"host","operations":["del"]},
+                {"endpoints":["b","off"],"class":"*","operations":["add"]}],
+      "calls":[{"endpoints":["a"],"methods":["VM.*"],"type":"pre","waitForResponse":true},
+               {"endpoints":["b"],"methods":["vm.start","pool.*"],"type":"post","format":"office365"}]}"#;
+
+    fn router() -> WebhookRouter<FakeSink> {
+        WebhookRouter::new(Spec::load(SPEC).unwrap(), FakeSink::default())
+    }
+
+    fn vm(state: &str) -> Value {
+        json!({"uuid":"u1","power_state":state,"is_a_template":false,"name_label":"web"})
+    }
+
+    fn change(old: Option<Value>, new: Option<Value>, op: Operation, class: &str) -> ObjectChange {
+        ObjectChange {
+            class: class.into(),
+            operation: op,
+            ref_: "OpaqueRef:1".into(),
+            uuid: Some("u1".into()),
+            old,
+            new,
+        }
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("VM.*", "VM.start"));
+        assert!(glob_match("vm.start", "VM.start"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("VM.?tart", "VM.start"));
+        assert!(glob_match("*.get_*", "VM.get_record"));
+        assert!(!glob_match("VM.*", "VMPP.create"));
+        assert!(!glob_match("VM.start", "VM.start_on"));
+    }
+
+    #[test]
+    fn power_state_transition_fires_once() {
+        let r = router();
+        let now = SystemTime::now();
+        // Halted -> Running: fires.
+        let up = change(Some(vm("Halted")), Some(vm("Running")), Operation::Mod, "VM");
+        let routed = r.route_change(&up, now);
+        assert_eq!(routed.len(), 1);
+        assert_eq!(routed[0].endpoint, "a");
+        let ev = PoolEvent::parse(&routed[0].body).unwrap();
+        assert_eq!(ev.type_, "vm.mod");
+        assert_eq!(ev.data.ref_, "OpaqueRef:1");
+        assert_eq!(ev.data.snapshot["power_state"], "Running");
+        let ch = ev.data.changes.unwrap();
+        assert_eq!(ch["power_state"].from, "Halted");
+        assert_eq!(ch["power_state"].to, "Running");
+        assert_eq!(ch.len(), 1);
+        // A later mod that keeps Running (e.g. a name change) does not fire again.
+        let mut renamed = vm("Running");
+        renamed["name_label"] = "web2".into();
+        let again = change(Some(vm("Running")), Some(renamed), Operation::Mod, "VM");
+        assert!(r.route_change(&again, now).is_empty());
+        // Other transitions and templates do not fire.
+        let pause = change(Some(vm("Running")), Some(vm("Paused")), Operation::Mod, "VM");
+        assert!(r.route_change(&pause, now).is_empty());
+        let mut t = vm("Running");
+        t["is_a_template"] = true.into();
+        let tmpl = change(Some(vm("Halted")), Some(t), Operation::Mod, "VM");
+        assert!(r.route_change(&tmpl, now).is_empty());
+        // No old record: a transition cannot be proven.
+        let blind = change(None, Some(vm("Running")), Operation::Mod, "VM");
+        assert!(r.route_change(&blind, now).is_empty());
+    }
+
+    #[test]
+    fn class_and_operation_matching() {
+        let r = router();
+        let now = SystemTime::now();
+        let del = change(Some(json!({"uuid":"h"})), None, Operation::Del, "host");
+        let routed = r.route_change(&del, now);
+        let eps: Vec<_> = routed.iter().map(|x| x.endpoint.as_str()).collect();
+        assert_eq!(eps, ["a", "b"]);
+        let ev = PoolEvent::parse(&routed[0].body).unwrap();
+        assert_eq!(ev.type_, "host.del");
+        assert_eq!(ev.data.snapshot, json!({"uuid":"h"}));
+        // Wildcard class, disabled endpoint skipped.
+        let add = change(None, Some(json!({"x":1})), Operation::Add, "SR");
+        let eps: Vec<_> = r
+            .route_change(&add, now)
+            .into_iter()
+            .map(|x| x.endpoint)
+            .collect();
+        assert_eq!(eps, ["b"]);
+        let add_vm = change(None, Some(vm("Halted")), Operation::Add, "VM");
+        assert_eq!(r.route_change(&add_vm, now).len(), 1);
+    }
+
+    fn call(phase: Phase, method: &str) -> CallEvent {
+        CallEvent {
+            phase,
+            call: CallInfo {
+                call_id: "c1".into(),
+                user_id: None,
+                user_name: None,
+                user_ip: Some("10.0.0.1".into()),
+                method: method.into(),
+                params: json!({"vm":"OpaqueRef:1","password":"hunter2"}),
+                timestamp_ms: 1000,
+            },
+            outcome: (phase == Phase::Post).then_some(CallOutcome::Result(None)),
+            end_ms: (phase == Phase::Post).then_some(1250),
+        }
+    }
+
+    #[test]
+    fn call_routing_and_waiting() {
+        let r = router();
+        let pre = r.route_call(&call(Phase::Pre, "VM.start"));
+        assert_eq!(pre.len(), 1);
+        assert!(pre[0].wait);
+        let body: Value = serde_json::from_slice(&pre[0].body).unwrap();
+        assert_eq!(
+            body,
+            json!({"callId":"c1","userName":"(unknown user)","userIp":"10.0.0.1",
+                   "method":"VM.start","params":{"vm":"OpaqueRef:1","password":"* obfuscated *"},
+                   "timestamp":1000,"type":"pre"})
+        );
+        let post = r.route_call(&call(Phase::Post, "VM.start"));
+        assert_eq!(post.len(), 1);
+        assert_eq!(post[0].endpoint, "b");
+        let card: Value = serde_json::from_slice(&post[0].body).unwrap();
+        assert_eq!(card["@type"], "MessageCard");
+        assert_eq!(card["sections"][0]["title"], "XO POST notification");
+        assert!(r.route_call(&call(Phase::Post, "host.reboot")).is_empty());
+        assert!(r.route_call(&call(Phase::Pre, "pool.join")).is_empty());
+
+        let d = r.on_call(&call(Phase::Pre, "VM.start")).unwrap();
+        assert_eq!(d.waited.len(), 1);
+        let sent = r.sink().sent.lock().unwrap();
+        assert_eq!(sent[0].0, "a");
+        assert_eq!(sent[0].2, Some(Duration::from_secs(3)));
+    }
+}
