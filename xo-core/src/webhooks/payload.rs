@@ -265,25 +265,27 @@ pub fn render_xo(format: Format, data: &XoData, phase: Phase) -> Vec<u8> {
                     Value::Object(f)
                 })
                 .collect();
-            let mut section = Map::new();
-            section.insert(
-                "title".into(),
-                format!("XO {} notification", phase.as_str().to_uppercase()).into(),
-            );
-            section.insert("facts".into(), Value::Array(facts));
+            let title = Value::from(format!("XO {} notification", phase.as_str().to_uppercase()));
+            let facts = Value::Array(facts);
+            let section = Ordered(vec![("title", &title), ("facts", &facts)]);
             let at_type = Value::from("MessageCard");
             let ctx = Value::from("https://schema.org/extensions");
             let color = Value::from("6B63BF");
             let summary = Value::from("New notification from the Xen-Orchestra webhook plugin");
-            let sections = Value::Array(vec![Value::Object(section)]);
-            let card = Ordered(vec![
+            let head = Ordered(vec![
                 ("@type", &at_type),
                 ("@context", &ctx),
                 ("themeColor", &color),
                 ("summary", &summary),
-                ("sections", &sections),
             ]);
-            serde_json::to_vec(&card).unwrap_or_default()
+            // Nested key order matters for byte-exactness, so the card is assembled from
+            // two ordered pieces: `{head…,"sections":[section]}`.
+            let mut out = serde_json::to_vec(&head).unwrap_or_default();
+            out.pop(); // the closing brace
+            out.extend_from_slice(b",\"sections\":[");
+            out.extend_from_slice(&serde_json::to_vec(&section).unwrap_or_default());
+            out.extend_from_slice(b"]}");
+            out
         }
     }
 }
