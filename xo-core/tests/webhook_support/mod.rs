@@ -13,6 +13,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// The status the receiver answered.
+    pub status: u16,
 }
 
 impl Received {
@@ -24,6 +26,9 @@ impl Received {
     }
     pub fn id(&self) -> String {
         self.header("webhook-id").unwrap_or_default().to_string()
+    }
+    pub fn status_ok(&self) -> bool {
+        (200..300).contains(&self.status)
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -109,8 +114,11 @@ impl Receiver {
                                 .collect(),
                             body,
                             at: Instant::now(),
+                            status: 0,
                         };
                         let reply = handler(&r, n);
+                        let mut r = r;
+                        r.status = reply.status;
                         if !reply.delay.is_zero() {
                             std::thread::sleep(reply.delay);
                         }
