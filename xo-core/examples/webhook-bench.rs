@@ -12,7 +12,6 @@
 //! from `submit` returning to the receiver reading the request.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xo_core::webhooks::engine::{Engine, EngineOptions};
@@ -41,7 +40,10 @@ fn args() -> Args {
     let mut i = 0;
     while i + 1 < v.len() {
         let val = &v[i + 1];
-        let num = || val.parse::<u64>().unwrap_or_else(|_| panic!("{} expects a number", v[i]));
+        let num = || {
+            val.parse::<u64>()
+                .unwrap_or_else(|_| panic!("{} expects a number", v[i]))
+        };
         match v[i].as_str() {
             "--messages" => a.messages = num() as usize,
             "--producers" => a.producers = num() as usize,
@@ -97,10 +99,17 @@ fn wait_all(seen: &Seen, ids: &[(String, Instant)], timeout: Duration) -> Instan
         {
             let s = seen.lock().unwrap();
             if ids.iter().all(|(id, _)| s.contains_key(id)) {
-                return ids.iter().map(|(id, _)| s[id]).max().unwrap_or_else(Instant::now);
+                return ids
+                    .iter()
+                    .map(|(id, _)| s[id])
+                    .max()
+                    .unwrap_or_else(Instant::now);
             }
         }
-        assert!(Instant::now() < until, "deliveries did not finish in {timeout:?}");
+        assert!(
+            Instant::now() < until,
+            "deliveries did not finish in {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -108,7 +117,9 @@ fn wait_all(seen: &Seen, ids: &[(String, Instant)], timeout: Duration) -> Instan
 fn main() {
     let a = args();
     let (url, seen) = receiver(a.workers.max(4));
-    let dir = a.dir.join(format!("xo-webhook-bench-{}", std::process::id()));
+    let dir = a
+        .dir
+        .join(format!("xo-webhook-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("state dir");
     let db = dir.join("queue.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("open store"));
@@ -118,7 +129,15 @@ fn main() {
         w = a.workers
     ))
     .expect("spec");
+    let http_us = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let h2 = http_us.clone();
     let opts = EngineOptions {
+        observer: Some(Arc::new(move |e: &xo_core::webhooks::AttemptEvent| {
+            h2.fetch_add(
+                e.latency.as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        })),
         workers: a.workers,
         poll_interval: Duration::from_millis(100),
         ..EngineOptions::default()
@@ -142,7 +161,10 @@ fn main() {
             })
         })
         .collect();
-    let ids: Vec<(String, Instant)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let ids: Vec<(String, Instant)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let accepted = start.elapsed();
     let last = wait_all(&seen, &ids, Duration::from_secs(300));
     let total = last - start;
@@ -157,6 +179,10 @@ fn main() {
         ids.len() as f64 / total.as_secs_f64()
     );
 
+    eprintln!(
+        "mean HTTP time per attempt: {} us",
+        http_us.load(std::sync::atomic::Ordering::Relaxed) / ids.len() as u64
+    );
     // Phase 2: latency at a steady rate.
     let interval = Duration::from_nanos(1_000_000_000 / a.rate);
     let n = (a.rate * a.seconds) as usize;

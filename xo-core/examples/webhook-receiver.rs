@@ -43,12 +43,20 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("listening on http://127.0.0.1:{port}/ ({} secret(s))", secrets.len());
+    println!(
+        "listening on http://127.0.0.1:{port}/ ({} secret(s))",
+        secrets.len()
+    );
     let mut seen = HashSet::new();
     for mut req in server.incoming_requests() {
         let mut body = Vec::new();
         // Bounded read: 1 MiB is plenty for a webhook.
-        if req.as_reader().take(1 << 20).read_to_end(&mut body).is_err() {
+        if req
+            .as_reader()
+            .take(1 << 20)
+            .read_to_end(&mut body)
+            .is_err()
+        {
             let _ = req.respond(tiny_http::Response::empty(400));
             continue;
         }
@@ -89,12 +97,7 @@ fn main() {
         } else {
             String::from_utf8_lossy(&body).chars().take(200).collect()
         };
-        println!(
-            "{}{} {}",
-            if dup { "DUPLICATE " } else { "" },
-            id,
-            what
-        );
+        println!("{}{} {}", if dup { "DUPLICATE " } else { "" }, id, what);
         let _ = req.respond(tiny_http::Response::empty(204));
     }
 }

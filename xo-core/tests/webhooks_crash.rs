@@ -77,7 +77,13 @@ impl Rng {
 
 fn spawn_child(db: &str, url: &str, mode: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child_entry", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child_entry",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("XO_WEBHOOK_CRASH_CHILD", db)
         .env("XO_WEBHOOK_CRASH_URL", url)
         .env("XO_WEBHOOK_CRASH_MODE", mode)
@@ -134,10 +140,13 @@ fn sigkill_loses_nothing() {
     let deadline = Instant::now() + Duration::from_secs(40);
     let (seen, missing) = loop {
         let seen: HashMap<String, usize> =
-            rx.received().iter().filter(|r| r.status_ok()).fold(HashMap::new(), |mut m, r| {
-                *m.entry(r.id()).or_default() += 1;
-                m
-            });
+            rx.received()
+                .iter()
+                .filter(|r| r.status_ok())
+                .fold(HashMap::new(), |mut m, r| {
+                    *m.entry(r.id()).or_default() += 1;
+                    m
+                });
         let missing = want.iter().filter(|id| !seen.contains_key(*id)).count();
         if missing == 0 || Instant::now() > deadline {
             break (seen, missing);
@@ -146,7 +155,10 @@ fn sigkill_loses_nothing() {
     };
     child.kill().unwrap();
     child.wait().unwrap();
-    let delivered_total: usize = want.iter().map(|id| seen.get(id).copied().unwrap_or(0)).sum();
+    let delivered_total: usize = want
+        .iter()
+        .map(|id| seen.get(id).copied().unwrap_or(0))
+        .sum();
     let duplicates = delivered_total - (want.len() - missing);
     eprintln!(
         "crash test: {KILLS} SIGKILLs, {} accepted, {missing} lost, {duplicates} duplicate deliveries, {:.1} s",

@@ -24,7 +24,11 @@ fn spec(endpoints: &[(&str, &str, &str)]) -> Spec {
             format!(r#"{{"id":"{id}","url":"{url}"{sep}{extra}}}"#)
         })
         .collect();
-    Spec::load(&format!(r#"{{"version":1,"endpoints":[{}]}}"#, eps.join(","))).unwrap()
+    Spec::load(&format!(
+        r#"{{"version":1,"endpoints":[{}]}}"#,
+        eps.join(",")
+    ))
+    .unwrap()
 }
 
 type Events = Arc<Mutex<Vec<AttemptEvent>>>;
@@ -33,7 +37,9 @@ fn engine_with(store: Arc<dyn Store>, spec: Spec) -> (Engine, Events) {
     let events: Events = Arc::default();
     let ev = events.clone();
     let opts = EngineOptions {
-        observer: Some(Arc::new(move |e: &AttemptEvent| ev.lock().unwrap().push(e.clone()))),
+        observer: Some(Arc::new(move |e: &AttemptEvent| {
+            ev.lock().unwrap().push(e.clone())
+        })),
         poll_interval: Duration::from_millis(50),
         ..EngineOptions::default()
     };
@@ -73,13 +79,27 @@ fn success_is_signed_with_every_secret() {
     assert_eq!(sig.split(' ').count(), 2, "one signature per secret");
     // A receiver holding either secret verifies (rotation).
     for s in [SECRET_A, SECRET_B] {
-        verify(&r.headers, &r.body, &[Secret::parse(s).unwrap()], DEFAULT_TOLERANCE).unwrap();
+        verify(
+            &r.headers,
+            &r.body,
+            &[Secret::parse(s).unwrap()],
+            DEFAULT_TOLERANCE,
+        )
+        .unwrap();
     }
-    assert!(verify(&r.headers, &r.body, &[Secret::generate().unwrap()], DEFAULT_TOLERANCE).is_err());
+    assert!(verify(
+        &r.headers,
+        &r.body,
+        &[Secret::generate().unwrap()],
+        DEFAULT_TOLERANCE
+    )
+    .is_err());
     let gh = Secret::from_bytes("gh-secret").unwrap();
     verify_github(&r.headers, &r.body, &[gh]).unwrap();
 
-    eventually(T, || (eng.store().get(&id).unwrap()?.state == State::Delivered).then_some(()));
+    eventually(T, || {
+        (eng.store().get(&id).unwrap()?.state == State::Delivered).then_some(())
+    });
     let log = eng
         .attempts(&AttemptQuery {
             msg_id: Some(id.clone()),
@@ -92,7 +112,10 @@ fn success_is_signed_with_every_secret() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].result, AttemptResult::Delivered);
     let line = ev[0].to_string();
-    assert!(line.contains(id.as_str()) && line.contains("HTTP 200"), "{line}");
+    assert!(
+        line.contains(id.as_str()) && line.contains("HTTP 200"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -120,7 +143,10 @@ fn error_500_then_200_is_retried_with_the_same_id() {
         })
         .unwrap();
     // Newest first.
-    assert_eq!(log.iter().map(|a| a.status).collect::<Vec<_>>(), [Some(200), Some(500)]);
+    assert_eq!(
+        log.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [Some(200), Some(500)]
+    );
     assert_eq!(log[1].response.as_deref(), Some("oops"));
     assert_eq!(log.iter().map(|a| a.attempt).collect::<Vec<_>>(), [2, 1]);
 }
@@ -128,7 +154,11 @@ fn error_500_then_200_is_retried_with_the_same_id() {
 #[test]
 fn slow_receiver_times_out_and_is_retried() {
     let rx = Receiver::with(|_, n| {
-        Reply::status(200).delay(if n == 0 { Duration::from_millis(1500) } else { Duration::ZERO })
+        Reply::status(200).delay(if n == 0 {
+            Duration::from_millis(1500)
+        } else {
+            Duration::ZERO
+        })
     });
     let (eng, events) = engine(spec(&[(
         "e",
@@ -136,12 +166,27 @@ fn slow_receiver_times_out_and_is_retried() {
         r#""timeoutSeconds":0.3,"retry":{"schedule":[0.05],"jitter":0}"#,
     )]));
     let id = eng.submit("e", b"{}".to_vec()).unwrap();
-    eventually(T, || (eng.store().get(&id).unwrap()?.state == State::Delivered).then_some(()));
+    eventually(T, || {
+        (eng.store().get(&id).unwrap()?.state == State::Delivered).then_some(())
+    });
     let ev = events.lock().unwrap().clone();
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0].status, None);
-    assert!(ev[0].latency < Duration::from_millis(1200), "{:?}", ev[0].latency);
-    assert!(ev[0].error.as_deref().unwrap_or("").to_lowercase().contains("time"), "{:?}", ev[0].error);
+    assert!(
+        ev[0].latency < Duration::from_millis(1200),
+        "{:?}",
+        ev[0].latency
+    );
+    assert!(
+        ev[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("time"),
+        "{:?}",
+        ev[0].error
+    );
     assert_eq!(ev[1].result, AttemptResult::Delivered);
 }
 
@@ -154,17 +199,25 @@ fn gone_410_disables_the_endpoint_until_enabled() {
     eventually(T, || eng.disabled_reason("e"));
     let second = eng.submit("e", b"{\"n\":2}".to_vec()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(rx.received().len(), 1, "nothing is sent to a disabled endpoint");
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "nothing is sent to a disabled endpoint"
+    );
     // Nothing was dropped: both wait, pending.
     for id in [&first, &second] {
         assert_eq!(eng.store().get(id).unwrap().unwrap().state, State::Pending);
     }
-    assert!(eng.store().disabled_endpoints().unwrap()[0].1.contains("410"));
+    assert!(eng.store().disabled_endpoints().unwrap()[0]
+        .1
+        .contains("410"));
     rx.set(|_, _| Reply::status(204));
     eng.enable_endpoint("e").unwrap();
     rx.wait_for(3, T);
     for id in [&first, &second] {
-        eventually(T, || (eng.store().get(id).unwrap()?.state == State::Delivered).then_some(()));
+        eventually(T, || {
+            (eng.store().get(id).unwrap()?.state == State::Delivered).then_some(())
+        });
     }
 }
 
@@ -185,7 +238,10 @@ fn status_429_honours_retry_after() {
     eng.submit("e", b"{}".to_vec()).unwrap();
     let got = rx.wait_for(2, T);
     let gap = got[1].at - got[0].at;
-    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, not Retry-After");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, not Retry-After"
+    );
 }
 
 #[test]
@@ -197,7 +253,9 @@ fn closed_connections_are_retried_then_dead_lettered() {
         r#""timeoutSeconds":2,"retry":{"schedule":[0.02,0.02],"jitter":0}"#,
     )]));
     let id = eng.submit("e", b"{}".to_vec()).unwrap();
-    eventually(T, || (eng.store().get(&id).unwrap()?.state == State::Dead).then_some(()));
+    eventually(T, || {
+        (eng.store().get(&id).unwrap()?.state == State::Dead).then_some(())
+    });
     assert_eq!(*count.lock().unwrap(), 3);
     let ev = events.lock().unwrap().clone();
     assert_eq!(ev.len(), 3);
@@ -224,7 +282,9 @@ fn redirects_are_not_followed() {
     });
     let (eng, events) = engine(spec(&[("e", &rx.url, r#""retry":{"schedule":[]}"#)]));
     let id = eng.submit("e", b"{}".to_vec()).unwrap();
-    eventually(T, || (eng.store().get(&id).unwrap()?.state == State::Dead).then_some(()));
+    eventually(T, || {
+        (eng.store().get(&id).unwrap()?.state == State::Dead).then_some(())
+    });
     std::thread::sleep(Duration::from_millis(100));
     let got = rx.received();
     assert_eq!(got.len(), 1);
@@ -238,7 +298,11 @@ fn fifo_endpoint_holds_back_only_itself() {
     let ra = Receiver::with(|_, n| Reply::status(if n < 3 { 503 } else { 200 }));
     let rb = Receiver::start();
     let (eng, _events) = engine(spec(&[
-        ("a", &ra.url, r#""ordering":"fifo","retry":{"schedule":[0.1,0.1,0.1],"jitter":0}"#),
+        (
+            "a",
+            &ra.url,
+            r#""ordering":"fifo","retry":{"schedule":[0.1,0.1,0.1],"jitter":0}"#,
+        ),
         ("b", &rb.url, ""),
     ]));
     let mut ids_a = Vec::new();
@@ -280,7 +344,9 @@ fn dead_letters_can_be_listed_and_replayed() {
     assert!(dead[0].last_error.as_deref().unwrap().contains("400"));
     rx.set(|_, _| Reply::status(200));
     assert!(eng.replay(&a).unwrap());
-    eventually(T, || (eng.store().get(&a).unwrap()?.state == State::Delivered).then_some(()));
+    eventually(T, || {
+        (eng.store().get(&a).unwrap()?.state == State::Delivered).then_some(())
+    });
     assert_eq!(eng.replay_dead(Some("e")).unwrap(), 1);
     eventually(T, || (eng.counts().ok()?.delivered == 2).then_some(()));
     // Replays keep the webhook-id.
@@ -297,7 +363,10 @@ fn delivery_log_queries_and_retention() {
     let (eng, _events) = engine(spec(&[("a", &rx.url, ""), ("b", &rx2.url, "")]));
     let mut items = Vec::new();
     for n in 0..6 {
-        items.push(Submission::json(if n % 2 == 0 { "a" } else { "b" }, format!("{{\"n\":{n}}}")));
+        items.push(Submission::json(
+            if n % 2 == 0 { "a" } else { "b" },
+            format!("{{\"n\":{n}}}"),
+        ));
     }
     let ids = eng.submit_many(items).unwrap();
     eventually(T, || (eng.counts().ok()?.delivered == 6).then_some(()));
@@ -364,7 +433,9 @@ fn shutdown_finishes_in_flight_and_restart_delivers_the_rest() {
     let sp = spec(&[("e", &rx.url, r#""ordering":"fifo""#)]);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
     let (eng, _events) = engine_with(store, sp.clone());
-    let ids: Vec<_> = (0..4).map(|n| eng.submit("e", format!("{{\"n\":{n}}}")).unwrap()).collect();
+    let ids: Vec<_> = (0..4)
+        .map(|n| eng.submit("e", format!("{{\"n\":{n}}}")).unwrap())
+        .collect();
     rx.wait_for(0, T);
     std::thread::sleep(Duration::from_millis(100)); // the head is in flight
     let rep = eng.shutdown(Duration::from_secs(3));
@@ -378,7 +449,9 @@ fn shutdown_finishes_in_flight_and_restart_delivers_the_rest() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
     let (eng, _events) = engine_with(store, sp);
     for id in &ids {
-        eventually(T, || (eng.store().get(id).unwrap()?.state == State::Delivered).then_some(()));
+        eventually(T, || {
+            (eng.store().get(id).unwrap()?.state == State::Delivered).then_some(())
+        });
     }
     drop(eng);
     let _ = std::fs::remove_dir_all(db.parent().unwrap());

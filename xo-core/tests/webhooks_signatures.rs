@@ -40,8 +40,14 @@ fn standard_webhooks_sign_vectors() {
             ("webhook-timestamp", ts.to_string()),
             ("webhook-signature", sig),
         ];
-        verify_at(&h, s(&v["payload"]).as_bytes(), &[secret], Duration::from_secs(300), ts)
-            .unwrap();
+        verify_at(
+            &h,
+            s(&v["payload"]).as_bytes(),
+            &[secret],
+            Duration::from_secs(300),
+            ts,
+        )
+        .unwrap();
     }
 }
 
@@ -120,7 +126,9 @@ fn derived_verify_cases() {
             "missing_webhook_timestamp" => Some(VerifyError::MissingHeader("webhook-timestamp")),
             "missing_webhook_signature" => Some(VerifyError::MissingHeader("webhook-signature")),
             "non_integer_timestamp" => Some(VerifyError::BadTimestamp),
-            "tampered_payload" | "whitespace_changed_payload" | "wrong_msg_id"
+            "tampered_payload"
+            | "whitespace_changed_payload"
+            | "wrong_msg_id"
             | "multi_signature_none_valid" => Some(VerifyError::NoMatchingSignature),
             _ => None,
         };
@@ -136,7 +144,10 @@ fn github_vectors() {
     for v in d["vectors"].as_array().unwrap() {
         let secret = Secret::from_bytes(s(&v["secret"]).as_bytes()).unwrap();
         let body = s(&v["payload"]).as_bytes();
-        assert_eq!(github_signature(&secret, body), s(&v["x_hub_signature_256"]));
+        assert_eq!(
+            github_signature(&secret, body),
+            s(&v["x_hub_signature_256"])
+        );
         let h = vec![("X-Hub-Signature-256", s(&v["x_hub_signature_256"]))];
         assert_eq!(verify_github(&h, body, &[secret.clone()]), Ok(()));
         assert_eq!(

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 use xo_core::webhooks::payload::{
-    obfuscate, render_xo, xo_backup_post, xo_backup_pre, xo_call_post, xo_call_pre,
-    BackupJobInfo, CallInfo, CallOutcome, Phase, PoolEvent, XoError, XoPayload,
+    obfuscate, render_xo, xo_backup_post, xo_backup_pre, xo_call_post, xo_call_pre, BackupJobInfo,
+    CallInfo, CallOutcome, Phase, PoolEvent, XoError, XoPayload,
 };
 use xo_core::webhooks::router::{pool_event, ObjectChange};
 use xo_core::webhooks::spec::{Format, HookType, Operation, Spec, XoConfig};
@@ -32,16 +32,24 @@ fn xo_config_loads_unchanged_and_round_trips() {
     assert_eq!(h.url, "https://hooks.example.net/xo?action=vm.start");
     assert!(h.wait_for_response());
     assert_eq!(cfg.hooks[1].format(), Format::Office365);
-    assert_eq!(cfg.hooks[2].format(), Format::Json, "format defaults to json");
+    assert_eq!(
+        cfg.hooks[2].format(),
+        Format::Json,
+        "format defaults to json"
+    );
     assert!(!cfg.hooks[2].wait_for_response());
     // Written back, it is the same JSON (absent optional fields stay absent).
     let original: Value = serde_json::from_str(XO_CONFIG).unwrap();
     assert_eq!(cfg.to_value(), original);
     assert_eq!(XoConfig::parse(&cfg.to_json_pretty()).unwrap(), cfg);
     // Unknown fields survive too.
-    let with_extra = r#"{"hooks":[{"method":"m","type":"post","url":"http://a/","note":"x"}],"v":2}"#;
+    let with_extra =
+        r#"{"hooks":[{"method":"m","type":"post","url":"http://a/","note":"x"}],"v":2}"#;
     let c = XoConfig::parse(with_extra).unwrap();
-    assert_eq!(c.to_value(), serde_json::from_str::<Value>(with_extra).unwrap());
+    assert_eq!(
+        c.to_value(),
+        serde_json::from_str::<Value>(with_extra).unwrap()
+    );
     // And the extended loader accepts it as is.
     let spec = Spec::load(XO_CONFIG).unwrap();
     assert_eq!(spec.endpoints.len(), 3);
@@ -117,7 +125,11 @@ fn params_are_obfuscated_but_results_are_not() {
         "remote": {"url": "nfs://x", "adminPassword": "a", "nested": [{"PASSWORD2": "b"}]},
         "tokens": "not a secret key", "passwordLength": 12
     }));
-    let data = xo_call_post(&c, c.timestamp_ms + 1, &CallOutcome::Result(Some(json!({"token":"new"}))));
+    let data = xo_call_post(
+        &c,
+        c.timestamp_ms + 1,
+        &CallOutcome::Result(Some(json!({"token":"new"}))),
+    );
     let v: Value = serde_json::from_slice(&render_xo(Format::Json, &data, Phase::Post)).unwrap();
     let o = "* obfuscated *";
     assert_eq!(
@@ -159,7 +171,17 @@ fn office365_message_card() {
         .collect();
     assert_eq!(
         names,
-        ["callId", "userId", "userName", "userIp", "method", "params", "timestamp", "duration", "result"],
+        [
+            "callId",
+            "userId",
+            "userName",
+            "userIp",
+            "method",
+            "params",
+            "timestamp",
+            "duration",
+            "result"
+        ],
         "no type fact"
     );
 }

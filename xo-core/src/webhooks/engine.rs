@@ -185,7 +185,11 @@ pub struct Engine {
 
 impl Engine {
     /// Recovers messages a previous process left in flight, then starts the threads.
-    pub fn start(store: Arc<dyn Store>, spec: Spec, opts: EngineOptions) -> Result<Engine, EngineError> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        spec: Spec,
+        opts: EngineOptions,
+    ) -> Result<Engine, EngineError> {
         let now = unix_ms(opts.clock.now());
         store.recover_in_flight(now)?;
         let disabled: HashMap<String, String> = store.disabled_endpoints()?.into_iter().collect();
@@ -238,7 +242,11 @@ impl Engine {
     }
 
     /// Queues one JSON body for an endpoint; returns once it is durably stored.
-    pub fn submit(&self, endpoint: &str, body: impl Into<Vec<u8>>) -> Result<MessageId, EngineError> {
+    pub fn submit(
+        &self,
+        endpoint: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Result<MessageId, EngineError> {
         let ids = self.submit_many(vec![Submission::json(endpoint, body)])?;
         Ok(ids.into_iter().next().unwrap_or_default())
     }
@@ -250,14 +258,22 @@ impl Engine {
         Ok(ids)
     }
 
-    fn submit_with_ids(&self, items: Vec<Submission>, ids: Vec<MessageId>) -> Result<(), EngineError> {
+    fn submit_with_ids(
+        &self,
+        items: Vec<Submission>,
+        ids: Vec<MessageId>,
+    ) -> Result<(), EngineError> {
         if self.shared.stopping.load(AtomicOrdering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
         let now = unix_ms(self.shared.opts.clock.now());
         let mut msgs = Vec::with_capacity(items.len());
         {
-            let eps = self.shared.endpoints.read().unwrap_or_else(|e| e.into_inner());
+            let eps = self
+                .shared
+                .endpoints
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
             for (s, id) in items.into_iter().zip(ids) {
                 if !eps.contains_key(&s.endpoint) {
                     return Err(EngineError::UnknownEndpoint(s.endpoint));
@@ -352,7 +368,8 @@ impl Engine {
     }
 
     pub fn disable_endpoint(&self, endpoint: &str, reason: &str) -> Result<(), EngineError> {
-        self.shared.set_disabled(endpoint, Some(reason), self.now_ms())
+        self.shared
+            .set_disabled(endpoint, Some(reason), self.now_ms())
     }
 
     /// Re-enables an endpoint disabled at run time; its pending messages go out again.
@@ -363,7 +380,10 @@ impl Engine {
     }
 
     /// Applies retention limits now.
-    pub fn apply_retention(&self, r: &Retention) -> Result<super::store::RetentionReport, EngineError> {
+    pub fn apply_retention(
+        &self,
+        r: &Retention,
+    ) -> Result<super::store::RetentionReport, EngineError> {
         Ok(self.shared.store.apply_retention(r, self.now_ms())?)
     }
 
@@ -430,7 +450,12 @@ impl Shared {
         self.wake.notify_all();
     }
 
-    fn set_disabled(&self, endpoint: &str, reason: Option<&str>, now: i64) -> Result<(), EngineError> {
+    fn set_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<(), EngineError> {
         self.store.set_endpoint_disabled(endpoint, reason, now)?;
         let mut d = lock(&self.disabled);
         match reason {
@@ -485,7 +510,9 @@ fn dispatcher(sh: Arc<Shared>, jobs: mpsc::Sender<Job>, workers: usize) {
             return;
         }
         let now = unix_ms(sh.opts.clock.now());
-        let free = workers.saturating_sub(sh.busy.load(AtomicOrdering::SeqCst));
+        // Claim up to twice the worker count so claims are batched and workers never idle
+        // waiting for the next claim; queued jobs are released on shutdown.
+        let free = (2 * workers).saturating_sub(sh.busy.load(AtomicOrdering::SeqCst));
         let slots = sh.slots(round);
         round = round.wrapping_add(1);
         let mut wait = sh.opts.poll_interval;
@@ -495,7 +522,8 @@ fn dispatcher(sh: Arc<Shared>, jobs: mpsc::Sender<Job>, workers: usize) {
                 Ok(claimed) => {
                     let got = claimed.len();
                     for msg in claimed {
-                        let Some((_, ep)) = slots.iter().find(|(s, _)| s.endpoint == msg.endpoint) else {
+                        let Some((_, ep)) = slots.iter().find(|(s, _)| s.endpoint == msg.endpoint)
+                        else {
                             continue;
                         };
                         *lock(&sh.in_flight).entry(msg.endpoint.clone()).or_insert(0) += 1;
@@ -611,7 +639,9 @@ pub(crate) fn decide(
         return AttemptResult::Dead(format!("{why} is not retryable"));
     }
     let Some(base) = ep.retry.schedule.get(attempt as usize - 1) else {
-        return AttemptResult::Dead(format!("retries exhausted after {attempt} attempts, last: {why}"));
+        return AttemptResult::Dead(format!(
+            "retries exhausted after {attempt} attempts, last: {why}"
+        ));
     };
     let mut delay = jittered(*base, ep.retry.jitter);
     if let Some(ra) = res.retry_after {
@@ -696,8 +726,14 @@ mod tests {
         let mut ep = EndpointSpec::new("e", "http://127.0.0.1:1/");
         ep.retry.jitter = 0.0;
         let max = Duration::from_secs(3600);
-        assert_eq!(decide(&ep, 1, &res(Some(204)), max), AttemptResult::Delivered);
-        assert_eq!(decide(&ep, 1, &res(Some(410)), max), AttemptResult::EndpointDisabled);
+        assert_eq!(
+            decide(&ep, 1, &res(Some(204)), max),
+            AttemptResult::Delivered
+        );
+        assert_eq!(
+            decide(&ep, 1, &res(Some(410)), max),
+            AttemptResult::EndpointDisabled
+        );
         assert_eq!(
             decide(&ep, 1, &res(Some(500)), max),
             AttemptResult::Retry(Duration::from_secs(5))
@@ -706,13 +742,28 @@ mod tests {
             decide(&ep, 2, &res(None), max),
             AttemptResult::Retry(Duration::from_secs(300))
         );
-        assert!(matches!(decide(&ep, 1, &res(Some(404)), max), AttemptResult::Dead(_)));
-        assert!(matches!(decide(&ep, 1, &res(Some(408)), max), AttemptResult::Retry(_)));
-        assert!(matches!(decide(&ep, 1, &res(Some(302)), max), AttemptResult::Retry(_)));
-        assert!(matches!(decide(&ep, 8, &res(Some(500)), max), AttemptResult::Dead(_)));
+        assert!(matches!(
+            decide(&ep, 1, &res(Some(404)), max),
+            AttemptResult::Dead(_)
+        ));
+        assert!(matches!(
+            decide(&ep, 1, &res(Some(408)), max),
+            AttemptResult::Retry(_)
+        ));
+        assert!(matches!(
+            decide(&ep, 1, &res(Some(302)), max),
+            AttemptResult::Retry(_)
+        ));
+        assert!(matches!(
+            decide(&ep, 8, &res(Some(500)), max),
+            AttemptResult::Dead(_)
+        ));
         let mut r = res(Some(429));
         r.retry_after = Some(Duration::from_secs(120));
-        assert_eq!(decide(&ep, 1, &r, max), AttemptResult::Retry(Duration::from_secs(120)));
+        assert_eq!(
+            decide(&ep, 1, &r, max),
+            AttemptResult::Retry(Duration::from_secs(120))
+        );
         r.retry_after = Some(Duration::from_secs(86400));
         assert_eq!(decide(&ep, 1, &r, max), AttemptResult::Retry(max));
     }
@@ -721,7 +772,10 @@ mod tests {
     fn jitter_stays_in_band() {
         for _ in 0..200 {
             let d = jittered(Duration::from_secs(100), 0.2);
-            assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(120), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(80) && d <= Duration::from_secs(120),
+                "{d:?}"
+            );
         }
     }
 }

@@ -50,9 +50,14 @@ fn snippet(bytes: &[u8]) -> Option<String> {
     Some(s[..end].to_string())
 }
 
-fn read_response(resp: ureq::Response, now: SystemTime) -> (u16, Option<Duration>, Vec<u8>, Option<String>) {
+fn read_response(
+    resp: ureq::Response,
+    now: SystemTime,
+) -> (u16, Option<Duration>, Vec<u8>, Option<String>) {
     let status = resp.status();
-    let retry_after = resp.header("retry-after").and_then(|v| parse_retry_after(v, now));
+    let retry_after = resp
+        .header("retry-after")
+        .and_then(|v| parse_retry_after(v, now));
     let mut body = Vec::new();
     let err = resp
         .into_reader()
@@ -74,7 +79,10 @@ pub fn post(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let mut req = agent.post(&ep.url).timeout(ep.timeout).set("user-agent", user_agent);
+    let mut req = agent
+        .post(&ep.url)
+        .timeout(ep.timeout)
+        .set("user-agent", user_agent);
     for (k, v) in msg.headers.iter().chain(ep.headers.iter()) {
         req = req.set(k, v);
     }
@@ -129,9 +137,15 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 

@@ -145,7 +145,12 @@ pub fn xo_call_pre(c: &CallInfo) -> XoData {
     d.push("userId", c.user_id.clone().map(Value::from));
     d.push(
         "userName",
-        Some(c.user_name.clone().unwrap_or_else(|| UNKNOWN_USER.into()).into()),
+        Some(
+            c.user_name
+                .clone()
+                .unwrap_or_else(|| UNKNOWN_USER.into())
+                .into(),
+        ),
     );
     d.push("userIp", c.user_ip.clone().map(Value::from));
     d.push("method", Some(c.method.clone().into()));
@@ -201,7 +206,12 @@ pub fn xo_backup_pre(j: &BackupJobInfo) -> XoData {
     d.push("userId", j.user_id.clone().map(Value::from));
     d.push(
         "userName",
-        Some(j.user_name.clone().unwrap_or_else(|| UNKNOWN_USER.into()).into()),
+        Some(
+            j.user_name
+                .clone()
+                .unwrap_or_else(|| UNKNOWN_USER.into())
+                .into(),
+        ),
     );
     d
 }
@@ -435,7 +445,10 @@ mod tests {
     #[test]
     fn event_types() {
         assert_eq!(event_type("VM", Operation::Mod), "vm.mod");
-        assert_eq!(event_type("VM_guest_metrics", Operation::Add), "vm_guest_metrics.add");
+        assert_eq!(
+            event_type("VM_guest_metrics", Operation::Add),
+            "vm_guest_metrics.add"
+        );
         assert_eq!(event_type("host-cpu", Operation::Del), "host_cpu.del");
     }
 }

@@ -111,7 +111,11 @@ pub fn condition_holds(c: &Condition, ch: &ObjectChange) -> bool {
     let new = field(ch.new.as_ref(), &c.field);
     match &c.kind {
         ConditionKind::Equals(want) => {
-            let cur = if ch.operation == Operation::Del { old } else { new };
+            let cur = if ch.operation == Operation::Del {
+                old
+            } else {
+                new
+            };
             cur == Some(want)
         }
         ConditionKind::Transition { from, to } => {
@@ -385,7 +389,12 @@ mod tests {
         let r = router();
         let now = SystemTime::now();
         // Halted -> Running: fires.
-        let up = change(Some(vm("Halted")), Some(vm("Running")), Operation::Mod, "VM");
+        let up = change(
+            Some(vm("Halted")),
+            Some(vm("Running")),
+            Operation::Mod,
+            "VM",
+        );
         let routed = r.route_change(&up, now);
         assert_eq!(routed.len(), 1);
         assert_eq!(routed[0].endpoint, "a");
@@ -403,7 +412,12 @@ mod tests {
         let again = change(Some(vm("Running")), Some(renamed), Operation::Mod, "VM");
         assert!(r.route_change(&again, now).is_empty());
         // Other transitions and templates do not fire.
-        let pause = change(Some(vm("Running")), Some(vm("Paused")), Operation::Mod, "VM");
+        let pause = change(
+            Some(vm("Running")),
+            Some(vm("Paused")),
+            Operation::Mod,
+            "VM",
+        );
         assert!(r.route_change(&pause, now).is_empty());
         let mut t = vm("Running");
         t["is_a_template"] = true.into();

@@ -28,7 +28,9 @@ pub(crate) fn v1_mac(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8])
 
 /// One `v1,<base64>` signature of `msg_id.timestamp.body`.
 pub fn sign_v1(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let tag = v1_mac(secret, msg_id, timestamp, body).finalize().into_bytes();
+    let tag = v1_mac(secret, msg_id, timestamp, body)
+        .finalize()
+        .into_bytes();
     format!("v1,{}", STANDARD.encode(tag))
 }
 

@@ -258,8 +258,7 @@ impl Spec {
         }
         if let Some(evs) = root.get("events") {
             for (i, e) in array(evs, "events")?.iter().enumerate() {
-                spec.events
-                    .push(parse_event(e, &index("events", i), &ids)?);
+                spec.events.push(parse_event(e, &index("events", i), &ids)?);
             }
         }
         if let Some(calls) = root.get("calls") {
@@ -282,7 +281,10 @@ impl Spec {
             "events".into(),
             self.events.iter().map(event_to_value).collect(),
         );
-        root.insert("calls".into(), self.calls.iter().map(call_to_value).collect());
+        root.insert(
+            "calls".into(),
+            self.calls.iter().map(call_to_value).collect(),
+        );
         Value::Object(root)
     }
 }
@@ -332,7 +334,10 @@ fn parse_endpoint(v: &Value, path: &str) -> Result<EndpointSpec, SpecError> {
     )?;
     let id = string(required(o, path, "id")?, &join(path, "id"))?;
     if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control()) {
-        return Err(err(&join(path, "id"), "expected 1 to 200 printable characters"));
+        return Err(err(
+            &join(path, "id"),
+            "expected 1 to 200 printable characters",
+        ));
     }
     let upath = join(path, "url");
     let url = string(required(o, path, "url")?, &upath)?;
@@ -389,10 +394,10 @@ fn parse_endpoint(v: &Value, path: &str) -> Result<EndpointSpec, SpecError> {
     }
     if let Some(m) = o.get("maxInFlight") {
         let p = join(path, "maxInFlight");
-        ep.max_in_flight = m
-            .as_u64()
-            .filter(|n| (1..=256).contains(n))
-            .ok_or_else(|| err(&p, "expected an integer from 1 to 256"))? as usize;
+        ep.max_in_flight =
+            m.as_u64()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| err(&p, "expected an integer from 1 to 256"))? as usize;
     }
     if let Some(e) = o.get("enabled") {
         ep.enabled = boolean(e, &join(path, "enabled"))?;
@@ -469,7 +474,11 @@ fn parse_event(
     ids: &HashSet<String>,
 ) -> Result<EventSubscription, SpecError> {
     let o = object(v, path)?;
-    no_unknown(o, path, &["id", "endpoints", "class", "operations", "conditions"])?;
+    no_unknown(
+        o,
+        path,
+        &["id", "endpoints", "class", "operations", "conditions"],
+    )?;
     let id = o
         .get("id")
         .map(|x| string(x, &join(path, "id")))
@@ -599,7 +608,10 @@ fn endpoint_to_value(e: &EndpointSpec) -> Value {
     if !e.secrets.is_empty() {
         o.insert(
             "secrets".into(),
-            e.secrets.iter().map(|s| Value::String(s.expose_whsec())).collect(),
+            e.secrets
+                .iter()
+                .map(|s| Value::String(s.expose_whsec()))
+                .collect(),
         );
     }
     if let Some(g) = &e.github_secret {
@@ -617,7 +629,11 @@ fn endpoint_to_value(e: &EndpointSpec) -> Value {
     r.insert("jitter".into(), e.retry.jitter.into());
     r.insert(
         "retryableStatus".into(),
-        e.retry.retryable_status.iter().map(|c| Value::from(*c)).collect(),
+        e.retry
+            .retryable_status
+            .iter()
+            .map(|c| Value::from(*c))
+            .collect(),
     );
     o.insert("retry".into(), Value::Object(r));
     let ord = match e.ordering {
@@ -639,7 +655,10 @@ fn event_to_value(e: &EventSubscription) -> Value {
     o.insert("class".into(), e.class.clone().into());
     o.insert(
         "operations".into(),
-        e.operations.iter().map(|x| Value::from(x.as_str())).collect(),
+        e.operations
+            .iter()
+            .map(|x| Value::from(x.as_str()))
+            .collect(),
     );
     let conds = e
         .conditions
@@ -706,16 +725,46 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let cases = [
-            (GOOD.replace("\"fifo\"", "\"lifo\""), "endpoints[0].ordering"),
-            (GOOD.replace("0.5]", "-1]"), "endpoints[0].retry.schedule[1]"),
-            (GOOD.replace("[409]", "[500]"), "endpoints[0].retry.retryableStatus[0]"),
-            (GOOD.replace("\"endpoints\":[\"ops\"],\"class\"", "\"endpoints\":[\"nope\"],\"class\""), "events[0].endpoints[0]"),
-            (GOOD.replace("\"mod\"", "\"change\""), "events[0].operations[0]"),
-            (GOOD.replace("whsec_MfKQ", "whsec_!!"), "endpoints[0].secrets[0]"),
-            (GOOD.replace("X-Team", "X Team"), "endpoints[0].headers.X Team"),
+            (
+                GOOD.replace("\"fifo\"", "\"lifo\""),
+                "endpoints[0].ordering",
+            ),
+            (
+                GOOD.replace("0.5]", "-1]"),
+                "endpoints[0].retry.schedule[1]",
+            ),
+            (
+                GOOD.replace("[409]", "[500]"),
+                "endpoints[0].retry.retryableStatus[0]",
+            ),
+            (
+                GOOD.replace(
+                    "\"endpoints\":[\"ops\"],\"class\"",
+                    "\"endpoints\":[\"nope\"],\"class\"",
+                ),
+                "events[0].endpoints[0]",
+            ),
+            (
+                GOOD.replace("\"mod\"", "\"change\""),
+                "events[0].operations[0]",
+            ),
+            (
+                GOOD.replace("whsec_MfKQ", "whsec_!!"),
+                "endpoints[0].secrets[0]",
+            ),
+            (
+                GOOD.replace("X-Team", "X Team"),
+                "endpoints[0].headers.X Team",
+            ),
             (GOOD.replace("\"version\":1", "\"version\":2"), "version"),
-            (GOOD.replace("\"type\":\"pre/post\"", "\"type\":\"around\""), "calls[0].type"),
-            (GOOD.replace("timeoutSeconds", "timeout"), "endpoints[0].timeout"),
+            (
+                GOOD.replace("\"type\":\"pre/post\"", "\"type\":\"around\""),
+                "calls[0].type",
+            ),
+            (
+                GOOD.replace("timeoutSeconds", "timeout"),
+                "endpoints[0].timeout",
+            ),
         ];
         for (text, path) in cases {
             let e = Spec::load(&text).unwrap_err();

@@ -73,7 +73,8 @@ pub(crate) fn string(v: &Value, path: &str) -> Result<String, SpecError> {
 }
 
 pub(crate) fn boolean(v: &Value, path: &str) -> Result<bool, SpecError> {
-    v.as_bool().ok_or_else(|| err(path, "expected true or false"))
+    v.as_bool()
+        .ok_or_else(|| err(path, "expected true or false"))
 }
 
 /// A required field of an object.

@@ -8,8 +8,8 @@
 //! `format` defaults to `json` and `waitForResponse` to false, as in the plugin. Fields we do
 //! not know are kept, so a config written back is the one that was read.
 
-use super::{array, boolean, err, http_url, index, join, object, parse_json, required, string};
 use super::SpecError;
+use super::{array, boolean, err, http_url, index, join, object, parse_json, required, string};
 use serde_json::{Map, Value};
 
 /// When a hook fires relative to the call.
@@ -220,6 +220,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.path, "hooks[0].waitForResponse");
         assert_eq!(XoConfig::parse("{}").unwrap_err().path, "hooks");
-        assert!(XoConfig::parse("[").unwrap_err().message.contains("invalid JSON"));
+        assert!(XoConfig::parse("[")
+            .unwrap_err()
+            .message
+            .contains("invalid JSON"));
     }
 }

@@ -6,8 +6,9 @@
 //! nothing, and losing a "delivered" mark to power loss only means a re-delivery with the same
 //! `webhook-id`, which at-least-once allows.
 //!
-//! Group commit: concurrent `enqueue` callers queue their batches; whoever gets the connection
-//! writes every queued batch in one transaction (one fsync) and wakes the others.
+//! Group commit: concurrent `enqueue` and `finish_attempt` callers queue their writes; whoever
+//! gets the connection writes every queued one in one transaction (one fsync when it accepts
+//! messages), and the others find theirs done when they get the connection.
 
 use super::*;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -26,8 +27,14 @@ pub enum Durability {
 
 type Slot = Arc<Mutex<Option<Result<(), String>>>>;
 
+/// A write waiting for the next group commit.
+enum Op {
+    Enqueue(Vec<NewMessage>),
+    Finish(AttemptRecord, Outcome, i64),
+}
+
 struct Batch {
-    msgs: Vec<NewMessage>,
+    op: Op,
     slot: Slot,
 }
 
@@ -63,6 +70,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_endpoint ON messages(endpoint, state, seq);
 CREATE INDEX IF NOT EXISTS messages_state ON messages(state, updated_ms);
+CREATE INDEX IF NOT EXISTS messages_due ON messages(endpoint, state, next_attempt_ms);
 CREATE TABLE IF NOT EXISTS attempts (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   msg_id TEXT NOT NULL,
@@ -118,7 +126,10 @@ impl SqliteStore {
         Self::open_with(path, Durability::Full)
     }
 
-    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<SqliteStore, StoreError> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
         Self::init(conn, durability)
     }
@@ -132,7 +143,9 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(10))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if mode != "wal" && mode != "memory" {
-            return Err(StoreError::Other(format!("cannot use WAL journal (got {mode})")));
+            return Err(StoreError::Other(format!(
+                "cannot use WAL journal (got {mode})"
+            )));
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")?;
         conn.execute_batch(SCHEMA)?;
@@ -162,29 +175,122 @@ impl SqliteStore {
         Ok(c)
     }
 
-    fn write_batches(&self, c: &mut Conn, batches: &[Batch]) -> rusqlite::Result<()> {
-        Self::set_sync(c, self.durability == Durability::Full)?;
+    /// Writes ops in one transaction; FULL sync when it accepts new messages.
+    fn write_ops(&self, c: &mut Conn, ops: &[&Op]) -> rusqlite::Result<()> {
+        let accepts = ops.iter().any(|o| matches!(o, Op::Enqueue(_)));
+        Self::set_sync(c, accepts && self.durability == Durability::Full)?;
         let tx = c.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO messages (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)",
-            )?;
-            for b in batches {
-                for m in &b.msgs {
-                    st.execute(params![
-                        m.id.0,
-                        m.endpoint,
-                        m.body,
-                        headers_to_json(&m.headers),
-                        m.created_ms,
-                        m.next_attempt_ms
-                    ])?;
+        for op in ops {
+            match op {
+                Op::Enqueue(msgs) => {
+                    let mut st = tx.prepare_cached(
+                        "INSERT INTO messages (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)",
+                    )?;
+                    for m in msgs {
+                        st.execute(params![
+                            m.id.0,
+                            m.endpoint,
+                            m.body,
+                            headers_to_json(&m.headers),
+                            m.created_ms,
+                            m.next_attempt_ms
+                        ])?;
+                    }
                 }
+                Op::Finish(a, outcome, now_ms) => write_finish(&tx, a, outcome, *now_ms)?,
             }
         }
         tx.commit()
     }
+
+    /// Group commit: queue the op; whoever holds the connection writes every queued op in one
+    /// transaction. If that transaction fails, each op is retried alone so one bad op does not
+    /// fail the others.
+    fn commit_op(&self, op: Op) -> Result<(), StoreError> {
+        let slot: Slot = Arc::new(Mutex::new(None));
+        lock(&self.queue).push(Batch {
+            op,
+            slot: slot.clone(),
+        });
+        let mut c = lock(&self.conn);
+        // A previous holder of the connection may have committed our op already.
+        if let Some(r) = lock(&slot).take() {
+            return r.map_err(StoreError::Other);
+        }
+        let batches = std::mem::take(&mut *lock(&self.queue));
+        let all: Vec<&Op> = batches.iter().map(|b| &b.op).collect();
+        if self.write_ops(&mut c, &all).is_ok() {
+            for b in &batches {
+                *lock(&b.slot) = Some(Ok(()));
+            }
+        } else {
+            let _ = c.conn.execute_batch("ROLLBACK");
+            for b in &batches {
+                let r = self.write_ops(&mut c, &[&b.op]).map_err(|e| e.to_string());
+                if r.is_err() {
+                    let _ = c.conn.execute_batch("ROLLBACK");
+                }
+                *lock(&b.slot) = Some(r);
+            }
+        }
+        drop(c);
+        let mine = lock(&slot).take();
+        mine.unwrap_or(Ok(())).map_err(StoreError::Other)
+    }
+}
+
+fn write_finish(
+    tx: &rusqlite::Transaction<'_>,
+    a: &AttemptRecord,
+    outcome: &Outcome,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO attempts (msg_id, endpoint, at_ms, attempt, status, latency_ms, response, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.msg_id.0,
+        a.endpoint,
+        a.at_ms,
+        a.attempt,
+        a.status,
+        a.latency_ms as i64,
+        a.response,
+        a.error
+    ])?;
+    let last_error = a
+        .error
+        .clone()
+        .or_else(|| a.status.map(|s| format!("HTTP {s}")));
+    match outcome {
+        Outcome::Delivered => tx
+            .prepare_cached(
+                "UPDATE messages SET state = 'delivered', attempts = ?2, updated_ms = ?3,
+                 last_error = NULL WHERE id = ?1",
+            )?
+            .execute(params![a.msg_id.0, a.attempt, now_ms])?,
+        Outcome::Retry { next_attempt_ms } => tx
+            .prepare_cached(
+                "UPDATE messages SET state = 'pending', attempts = ?2, updated_ms = ?3,
+                 next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                a.msg_id.0,
+                a.attempt,
+                now_ms,
+                next_attempt_ms,
+                last_error
+            ])?,
+        Outcome::Dead { reason } => tx
+            .prepare_cached(
+                "UPDATE messages SET state = 'dead', attempts = ?2, updated_ms = ?3,
+                 last_error = ?4 WHERE id = ?1",
+            )?
+            .execute(params![a.msg_id.0, a.attempt, now_ms, reason])?,
+    };
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -192,30 +298,7 @@ impl Store for SqliteStore {
         if msgs.is_empty() {
             return Ok(());
         }
-        let slot: Slot = Arc::new(Mutex::new(None));
-        lock(&self.queue).push(Batch {
-            msgs,
-            slot: slot.clone(),
-        });
-        let mut c = lock(&self.conn);
-        // A previous holder of the connection may have committed our batch already.
-        if let Some(r) = lock(&slot).take() {
-            return r.map_err(StoreError::Other);
-        }
-        let batches = std::mem::take(&mut *lock(&self.queue));
-        let res = self
-            .write_batches(&mut c, &batches)
-            .map_err(|e| e.to_string());
-        if res.is_err() {
-            // Leave the connection usable for the next caller.
-            let _ = c.conn.execute_batch("ROLLBACK");
-        }
-        for b in &batches {
-            *lock(&b.slot) = Some(res.clone());
-        }
-        drop(c);
-        let mine = lock(&slot).take();
-        mine.unwrap_or(Ok(())).map_err(StoreError::Other)
+        self.commit_op(Op::Enqueue(msgs))
     }
 
     fn claim_due(
@@ -233,8 +316,9 @@ impl Store for SqliteStore {
                  WHERE endpoint = ?1 AND state IN ('pending', 'inflight') ORDER BY seq LIMIT 1",
             )?;
             let mut due = tx.prepare_cached(
-                "SELECT seq FROM messages WHERE endpoint = ?1 AND state = 'pending'
-                 AND next_attempt_ms <= ?2 ORDER BY seq LIMIT ?3",
+                "SELECT seq FROM messages INDEXED BY messages_endpoint
+                 WHERE endpoint = ?1 AND state = 'pending' AND next_attempt_ms <= ?2
+                 ORDER BY seq LIMIT ?3",
             )?;
             let mut take = tx.prepare_cached(
                 "UPDATE messages SET state = 'inflight', updated_ms = ?2 WHERE seq = ?1
@@ -250,7 +334,9 @@ impl Store for SqliteStore {
                 }
                 let seqs: Vec<i64> = if s.fifo {
                     let h: Option<(i64, String, i64)> = head
-                        .query_row(params![s.endpoint], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .query_row(params![s.endpoint], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
                         .optional()?;
                     match h {
                         Some((seq, st, next)) if st == "pending" && next <= now_ms => vec![seq],
@@ -314,45 +400,7 @@ impl Store for SqliteStore {
         outcome: &Outcome,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        let tx = c.conn.transaction()?;
-        tx.prepare_cached(
-            "INSERT INTO attempts (msg_id, endpoint, at_ms, attempt, status, latency_ms, response, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            a.msg_id.0,
-            a.endpoint,
-            a.at_ms,
-            a.attempt,
-            a.status,
-            a.latency_ms as i64,
-            a.response,
-            a.error
-        ])?;
-        let last_error = a
-            .error
-            .clone()
-            .or_else(|| a.status.map(|s| format!("HTTP {s}")));
-        match outcome {
-            Outcome::Delivered => tx.execute(
-                "UPDATE messages SET state = 'delivered', attempts = ?2, updated_ms = ?3,
-                 last_error = NULL WHERE id = ?1",
-                params![a.msg_id.0, a.attempt, now_ms],
-            )?,
-            Outcome::Retry { next_attempt_ms } => tx.execute(
-                "UPDATE messages SET state = 'pending', attempts = ?2, updated_ms = ?3,
-                 next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
-                params![a.msg_id.0, a.attempt, now_ms, next_attempt_ms, last_error],
-            )?,
-            Outcome::Dead { reason } => tx.execute(
-                "UPDATE messages SET state = 'dead', attempts = ?2, updated_ms = ?3,
-                 last_error = ?4 WHERE id = ?1",
-                params![a.msg_id.0, a.attempt, now_ms, reason],
-            )?,
-        };
-        tx.commit()?;
-        Ok(())
+        self.commit_op(Op::Finish(a.clone(), outcome.clone(), now_ms))
     }
 
     fn release(&self, ids: &[MessageId], now_ms: i64) -> Result<(), StoreError> {
@@ -386,9 +434,12 @@ impl Store for SqliteStore {
 
     fn body(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
         let c = self.conn()?;
-        Ok(c
-            .conn
-            .query_row("SELECT body FROM messages WHERE id = ?1", params![id.0], |r| r.get(0))
+        Ok(c.conn
+            .query_row(
+                "SELECT body FROM messages WHERE id = ?1",
+                params![id.0],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -587,7 +638,10 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].id, ids[0]);
         // Head in flight: nothing else.
-        assert!(s.claim_due(10, 10, &[slot("a", true, 1)]).unwrap().is_empty());
+        assert!(s
+            .claim_due(10, 10, &[slot("a", true, 1)])
+            .unwrap()
+            .is_empty());
         let att = AttemptRecord {
             msg_id: ids[0].clone(),
             endpoint: "a".into(),
@@ -598,10 +652,19 @@ mod tests {
             response: None,
             error: None,
         };
-        s.finish_attempt(&att, &Outcome::Retry { next_attempt_ms: 100 }, 10)
-            .unwrap();
+        s.finish_attempt(
+            &att,
+            &Outcome::Retry {
+                next_attempt_ms: 100,
+            },
+            10,
+        )
+        .unwrap();
         // Head pending but not due: successors still held back.
-        assert!(s.claim_due(50, 10, &[slot("a", true, 1)]).unwrap().is_empty());
+        assert!(s
+            .claim_due(50, 10, &[slot("a", true, 1)])
+            .unwrap()
+            .is_empty());
         assert_eq!(s.next_due_ms(&[slot("a", true, 1)]).unwrap(), Some(100));
         let c = s.claim_due(100, 10, &[slot("a", true, 1)]).unwrap();
         assert_eq!(c[0].id, ids[0]);
@@ -631,7 +694,8 @@ mod tests {
                 response: Some("ok".into()),
                 error: None,
             };
-            s.finish_attempt(&att, &Outcome::Delivered, i as i64).unwrap();
+            s.finish_attempt(&att, &Outcome::Delivered, i as i64)
+                .unwrap();
         }
         s.release(&ids[4..], 10).unwrap();
         let rep = s
