@@ -588,7 +588,7 @@ fn worker(sh: Arc<Shared>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         if sh.stopping.load(AtomicOrdering::SeqCst) {
             // Claimed but not started: back to the store untouched.
             let now = unix_ms(sh.opts.clock.now());
-            if let Err(e) = sh.store.release(&[job.msg.id.clone()], now) {
+            if let Err(e) = sh.store.release(std::slice::from_ref(&job.msg.id), now) {
                 sh.log_store_error("releasing a message", &e);
             }
         } else {
@@ -700,7 +700,8 @@ fn deliver(sh: &Shared, job: &Job) {
         result,
     };
     if let Some(obs) = &sh.opts.observer {
-        obs(&ev);
+        // A panicking observer must not take a worker (and its accounting) down with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obs(&ev)));
     }
     if let Some(tx) = lock(&sh.waiters).remove(&msg.id) {
         let _ = tx.send(ev);

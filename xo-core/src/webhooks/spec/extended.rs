@@ -111,12 +111,20 @@ impl EndpointSpec {
     }
 }
 
+/// URLs may carry a token in the query string (XO hooks often do): keep it out of Debug.
+fn redact_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?<redacted>"),
+        None => url.to_string(),
+    }
+}
+
 impl fmt::Debug for EndpointSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("EndpointSpec")
             .field("id", &self.id)
-            .field("url", &self.url)
+            .field("url", &redact_query(&self.url))
             .field("headers", &header_names)
             .field("secrets", &self.secrets.len())
             .field("github_secret", &self.github_secret.is_some())
