@@ -456,3 +456,51 @@ fn shutdown_finishes_in_flight_and_restart_delivers_the_rest() {
     drop(eng);
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
 }
+
+#[test]
+fn fifo_dead_head_releases_its_successors() {
+    // The first message is refused for good (400); the queue must not stay stuck behind it.
+    let rx = Receiver::with(|r, _| {
+        let n = r.json()["n"].as_u64().unwrap();
+        Reply::status(if n == 0 { 400 } else { 200 })
+    });
+    let (eng, _events) = engine(spec(&[("e", &rx.url, r#""ordering":"fifo""#)]));
+    let ids: Vec<_> = (0..3)
+        .map(|n| eng.submit("e", format!("{{\"n\":{n}}}")).unwrap())
+        .collect();
+    let got = rx.wait_for(3, T);
+    assert_eq!(
+        got.iter().map(|r| r.id()).collect::<Vec<_>>(),
+        ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+    );
+    eventually(T, || (eng.counts().ok()?.delivered == 2).then_some(()));
+    assert_eq!(
+        eng.store().get(&ids[0]).unwrap().unwrap().state,
+        State::Dead
+    );
+}
+
+#[test]
+fn disabled_endpoints_and_panicking_observers() {
+    let rx = Receiver::start();
+    let sp = spec(&[("off", &rx.url, r#""enabled":false"#), ("on", &rx.url, "")]);
+    let opts = EngineOptions {
+        workers: 1,
+        observer: Some(Arc::new(|_: &AttemptEvent| panic!("observer bug"))),
+        poll_interval: Duration::from_millis(20),
+        ..EngineOptions::default()
+    };
+    let eng = Engine::start(Arc::new(SqliteStore::in_memory().unwrap()), sp, opts).unwrap();
+    let off = eng.submit("off", b"{}".to_vec()).unwrap();
+    // With one worker, a panicking observer would stall everything after the first message.
+    for _ in 0..3 {
+        eng.submit("on", b"{}".to_vec()).unwrap();
+    }
+    rx.wait_for(3, T);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rx.received().len(), 3);
+    assert_eq!(
+        eng.store().get(&off).unwrap().unwrap().state,
+        State::Pending
+    );
+}
