@@ -85,6 +85,15 @@ fn receiver(threads: usize) -> (String, Seen) {
     (format!("http://127.0.0.1:{port}/bench"), seen)
 }
 
+/// User + system CPU time of this process (Linux), to report cost independent of machine load.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -146,6 +155,7 @@ fn main() {
     let body = br#"{"type":"vm.mod","timestamp":"2026-01-01T00:00:00Z","data":{"class":"VM","operation":"mod","ref":"OpaqueRef:1","uuid":"u","snapshot":{"power_state":"Running"}}}"#;
 
     // Phase 1: throughput.
+    let cpu0 = cpu_time();
     let start = Instant::now();
     let per = a.messages / a.producers.max(1);
     let handles: Vec<_> = (0..a.producers)
@@ -179,10 +189,16 @@ fn main() {
         ids.len() as f64 / total.as_secs_f64()
     );
 
-    eprintln!(
-        "mean HTTP time per attempt: {} us",
-        http_us.load(std::sync::atomic::Ordering::Relaxed) / ids.len() as u64
-    );
+    if let (Some(a0), Some(a1)) = (cpu0, cpu_time()) {
+        let cpu = a1.saturating_sub(a0);
+        println!(
+            "cpu: {:.2} s for {} deliveries = {:.0} us per durable delivery (engine + in-process receiver); mean HTTP attempt {} us",
+            cpu.as_secs_f64(),
+            ids.len(),
+            cpu.as_secs_f64() * 1e6 / ids.len() as f64,
+            http_us.load(std::sync::atomic::Ordering::Relaxed) / ids.len() as u64
+        );
+    }
     // Phase 2: latency at a steady rate.
     let interval = Duration::from_nanos(1_000_000_000 / a.rate);
     let n = (a.rate * a.seconds) as usize;

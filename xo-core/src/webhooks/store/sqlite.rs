@@ -48,6 +48,8 @@ pub struct SqliteStore {
     conn: Mutex<Conn>,
     queue: Mutex<Vec<Batch>>,
     durability: Durability,
+    /// Set to stop the background checkpointer (file databases only).
+    checkpointer: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,8 +132,25 @@ impl SqliteStore {
         path: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
         let conn = Connection::open(path)?;
-        Self::init(conn, durability)
+        let mut store = Self::init(conn, durability)?;
+        // Checkpoints copy the WAL into the database and fsync it. Left automatic they run
+        // inside a commit, under our connection lock, and stall every writer; a second
+        // connection does them in the background instead (PASSIVE: never blocks writers).
+        let ckpt = Connection::open(path)?;
+        ckpt.busy_timeout(Duration::from_secs(1))?;
+        lock(&store.conn)
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint=0")?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("webhook-checkpoint".into())
+            .spawn(move || checkpoint_loop(ckpt, flag))
+            .map_err(|e| StoreError::Other(format!("spawning the checkpointer: {e}")))?;
+        store.checkpointer = Some(stop);
+        Ok(store)
     }
 
     /// A throw-away in-memory store (tests).
@@ -153,6 +172,7 @@ impl SqliteStore {
             conn: Mutex::new(Conn { conn, full: false }),
             queue: Mutex::new(Vec::new()),
             durability,
+            checkpointer: None,
         })
     }
 
@@ -237,6 +257,28 @@ impl SqliteStore {
         drop(c);
         let mine = lock(&slot).take();
         mine.unwrap_or(Ok(())).map_err(StoreError::Other)
+    }
+}
+
+fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    let mut last = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() >= Duration::from_millis(500) {
+            last = std::time::Instant::now();
+            // Errors (busy) just mean "try again next round".
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.checkpointer {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
