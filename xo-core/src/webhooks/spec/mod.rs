@@ -2,6 +2,7 @@
 //! spec ([`extended`]). Errors name the JSON path of the offending value.
 
 pub mod extended;
+mod write;
 pub mod xo;
 
 pub use extended::{
