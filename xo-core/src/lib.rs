@@ -7,3 +7,4 @@
 
 pub mod model;
 pub mod rpc;
+pub mod webhooks;
