@@ -118,29 +118,6 @@ impl std::str::FromStr for DateTime {
     }
 }
 
-// Serde: the xapi text form both ways (the codecs hand datetimes over as strings).
-impl serde::Serialize for DateTime {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for DateTime {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = DateTime;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a datetime such as 20240101T00:00:00Z")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DateTime, E> {
-                DateTime::parse(v).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
     let part = b.get(at..at + n)?;
     let mut v = 0u32;

@@ -4,7 +4,6 @@
 mod api_failure;
 mod convert;
 mod datetime;
-pub mod de;
 mod event;
 pub mod generated;
 pub mod meta;
@@ -12,11 +11,17 @@ mod refs;
 mod value;
 pub(crate) mod wire_enum;
 
+pub mod de;
+mod serde_value;
+mod value_de;
+mod value_ser;
+
 pub use api_failure::ApiFailure;
 pub use convert::{ToKey, ToValue};
 pub use datetime::{DateTime, DateTimeError};
 pub use refs::{is_null_ref, Ref, XapiClass, NULL_REF};
 pub use value::{parse_float, Struct, Value};
+pub use serde_value::{float_sentinel, from_value, from_value_ref, to_value};
 pub use event::{EventBatch, EventRecord};
 pub use generated::errors::ApiError;
 pub use generated::*;
