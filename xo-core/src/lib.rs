@@ -7,3 +7,5 @@
 
 pub mod model;
 pub mod rpc;
+#[cfg(feature = "simulator")]
+pub mod simulator;
