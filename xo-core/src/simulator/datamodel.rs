@@ -85,8 +85,6 @@ pub struct Param {
 #[derive(Debug)]
 pub struct Message {
     pub name: String,
-    /// `None` for `void` (and for `event.from`'s untyped batch).
-    pub result: Option<Ty>,
     pub params: Vec<Param>,
     pub implicit: bool,
     /// Whether the first parameter is the session.
@@ -131,7 +129,8 @@ impl Datamodel {
         static DM: OnceLock<Datamodel> = OnceLock::new();
         DM.get_or_init(|| {
             // The vendored file is checked by tests; a parse failure is a build defect.
-            Datamodel::parse(include_str!("../../../spec/xenapi.json")).unwrap_or_else(|e| panic!("spec/xenapi.json: {e}"))
+            Datamodel::parse(include_str!("../../../spec/xenapi.json"))
+                .unwrap_or_else(|e| panic!("spec/xenapi.json: {e}"))
         })
     }
 
@@ -157,42 +156,77 @@ impl Datamodel {
         let mut enums = HashMap::new();
         for c in &raw {
             for e in &c.enums {
-                enums.insert(e.name.clone(), e.values.iter().map(|v| v.name.clone()).collect::<Vec<_>>());
+                enums.insert(
+                    e.name.clone(),
+                    e.values.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+                );
             }
         }
         let mut classes = Vec::new();
         for c in &raw {
             let mut fields = Vec::new();
             for f in &c.fields {
-                let ty = Ty::parse(&f.ty).ok_or_else(|| format!("{}.{}: bad type {}", c.name, f.name, f.ty))?;
+                let ty = Ty::parse(&f.ty)
+                    .ok_or_else(|| format!("{}.{}: bad type {}", c.name, f.name, f.ty))?;
                 let qualifier = match f.qualifier.as_str() {
                     "RW" => Qualifier::Rw,
                     "RO/constructor" => Qualifier::StaticRo,
                     _ => Qualifier::DynamicRo,
                 };
                 let default = match &f.default {
-                    Some(d) => parse_default(&ty, d, &enums).ok_or_else(|| format!("{}.{}: bad default {d}", c.name, f.name))?,
+                    Some(d) => parse_default(&ty, d, &enums)
+                        .ok_or_else(|| format!("{}.{}: bad default {d}", c.name, f.name))?,
                     None => zero(&ty, &enums),
                 };
-                fields.push(Field { name: f.name.clone(), ty, qualifier, default });
+                fields.push(Field {
+                    name: f.name.clone(),
+                    ty,
+                    qualifier,
+                    default,
+                });
             }
             let mut messages = Vec::new();
             for m in &c.messages {
-                let result = match m.result.first().map(String::as_str) {
-                    None | Some("void") => None,
-                    Some(t) => Ty::parse(t),
-                };
                 let mut params = Vec::new();
                 for p in &m.params {
-                    let ty = Ty::parse(&p.ty).ok_or_else(|| format!("{}.{}: bad param type {}", c.name, m.name, p.ty))?;
-                    params.push(Param { name: p.name.clone(), ty, required: p.required });
+                    let ty = Ty::parse(&p.ty)
+                        .ok_or_else(|| format!("{}.{}: bad param type {}", c.name, m.name, p.ty))?;
+                    params.push(Param {
+                        name: p.name.clone(),
+                        ty,
+                        required: p.required,
+                    });
                 }
-                let session = params.first().is_some_and(|p| p.ty == Ty::Ref("session".into()) && p.name == "session_id");
-                messages.push(Message { name: m.name.clone(), result, params, implicit: m.implicit, session });
+                let session = params
+                    .first()
+                    .is_some_and(|p| p.ty == Ty::Ref("session".into()) && p.name == "session_id");
+                messages.push(Message {
+                    name: m.name.clone(),
+                    params,
+                    implicit: m.implicit,
+                    session,
+                });
             }
-            let field_index = fields.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
-            let message_index = messages.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
-            let class_enums = c.enums.iter().map(|e| (e.name.clone(), e.values.iter().map(|v| v.name.clone()).collect())).collect();
+            let field_index = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.clone(), i))
+                .collect();
+            let message_index = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.clone(), i))
+                .collect();
+            let class_enums = c
+                .enums
+                .iter()
+                .map(|e| {
+                    (
+                        e.name.clone(),
+                        e.values.iter().map(|v| v.name.clone()).collect(),
+                    )
+                })
+                .collect();
             let gen_events = !SILENT_CLASSES.contains(&c.name.as_str());
             classes.push(Class {
                 name: c.name.clone(),
@@ -206,16 +240,38 @@ impl Datamodel {
                 relations: Vec::new(),
             });
         }
-        let by_name: HashMap<String, usize> = classes.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
-        let by_lower = classes.iter().enumerate().map(|(i, c)| (c.lower.clone(), i)).collect();
+        let by_name: HashMap<String, usize> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        let by_lower = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.lower.clone(), i))
+            .collect();
         link_relations(&mut classes, &by_name);
-        Ok(Datamodel { classes, by_name, by_lower, enums })
+        Ok(Datamodel {
+            classes,
+            by_name,
+            by_lower,
+            enums,
+        })
     }
 }
 
 /// Classes declared with `~gen_events:false` in xapi's datamodel.
-pub const SILENT_CLASSES: &[&str] =
-    &["session", "user", "data_source", "sr_stat", "probe_result", "vdi_nbd_server_info", "auth", "secret", "Diagnostics"];
+pub const SILENT_CLASSES: &[&str] = &[
+    "session",
+    "user",
+    "data_source",
+    "sr_stat",
+    "probe_result",
+    "vdi_nbd_server_info",
+    "auth",
+    "secret",
+    "Diagnostics",
+];
 
 /// When a child class has several refs back to the parent, the one xapi's relation uses.
 const RELATION_OVERRIDES: &[(&str, &str, &str)] = &[
@@ -240,15 +296,27 @@ fn link_relations(classes: &mut [Class], by_name: &HashMap<String, usize>) {
     for (pi, p) in classes.iter().enumerate() {
         for (fi, f) in p.fields.iter().enumerate() {
             let Ty::Set(inner) = &f.ty else { continue };
-            let Ty::Ref(child) = inner.as_ref() else { continue };
+            let Ty::Ref(child) = inner.as_ref() else {
+                continue;
+            };
             if f.qualifier != Qualifier::DynamicRo {
                 continue;
             }
-            let Some(&ci) = by_name.get(child) else { continue };
+            let Some(&ci) = by_name.get(child) else {
+                continue;
+            };
             let back = Ty::Ref(p.name.clone());
-            let candidates: Vec<usize> =
-                classes[ci].fields.iter().enumerate().filter(|(_, g)| g.ty == back).map(|(i, _)| i).collect();
-            let chosen = match RELATION_OVERRIDES.iter().find(|(c, fld, _)| *c == p.name && *fld == f.name) {
+            let candidates: Vec<usize> = classes[ci]
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.ty == back)
+                .map(|(i, _)| i)
+                .collect();
+            let chosen = match RELATION_OVERRIDES
+                .iter()
+                .find(|(c, fld, _)| *c == p.name && *fld == f.name)
+            {
                 Some((_, _, g)) => classes[ci].field_index.get(*g).copied(),
                 None if candidates.len() == 1 => Some(candidates[0]),
                 None => None,
@@ -271,7 +339,12 @@ pub fn zero(ty: &Ty, enums: &HashMap<String, Vec<String>>) -> Value {
         Ty::Float => Value::Double(0.0),
         Ty::Bool => Value::Bool(false),
         Ty::DateTime => Value::DateTime(DateTime::epoch()),
-        Ty::Enum(e) => Value::String(enums.get(e).and_then(|v| v.first().cloned()).unwrap_or_default()),
+        Ty::Enum(e) => Value::String(
+            enums
+                .get(e)
+                .and_then(|v| v.first().cloned())
+                .unwrap_or_default(),
+        ),
         Ty::Ref(_) => Value::String(crate::model::NULL_REF.into()),
         Ty::Record(_) | Ty::Map(..) => Value::Struct(Struct::new()),
         Ty::Set(_) => Value::Array(Vec::new()),
@@ -289,13 +362,21 @@ fn parse_default(ty: &Ty, text: &str, enums: &HashMap<String, Vec<String>>) -> O
         Ty::Bool => Value::Bool(t.parse().ok()?),
         Ty::DateTime => Value::DateTime(DateTime::parse(t).ok()?),
         Ty::Enum(_) => Value::String(t.to_owned()),
-        Ty::Ref(_) => Value::String(if t == "Null" { crate::model::NULL_REF.into() } else { t.to_owned() }),
+        Ty::Ref(_) => Value::String(if t == "Null" {
+            crate::model::NULL_REF.into()
+        } else {
+            t.to_owned()
+        }),
         Ty::Set(inner) => {
             let body = t.strip_prefix('{')?.strip_suffix('}')?.trim();
             if body.is_empty() {
                 Value::Array(Vec::new())
             } else {
-                Value::Array(body.split(", ").map(|e| parse_default(inner, e, enums)).collect::<Option<_>>()?)
+                Value::Array(
+                    body.split(", ")
+                        .map(|e| parse_default(inner, e, enums))
+                        .collect::<Option<_>>()?,
+                )
             }
         }
         Ty::Map(_, v) => {
@@ -314,7 +395,10 @@ fn parse_default(ty: &Ty, text: &str, enums: &HashMap<String, Vec<String>>) -> O
 }
 
 fn unquote(t: &str) -> String {
-    t.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(t).replace("\\\"", "\"")
+    t.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(t)
+        .replace("\\\"", "\"")
 }
 
 #[derive(Deserialize)]
@@ -338,7 +422,6 @@ struct RawField {
 #[derive(Deserialize)]
 struct RawMessage {
     name: String,
-    result: Vec<String>,
     params: Vec<RawParam>,
     #[serde(default)]
     implicit: bool,
@@ -374,10 +457,28 @@ mod tests {
 
     #[test]
     fn type_grammar() {
-        assert_eq!(Ty::parse("(string -> enum vm_operations) map"), Some(Ty::Map(Box::new(Ty::String), Box::new(Ty::Enum("vm_operations".into())))));
-        assert_eq!(Ty::parse("VM ref set"), Some(Ty::Set(Box::new(Ty::Ref("VM".into())))));
-        assert_eq!(Ty::parse("SR ref option"), Some(Ty::Option(Box::new(Ty::Ref("SR".into())))));
-        assert_eq!(Ty::parse("(VM ref -> VM record) map"), Some(Ty::Map(Box::new(Ty::Ref("VM".into())), Box::new(Ty::Record("VM".into())))));
+        assert_eq!(
+            Ty::parse("(string -> enum vm_operations) map"),
+            Some(Ty::Map(
+                Box::new(Ty::String),
+                Box::new(Ty::Enum("vm_operations".into()))
+            ))
+        );
+        assert_eq!(
+            Ty::parse("VM ref set"),
+            Some(Ty::Set(Box::new(Ty::Ref("VM".into()))))
+        );
+        assert_eq!(
+            Ty::parse("SR ref option"),
+            Some(Ty::Option(Box::new(Ty::Ref("SR".into()))))
+        );
+        assert_eq!(
+            Ty::parse("(VM ref -> VM record) map"),
+            Some(Ty::Map(
+                Box::new(Ty::Ref("VM".into())),
+                Box::new(Ty::Record("VM".into()))
+            ))
+        );
         assert_eq!(Ty::parse("nonsense"), None);
     }
 
@@ -386,12 +487,26 @@ mod tests {
         let dm = Datamodel::get();
         assert_eq!(dm.classes.len(), 72);
         let vm = dm.class("VM").unwrap();
-        assert_eq!(vm.field("power_state").unwrap().default, Value::String("Halted".into()));
-        assert_eq!(vm.field("memory_static_max").unwrap().default, Value::Int(0));
-        let vif_rel = vm.relations.iter().find(|(f, _, _)| vm.fields[*f].name == "VIFs").unwrap();
+        assert_eq!(
+            vm.field("power_state").unwrap().default,
+            Value::String("Halted".into())
+        );
+        assert_eq!(
+            vm.field("memory_static_max").unwrap().default,
+            Value::Int(0)
+        );
+        let vif_rel = vm
+            .relations
+            .iter()
+            .find(|(f, _, _)| vm.fields[*f].name == "VIFs")
+            .unwrap();
         assert_eq!(dm.classes[vif_rel.1].name, "VIF");
         let host = dm.class("host").unwrap();
-        let res = host.relations.iter().find(|(f, _, _)| host.fields[*f].name == "resident_VMs").unwrap();
+        let res = host
+            .relations
+            .iter()
+            .find(|(f, _, _)| host.fields[*f].name == "resident_VMs")
+            .unwrap();
         assert_eq!(vm.fields[res.2].name, "resident_on");
         assert!(!dm.class("session").unwrap().gen_events);
         assert!(dm.class("VM").unwrap().gen_events);

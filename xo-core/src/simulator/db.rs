@@ -24,7 +24,11 @@ pub struct Table {
 pub enum Change {
     /// Created or modified; the op is decided when read.
     Touch { class: usize, r: String },
-    Deleted { class: usize, r: String, created: u64 },
+    Deleted {
+        class: usize,
+        r: String,
+        created: u64,
+    },
 }
 
 impl Change {
@@ -97,13 +101,32 @@ impl Db {
     /// Inserts a loaded row as is (relations are rebuilt afterwards with `rebuild_relations`).
     pub fn insert_raw(&mut self, class: usize, r: String, fields: Vec<Value>) {
         let dm = self.dm;
-        let uuid = dm.classes[class].field_index.get("uuid").and_then(|&i| fields[i].as_str()).unwrap_or_default().to_owned();
-        let g = self.bump(class, Change::Touch { class, r: r.clone() });
+        let uuid = dm.classes[class]
+            .field_index
+            .get("uuid")
+            .and_then(|&i| fields[i].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let g = self.bump(
+            class,
+            Change::Touch {
+                class,
+                r: r.clone(),
+            },
+        );
         let table = &mut self.tables[class];
         if !uuid.is_empty() {
             table.by_uuid.insert(uuid.clone(), r.clone());
         }
-        table.objs.insert(r, Obj { uuid, fields, created: g, modified: g });
+        table.objs.insert(
+            r,
+            Obj {
+                uuid,
+                fields,
+                created: g,
+                modified: g,
+            },
+        );
     }
 
     /// Recomputes every one-to-many set from the child side.
@@ -120,7 +143,11 @@ impl Db {
                     .filter_map(|(r, o)| o.fields[gi].as_str().map(|t| (t.to_owned(), r.clone())))
                     .collect();
                 for (target, child) in links {
-                    if let Some(Value::Array(set)) = self.tables[pi].objs.get_mut(&target).map(|o| &mut o.fields[pf]) {
+                    if let Some(Value::Array(set)) = self.tables[pi]
+                        .objs
+                        .get_mut(&target)
+                        .map(|o| &mut o.fields[pf])
+                    {
                         set.push(Value::String(child));
                     }
                 }
@@ -134,7 +161,13 @@ impl Db {
 
     /// Inserts an object with all fields at their defaults, then `set`s the given ones.
     /// Relations (parent ref sets) are updated. Returns the ref.
-    pub fn create(&mut self, class: usize, r: Option<String>, uuid: Option<String>, values: Vec<(&str, Value)>) -> String {
+    pub fn create(
+        &mut self,
+        class: usize,
+        r: Option<String>,
+        uuid: Option<String>,
+        values: Vec<(&str, Value)>,
+    ) -> String {
         let r = r.unwrap_or_else(|| self.new_ref());
         let uuid = uuid.unwrap_or_else(|| self.uuid());
         let dm = self.dm;
@@ -152,10 +185,24 @@ impl Db {
                 fields[i] = v;
             }
         }
-        let g = self.bump(class, Change::Touch { class, r: r.clone() });
+        let g = self.bump(
+            class,
+            Change::Touch {
+                class,
+                r: r.clone(),
+            },
+        );
         let table = &mut self.tables[class];
         table.by_uuid.insert(uuid.clone(), r.clone());
-        table.objs.insert(r.clone(), Obj { uuid, fields, created: g, modified: g });
+        table.objs.insert(
+            r.clone(),
+            Obj {
+                uuid,
+                fields,
+                created: g,
+                modified: g,
+            },
+        );
         for i in linked {
             let target = self.tables[class].objs[&r].fields[i].clone();
             self.link(class, i, &r, &target, true);
@@ -167,9 +214,15 @@ impl Db {
     fn link(&mut self, class: usize, fi: usize, r: &str, target: &Value, add: bool) {
         let Some(t) = target.as_str() else { return };
         let dm = self.dm;
-        let Ty::Ref(pc) = &dm.classes[class].fields[fi].ty else { return };
+        let Ty::Ref(pc) = &dm.classes[class].fields[fi].ty else {
+            return;
+        };
         let Some(pi) = dm.index(pc) else { return };
-        let Some(&(pf, _, _)) = dm.classes[pi].relations.iter().find(|(_, ci, gi)| *ci == class && *gi == fi) else {
+        let Some(&(pf, _, _)) = dm.classes[pi]
+            .relations
+            .iter()
+            .find(|(_, ci, gi)| *ci == class && *gi == fi)
+        else {
             return;
         };
         if !self.exists(pi, t) {
@@ -177,7 +230,8 @@ impl Db {
         }
         let t = t.to_owned();
         self.touch(pi, &t);
-        if let Some(Value::Array(set)) = self.tables[pi].objs.get_mut(&t).map(|o| &mut o.fields[pf]) {
+        if let Some(Value::Array(set)) = self.tables[pi].objs.get_mut(&t).map(|o| &mut o.fields[pf])
+        {
             if add {
                 set.push(Value::String(r.to_owned()));
             } else {
@@ -187,7 +241,9 @@ impl Db {
     }
 
     pub fn destroy(&mut self, class: usize, r: &str) -> bool {
-        let Some(obj) = self.tables[class].objs.remove(r) else { return false };
+        let Some(obj) = self.tables[class].objs.remove(r) else {
+            return false;
+        };
         self.tables[class].by_uuid.remove(&obj.uuid);
         let dm = self.dm;
         let c = &dm.classes[class];
@@ -196,7 +252,14 @@ impl Db {
                 self.link(class, i, r, &obj.fields[i], false);
             }
         }
-        self.bump(class, Change::Deleted { class, r: r.to_owned(), created: obj.created });
+        self.bump(
+            class,
+            Change::Deleted {
+                class,
+                r: r.to_owned(),
+                created: obj.created,
+            },
+        );
         true
     }
 
@@ -205,7 +268,13 @@ impl Db {
         if !self.exists(class, r) {
             return false;
         }
-        let g = self.bump(class, Change::Touch { class, r: r.to_owned() });
+        let g = self.bump(
+            class,
+            Change::Touch {
+                class,
+                r: r.to_owned(),
+            },
+        );
         if let Some(o) = self.tables[class].objs.get_mut(r) {
             o.modified = g;
         }
@@ -218,25 +287,36 @@ impl Db {
     }
 
     pub fn get_str(&self, class: usize, r: &str, field: &str) -> String {
-        self.get(class, r, field).and_then(Value::as_str).unwrap_or_default().to_owned()
+        self.get(class, r, field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn get_i64(&self, class: usize, r: &str, field: &str) -> i64 {
-        self.get(class, r, field).and_then(Value::as_i64).unwrap_or(0)
+        self.get(class, r, field)
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
     }
 
     pub fn get_bool(&self, class: usize, r: &str, field: &str) -> bool {
-        self.get(class, r, field).and_then(Value::as_bool).unwrap_or(false)
+        self.get(class, r, field)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// Sets a field, keeping relations in step. Unknown objects or fields are ignored.
     pub fn set(&mut self, class: usize, r: &str, field: &str, v: Value) {
-        let Some(&fi) = self.dm.classes[class].field_index.get(field) else { return };
+        let Some(&fi) = self.dm.classes[class].field_index.get(field) else {
+            return;
+        };
         self.set_index(class, r, fi, v);
     }
 
     pub fn set_index(&mut self, class: usize, r: &str, fi: usize, v: Value) {
-        let Some(old) = self.tables[class].objs.get(r).map(|o| o.fields[fi].clone()) else { return };
+        let Some(old) = self.tables[class].objs.get(r).map(|o| o.fields[fi].clone()) else {
+            return;
+        };
         let is_ref = matches!(self.dm.classes[class].fields[fi].ty, Ty::Ref(_));
         if is_ref && old != v {
             self.link(class, fi, r, &old, false);
@@ -250,22 +330,40 @@ impl Db {
 
     /// Mutates a map field in place.
     pub fn update_map(&mut self, class: usize, r: &str, field: &str, f: impl FnOnce(&mut Struct)) {
-        let Some(&fi) = self.dm.classes[class].field_index.get(field) else { return };
+        let Some(&fi) = self.dm.classes[class].field_index.get(field) else {
+            return;
+        };
         if !self.touch(class, r) {
             return;
         }
-        if let Some(Value::Struct(s)) = self.tables[class].objs.get_mut(r).map(|o| &mut o.fields[fi]) {
+        if let Some(Value::Struct(s)) = self.tables[class]
+            .objs
+            .get_mut(r)
+            .map(|o| &mut o.fields[fi])
+        {
             f(s);
         }
     }
 
     /// Mutates a set field in place.
-    pub fn update_set(&mut self, class: usize, r: &str, field: &str, f: impl FnOnce(&mut Vec<Value>)) {
-        let Some(&fi) = self.dm.classes[class].field_index.get(field) else { return };
+    pub fn update_set(
+        &mut self,
+        class: usize,
+        r: &str,
+        field: &str,
+        f: impl FnOnce(&mut Vec<Value>),
+    ) {
+        let Some(&fi) = self.dm.classes[class].field_index.get(field) else {
+            return;
+        };
         if !self.touch(class, r) {
             return;
         }
-        if let Some(Value::Array(s)) = self.tables[class].objs.get_mut(r).map(|o| &mut o.fields[fi]) {
+        if let Some(Value::Array(s)) = self.tables[class]
+            .objs
+            .get_mut(r)
+            .map(|o| &mut o.fields[fi])
+        {
             f(s);
         }
     }
@@ -286,8 +384,15 @@ impl Db {
 
     /// Refs of `class` whose `field` equals the string `v`.
     pub fn find(&self, class: usize, field: &str, v: &str) -> Vec<String> {
-        let Some(&fi) = self.dm.classes[class].field_index.get(field) else { return Vec::new() };
-        self.tables[class].objs.iter().filter(|(_, o)| o.fields[fi].as_str() == Some(v)).map(|(r, _)| r.clone()).collect()
+        let Some(&fi) = self.dm.classes[class].field_index.get(field) else {
+            return Vec::new();
+        };
+        self.tables[class]
+            .objs
+            .iter()
+            .filter(|(_, o)| o.fields[fi].as_str() == Some(v))
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     pub fn count(&self, class: usize) -> usize {
@@ -315,5 +420,12 @@ pub fn format_uuid(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

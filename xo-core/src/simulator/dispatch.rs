@@ -13,7 +13,6 @@ use crate::rpc::Outcome;
 pub struct Cx<'a> {
     pub st: &'a mut State,
     pub shared: &'a Arc<Shared>,
-    pub host: usize,
     pub session: Option<String>,
     /// The task this call runs under (async forms).
     pub task: Option<String>,
@@ -36,10 +35,19 @@ pub fn void() -> Outcome<Value> {
 }
 
 /// Classes whose messages have no `Async.` form.
-const NO_ASYNC_CLASSES: &[&str] = &["session", "event", "task", "data_source", "blob", "user", "auth"];
+const NO_ASYNC_CLASSES: &[&str] = &[
+    "session",
+    "event",
+    "task",
+    "data_source",
+    "blob",
+    "user",
+    "auth",
+];
 
 pub fn has_async(class: &Class, msg: &Message) -> bool {
-    !NO_ASYNC_CLASSES.contains(&class.name.as_str()) && (!msg.implicit || msg.name == "create" || msg.name == "destroy")
+    !NO_ASYNC_CLASSES.contains(&class.name.as_str())
+        && (!msg.implicit || msg.name == "create" || msg.name == "destroy")
 }
 
 /// Finds how a message is served, if it is.
@@ -81,7 +89,12 @@ pub fn call(shared: &Arc<Shared>, host: usize, method: &str, params: Vec<Value>)
         return Err(f);
     }
     if method == "system.listMethods" {
-        return Ok(Value::Array(list_methods().iter().map(|m| Value::String(m.clone())).collect()));
+        return Ok(Value::Array(
+            list_methods()
+                .iter()
+                .map(|m| Value::String(m.clone()))
+                .collect(),
+        ));
     }
     let unknown = || fail("MESSAGE_METHOD_UNKNOWN", &[method]);
     let (is_async, name) = match method.strip_prefix("Async.") {
@@ -100,7 +113,11 @@ pub fn call(shared: &Arc<Shared>, host: usize, method: &str, params: Vec<Value>)
     if params.len() < required || params.len() > msg.params.len() {
         return Err(fail(
             "MESSAGE_PARAMETER_COUNT_MISMATCH",
-            &[method, &msg.params.len().to_string(), &params.len().to_string()],
+            &[
+                method,
+                &msg.params.len().to_string(),
+                &params.len().to_string(),
+            ],
         ));
     }
     match name {
@@ -117,13 +134,23 @@ pub fn call(shared: &Arc<Shared>, host: usize, method: &str, params: Vec<Value>)
     };
     let skip = usize::from(msg.session);
     let mut args = Vec::with_capacity(params.len());
-    for (p, v) in msg.params.iter().skip(skip).zip(params.into_iter().skip(skip)) {
+    for (p, v) in msg
+        .params
+        .iter()
+        .skip(skip)
+        .zip(params.into_iter().skip(skip))
+    {
         args.push(coerce(dm, &p.ty, v).ok_or_else(|| fail("FIELD_TYPE_ERROR", &[&p.name]))?);
     }
     let result = if is_async {
-        tasks::spawn(shared, &mut st, host, session, method, class, msg, action, args)
+        tasks::spawn(shared, &mut st, session, method, class, msg, action, args)
     } else {
-        let mut cx = Cx { st: &mut st, shared, host, session, task: None };
+        let mut cx = Cx {
+            st: &mut st,
+            shared,
+            session,
+            task: None,
+        };
         run(&mut cx, class, action, &args)
     };
     drop(st);
@@ -160,16 +187,28 @@ fn login(shared: &Arc<Shared>, host: usize, params: &[Value], local: bool) -> Ou
     if !local && host != st.master {
         return Err(fail("HOST_IS_SLAVE", &[&st.master_address()]));
     }
-    let uname = params.first().and_then(Value::as_str).ok_or_else(|| fail("FIELD_TYPE_ERROR", &["uname"]))?;
-    let pwd = params.get(1).and_then(Value::as_str).ok_or_else(|| fail("FIELD_TYPE_ERROR", &["pwd"]))?;
-    let originator = params.get(3).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let uname = params
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("FIELD_TYPE_ERROR", &["uname"]))?;
+    let pwd = params
+        .get(1)
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("FIELD_TYPE_ERROR", &["pwd"]))?;
+    let originator = params
+        .get(3)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if !st.users.iter().any(|(u, p)| u == uname && p == pwd) {
-        return Err(fail("SESSION_AUTHENTICATION_FAILED", &[uname, "Authentication failure"]));
+        return Err(fail(
+            "SESSION_AUTHENTICATION_FAILED",
+            &[uname, "Authentication failure"],
+        ));
     }
     let r = format!("OpaqueRef:{}", secret_uuid());
     let class = st.db.class_index("session");
     let host_ref = st.hosts.get(host).map(|h| h.r.clone()).unwrap_or_default();
-    let uname = uname.to_owned();
     st.db.create(
         class,
         Some(r.clone()),
@@ -179,11 +218,11 @@ fn login(shared: &Arc<Shared>, host: usize, params: &[Value], local: bool) -> Ou
             ("last_active", Value::DateTime(DateTime::now())),
             ("validation_time", Value::DateTime(DateTime::now())),
             ("is_local_superuser", Value::Bool(uname == "root")),
-            ("auth_user_name", Value::String(uname.clone())),
+            ("auth_user_name", Value::String(uname.to_owned())),
             ("originator", Value::String(originator)),
         ],
     );
-    st.sessions.insert(r.clone(), Session { user: uname, host, local });
+    st.sessions.insert(r.clone(), Session { host, local });
     Ok(Value::String(r))
 }
 
@@ -193,7 +232,10 @@ pub fn secret_uuid() -> String {
     let mut b = [0u8; 16];
     if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
         // No OS randomness: fall back to time-derived bytes rather than fail the login.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         b = t.to_le_bytes();
     }
     super::db::format_uuid(b)
@@ -221,7 +263,11 @@ pub fn coerce(dm: &Datamodel, ty: &Ty, v: Value) -> Option<Value> {
             Value::String(values.iter().find(|x| x.eq_ignore_ascii_case(s))?.clone())
         }
         Ty::Set(inner) => match v {
-            Value::Array(a) => Value::Array(a.into_iter().map(|x| coerce(dm, inner, x)).collect::<Option<_>>()?),
+            Value::Array(a) => Value::Array(
+                a.into_iter()
+                    .map(|x| coerce(dm, inner, x))
+                    .collect::<Option<_>>()?,
+            ),
             _ => return None,
         },
         Ty::Map(k, val) => match v {
@@ -262,7 +308,9 @@ pub fn coerce(dm: &Datamodel, ty: &Ty, v: Value) -> Option<Value> {
 
 /// Fields a constructor accepts (read-write and static read-only).
 pub fn settable_at_create(class: &Class, field: &str) -> bool {
-    class.field(field).is_some_and(|f| f.qualifier != Qualifier::DynamicRo)
+    class
+        .field(field)
+        .is_some_and(|f| f.qualifier != Qualifier::DynamicRo)
 }
 
 /// Fails with `HANDLE_INVALID [class, ref]` unless the object exists.

@@ -36,7 +36,9 @@ fn parse_subs(dm: &Datamodel, classes: &[Value]) -> Result<Vec<Sub>, String> {
             return Err(s.to_owned());
         }
         // An unknown class name is accepted and simply matches nothing, as in xapi.
-        let Some(ci) = dm.index_lower(name) else { continue };
+        let Some(ci) = dm.index_lower(name) else {
+            continue;
+        };
         subs.push(match obj {
             Some(r) => Sub::Object(ci, r.to_owned()),
             None => Sub::Class(ci),
@@ -72,7 +74,13 @@ fn parse_token(t: &str) -> Option<Option<u64>> {
     if t.is_empty() {
         return Some(None);
     }
-    let first = t.split_once(',').map_or(t, |(a, b)| if b.trim().parse::<u64>().is_ok() { a } else { "" });
+    let first = t.split_once(',').map_or(t, |(a, b)| {
+        if b.trim().parse::<u64>().is_ok() {
+            a
+        } else {
+            ""
+        }
+    });
     first.trim().parse::<u64>().ok().map(Some)
 }
 
@@ -157,10 +165,17 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
     let dm = Datamodel::get();
     let mut st = shared.lock();
     check_session(&st, host, &params[0])?;
-    let classes = coerce(dm, &msg.params[1].ty, params[1].clone()).ok_or_else(|| fail("FIELD_TYPE_ERROR", &["classes"]))?;
-    let tok = params[2].as_str().ok_or_else(|| fail("FIELD_TYPE_ERROR", &["token"]))?;
+    let classes = coerce(dm, &msg.params[1].ty, params[1].clone())
+        .ok_or_else(|| fail("FIELD_TYPE_ERROR", &["classes"]))?;
+    let tok = params[2]
+        .as_str()
+        .ok_or_else(|| fail("FIELD_TYPE_ERROR", &["token"]))?;
     // A timeout that cannot be read means a day, as in xapi.
-    let timeout = params[3].as_f64().filter(|t| t.is_finite() && *t >= 0.0).unwrap_or(86400.0).min(86400.0);
+    let timeout = params[3]
+        .as_f64()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .unwrap_or(86400.0)
+        .min(86400.0);
     let subs = parse_subs(dm, classes.as_array().unwrap_or_default())
         .map_err(|s| fail("EVENT_SUBSCRIPTION_PARSE_FAILURE", &[&s]))?;
     let from = parse_token(tok).ok_or_else(|| fail("EVENT_FROM_TOKEN_PARSE_FAILURE", &[tok]))?;
@@ -174,7 +189,12 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
         if !events.is_empty() || since.is_none() || now >= deadline {
             let counts = class_list
                 .iter()
-                .map(|&c| (dm.classes[c].lower.clone(), Value::Int(st.db.count(c) as i64)))
+                .map(|&c| {
+                    (
+                        dm.classes[c].lower.clone(),
+                        Value::Int(st.db.count(c) as i64),
+                    )
+                })
                 .collect::<Struct>();
             return Ok(Value::Struct(Struct(vec![
                 ("events".into(), Value::Array(events)),
@@ -184,7 +204,11 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
         }
         // Nothing yet: later calls only need changes after what we have seen.
         since = Some(st.db.generation.max(since.unwrap_or(0)));
-        st = shared.changed.wait_timeout(st, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        st = shared
+            .changed
+            .wait_timeout(st, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
         if !st.sessions.contains_key(&session) {
             return Err(fail("SESSION_INVALID", &[&session]));
         }
@@ -196,11 +220,18 @@ pub fn inject(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let class = args[0].as_str().unwrap_or_default();
     let r = args[1].as_str().unwrap_or_default();
     let dm = cx.st.db.dm;
-    let ci = dm.index(class).or_else(|| dm.index_lower(class)).ok_or_else(|| fail("HANDLE_INVALID", &[class, r]))?;
+    let ci = dm
+        .index(class)
+        .or_else(|| dm.index_lower(class))
+        .ok_or_else(|| fail("HANDLE_INVALID", &[class, r]))?;
     if !cx.st.db.touch(ci, r) {
         return Err(fail("HANDLE_INVALID", &[class, r]));
     }
-    Ok(Value::String(format!("{:020},{:020}", cx.st.db.generation - 1, cx.st.message_gen)))
+    Ok(Value::String(format!(
+        "{:020},{:020}",
+        cx.st.db.generation - 1,
+        cx.st.message_gen
+    )))
 }
 
 pub fn get_current_id(cx: &mut Cx, _: &[Value]) -> Outcome<Value> {
@@ -214,7 +245,10 @@ mod tests {
     #[test]
     fn tokens() {
         assert_eq!(parse_token(""), Some(None));
-        assert_eq!(parse_token("00000000000000000012,00000000000000000000"), Some(Some(12)));
+        assert_eq!(
+            parse_token("00000000000000000012,00000000000000000000"),
+            Some(Some(12))
+        );
         assert_eq!(parse_token("12"), Some(Some(12)));
         assert_eq!(parse_token("abc"), None);
         assert_eq!(parse_token("1,x"), None);
@@ -224,8 +258,23 @@ mod tests {
     fn subscriptions() {
         let dm = Datamodel::get();
         let vm = dm.index("VM").unwrap();
-        let subs = parse_subs(dm, &[Value::from("vm"), Value::from("VM/OpaqueRef:x"), Value::from("*")]).unwrap();
-        assert_eq!(subs, vec![Sub::Class(vm), Sub::Object(vm, "OpaqueRef:x".into()), Sub::All]);
+        let subs = parse_subs(
+            dm,
+            &[
+                Value::from("vm"),
+                Value::from("VM/OpaqueRef:x"),
+                Value::from("*"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            subs,
+            vec![
+                Sub::Class(vm),
+                Sub::Object(vm, "OpaqueRef:x".into()),
+                Sub::All
+            ]
+        );
         assert!(parse_subs(dm, &[Value::from("vm/")]).is_err());
         assert!(parse_subs(dm, &[Value::from("vm/a/b")]).is_err());
         assert!(parse_subs(dm, &[Value::from("")]).is_err());

@@ -21,7 +21,10 @@ pub struct FaultState {
 impl FaultState {
     /// Takes one injected failure for `method`, if any is armed.
     pub fn take_method_error(&mut self, method: &str) -> Option<ApiFailure> {
-        let i = self.method_errors.iter().position(|(m, _, n)| m == method && *n > 0)?;
+        let i = self
+            .method_errors
+            .iter()
+            .position(|(m, _, n)| m == method && *n > 0)?;
         let entry = &mut self.method_errors[i];
         entry.2 -= 1;
         let failure = entry.1.clone();
@@ -79,7 +82,10 @@ impl Faults {
     /// The next `n` calls of `method` (wire name, e.g. `VM.start`) fail with `code params…`.
     pub fn fail_method(&self, method: &str, code: &str, params: &[&str], n: usize) {
         let failure = ApiFailure::new(code, params.iter().map(|p| p.to_string()).collect());
-        self.shared.faults().method_errors.push((method.to_owned(), failure, n));
+        self.shared
+            .faults()
+            .method_errors
+            .push((method.to_owned(), failure, n));
     }
 
     /// Destroys every session, as a host restart or the idle timeout does.

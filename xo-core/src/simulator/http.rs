@@ -31,7 +31,12 @@ pub struct Server {
 
 impl Server {
     /// Binds every host address on one port (`port` 0: picked for the first, reused after).
-    pub fn start(shared: Arc<Shared>, ips: &[IpAddr], port: u16, tls: Option<&TlsIdentity>) -> Result<(Server, u16), SimError> {
+    pub fn start(
+        shared: Arc<Shared>,
+        ips: &[IpAddr],
+        port: u16,
+        tls: Option<&TlsIdentity>,
+    ) -> Result<(Server, u16), SimError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(512)
@@ -64,7 +69,12 @@ impl Server {
                             continue;
                         }
                     };
-                    tokio::spawn(serve_connection(shared.clone(), host, stream, acceptor.clone()));
+                    tokio::spawn(serve_connection(
+                        shared.clone(),
+                        host,
+                        stream,
+                        acceptor.clone(),
+                    ));
                 }
             });
         }
@@ -86,7 +96,12 @@ impl Drop for Server {
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, host: usize, stream: TcpStream, acceptor: Option<TlsAcceptor>) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    host: usize,
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+) {
     stream.set_nodelay(true).ok();
     let svc = service_fn(move |req| handle(shared.clone(), host, req));
     let builder = http1::Builder::new();
@@ -111,13 +126,19 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Repl
     if let Ok(v) = content_type.parse() {
         h.insert(hyper::header::CONTENT_TYPE, v);
     }
-    h.insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, hyper::header::HeaderValue::from_static("*"));
+    h.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        hyper::header::HeaderValue::from_static("*"),
+    );
     r
 }
 
 /// xapi's HTML error page for requests it cannot parse.
 fn internal_error(detail: &str) -> Reply {
-    let detail = detail.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let detail = detail
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     let body = format!(
         "<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please wait a while and try again. If the problem persists, please contact your support representative.<h1> Additional information </h1>{detail}</body></html>"
     );
@@ -125,7 +146,11 @@ fn internal_error(detail: &str) -> Reply {
 }
 
 /// The service: an `Err` makes hyper close the connection without a reply (dropped-connection fault).
-async fn handle(shared: Arc<Shared>, host: usize, req: Request<Incoming>) -> Result<Reply, std::io::Error> {
+async fn handle(
+    shared: Arc<Shared>,
+    host: usize,
+    req: Request<Incoming>,
+) -> Result<Reply, std::io::Error> {
     let fault = shared.faults().take_http_fault();
     match fault {
         Some(HttpFault::Drop) => return Err(std::io::Error::other("simulated dropped connection")),
@@ -140,15 +165,34 @@ async fn handle(shared: Arc<Shared>, host: usize, req: Request<Incoming>) -> Res
     let query = req.uri().query().unwrap_or_default().to_owned();
     if method == Method::OPTIONS {
         let mut r = reply(StatusCode::OK, "text/plain", "");
-        r.headers_mut().insert(hyper::header::ACCESS_CONTROL_ALLOW_METHODS, hyper::header::HeaderValue::from_static("POST, GET, OPTIONS"));
-        r.headers_mut().insert(hyper::header::ACCESS_CONTROL_ALLOW_HEADERS, hyper::header::HeaderValue::from_static("content-type"));
+        r.headers_mut().insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+            hyper::header::HeaderValue::from_static("POST, GET, OPTIONS"),
+        );
+        r.headers_mut().insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_HEADERS,
+            hyper::header::HeaderValue::from_static("content-type"),
+        );
         return Ok(r);
     }
     if method == Method::GET && path == "/rrd_updates" {
-        let cookie = req.headers().get(hyper::header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let accept_json = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+        let cookie = req
+            .headers()
+            .get(hyper::header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let accept_json = req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/json"));
         let (status, ctype, body) = rrd::handle(&shared, host, &query, &cookie, accept_json);
-        return Ok(reply(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), ctype, body));
+        return Ok(reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            ctype,
+            body,
+        ));
     }
     if method != Method::POST {
         return Ok(reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"));
@@ -157,12 +201,23 @@ async fn handle(shared: Arc<Shared>, host: usize, req: Request<Incoming>) -> Res
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(internal_error(&format!("request body: {e}"))),
     };
-    Ok(if path == "/jsonrpc" { json_call(shared, host, body).await } else { xml_call(shared, host, body).await })
+    Ok(if path == "/jsonrpc" {
+        json_call(shared, host, body).await
+    } else {
+        xml_call(shared, host, body).await
+    })
 }
 
-async fn run_call(shared: Arc<Shared>, host: usize, method: String, params: Vec<crate::model::Value>) -> Option<crate::rpc::Outcome> {
+async fn run_call(
+    shared: Arc<Shared>,
+    host: usize,
+    method: String,
+    params: Vec<crate::model::Value>,
+) -> Option<crate::rpc::Outcome> {
     // Calls may block (event.from long-polls), so they run off the async workers.
-    tokio::task::spawn_blocking(move || dispatch::call(&shared, host, &method, params)).await.ok()
+    tokio::task::spawn_blocking(move || dispatch::call(&shared, host, &method, params))
+        .await
+        .ok()
 }
 
 async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
@@ -171,7 +226,11 @@ async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
         Err(e) => return internal_error(&format!("Xmlrpc.Parse_error({e})")),
     };
     match run_call(shared, host, call.method, call.params).await {
-        Some(outcome) => reply(StatusCode::OK, "text/xml", xmlrpc::encode_envelope(&outcome)),
+        Some(outcome) => reply(
+            StatusCode::OK,
+            "text/xml",
+            xmlrpc::encode_envelope(&outcome),
+        ),
         None => internal_error("internal error"),
     }
 }
@@ -182,7 +241,11 @@ async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
         Err(e) => return internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
     };
     match run_call(shared, host, req.method, req.params).await {
-        Some(outcome) => reply(StatusCode::OK, "application/json", jsonrpc::encode_reply(&outcome, &req.id, req.version)),
+        Some(outcome) => reply(
+            StatusCode::OK,
+            "application/json",
+            jsonrpc::encode_reply(&outcome, &req.id, req.version),
+        ),
         None => internal_error("internal error"),
     }
 }

@@ -41,13 +41,29 @@ pub fn resolve(class: &Class, msg: &Message) -> Option<Implicit> {
                 Implicit::Get(f)
             } else if let Some(f) = n.strip_prefix("set_").and_then(field) {
                 Implicit::Set(f)
-            } else if let Some(f) = n.strip_prefix("add_to_").and_then(field).filter(|&f| is_map(class, f)) {
+            } else if let Some(f) = n
+                .strip_prefix("add_to_")
+                .and_then(field)
+                .filter(|&f| is_map(class, f))
+            {
                 Implicit::MapAdd(f)
-            } else if let Some(f) = n.strip_prefix("remove_from_").and_then(field).filter(|&f| is_map(class, f)) {
+            } else if let Some(f) = n
+                .strip_prefix("remove_from_")
+                .and_then(field)
+                .filter(|&f| is_map(class, f))
+            {
                 Implicit::MapRemove(f)
-            } else if let Some(f) = n.strip_prefix("add_").and_then(field).filter(|&f| is_set(class, f)) {
+            } else if let Some(f) = n
+                .strip_prefix("add_")
+                .and_then(field)
+                .filter(|&f| is_set(class, f))
+            {
                 Implicit::SetAdd(f)
-            } else if let Some(f) = n.strip_prefix("remove_").and_then(field).filter(|&f| is_set(class, f)) {
+            } else if let Some(f) = n
+                .strip_prefix("remove_")
+                .and_then(field)
+                .filter(|&f| is_set(class, f))
+            {
                 Implicit::SetRemove(f)
             } else {
                 return None;
@@ -78,20 +94,33 @@ pub fn run(cx: &mut Cx, class: &Class, what: Implicit, args: &[Value]) -> Outcom
     let ci = cx.st.db.class_index(&class.name);
     let db = &mut cx.st.db;
     match what {
-        Implicit::GetAll => Ok(Value::Array(db.refs(ci).map(|r| Value::String(r.clone())).collect())),
+        Implicit::GetAll => Ok(Value::Array(
+            db.refs(ci).map(|r| Value::String(r.clone())).collect(),
+        )),
         Implicit::GetAllRecords => {
             let table = &db.tables[ci];
             Ok(Value::Struct(Struct(
-                table.objs.iter().map(|(r, o)| (r.clone(), Value::Struct(super::db::record_of(class, o)))).collect(),
+                table
+                    .objs
+                    .iter()
+                    .map(|(r, o)| (r.clone(), Value::Struct(super::db::record_of(class, o))))
+                    .collect(),
             )))
         }
         Implicit::GetByUuid => {
             let u = args.first().and_then(Value::as_str).unwrap_or_default();
-            db.by_uuid(ci, u).map(|r| Value::String(r.clone())).ok_or_else(|| fail("UUID_INVALID", &[&class.name, u]))
+            db.by_uuid(ci, u)
+                .map(|r| Value::String(r.clone()))
+                .ok_or_else(|| fail("UUID_INVALID", &[&class.name, u]))
         }
         Implicit::GetByNameLabel => {
             let label = args.first().and_then(Value::as_str).unwrap_or_default();
-            Ok(Value::Array(db.find(ci, "name_label", label).into_iter().map(Value::String).collect()))
+            Ok(Value::Array(
+                db.find(ci, "name_label", label)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ))
         }
         Implicit::GetRecord => {
             let r = self_ref(cx, class, args)?;
@@ -99,7 +128,12 @@ pub fn run(cx: &mut Cx, class: &Class, what: Implicit, args: &[Value]) -> Outcom
         }
         Implicit::Get(f) => {
             let r = self_ref(cx, class, args)?;
-            let v = cx.st.db.get(ci, &r, &class.fields[f].name).cloned().unwrap_or(Value::Nil);
+            let v = cx
+                .st
+                .db
+                .get(ci, &r, &class.fields[f].name)
+                .cloned()
+                .unwrap_or(Value::Nil);
             Ok(v)
         }
         Implicit::Set(f) => {
@@ -110,7 +144,11 @@ pub fn run(cx: &mut Cx, class: &Class, what: Implicit, args: &[Value]) -> Outcom
         }
         Implicit::MapAdd(f) => {
             let r = self_ref(cx, class, args)?;
-            let key = args.get(1).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let key = args
+                .get(1)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let v = args.get(2).cloned().unwrap_or(Value::Nil);
             let name = &class.fields[f].name;
             let present = matches!(cx.st.db.get(ci, &r, name), Some(Value::Struct(s)) if s.get(&key).is_some());
@@ -123,7 +161,11 @@ pub fn run(cx: &mut Cx, class: &Class, what: Implicit, args: &[Value]) -> Outcom
         }
         Implicit::MapRemove(f) => {
             let r = self_ref(cx, class, args)?;
-            let key = args.get(1).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let key = args
+                .get(1)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             cx.st.db.update_map(ci, &r, &class.fields[f].name, |m| {
                 m.remove(&key);
             });
@@ -142,11 +184,15 @@ pub fn run(cx: &mut Cx, class: &Class, what: Implicit, args: &[Value]) -> Outcom
         Implicit::SetRemove(f) => {
             let r = self_ref(cx, class, args)?;
             let v = args.get(1).cloned().unwrap_or(Value::Nil);
-            cx.st.db.update_set(ci, &r, &class.fields[f].name, |s| s.retain(|x| x != &v));
+            cx.st
+                .db
+                .update_set(ci, &r, &class.fields[f].name, |s| s.retain(|x| x != &v));
             void()
         }
         Implicit::Create => {
-            let Some(Value::Struct(rec)) = args.first() else { return Err(fail("FIELD_TYPE_ERROR", &["args"])) };
+            let Some(Value::Struct(rec)) = args.first() else {
+                return Err(fail("FIELD_TYPE_ERROR", &["args"]));
+            };
             let values: Vec<(&str, Value)> = rec
                 .iter()
                 .filter(|(k, _)| settable_at_create(class, k) && *k != "uuid")

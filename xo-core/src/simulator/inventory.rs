@@ -16,10 +16,6 @@ fn s(v: &str) -> Value {
     Value::String(v.to_owned())
 }
 
-fn refs(v: &[String]) -> Value {
-    Value::Array(v.iter().map(|r| Value::String(r.clone())).collect())
-}
-
 /// Fills `st` (which already has its host slots with IPs) with the default pool.
 pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
     let now = DateTime::now();
@@ -35,7 +31,10 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             None,
             None,
             vec![
-                ("name_label", s(&format!("Pool-wide network associated with eth{i}"))),
+                (
+                    "name_label",
+                    s(&format!("Pool-wide network associated with eth{i}")),
+                ),
                 ("bridge", s(&format!("xenbr{i}"))),
                 ("MTU", Value::Int(1500)),
                 ("managed", Value::Bool(true)),
@@ -64,13 +63,25 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                 nc,
                 None,
                 None,
-                vec![("name_label", s(&format!("VLAN {tag}"))), ("bridge", s(&format!("xapi{i}"))), ("MTU", Value::Int(1500)), ("managed", Value::Bool(true))],
+                vec![
+                    ("name_label", s(&format!("VLAN {tag}"))),
+                    ("bridge", s(&format!("xapi{i}"))),
+                    ("MTU", Value::Int(1500)),
+                    ("managed", Value::Bool(true)),
+                ],
             ),
         ));
     }
 
     // Hosts, with metrics, CPUs, PIFs, VLANs and a control domain each.
-    let (hmc, cpuc, vmc, mmc, pmc, vlc) = (c(st, "host_metrics"), c(st, "host_cpu"), c(st, "VM"), c(st, "VM_metrics"), c(st, "PIF_metrics"), c(st, "VLAN"));
+    let (hmc, cpuc, vmc, mmc, pmc, vlc) = (
+        c(st, "host_metrics"),
+        c(st, "host_cpu"),
+        c(st, "VM"),
+        c(st, "VM_metrics"),
+        c(st, "PIF_metrics"),
+        c(st, "VLAN"),
+    );
     let mut hosts = Vec::new();
     for (hi, ip) in ips.iter().enumerate() {
         let name = format!("xcp-ng-{:02}", hi + 1);
@@ -78,7 +89,12 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             hmc,
             None,
             None,
-            vec![("memory_total", Value::Int(64 * GIB)), ("memory_free", Value::Int(48 * GIB)), ("live", Value::Bool(true)), ("last_updated", Value::DateTime(now.clone()))],
+            vec![
+                ("memory_total", Value::Int(64 * GIB)),
+                ("memory_free", Value::Int(48 * GIB)),
+                ("live", Value::Bool(true)),
+                ("last_updated", Value::DateTime(now.clone())),
+            ],
         );
         let h = st.db.create(
             hc,
@@ -111,7 +127,16 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                 cpuc,
                 None,
                 None,
-                vec![("host", s(&h)), ("number", Value::Int(n)), ("vendor", s("GenuineIntel")), ("speed", Value::Int(2400)), ("modelname", s("Intel(R) Xeon(R) CPU E-2278G @ 3.40GHz")), ("family", Value::Int(6)), ("model", Value::Int(158)), ("utilisation", Value::Double(0.05))],
+                vec![
+                    ("host", s(&h)),
+                    ("number", Value::Int(n)),
+                    ("vendor", s("GenuineIntel")),
+                    ("speed", Value::Int(2400)),
+                    ("modelname", s("Intel(R) Xeon(R) CPU E-2278G @ 3.40GHz")),
+                    ("family", Value::Int(6)),
+                    ("model", Value::Int(158)),
+                    ("utilisation", Value::Double(0.05)),
+                ],
             );
         }
         // eth0 management (192.0.2.0/25), eth1 trunk, eth2 storage (192.0.2.128/25).
@@ -121,7 +146,15 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                 pmc,
                 None,
                 None,
-                vec![("carrier", Value::Bool(true)), ("speed", Value::Int(10000)), ("duplex", Value::Bool(true)), ("vendor_name", s("Intel Corporation")), ("device_name", s("Ethernet Controller X710 for 10GbE SFP+")), ("pci_bus_path", s(&format!("0000:03:00.{i}"))), ("last_updated", Value::DateTime(now.clone()))],
+                vec![
+                    ("carrier", Value::Bool(true)),
+                    ("speed", Value::Int(10000)),
+                    ("duplex", Value::Bool(true)),
+                    ("vendor_name", s("Intel Corporation")),
+                    ("device_name", s("Ethernet Controller X710 for 10GbE SFP+")),
+                    ("pci_bus_path", s(&format!("0000:03:00.{i}"))),
+                    ("last_updated", Value::DateTime(now.clone())),
+                ],
             );
             let mac = format!("b2:00:00:00:{:02x}:{:02x}", hi + 1, i);
             let mut vals = vec![
@@ -178,18 +211,41 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                     ("primary_address_type", s("IPv4")),
                 ],
             );
-            let vlan = st.db.create(vlc, None, None, vec![("tagged_PIF", s(&phys[1])), ("untagged_PIF", s(&pif)), ("tag", Value::Int(*tag))]);
+            let vlan = st.db.create(
+                vlc,
+                None,
+                None,
+                vec![
+                    ("tagged_PIF", s(&phys[1])),
+                    ("untagged_PIF", s(&pif)),
+                    ("tag", Value::Int(*tag)),
+                ],
+            );
             st.db.set(pifc, &pif, "VLAN_master_of", s(&vlan));
         }
         // Control domain.
-        let dm = st.db.create(mmc, None, None, vec![("memory_actual", Value::Int(4 * GIB)), ("VCPUs_number", Value::Int(4)), ("start_time", Value::DateTime(boot.clone())), ("state", Value::Array(vec![s("running")])), ("last_updated", Value::DateTime(now.clone()))]);
+        let dm = st.db.create(
+            mmc,
+            None,
+            None,
+            vec![
+                ("memory_actual", Value::Int(4 * GIB)),
+                ("VCPUs_number", Value::Int(4)),
+                ("start_time", Value::DateTime(boot.clone())),
+                ("state", Value::Array(vec![s("running")])),
+                ("last_updated", Value::DateTime(now.clone())),
+            ],
+        );
         let dom0 = st.db.create(
             vmc,
             None,
             None,
             vec![
                 ("name_label", s(&format!("Control domain on host: {name}"))),
-                ("name_description", s("The domain which manages physical devices and manages other domains")),
+                (
+                    "name_description",
+                    s("The domain which manages physical devices and manages other domains"),
+                ),
                 ("is_control_domain", Value::Bool(true)),
                 ("power_state", s(RUNNING)),
                 ("resident_on", s(&h)),
@@ -207,14 +263,28 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             ],
         );
         st.db.set(hc, &h, "control_domain", s(&dom0));
-        st.hosts.push(HostSlot { r: h.clone(), ip: *ip });
+        st.hosts.push(HostSlot {
+            r: h.clone(),
+            ip: *ip,
+        });
         hosts.push(h);
     }
 
     // Storage: local LVM per host, a shared NFS SR, and the guest-tools ISO SR.
     let (src, pbdc, smc, vdic) = (c(st, "SR"), c(st, "PBD"), c(st, "SM"), c(st, "VDI"));
     for (ty, name) in [("lvm", "Local LVM"), ("nfs", "NFS"), ("iso", "ISO")] {
-        st.db.create(smc, None, None, vec![("name_label", s(name)), ("type", s(ty)), ("vendor", s("XCP-ng")), ("version", s("1.0")), ("required_api_version", s("1.0"))]);
+        st.db.create(
+            smc,
+            None,
+            None,
+            vec![
+                ("name_label", s(name)),
+                ("type", s(ty)),
+                ("vendor", s("XCP-ng")),
+                ("version", s("1.0")),
+                ("required_api_version", s("1.0")),
+            ],
+        );
     }
     let mut local_srs = Vec::new();
     for (hi, h) in hosts.iter().enumerate() {
@@ -223,17 +293,61 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             None,
             None,
             vec![
-                ("name_label", s(&format!("Local storage on xcp-ng-{:02}", hi + 1))),
+                (
+                    "name_label",
+                    s(&format!("Local storage on xcp-ng-{:02}", hi + 1)),
+                ),
                 ("type", s("lvm")),
                 ("content_type", s("user")),
                 ("shared", Value::Bool(false)),
                 ("physical_size", Value::Int(500 * GIB)),
-                ("sm_config", map(&[("allocation", "thick"), ("use_vhd", "true"), ("devserial", "scsi-SATA_disk")])),
-                ("other_config", map(&[("i18n-key", "local-storage"), ("i18n-original-value-name_label", "Local storage")])),
-                ("allowed_operations", Value::Array(["vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot", "vdi_resize", "scan", "plug", "unplug", "update"].iter().map(|x| s(x)).collect())),
+                (
+                    "sm_config",
+                    map(&[
+                        ("allocation", "thick"),
+                        ("use_vhd", "true"),
+                        ("devserial", "scsi-SATA_disk"),
+                    ]),
+                ),
+                (
+                    "other_config",
+                    map(&[
+                        ("i18n-key", "local-storage"),
+                        ("i18n-original-value-name_label", "Local storage"),
+                    ]),
+                ),
+                (
+                    "allowed_operations",
+                    Value::Array(
+                        [
+                            "vdi_create",
+                            "vdi_destroy",
+                            "vdi_clone",
+                            "vdi_snapshot",
+                            "vdi_resize",
+                            "scan",
+                            "plug",
+                            "unplug",
+                            "update",
+                        ]
+                        .iter()
+                        .map(|x| s(x))
+                        .collect(),
+                    ),
+                ),
             ],
         );
-        st.db.create(pbdc, None, None, vec![("host", s(h)), ("SR", s(&sr)), ("device_config", map(&[("device", "/dev/sdb")])), ("currently_attached", Value::Bool(true))]);
+        st.db.create(
+            pbdc,
+            None,
+            None,
+            vec![
+                ("host", s(h)),
+                ("SR", s(&sr)),
+                ("device_config", map(&[("device", "/dev/sdb")])),
+                ("currently_attached", Value::Bool(true)),
+            ],
+        );
         local_srs.push(sr);
     }
     let nfs = st.db.create(
@@ -246,7 +360,25 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             ("content_type", s("user")),
             ("shared", Value::Bool(true)),
             ("physical_size", Value::Int(2048 * GIB)),
-            ("allowed_operations", Value::Array(["vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot", "vdi_resize", "scan", "plug", "unplug", "update"].iter().map(|x| s(x)).collect())),
+            (
+                "allowed_operations",
+                Value::Array(
+                    [
+                        "vdi_create",
+                        "vdi_destroy",
+                        "vdi_clone",
+                        "vdi_snapshot",
+                        "vdi_resize",
+                        "scan",
+                        "plug",
+                        "unplug",
+                        "update",
+                    ]
+                    .iter()
+                    .map(|x| s(x))
+                    .collect(),
+                ),
+            ),
         ],
     );
     let iso = st.db.create(
@@ -260,19 +392,64 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             ("content_type", s("iso")),
             ("shared", Value::Bool(true)),
             ("physical_size", Value::Int(0)),
-            ("other_config", map(&[("xenserver_tools_sr", "true"), ("i18n-key", "xenserver-tools")])),
+            (
+                "other_config",
+                map(&[
+                    ("xenserver_tools_sr", "true"),
+                    ("i18n-key", "xenserver-tools"),
+                ]),
+            ),
             ("sm_config", map(&[("xs-tools", "true")])),
         ],
     );
     for h in &hosts {
-        st.db.create(pbdc, None, None, vec![("host", s(h)), ("SR", s(&nfs)), ("device_config", map(&[("server", "192.0.2.50"), ("serverpath", "/export/vms")])), ("currently_attached", Value::Bool(true))]);
-        st.db.create(pbdc, None, None, vec![("host", s(h)), ("SR", s(&iso)), ("device_config", map(&[("location", "/opt/xensource/packages/iso"), ("legacy_mode", "true")])), ("currently_attached", Value::Bool(true))]);
+        st.db.create(
+            pbdc,
+            None,
+            None,
+            vec![
+                ("host", s(h)),
+                ("SR", s(&nfs)),
+                (
+                    "device_config",
+                    map(&[("server", "192.0.2.50"), ("serverpath", "/export/vms")]),
+                ),
+                ("currently_attached", Value::Bool(true)),
+            ],
+        );
+        st.db.create(
+            pbdc,
+            None,
+            None,
+            vec![
+                ("host", s(h)),
+                ("SR", s(&iso)),
+                (
+                    "device_config",
+                    map(&[
+                        ("location", "/opt/xensource/packages/iso"),
+                        ("legacy_mode", "true"),
+                    ]),
+                ),
+                ("currently_attached", Value::Bool(true)),
+            ],
+        );
     }
     st.db.create(
         vdic,
         None,
         None,
-        vec![("name_label", s("guest-tools.iso")), ("SR", s(&iso)), ("virtual_size", Value::Int(60 * MIB)), ("physical_utilisation", Value::Int(60 * MIB)), ("type", s("user")), ("read_only", Value::Bool(true)), ("sharable", Value::Bool(true)), ("location", s("guest-tools.iso")), ("managed", Value::Bool(true))],
+        vec![
+            ("name_label", s("guest-tools.iso")),
+            ("SR", s(&iso)),
+            ("virtual_size", Value::Int(60 * MIB)),
+            ("physical_utilisation", Value::Int(60 * MIB)),
+            ("type", s("user")),
+            ("read_only", Value::Bool(true)),
+            ("sharable", Value::Bool(true)),
+            ("location", s("guest-tools.iso")),
+            ("managed", Value::Bool(true)),
+        ],
     );
 
     // Pool.
@@ -287,14 +464,31 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             ("suspend_image_SR", s(&nfs)),
             ("crash_dump_SR", s(&nfs)),
             ("other_config", map(&[("auto_poweron", "false")])),
-            ("cpu_info", map(&[("cpu_count", &(8 * hosts.len()).to_string()), ("socket_count", &hosts.len().to_string()), ("vendor", "GenuineIntel")])),
-            ("restrictions", map(&[("restrict_vswitch_controller", "false"), ("restrict_pooling", "false")])),
+            (
+                "cpu_info",
+                map(&[
+                    ("cpu_count", &(8 * hosts.len()).to_string()),
+                    ("socket_count", &hosts.len().to_string()),
+                    ("vendor", "GenuineIntel"),
+                ]),
+            ),
+            (
+                "restrictions",
+                map(&[
+                    ("restrict_vswitch_controller", "false"),
+                    ("restrict_pooling", "false"),
+                ]),
+            ),
         ],
     );
     st.master = 0;
 
     // Templates.
-    for (name, win) in [("Debian Bullseye 11", false), ("CentOS 7", false), ("Windows 10 (64-bit)", true)] {
+    for (name, win) in [
+        ("Debian Bullseye 11", false),
+        ("CentOS 7", false),
+        ("Windows 10 (64-bit)", true),
+    ] {
         let t = st.db.create(
             vmc,
             None,
@@ -324,9 +518,20 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
 
     // VMs: a third running with tools, one running without, the rest halted.
     let vifc = c(st, "VIF");
-    const NAMES: [&str; 6] = ["web-01", "db-01", "app-01", "legacy-01", "build-01", "win10-01"];
+    const NAMES: [&str; 6] = [
+        "web-01",
+        "db-01",
+        "app-01",
+        "legacy-01",
+        "build-01",
+        "win10-01",
+    ];
     for i in 0..vms {
-        let name = if vms <= NAMES.len() { NAMES[i].to_owned() } else { format!("vm-{:05}", i + 1) };
+        let name = if vms <= NAMES.len() {
+            NAMES[i].to_owned()
+        } else {
+            format!("vm-{:05}", i + 1)
+        };
         let kind = i % 6;
         let running = kind <= 3;
         let tools = kind != 3;
@@ -339,11 +544,28 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             vec![
                 ("memory_actual", Value::Int(if running { mem } else { 0 })),
                 ("VCPUs_number", Value::Int(if running { 2 } else { 0 })),
-                ("start_time", Value::DateTime(if running { boot.clone() } else { DateTime::epoch() })),
+                (
+                    "start_time",
+                    Value::DateTime(if running {
+                        boot.clone()
+                    } else {
+                        DateTime::epoch()
+                    }),
+                ),
                 ("install_time", Value::DateTime(boot.clone())),
-                ("state", Value::Array(if running { vec![s("running")] } else { Vec::new() })),
+                (
+                    "state",
+                    Value::Array(if running {
+                        vec![s("running")]
+                    } else {
+                        Vec::new()
+                    }),
+                ),
                 ("last_updated", Value::DateTime(now.clone())),
-                ("current_domain_type", s(if running { "hvm" } else { "unspecified" })),
+                (
+                    "current_domain_type",
+                    s(if running { "hvm" } else { "unspecified" }),
+                ),
             ],
         );
         st.next_domid += i64::from(running);
@@ -353,11 +575,24 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             None,
             vec![
                 ("name_label", s(&name)),
-                ("name_description", s(if kind == 3 { "Appliance without guest tools" } else { "" })),
+                (
+                    "name_description",
+                    s(if kind == 3 {
+                        "Appliance without guest tools"
+                    } else {
+                        ""
+                    }),
+                ),
                 ("power_state", s(if running { RUNNING } else { HALTED })),
-                ("resident_on", s(if running { &hosts[hi] } else { NULL_REF })),
+                (
+                    "resident_on",
+                    s(if running { &hosts[hi] } else { NULL_REF }),
+                ),
                 ("affinity", s(&hosts[hi])),
-                ("domid", Value::Int(if running { st.next_domid } else { -1 })),
+                (
+                    "domid",
+                    Value::Int(if running { st.next_domid } else { -1 }),
+                ),
                 ("memory_static_max", Value::Int(mem)),
                 ("memory_dynamic_max", Value::Int(mem)),
                 ("memory_dynamic_min", Value::Int(mem)),
@@ -367,12 +602,38 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                 ("VCPUs_at_startup", Value::Int(2)),
                 ("HVM_boot_policy", s("BIOS order")),
                 ("HVM_boot_params", map(&[("order", "cd")])),
-                ("platform", map(&[("viridian", if kind == 5 { "true" } else { "false" }), ("acpi", "1"), ("apic", "true"), ("pae", "true"), ("nx", "true")])),
+                (
+                    "platform",
+                    map(&[
+                        ("viridian", if kind == 5 { "true" } else { "false" }),
+                        ("acpi", "1"),
+                        ("apic", "true"),
+                        ("pae", "true"),
+                        ("nx", "true"),
+                    ]),
+                ),
                 ("metrics", s(&metrics)),
                 ("domain_type", s("hvm")),
                 ("user_version", Value::Int(1)),
-                ("other_config", map(&[("base_template_name", if kind == 5 { "Windows 10 (64-bit)" } else { "Debian Bullseye 11" })])),
-                ("tags", Value::Array(if kind == 1 { vec![s("production")] } else { Vec::new() })),
+                (
+                    "other_config",
+                    map(&[(
+                        "base_template_name",
+                        if kind == 5 {
+                            "Windows 10 (64-bit)"
+                        } else {
+                            "Debian Bullseye 11"
+                        },
+                    )]),
+                ),
+                (
+                    "tags",
+                    Value::Array(if kind == 1 {
+                        vec![s("production")]
+                    } else {
+                        Vec::new()
+                    }),
+                ),
             ],
         );
         // One NIC: management network, or a VLAN for some.
@@ -386,14 +647,34 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             vifc,
             None,
             None,
-            vec![("device", s("0")), ("network", s(net)), ("VM", s(&vm)), ("MAC", s(&mac)), ("MTU", Value::Int(1500)), ("currently_attached", Value::Bool(running)), ("locking_mode", s("network_default")), ("allowed_operations", Value::Array(vec![s("attach")]))],
+            vec![
+                ("device", s("0")),
+                ("network", s(net)),
+                ("VM", s(&vm)),
+                ("MAC", s(&mac)),
+                ("MTU", Value::Int(1500)),
+                ("currently_attached", Value::Bool(running)),
+                ("locking_mode", s("network_default")),
+                ("allowed_operations", Value::Array(vec![s("attach")])),
+            ],
         );
-        let sr = if i % 2 == 0 { nfs.clone() } else { local_srs[hi].clone() };
-        let vdi = new_vdi(st, &sr, &format!("{name} 0"), if kind == 5 { 64 * GIB } else { 20 * GIB }, "system");
+        let sr = if i % 2 == 0 {
+            nfs.clone()
+        } else {
+            local_srs[hi].clone()
+        };
+        let vdi = new_vdi(
+            st,
+            &sr,
+            &format!("{name} 0"),
+            if kind == 5 { 64 * GIB } else { 20 * GIB },
+            "system",
+        );
         let disk = new_vbd(st, &vm, &vdi, "0", "Disk", true);
         new_vbd(st, &vm, NULL_REF, "3", "CD", false);
         let bc = st.db.class_index("VBD");
-        st.db.set(bc, &disk, "currently_attached", Value::Bool(running));
+        st.db
+            .set(bc, &disk, "currently_attached", Value::Bool(running));
         if tools {
             st.tools.insert(vm.clone());
             if running {

@@ -33,7 +33,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use faults::Faults;
 
@@ -71,7 +71,10 @@ impl Default for SimConfig {
             vms: 6,
             tls: false,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            users: vec![("root".into(), dispatch::secret_uuid().replace('-', "")[..16].to_owned())],
+            users: vec![(
+                "root".into(),
+                dispatch::secret_uuid().replace('-', "")[..16].to_owned(),
+            )],
             task_duration: Duration::from_millis(200),
             guest_agent_delay: Duration::from_millis(200),
             db: None,
@@ -88,7 +91,14 @@ impl fmt::Debug for SimConfig {
             .field("vms", &self.vms)
             .field("tls", &self.tls)
             .field("listen", &self.listen)
-            .field("users", &self.users.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>())
+            .field(
+                "users",
+                &self
+                    .users
+                    .iter()
+                    .map(|(u, _)| u.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("task_duration", &self.task_duration)
             .field("db", &self.db)
             .finish()
@@ -135,7 +145,9 @@ pub struct Simulator {
 
 impl fmt::Debug for Simulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Simulator").field("urls", &self.urls).finish_non_exhaustive()
+        f.debug_struct("Simulator")
+            .field("urls", &self.urls)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,18 +157,32 @@ fn host_ips(listen: IpAddr, n: usize) -> Result<Vec<IpAddr>, SimError> {
         IpAddr::V4(v4) => {
             let base = u32::from(v4);
             (0..n as u32)
-                .map(|i| base.checked_add(i).map(|a| IpAddr::V4(Ipv4Addr::from(a))).ok_or_else(|| SimError::Config("address overflow".into())))
+                .map(|i| {
+                    base.checked_add(i)
+                        .map(|a| IpAddr::V4(Ipv4Addr::from(a)))
+                        .ok_or_else(|| SimError::Config("address overflow".into()))
+                })
                 .collect()
         }
         IpAddr::V6(_) if n == 1 => Ok(vec![listen]),
-        IpAddr::V6(_) => Err(SimError::Config("several hosts need an IPv4 listen address".into())),
+        IpAddr::V6(_) => Err(SimError::Config(
+            "several hosts need an IPv4 listen address".into(),
+        )),
     }
 }
 
 impl Simulator {
     pub fn start(cfg: SimConfig) -> Result<Simulator, SimError> {
-        let credentials = cfg.users.first().cloned().ok_or_else(|| SimError::Config("no users".into()))?;
-        let seed = u64::from_le_bytes(dispatch::secret_uuid().as_bytes()[..8].try_into().unwrap_or([7; 8]));
+        let credentials = cfg
+            .users
+            .first()
+            .cloned()
+            .ok_or_else(|| SimError::Config("no users".into()))?;
+        let seed = u64::from_le_bytes(
+            dispatch::secret_uuid().as_bytes()[..8]
+                .try_into()
+                .unwrap_or([7; 8]),
+        );
         let mut st = State {
             db: db::Db::new(seed),
             sessions: Default::default(),
@@ -167,7 +193,6 @@ impl Simulator {
             task_duration: cfg.task_duration,
             guest_agent_delay: cfg.guest_agent_delay,
             message_gen: 0,
-            started: Instant::now(),
             tools: Default::default(),
             task_ops: Default::default(),
             next_domid: 0,
@@ -190,16 +215,31 @@ impl Simulator {
         }
         let ips: Vec<IpAddr> = st.hosts.iter().map(|h| h.ip).collect();
         let shared = Shared::new(st);
-        let tls = if cfg.tls { Some(tls::TlsIdentity::generate(&ips)?) } else { None };
+        let tls = if cfg.tls {
+            Some(tls::TlsIdentity::generate(&ips)?)
+        } else {
+            None
+        };
         let (server, urls) = if cfg.serve {
-            let (server, port) = http::Server::start(shared.clone(), &ips, cfg.listen.port(), tls.as_ref())?;
+            let (server, port) =
+                http::Server::start(shared.clone(), &ips, cfg.listen.port(), tls.as_ref())?;
             let scheme = if tls.is_some() { "https" } else { "http" };
-            let urls = ips.iter().map(|ip| format!("{scheme}://{}", SocketAddr::new(*ip, port))).collect();
+            let urls = ips
+                .iter()
+                .map(|ip| format!("{scheme}://{}", SocketAddr::new(*ip, port)))
+                .collect();
             (Some(server), urls)
         } else {
             (None, Vec::new())
         };
-        Ok(Simulator { shared, server, urls, tls, credentials, warnings })
+        Ok(Simulator {
+            shared,
+            server,
+            urls,
+            tls,
+            credentials,
+            warnings,
+        })
     }
 
     /// The master's URL, e.g. `http://127.0.0.1:PORT` (empty when not serving).
@@ -228,7 +268,9 @@ impl Simulator {
     }
 
     pub fn faults(&self) -> Faults {
-        Faults { shared: self.shared.clone() }
+        Faults {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Calls a method in-process on the current master, as if it came over the wire.

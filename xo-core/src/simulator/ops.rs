@@ -11,7 +11,9 @@ use crate::rpc::Outcome;
 pub fn handler(class: &str, msg: &str) -> Option<Handler> {
     Some(match (class, msg) {
         ("session", "logout") | ("session", "local_logout") => logout,
-        ("session", "login_with_password") | ("session", "slave_local_login_with_password") => unreachable_login,
+        ("session", "login_with_password") | ("session", "slave_local_login_with_password") => {
+            unreachable_login
+        }
         ("event", "inject") => events::inject,
         ("event", "get_current_id") => events::get_current_id,
         ("event", "from") => unreachable_login,
@@ -144,22 +146,37 @@ fn message_get_since(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let out: Struct = table
         .objs
         .iter()
-        .filter(|(_, o)| ti.and_then(|i| match &o.fields[i] { Value::DateTime(d) => Some(d.unix() > since), _ => None }).unwrap_or(false))
-        .map(|(r, o)| (r.clone(), Value::Struct(super::db::record_of(&dm.classes[mc], o))))
+        .filter(|(_, o)| {
+            ti.and_then(|i| match &o.fields[i] {
+                Value::DateTime(d) => Some(d.unix() > since),
+                _ => None,
+            })
+            .unwrap_or(false)
+        })
+        .map(|(r, o)| {
+            (
+                r.clone(),
+                Value::Struct(super::db::record_of(&dm.classes[mc], o)),
+            )
+        })
         .collect();
     Ok(Value::Struct(out))
 }
 
 fn designate_new_master(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let host = check_ref(cx.st, "host", &args[0])?;
-    let Some(i) = cx.st.host_index_of(&host) else { return Err(fail("HANDLE_INVALID", &["host", &host])) };
+    let Some(i) = cx.st.host_index_of(&host) else {
+        return Err(fail("HANDLE_INVALID", &["host", &host]));
+    };
     designate_master(cx.st, i);
     void()
 }
 
 /// Makes host `index` the master: `pool.master` moves; the others answer `HOST_IS_SLAVE`.
 pub fn designate_master(st: &mut State, index: usize) -> bool {
-    let Some(h) = st.hosts.get(index).map(|h| h.r.clone()) else { return false };
+    let Some(h) = st.hosts.get(index).map(|h| h.r.clone()) else {
+        return false;
+    };
     st.master = index;
     let pc = st.db.class_index("pool");
     let pool = st.pool.clone();

@@ -19,7 +19,9 @@ fn param<'a>(query: &'a str, key: &str) -> impl Iterator<Item = &'a str> + 'a {
 }
 
 fn has_key(query: &str, key: &str) -> bool {
-    query.split('&').any(|kv| kv.split_once('=').map_or(kv, |(k, _)| k) == key)
+    query
+        .split('&')
+        .any(|kv| kv.split_once('=').map_or(kv, |(k, _)| k) == key)
 }
 
 /// Minimal percent-decoding for refs and uuids in the query.
@@ -29,7 +31,10 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            if let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -50,7 +55,9 @@ fn wave(seed: u64, t: i64) -> f64 {
 }
 
 fn seed_of(s: &str) -> u64 {
-    s.bytes().fold(1469598103934665603u64, |h, b| (h ^ u64::from(b)).wrapping_mul(1099511628211))
+    s.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(1099511628211)
+    })
 }
 
 struct Series {
@@ -59,19 +66,37 @@ struct Series {
 }
 
 /// Returns (status, content type, body).
-pub fn handle(shared: &Arc<Shared>, host: usize, query: &str, cookie: &str, accept_json: bool) -> (u16, &'static str, String) {
+pub fn handle(
+    shared: &Arc<Shared>,
+    host: usize,
+    query: &str,
+    cookie: &str,
+    accept_json: bool,
+) -> (u16, &'static str, String) {
     let st = shared.lock();
     let session = param(query, "session_id")
         .next()
         .map(unescape)
-        .or_else(|| cookie.split(';').filter_map(|c| c.trim().strip_prefix("session_id=")).next().map(str::to_owned))
+        .or_else(|| {
+            cookie
+                .split(';')
+                .filter_map(|c| c.trim().strip_prefix("session_id="))
+                .next()
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     if !st.sessions.contains_key(&session) {
         return (401, "text/plain", "Unauthorized\n".into());
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let end = now - now % STEP;
-    let start = param(query, "start").next().and_then(|s| s.parse::<i64>().ok()).unwrap_or(end - 60);
+    let start = param(query, "start")
+        .next()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(end - 60);
     let start = start.clamp(end - (MAX_ROWS - 1) * STEP, end);
     let cf = param(query, "cf").next().unwrap_or("AVERAGE").to_owned();
     let want_host = param(query, "host").next() == Some("true");
@@ -79,19 +104,42 @@ pub fn handle(shared: &Arc<Shared>, host: usize, query: &str, cookie: &str, acce
     let json = has_key(query, "json") || accept_json;
 
     let mut series: Vec<Series> = Vec::new();
-    let (vc, hc, mc) = (st.db.class_index("VM"), st.db.class_index("host"), st.db.class_index("VM_metrics"));
+    let (vc, hc, mc) = (
+        st.db.class_index("VM"),
+        st.db.class_index("host"),
+        st.db.class_index("VM_metrics"),
+    );
     let host_ref = st.hosts.get(host).map(|h| h.r.clone()).unwrap_or_default();
     if want_host {
         let uuid = st.db.get_str(hc, &host_ref, "uuid");
         let s = seed_of(&uuid);
         let total_kib = 64.0 * 1024.0 * 1024.0;
-        series.push(Series { legend: format!("{cf}:host:{uuid}:memory_total_kib"), f: Box::new(move |_| total_kib) });
-        series.push(Series { legend: format!("{cf}:host:{uuid}:memory_free_kib"), f: Box::new(move |t| total_kib * (0.55 + 0.2 * wave(s, t))) });
-        series.push(Series { legend: format!("{cf}:host:{uuid}:cpu_avg"), f: Box::new(move |t| 0.05 + 0.3 * wave(s ^ 1, t)) });
-        series.push(Series { legend: format!("{cf}:host:{uuid}:loadavg"), f: Box::new(move |t| 0.2 + 2.0 * wave(s ^ 2, t)) });
+        series.push(Series {
+            legend: format!("{cf}:host:{uuid}:memory_total_kib"),
+            f: Box::new(move |_| total_kib),
+        });
+        series.push(Series {
+            legend: format!("{cf}:host:{uuid}:memory_free_kib"),
+            f: Box::new(move |t| total_kib * (0.55 + 0.2 * wave(s, t))),
+        });
+        series.push(Series {
+            legend: format!("{cf}:host:{uuid}:cpu_avg"),
+            f: Box::new(move |t| 0.05 + 0.3 * wave(s ^ 1, t)),
+        });
+        series.push(Series {
+            legend: format!("{cf}:host:{uuid}:loadavg"),
+            f: Box::new(move |t| 0.2 + 2.0 * wave(s ^ 2, t)),
+        });
     }
     // VMs resident on the host queried (as xapi: the data is per host).
-    let resident: Vec<String> = st.db.get(hc, &host_ref, "resident_VMs").and_then(Value::as_array).unwrap_or_default().iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let resident: Vec<String> = st
+        .db
+        .get(hc, &host_ref, "resident_VMs")
+        .and_then(Value::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
     for vm in resident {
         let uuid = st.db.get_str(vc, &vm, "uuid");
         if st.db.get_bool(vc, &vm, "is_control_domain") && !vm_uuids.contains(&uuid) {
@@ -105,16 +153,30 @@ pub fn handle(shared: &Arc<Shared>, host: usize, query: &str, cookie: &str, acce
         let target = st.db.get_i64(vc, &vm, "memory_target") as f64;
         let vcpus = st.db.get_i64(mc, &metrics, "VCPUs_number").max(1);
         let s = seed_of(&uuid);
-        series.push(Series { legend: format!("{cf}:vm:{uuid}:memory"), f: Box::new(move |_| memory) });
-        series.push(Series { legend: format!("{cf}:vm:{uuid}:memory_target"), f: Box::new(move |_| target) });
-        series.push(Series { legend: format!("{cf}:vm:{uuid}:memory_internal_free"), f: Box::new(move |t| memory / 1024.0 * (0.2 + 0.5 * wave(s, t))) });
+        series.push(Series {
+            legend: format!("{cf}:vm:{uuid}:memory"),
+            f: Box::new(move |_| memory),
+        });
+        series.push(Series {
+            legend: format!("{cf}:vm:{uuid}:memory_target"),
+            f: Box::new(move |_| target),
+        });
+        series.push(Series {
+            legend: format!("{cf}:vm:{uuid}:memory_internal_free"),
+            f: Box::new(move |t| memory / 1024.0 * (0.2 + 0.5 * wave(s, t))),
+        });
         for c in 0..vcpus.min(64) {
-            series.push(Series { legend: format!("{cf}:vm:{uuid}:cpu{c}"), f: Box::new(move |t| 0.02 + 0.6 * wave(s ^ (c as u64 + 7), t)) });
+            series.push(Series {
+                legend: format!("{cf}:vm:{uuid}:cpu{c}"),
+                f: Box::new(move |t| 0.02 + 0.6 * wave(s ^ (c as u64 + 7), t)),
+            });
         }
     }
     drop(st);
 
-    let rows: Vec<i64> = (0..=((end - start) / STEP)).map(|i| end - i * STEP).collect();
+    let rows: Vec<i64> = (0..=((end - start) / STEP))
+        .map(|i| end - i * STEP)
+        .collect();
     if json {
         let legend: Vec<String> = series.iter().map(|s| format!("{:?}", s.legend)).collect();
         let mut body = format!(
@@ -125,7 +187,12 @@ pub fn handle(shared: &Arc<Shared>, host: usize, query: &str, cookie: &str, acce
         );
         for (i, t) in rows.iter().enumerate() {
             let values: Vec<String> = series.iter().map(|s| num((s.f)(*t))).collect();
-            let _ = write!(body, "{}{{\"t\":{t},\"values\":[{}]}}", if i > 0 { "," } else { "" }, values.join(","));
+            let _ = write!(
+                body,
+                "{}{{\"t\":{t},\"values\":[{}]}}",
+                if i > 0 { "," } else { "" },
+                values.join(",")
+            );
         }
         body.push_str("]}");
         (200, "application/json", body)
@@ -153,7 +220,11 @@ fn num(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -170,7 +241,10 @@ mod tests {
     fn query_helpers() {
         let q = "session_id=OpaqueRef%3Aabc&start=10&host=true&vm_uuid=a&vm_uuid=b&json";
         assert_eq!(param(q, "vm_uuid").collect::<Vec<_>>(), vec!["a", "b"]);
-        assert_eq!(unescape(param(q, "session_id").next().unwrap()), "OpaqueRef:abc");
+        assert_eq!(
+            unescape(param(q, "session_id").next().unwrap()),
+            "OpaqueRef:abc"
+        );
         assert!(has_key(q, "json"));
         assert!(!has_key(q, "jso"));
         assert_eq!(num(3.0), "3");

@@ -10,7 +10,6 @@ use super::db::Db;
 use super::faults::FaultState;
 
 pub struct Session {
-    pub user: String,
     /// Host index the session was opened on.
     pub host: usize,
     /// `slave_local_login_with_password`: valid only on `host`.
@@ -33,7 +32,6 @@ pub struct State {
     pub guest_agent_delay: Duration,
     /// Messages created so far (second half of event tokens).
     pub message_gen: u64,
-    pub started: Instant,
     /// VMs whose guest runs the guest agent (simulator-side knowledge, not in the DB).
     pub tools: HashSet<String>,
     /// Async task → the object whose `current_operations` it holds.
@@ -43,7 +41,10 @@ pub struct State {
 
 impl State {
     pub fn master_address(&self) -> String {
-        self.hosts.get(self.master).map(|h| h.ip.to_string()).unwrap_or_default()
+        self.hosts
+            .get(self.master)
+            .map(|h| h.ip.to_string())
+            .unwrap_or_default()
     }
 
     /// A locally administered unicast MAC (`x2:…` prefix keeps it out of vendor space).
@@ -130,7 +131,11 @@ impl Shared {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.seq += 1;
         let seq = q.seq;
-        q.heap.push(Timed { at: Instant::now() + delay, seq, job: Box::new(job) });
+        q.heap.push(Timed {
+            at: Instant::now() + delay,
+            seq,
+            job: Box::new(job),
+        });
         self.queue_cv.notify_one();
     }
 
@@ -156,11 +161,19 @@ fn run_scheduler(weak: Weak<Shared>) {
                     Some(at) if at <= now => break q.heap.pop().map(|t| t.job),
                     Some(at) => {
                         let wait = (at - now).min(Duration::from_millis(500));
-                        q = shared.queue_cv.wait_timeout(q, wait).unwrap_or_else(|e| e.into_inner()).0;
+                        q = shared
+                            .queue_cv
+                            .wait_timeout(q, wait)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                     }
                     // Wake now and then so a dropped simulator lets this thread end.
                     None => {
-                        q = shared.queue_cv.wait_timeout(q, Duration::from_millis(500)).unwrap_or_else(|e| e.into_inner()).0;
+                        q = shared
+                            .queue_cv
+                            .wait_timeout(q, Duration::from_millis(500))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                         if Arc::strong_count(&shared) == 1 {
                             return;
                         }

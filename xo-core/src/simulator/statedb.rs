@@ -22,10 +22,14 @@ const MAX_SEXPR_DEPTH: usize = 8;
 pub fn read_file(path: &Path) -> Result<String, SimError> {
     let len = std::fs::metadata(path)?.len();
     if len > MAX_FILE {
-        return Err(SimError::Db(format!("{}: {len} bytes is more than the {MAX_FILE} accepted", path.display())));
+        return Err(SimError::Db(format!(
+            "{}: {len} bytes is more than the {MAX_FILE} accepted",
+            path.display()
+        )));
     }
     let bytes = std::fs::read(path)?;
-    String::from_utf8(bytes).map_err(|e| SimError::Db(format!("{}: not UTF-8 ({e})", path.display())))
+    String::from_utf8(bytes)
+        .map_err(|e| SimError::Db(format!("{}: not UTF-8 ({e})", path.display())))
 }
 
 /// A parsed dump: tables of rows of (attribute, value).
@@ -35,7 +39,11 @@ pub struct Dump {
 
 impl Dump {
     pub fn host_count(&self) -> usize {
-        self.tables.iter().filter(|(n, _)| n == "host").map(|(_, rows)| rows.len()).sum()
+        self.tables
+            .iter()
+            .filter(|(n, _)| n == "host")
+            .map(|(_, rows)| rows.len())
+            .sum()
     }
 }
 
@@ -47,27 +55,31 @@ pub fn parse(text: &str) -> Result<Dump, String> {
     let mut seen_database = false;
     loop {
         let pos = reader.buffer_position();
-        let ev = reader.read_event().map_err(|e| format!("XML error at byte {pos}: {e}"))?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| format!("XML error at byte {pos}: {e}"))?;
         match ev {
             Event::Eof => break,
             Event::DocType(_) => return Err("DOCTYPE declarations are not accepted".into()),
-            Event::Start(e) | Event::Empty(e) => {
-                match e.name().as_ref() {
-                    b"database" => seen_database = true,
-                    b"table" => {
-                        let name = attrs(&e)?.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v).unwrap_or_default();
-                        tables.push((name, Vec::new()));
-                        in_table = true;
-                    }
-                    b"row" if in_table => {
-                        let row = attrs(&e)?;
-                        if let Some(t) = tables.last_mut() {
-                            t.1.push(row);
-                        }
-                    }
-                    _ => {}
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"database" => seen_database = true,
+                b"table" => {
+                    let name = attrs(&e)?
+                        .into_iter()
+                        .find(|(k, _)| k == "name")
+                        .map(|(_, v)| v)
+                        .unwrap_or_default();
+                    tables.push((name, Vec::new()));
+                    in_table = true;
                 }
-            }
+                b"row" if in_table => {
+                    let row = attrs(&e)?;
+                    if let Some(t) = tables.last_mut() {
+                        t.1.push(row);
+                    }
+                }
+                _ => {}
+            },
             Event::End(e) if e.name().as_ref() == b"table" => in_table = false,
             _ => {}
         }
@@ -83,7 +95,10 @@ fn attrs(e: &quick_xml::events::BytesStart) -> Result<Vec<(String, String)>, Str
     for a in e.attributes() {
         let a = a.map_err(|e| format!("bad attribute: {e}"))?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-        let value = a.unescape_value().map_err(|e| format!("bad attribute value for {key}: {e}"))?.into_owned();
+        let value = a
+            .unescape_value()
+            .map_err(|e| format!("bad attribute value for {key}: {e}"))?
+            .into_owned();
         out.push((key, value));
     }
     Ok(out)
@@ -211,7 +226,9 @@ fn value_of(ty: &Ty, text: &str) -> Result<Value, String> {
                 for it in items {
                     match it {
                         Sexp::List(kv) => match kv.as_slice() {
-                            [Sexp::Atom(k), Sexp::Atom(x)] => out.insert(k.clone(), scalar(v, x).ok_or_else(bad)?),
+                            [Sexp::Atom(k), Sexp::Atom(x)] => {
+                                out.insert(k.clone(), scalar(v, x).ok_or_else(bad)?)
+                            }
                             _ => return Err(bad()),
                         },
                         Sexp::Atom(_) => return Err(bad()),
@@ -235,7 +252,10 @@ pub fn load(st: &mut State, dump: &Dump, ips: &[IpAddr]) -> Result<Vec<String>, 
             continue; // Sessions are credentials; they do not carry over.
         }
         let Some(ci) = dm.index(table) else {
-            warnings.push(format!("unknown table {table} ({} rows) ignored", rows.len()));
+            warnings.push(format!(
+                "unknown table {table} ({} rows) ignored",
+                rows.len()
+            ));
             continue;
         };
         let class = &dm.classes[ci];
@@ -278,16 +298,26 @@ pub fn load(st: &mut State, dump: &Dump, ips: &[IpAddr]) -> Result<Vec<String>, 
         }
     }
     st.db.rebuild_relations();
-    let (pc, hc, vc) = (st.db.class_index("pool"), st.db.class_index("host"), st.db.class_index("VM"));
+    let (pc, hc, vc) = (
+        st.db.class_index("pool"),
+        st.db.class_index("host"),
+        st.db.class_index("VM"),
+    );
     let host_refs: Vec<String> = st.db.refs(hc).cloned().collect();
     if host_refs.is_empty() {
         return Err("the dump has no host".into());
     }
-    st.pool = match st.db.refs(pc).next().cloned() {
+    let first_pool = st.db.refs(pc).next().cloned();
+    st.pool = match first_pool {
         Some(p) => p,
         None => {
             warnings.push("no pool row; one was created".into());
-            st.db.create(pc, None, None, vec![("master", Value::String(host_refs[0].clone()))])
+            st.db.create(
+                pc,
+                None,
+                None,
+                vec![("master", Value::String(host_refs[0].clone()))],
+            )
         }
     };
     // The master listens first (127.0.0.1); each host's address becomes its listener's.
@@ -299,15 +329,22 @@ pub fn load(st: &mut State, dump: &Dump, ips: &[IpAddr]) -> Result<Vec<String>, 
     } else {
         warnings.push("pool.master is not a host; the first host was made master".into());
         let pool = st.pool.clone();
-        st.db.set(pc, &pool, "master", Value::String(ordered[0].clone()));
+        st.db
+            .set(pc, &pool, "master", Value::String(ordered[0].clone()));
     }
     for (h, ip) in ordered.iter().zip(ips) {
         let old = st.db.get_str(hc, h, "address");
         if old != ip.to_string() {
-            warnings.push(format!("host {} address {old} served at {ip}", st.db.get_str(hc, h, "name_label")));
+            warnings.push(format!(
+                "host {} address {old} served at {ip}",
+                st.db.get_str(hc, h, "name_label")
+            ));
         }
         st.db.set(hc, h, "address", Value::String(ip.to_string()));
-        st.hosts.push(HostSlot { r: h.clone(), ip: *ip });
+        st.hosts.push(HostSlot {
+            r: h.clone(),
+            ip: *ip,
+        });
     }
     st.master = 0;
     let gc = st.db.class_index("VM_guest_metrics");
@@ -384,9 +421,22 @@ fn scalar_text(v: &Value) -> String {
 
 fn text_of(v: &Value) -> String {
     match v {
-        Value::Array(items) => format!("({})", items.iter().map(|x| sexp_atom(&scalar_text(x))).collect::<Vec<_>>().join(" ")),
+        Value::Array(items) => format!(
+            "({})",
+            items
+                .iter()
+                .map(|x| sexp_atom(&scalar_text(x)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Value::Struct(s) => {
-            format!("({})", s.iter().map(|(k, x)| format!("({} {})", sexp_atom(k), sexp_atom(&scalar_text(x)))).collect::<Vec<_>>().join(" "))
+            format!(
+                "({})",
+                s.iter()
+                    .map(|(k, x)| format!("({} {})", sexp_atom(k), sexp_atom(&scalar_text(x))))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
         _ => scalar_text(v),
     }
@@ -403,7 +453,10 @@ fn dump_class(st: &State, ci: usize, class: &Class, out: &mut String) {
     for (r, o) in &table.objs {
         out.push_str("<row ref=\"");
         xml_attr(r, out);
-        out.push_str(&format!("\" __ctime=\"{}\" __mtime=\"{}\"", o.created, o.modified));
+        out.push_str(&format!(
+            "\" __ctime=\"{}\" __mtime=\"{}\"",
+            o.created, o.modified
+        ));
         for (f, v) in class.fields.iter().zip(&o.fields) {
             if matches!(v, Value::Nil) {
                 continue;
@@ -423,7 +476,10 @@ fn dump_class(st: &State, ci: usize, class: &Class, out: &mut String) {
 pub fn dump(st: &State) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<database><manifest>");
     out.push_str("<pair key=\"schema_major_vsn\" value=\"5\"/><pair key=\"schema_minor_vsn\" value=\"786\"/>");
-    out.push_str(&format!("<pair key=\"generation_count\" value=\"{}\"/></manifest>", st.db.generation));
+    out.push_str(&format!(
+        "<pair key=\"generation_count\" value=\"{}\"/></manifest>",
+        st.db.generation
+    ));
     for (ci, class) in st.db.dm.classes.iter().enumerate() {
         if class.name == "session" {
             continue;
@@ -452,9 +508,16 @@ mod tests {
         assert!(parse_sexp("('a') x").is_err());
         assert!(parse_sexp("'unterminated").is_err());
         assert!(parse_sexp(&"(".repeat(100)).is_err());
-        let map = value_of(&Ty::Map(Box::new(Ty::String), Box::new(Ty::String)), "(('k' 'v'))").unwrap();
+        let map = value_of(
+            &Ty::Map(Box::new(Ty::String), Box::new(Ty::String)),
+            "(('k' 'v'))",
+        )
+        .unwrap();
         assert_eq!(map.get("k"), Some(&Value::from("v")));
-        assert_eq!(value_of(&Ty::Set(Box::new(Ty::Int)), "('1' '2')").unwrap(), Value::Array(vec![Value::Int(1), Value::Int(2)]));
+        assert_eq!(
+            value_of(&Ty::Set(Box::new(Ty::Int)), "('1' '2')").unwrap(),
+            Value::Array(vec![Value::Int(1), Value::Int(2)])
+        );
         assert!(value_of(&Ty::Int, "x").is_err());
     }
 
@@ -464,7 +527,13 @@ mod tests {
         assert_eq!(db_name("VM", "memory_static_max"), "memory__static_max");
         assert_eq!(db_name("VM", "other_config"), "other_config");
         assert_eq!(db_name("network", "name_description"), "name__description");
-        assert_eq!(db_name("VM_guest_metrics", "PV_drivers_version"), "PV_drivers_version");
-        assert_eq!(text_of(&Value::Array(vec![Value::from("a'b")])), "('a\\'b')");
+        assert_eq!(
+            db_name("VM_guest_metrics", "PV_drivers_version"),
+            "PV_drivers_version"
+        );
+        assert_eq!(
+            text_of(&Value::Array(vec![Value::from("a'b")])),
+            "('a\\'b')"
+        );
     }
 }

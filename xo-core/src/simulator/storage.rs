@@ -19,7 +19,18 @@ pub fn new_vdi(st: &mut State, sr: &str, name: &str, size: i64, ty: &str) -> Str
             ("physical_utilisation", Value::Int(size / 4)),
             ("type", Value::String(ty.to_owned())),
             ("managed", Value::Bool(true)),
-            ("allowed_operations", ops(&["clone", "copy", "resize", "snapshot", "destroy", "update", "generate_config"])),
+            (
+                "allowed_operations",
+                ops(&[
+                    "clone",
+                    "copy",
+                    "resize",
+                    "snapshot",
+                    "destroy",
+                    "update",
+                    "generate_config",
+                ]),
+            ),
         ],
     );
     account(st, sr, size);
@@ -38,14 +49,30 @@ fn account(st: &mut State, sr: &str, delta: i64) {
     }
     let va = st.db.get_i64(sc, sr, "virtual_allocation") + delta;
     let pu = st.db.get_i64(sc, sr, "physical_utilisation") + delta / 4;
-    st.db.set(sc, sr, "virtual_allocation", Value::Int(va.max(0)));
-    st.db.set(sc, sr, "physical_utilisation", Value::Int(pu.max(0)));
+    st.db
+        .set(sc, sr, "virtual_allocation", Value::Int(va.max(0)));
+    st.db
+        .set(sc, sr, "physical_utilisation", Value::Int(pu.max(0)));
 }
 
-pub fn new_vbd(st: &mut State, vm: &str, vdi: &str, userdevice: &str, ty: &str, bootable: bool) -> String {
+pub fn new_vbd(
+    st: &mut State,
+    vm: &str,
+    vdi: &str,
+    userdevice: &str,
+    ty: &str,
+    bootable: bool,
+) -> String {
     let bc = st.db.class_index("VBD");
     let empty = is_null_ref(vdi);
-    let device = if ty == "CD" { String::new() } else { format!("xvd{}", (b'a' + userdevice.parse::<u8>().unwrap_or(0) % 26) as char) };
+    let device = if ty == "CD" {
+        String::new()
+    } else {
+        format!(
+            "xvd{}",
+            (b'a' + userdevice.parse::<u8>().unwrap_or(0) % 26) as char
+        )
+    };
     st.db.create(
         bc,
         None,
@@ -56,11 +83,17 @@ pub fn new_vbd(st: &mut State, vm: &str, vdi: &str, userdevice: &str, ty: &str, 
             ("userdevice", Value::String(userdevice.to_owned())),
             ("device", Value::String(device)),
             ("type", Value::String(ty.to_owned())),
-            ("mode", Value::String(if ty == "CD" { "RO" } else { "RW" }.into())),
+            (
+                "mode",
+                Value::String(if ty == "CD" { "RO" } else { "RW" }.into()),
+            ),
             ("bootable", Value::Bool(bootable)),
             ("empty", Value::Bool(empty)),
             ("unpluggable", Value::Bool(true)),
-            ("allowed_operations", ops(&["attach", if ty == "CD" { "insert" } else { "pause" }])),
+            (
+                "allowed_operations",
+                ops(&["attach", if ty == "CD" { "insert" } else { "pause" }]),
+            ),
         ],
     )
 }
@@ -70,10 +103,27 @@ pub fn duplicate_vdi(st: &mut State, vdi: &str, sr: Option<&str>, snapshot: bool
     let dc = st.db.class_index("VDI");
     let dm = st.db.dm;
     let c = &dm.classes[dc];
-    let Some(o) = st.db.tables[dc].objs.get(vdi) else { return NULL_REF.into() };
-    let skip = ["uuid", "VBDs", "crash_dumps", "snapshots", "snapshot_of", "current_operations", "SR", "is_a_snapshot", "snapshot_time"];
-    let mut vals: Vec<(&str, Value)> =
-        c.fields.iter().zip(&o.fields).filter(|(f, _)| !skip.contains(&f.name.as_str())).map(|(f, v)| (f.name.as_str(), v.clone())).collect();
+    let Some(o) = st.db.tables[dc].objs.get(vdi) else {
+        return NULL_REF.into();
+    };
+    let skip = [
+        "uuid",
+        "VBDs",
+        "crash_dumps",
+        "snapshots",
+        "snapshot_of",
+        "current_operations",
+        "SR",
+        "is_a_snapshot",
+        "snapshot_time",
+    ];
+    let mut vals: Vec<(&str, Value)> = c
+        .fields
+        .iter()
+        .zip(&o.fields)
+        .filter(|(f, _)| !skip.contains(&f.name.as_str()))
+        .map(|(f, v)| (f.name.as_str(), v.clone()))
+        .collect();
     let src_sr = st.db.get_str(dc, vdi, "SR");
     let sr = sr.map_or(src_sr, str::to_owned);
     vals.push(("SR", Value::String(sr.clone())));
@@ -91,19 +141,38 @@ pub fn duplicate_vdi(st: &mut State, vdi: &str, sr: Option<&str>, snapshot: bool
 }
 
 pub fn vdi_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
-    let Some(Value::Struct(rec)) = args.first() else { return Err(fail("FIELD_TYPE_ERROR", &["args"])) };
+    let Some(Value::Struct(rec)) = args.first() else {
+        return Err(fail("FIELD_TYPE_ERROR", &["args"]));
+    };
     let sr = rec.get("SR").cloned().unwrap_or(Value::from(NULL_REF));
     let sr = check_ref(cx.st, "SR", &sr)?;
     let dc = cx.st.db.class_index("VDI");
     let dm = cx.st.db.dm;
     let class = &dm.classes[dc];
-    let vals: Vec<(&str, Value)> = rec.iter().filter(|(k, _)| settable_at_create(class, k) && *k != "uuid").map(|(k, v)| (k, v.clone())).collect();
+    let vals: Vec<(&str, Value)> = rec
+        .iter()
+        .filter(|(k, _)| settable_at_create(class, k) && *k != "uuid")
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
     let size = rec.get("virtual_size").and_then(Value::as_i64).unwrap_or(0);
     if size < 0 {
         return Err(fail("INVALID_VALUE", &["virtual_size", &size.to_string()]));
     }
     let r = cx.st.db.create(dc, None, None, vals);
-    cx.st.db.set(dc, &r, "allowed_operations", ops(&["clone", "copy", "resize", "snapshot", "destroy", "update", "generate_config"]));
+    cx.st.db.set(
+        dc,
+        &r,
+        "allowed_operations",
+        ops(&[
+            "clone",
+            "copy",
+            "resize",
+            "snapshot",
+            "destroy",
+            "update",
+            "generate_config",
+        ]),
+    );
     account(cx.st, &sr, size);
     Ok(Value::String(r))
 }
@@ -111,7 +180,8 @@ pub fn vdi_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
 fn vbd_attached_to_running(st: &State, vbd: &str) -> bool {
     let (bc, vc) = (st.db.class_index("VBD"), st.db.class_index("VM"));
     let vm = st.db.get_str(bc, vbd, "VM");
-    st.db.get_bool(bc, vbd, "currently_attached") && st.db.get_str(vc, &vm, "power_state") == RUNNING
+    st.db.get_bool(bc, vbd, "currently_attached")
+        && st.db.get_str(vc, &vm, "power_state") == RUNNING
 }
 
 pub fn vdi_destroy(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
@@ -143,24 +213,53 @@ pub fn vdi_clone(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
 }
 
 pub fn vbd_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
-    let Some(Value::Struct(rec)) = args.first() else { return Err(fail("FIELD_TYPE_ERROR", &["args"])) };
+    let Some(Value::Struct(rec)) = args.first() else {
+        return Err(fail("FIELD_TYPE_ERROR", &["args"]));
+    };
     let vm = check_ref(cx.st, "VM", rec.get("VM").unwrap_or(&Value::Nil))?;
-    let vdi = rec.get("VDI").and_then(Value::as_str).unwrap_or(NULL_REF).to_owned();
+    let vdi = rec
+        .get("VDI")
+        .and_then(Value::as_str)
+        .unwrap_or(NULL_REF)
+        .to_owned();
     if !is_null_ref(&vdi) {
         check_ref(cx.st, "VDI", &Value::String(vdi.clone()))?;
     }
     let (vc, bc) = (cx.st.db.class_index("VM"), cx.st.db.class_index("VBD"));
-    let used: Vec<String> = refs_of(cx.st, vc, &vm, "VBDs").iter().map(|b| cx.st.db.get_str(bc, b, "userdevice")).collect();
-    let mut userdevice = rec.get("userdevice").and_then(Value::as_str).unwrap_or("autodetect").to_owned();
+    let used: Vec<String> = refs_of(cx.st, vc, &vm, "VBDs")
+        .iter()
+        .map(|b| cx.st.db.get_str(bc, b, "userdevice"))
+        .collect();
+    let mut userdevice = rec
+        .get("userdevice")
+        .and_then(Value::as_str)
+        .unwrap_or("autodetect")
+        .to_owned();
     if userdevice == "autodetect" || userdevice.is_empty() {
-        userdevice = (0..16).map(|i| i.to_string()).find(|d| !used.contains(d)).unwrap_or_else(|| "16".into());
+        userdevice = (0..16)
+            .map(|i| i.to_string())
+            .find(|d| !used.contains(d))
+            .unwrap_or_else(|| "16".into());
     } else if used.contains(&userdevice) {
         return Err(fail("DEVICE_ALREADY_EXISTS", &[&userdevice]));
     }
-    let ty = rec.get("type").and_then(Value::as_str).unwrap_or("Disk").to_owned();
-    let bootable = rec.get("bootable").and_then(Value::as_bool).unwrap_or(false);
+    let ty = rec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("Disk")
+        .to_owned();
+    let bootable = rec
+        .get("bootable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let r = new_vbd(cx.st, &vm, &vdi, &userdevice, &ty, bootable);
-    for key in ["mode", "other_config", "qos_algorithm_type", "qos_algorithm_params", "unpluggable"] {
+    for key in [
+        "mode",
+        "other_config",
+        "qos_algorithm_type",
+        "qos_algorithm_params",
+        "unpluggable",
+    ] {
         if let Some(v) = rec.get(key) {
             cx.st.db.set(bc, &r, key, v.clone());
         }
@@ -174,7 +273,10 @@ pub fn vbd_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
 pub fn vbd_destroy(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vbd = check_ref(cx.st, "VBD", &args[0])?;
     if vbd_attached_to_running(cx.st, &vbd) {
-        return Err(fail("OPERATION_NOT_ALLOWED", &["VBD is currently attached to a running VM"]));
+        return Err(fail(
+            "OPERATION_NOT_ALLOWED",
+            &["VBD is currently attached to a running VM"],
+        ));
     }
     let bc = cx.st.db.class_index("VBD");
     cx.st.db.destroy(bc, &vbd);
@@ -188,7 +290,10 @@ pub fn plug_device(cx: &mut Cx, class: &str, r: &Value, plug: bool) -> Outcome<V
     let vm = cx.st.db.get_str(ci, &dev, "VM");
     let power = cx.st.db.get_str(vc, &vm, "power_state");
     if power != RUNNING {
-        return Err(fail("VM_BAD_POWER_STATE", &[&vm, "running", &power.to_ascii_lowercase()]));
+        return Err(fail(
+            "VM_BAD_POWER_STATE",
+            &[&vm, "running", &power.to_ascii_lowercase()],
+        ));
     }
     let attached = cx.st.db.get_bool(ci, &dev, "currently_attached");
     if plug && attached {
@@ -200,7 +305,9 @@ pub fn plug_device(cx: &mut Cx, class: &str, r: &Value, plug: bool) -> Outcome<V
     if !plug && class == "VBD" && !cx.st.db.get_bool(ci, &dev, "unpluggable") {
         return Err(fail("VBD_NOT_UNPLUGGABLE", &[&dev]));
     }
-    cx.st.db.set(ci, &dev, "currently_attached", Value::Bool(plug));
+    cx.st
+        .db
+        .set(ci, &dev, "currently_attached", Value::Bool(plug));
     void()
 }
 
@@ -235,12 +342,19 @@ pub fn vbd_eject(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     if cx.st.db.get_bool(bc, &vbd, "empty") {
         return Err(fail("VBD_IS_EMPTY", &[&vbd]));
     }
-    cx.st.db.set(bc, &vbd, "VDI", Value::String(NULL_REF.into()));
+    cx.st
+        .db
+        .set(bc, &vbd, "VDI", Value::String(NULL_REF.into()));
     cx.st.db.set(bc, &vbd, "empty", Value::Bool(true));
     void()
 }
 
 /// An empty struct value (for records the simulator fills in).
 pub fn map(pairs: &[(&str, &str)]) -> Value {
-    Value::Struct(pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect::<Struct>())
+    Value::Struct(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect::<Struct>(),
+    )
 }

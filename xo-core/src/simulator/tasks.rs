@@ -13,7 +13,11 @@ const STEPS: u32 = 4;
 
 fn new_task(st: &mut State, label: &str, description: &str) -> String {
     let class = st.db.class_index("task");
-    let host = st.hosts.get(st.master).map(|h| h.r.clone()).unwrap_or_default();
+    let host = st
+        .hosts
+        .get(st.master)
+        .map(|h| h.r.clone())
+        .unwrap_or_default();
     st.db.create(
         class,
         None,
@@ -25,14 +29,21 @@ fn new_task(st: &mut State, label: &str, description: &str) -> String {
             ("created", Value::DateTime(DateTime::now())),
             ("resident_on", Value::String(host)),
             ("progress", Value::Double(0.0)),
-            ("allowed_operations", Value::Array(vec![Value::String("cancel".into())])),
+            (
+                "allowed_operations",
+                Value::Array(vec![Value::String("cancel".into())]),
+            ),
         ],
     )
 }
 
 /// The operation an async call puts in the target object's `current_operations`, if the
 /// class tracks operations and the message is one of them.
-fn tracked_operation(class: &Class, msg: &Message, args: &[Value]) -> Option<(usize, String, String)> {
+fn tracked_operation(
+    class: &Class,
+    msg: &Message,
+    args: &[Value],
+) -> Option<(usize, String, String)> {
     let p = msg.params.iter().find(|p| p.name != "session_id")?;
     if p.ty != Ty::Ref(class.name.clone()) {
         return None;
@@ -43,14 +54,15 @@ fn tracked_operation(class: &Class, msg: &Message, args: &[Value]) -> Option<(us
     let values = class.enums.get(e)?;
     let op = values.iter().find(|x| **x == msg.name)?.clone();
     let r = args.first()?.as_str()?.to_owned();
-    super::datamodel::Datamodel::get().index(&class.name).map(|ci| (ci, r, op))
+    super::datamodel::Datamodel::get()
+        .index(&class.name)
+        .map(|ci| (ci, r, op))
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn spawn(
     shared: &Arc<Shared>,
     st: &mut State,
-    host: usize,
     session: Option<String>,
     method: &str,
     class: &'static Class,
@@ -67,7 +79,9 @@ pub fn spawn(
         }
         let t = task.clone();
         let name = name.clone();
-        st.db.update_map(*ci, r, "current_operations", |m| m.insert(t, Value::String(name)));
+        st.db.update_map(*ci, r, "current_operations", |m| {
+            m.insert(t, Value::String(name))
+        });
         st.task_ops.insert(task.clone(), (*ci, r.clone()));
     }
     let d = st.task_duration;
@@ -77,7 +91,12 @@ pub fn spawn(
             let mut st = sh.lock();
             let tc = st.db.class_index("task");
             if st.db.get_str(tc, &t, "status") == "pending" {
-                st.db.set(tc, &t, "progress", Value::Double(f64::from(i) / f64::from(STEPS)));
+                st.db.set(
+                    tc,
+                    &t,
+                    "progress",
+                    Value::Double(f64::from(i) / f64::from(STEPS)),
+                );
             }
             drop(st);
             sh.changed.notify_all();
@@ -92,7 +111,12 @@ pub fn spawn(
         }
         release(&mut st, &t);
         let result = {
-            let mut cx = Cx { st: &mut st, shared: sh, host, session, task: Some(t.clone()) };
+            let mut cx = Cx {
+                st: &mut st,
+                shared: sh,
+                session,
+                task: Some(t.clone()),
+            };
             run(&mut cx, class, action, &args)
         };
         finish(&mut st, &t, result);
@@ -104,10 +128,15 @@ pub fn spawn(
 
 /// `OTHER_OPERATION_IN_PROGRESS` when another task holds the object.
 pub fn busy(st: &State, ci: usize, r: &str, own: Option<&str>) -> Option<ApiFailure> {
-    let Some(Value::Struct(ops)) = st.db.get(ci, r, "current_operations") else { return None };
+    let Some(Value::Struct(ops)) = st.db.get(ci, r, "current_operations") else {
+        return None;
+    };
     let (task, op) = ops.iter().find(|(t, _)| Some(*t) != own)?;
     let class = &st.db.dm.classes[ci].name;
-    Some(fail("OTHER_OPERATION_IN_PROGRESS", &[class, r, op.as_str().unwrap_or_default(), task]))
+    Some(fail(
+        "OTHER_OPERATION_IN_PROGRESS",
+        &[class, r, op.as_str().unwrap_or_default(), task],
+    ))
 }
 
 /// Removes the task's entry from its object's `current_operations`.
@@ -124,17 +153,21 @@ fn finish(st: &mut State, task: &str, result: Outcome<Value>) {
     match result {
         Ok(v) => {
             st.db.set(tc, task, "result", Value::String(fragment(&v)));
-            st.db.set(tc, task, "status", Value::String("success".into()));
+            st.db
+                .set(tc, task, "status", Value::String("success".into()));
         }
         Err(f) => {
             let info = f.to_description().into_iter().map(Value::String).collect();
             st.db.set(tc, task, "error_info", Value::Array(info));
-            st.db.set(tc, task, "status", Value::String("failure".into()));
+            st.db
+                .set(tc, task, "status", Value::String("failure".into()));
         }
     }
     st.db.set(tc, task, "progress", Value::Double(1.0));
-    st.db.set(tc, task, "finished", Value::DateTime(DateTime::now()));
-    st.db.set(tc, task, "allowed_operations", Value::Array(Vec::new()));
+    st.db
+        .set(tc, task, "finished", Value::DateTime(DateTime::now()));
+    st.db
+        .set(tc, task, "allowed_operations", Value::Array(Vec::new()));
 }
 
 /// The task result as xapi stores it: `""` for void, else one XML-RPC `<value>` fragment.
@@ -162,7 +195,15 @@ pub fn cancel(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     release(cx.st, &t);
     let db = &mut cx.st.db;
     db.set(tc, &t, "status", Value::String("cancelled".into()));
-    db.set(tc, &t, "error_info", Value::Array(vec![Value::from("TASK_CANCELLED"), Value::String(t.clone())]));
+    db.set(
+        tc,
+        &t,
+        "error_info",
+        Value::Array(vec![
+            Value::from("TASK_CANCELLED"),
+            Value::String(t.clone()),
+        ]),
+    );
     db.set(tc, &t, "finished", Value::DateTime(DateTime::now()));
     db.set(tc, &t, "allowed_operations", Value::Array(Vec::new()));
     void()

@@ -15,11 +15,20 @@ pub const SUSPENDED: &str = "Suspended";
 /// Power states in which xapi allows each operation.
 fn allowed_states(op: &str) -> &'static [&'static str] {
     match op {
-        "start" | "start_on" | "provision" | "changing_memory_limits" | "changing_static_range" | "changing_VCPUs"
+        "start"
+        | "start_on"
+        | "provision"
+        | "changing_memory_limits"
+        | "changing_static_range"
+        | "changing_VCPUs"
         | "make_into_template" => &[HALTED],
-        "clean_shutdown" | "clean_reboot" | "suspend" | "pause" | "pool_migrate" | "changing_VCPUs_live" | "checkpoint" => {
-            &[RUNNING]
-        }
+        "clean_shutdown"
+        | "clean_reboot"
+        | "suspend"
+        | "pause"
+        | "pool_migrate"
+        | "changing_VCPUs_live"
+        | "checkpoint" => &[RUNNING],
         "hard_shutdown" | "shutdown" => &[PAUSED, SUSPENDED, RUNNING],
         "hard_reboot" => &[PAUSED, RUNNING],
         "unpause" => &[PAUSED],
@@ -76,7 +85,9 @@ const LISTED_OPS: &[&str] = &[
 
 fn lower(state: &str) -> String {
     let mut c = state.chars();
-    c.next().map(|f| f.to_ascii_lowercase().to_string() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_ascii_lowercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }
 
 /// Why `op` is refused on `vm` right now, as xapi reports it (`None`: allowed).
@@ -86,9 +97,23 @@ pub fn check_op(st: &State, vm: &str, op: &str, task: Option<&str>) -> Option<Ap
     let is_template = db.get_bool(vc, vm, "is_a_template");
     let is_snapshot = db.get_bool(vc, vm, "is_a_snapshot");
     if db.get_bool(vc, vm, "is_control_domain") {
-        return Some(fail("OPERATION_NOT_ALLOWED", &["This operation is not allowed on the control domain"]));
+        return Some(fail(
+            "OPERATION_NOT_ALLOWED",
+            &["This operation is not allowed on the control domain"],
+        ));
     }
-    if is_snapshot && !["clone", "copy", "export", "destroy", "hard_shutdown", "metadata_export", "revert"].contains(&op) {
+    if is_snapshot
+        && ![
+            "clone",
+            "copy",
+            "export",
+            "destroy",
+            "hard_shutdown",
+            "metadata_export",
+            "revert",
+        ]
+        .contains(&op)
+    {
         return Some(fail("VM_IS_SNAPSHOT", &[vm, op]));
     }
     if is_template && !is_snapshot {
@@ -103,7 +128,11 @@ pub fn check_op(st: &State, vm: &str, op: &str, task: Option<&str>) -> Option<Ap
     let power = db.get_str(vc, vm, "power_state");
     let allowed = allowed_states(op);
     if !allowed.contains(&power.as_str()) && !(is_template && TEMPLATE_OPS.contains(&op)) {
-        let expected = allowed.iter().map(|s| lower(s)).collect::<Vec<_>>().join(", ");
+        let expected = allowed
+            .iter()
+            .map(|s| lower(s))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Some(fail("VM_BAD_POWER_STATE", &[vm, &expected, &lower(&power)]));
     }
     None
@@ -137,7 +166,12 @@ fn pick_host(st: &State) -> String {
     st.hosts
         .iter()
         .filter(|h| st.db.get_bool(hc, &h.r, "enabled"))
-        .min_by_key(|h| st.db.get(hc, &h.r, "resident_VMs").and_then(Value::as_array).map_or(0, <[Value]>::len))
+        .min_by_key(|h| {
+            st.db
+                .get(hc, &h.r, "resident_VMs")
+                .and_then(Value::as_array)
+                .map_or(0, <[Value]>::len)
+        })
         .map(|h| h.r.clone())
         .unwrap_or_default()
 }
@@ -146,13 +180,20 @@ fn set_devices_attached(st: &mut State, vm: &str, attached: bool) {
     let vc = st.db.class_index("VM");
     for (class, field) in [("VBD", "VBDs"), ("VIF", "VIFs")] {
         let ci = st.db.class_index(class);
-        let devs: Vec<String> =
-            st.db.get(vc, vm, field).and_then(Value::as_array).unwrap_or_default().iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        let devs: Vec<String> = st
+            .db
+            .get(vc, vm, field)
+            .and_then(Value::as_array)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
         for d in devs {
             if class == "VBD" && st.db.get_bool(ci, &d, "empty") {
                 continue;
             }
-            st.db.set(ci, &d, "currently_attached", Value::Bool(attached));
+            st.db
+                .set(ci, &d, "currently_attached", Value::Bool(attached));
         }
     }
 }
@@ -164,7 +205,12 @@ pub fn power_on(cx: &mut Cx, vm: &str, host: &str, paused: bool) {
     st.next_domid += 1;
     let domid = st.next_domid;
     let db = &mut st.db;
-    db.set(vc, vm, "power_state", Value::String(if paused { PAUSED } else { RUNNING }.into()));
+    db.set(
+        vc,
+        vm,
+        "power_state",
+        Value::String(if paused { PAUSED } else { RUNNING }.into()),
+    );
     db.set(vc, vm, "resident_on", Value::String(host.to_owned()));
     db.set(vc, vm, "domid", Value::Int(domid));
     let target = db.get_i64(vc, vm, "memory_dynamic_max");
@@ -176,8 +222,18 @@ pub fn power_on(cx: &mut Cx, vm: &str, host: &str, paused: bool) {
         db.set(mc, &metrics, "start_time", Value::DateTime(DateTime::now()));
         db.set(mc, &metrics, "memory_actual", Value::Int(target));
         db.set(mc, &metrics, "VCPUs_number", Value::Int(vcpus));
-        db.set(mc, &metrics, "state", Value::Array(vec![Value::from(if paused { "paused" } else { "running" })]));
-        db.set(mc, &metrics, "last_updated", Value::DateTime(DateTime::now()));
+        db.set(
+            mc,
+            &metrics,
+            "state",
+            Value::Array(vec![Value::from(if paused { "paused" } else { "running" })]),
+        );
+        db.set(
+            mc,
+            &metrics,
+            "last_updated",
+            Value::DateTime(DateTime::now()),
+        );
     }
     set_devices_attached(st, vm, true);
     refresh_ops(st, vm);
@@ -203,7 +259,12 @@ pub fn power_off(st: &mut State, vm: &str, state: &str) {
         db.set(mc, &metrics, "memory_actual", Value::Int(0));
         db.set(mc, &metrics, "VCPUs_number", Value::Int(0));
         db.set(mc, &metrics, "state", Value::Array(Vec::new()));
-        db.set(mc, &metrics, "last_updated", Value::DateTime(DateTime::now()));
+        db.set(
+            mc,
+            &metrics,
+            "last_updated",
+            Value::DateTime(DateTime::now()),
+        );
     }
     if state == HALTED {
         let gm = db.get_str(vc, vm, "guest_metrics");
@@ -221,38 +282,83 @@ pub fn guest_agent_report(st: &mut State, vm: &str) {
     if !st.db.exists(vc, vm) || st.db.get_str(vc, vm, "power_state") != RUNNING {
         return;
     }
-    let seed = st.db.get_str(vc, vm, "uuid").bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let seed = st
+        .db
+        .get_str(vc, vm, "uuid")
+        .bytes()
+        .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
     let name = st.db.get_str(vc, vm, "name_label");
     let windows = name.to_ascii_lowercase().contains("win");
     let vifc = st.db.class_index("VIF");
     let mut networks = Struct::new();
-    let vifs: Vec<String> =
-        st.db.get(vc, vm, "VIFs").and_then(Value::as_array).unwrap_or_default().iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let vifs: Vec<String> = st
+        .db
+        .get(vc, vm, "VIFs")
+        .and_then(Value::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
     for (i, vif) in vifs.iter().enumerate() {
         let dev = st.db.get_str(vifc, vif, "device");
         let n = seed.wrapping_add(i as u32);
-        let v4 = if n % 2 == 0 { format!("198.51.100.{}", 2 + n % 250) } else { format!("203.0.113.{}", 2 + n % 250) };
+        let v4 = if n % 2 == 0 {
+            format!("198.51.100.{}", 2 + n % 250)
+        } else {
+            format!("203.0.113.{}", 2 + n % 250)
+        };
         let v6 = format!("2001:db8:{:x}::{:x}", 1 + (n >> 16) % 0xfff, 1 + n % 0xffff);
         networks.insert(format!("{dev}/ip"), Value::String(v4.clone()));
         networks.insert(format!("{dev}/ipv4/0"), Value::String(v4));
         networks.insert(format!("{dev}/ipv6/0"), Value::String(v6));
     }
-    let os: Struct = if windows {
-        [("name", "Microsoft Windows 10 Pro|C:\\Windows|\\Device\\Harddisk0\\Partition2"), ("distro", "windows"), ("major", "10"), ("minor", "0"), ("spmajor", "0"), ("spminor", "0")]
+    let os_pairs: &[(&str, &str)] = if windows {
+        &[
+            (
+                "name",
+                "Microsoft Windows 10 Pro|C:\\Windows|\\Device\\Harddisk0\\Partition2",
+            ),
+            ("distro", "windows"),
+            ("major", "10"),
+            ("minor", "0"),
+            ("spmajor", "0"),
+            ("spminor", "0"),
+        ]
     } else {
-        [("name", "Debian GNU/Linux 11 (bullseye)"), ("uname", "5.10.0-28-amd64"), ("distro", "debian"), ("major", "11"), ("minor", "9"), ("spmajor", ""), ("spminor", "")]
-    }
+        &[
+            ("name", "Debian GNU/Linux 11 (bullseye)"),
+            ("uname", "5.10.0-28-amd64"),
+            ("distro", "debian"),
+            ("major", "11"),
+            ("minor", "9"),
+            ("spmajor", ""),
+            ("spminor", ""),
+        ]
+    };
+    let os: Struct = os_pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+        .collect();
+    let drivers: Struct = [
+        ("major", "8"),
+        ("minor", "3"),
+        ("micro", "0"),
+        ("build", "1"),
+        ("application", "xe-guest-utilities"),
+    ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
     .collect();
-    let drivers: Struct = [("major", "8"), ("minor", "3"), ("micro", "0"), ("build", "1"), ("application", "xe-guest-utilities")]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
-        .collect();
-    let other: Struct = [("feature-shutdown", "1"), ("feature-suspend", "1"), ("feature-vcpu-hotplug", "1"), ("has-vendor-device", "0"), ("platform-feature-multiprocessor-suspend", "1")]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
-        .collect();
+    let other: Struct = [
+        ("feature-shutdown", "1"),
+        ("feature-suspend", "1"),
+        ("feature-vcpu-hotplug", "1"),
+        ("has-vendor-device", "0"),
+        ("platform-feature-multiprocessor-suspend", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+    .collect();
     let gc = st.db.class_index("VM_guest_metrics");
     let old = st.db.get_str(vc, vm, "guest_metrics");
     st.db.destroy(gc, &old);
@@ -348,10 +454,16 @@ pub fn unpause(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
 
 fn set_power(st: &mut State, vm: &str, state: &str) {
     let vc = st.db.class_index("VM");
-    st.db.set(vc, vm, "power_state", Value::String(state.into()));
+    st.db
+        .set(vc, vm, "power_state", Value::String(state.into()));
     let mc = st.db.class_index("VM_metrics");
     let metrics = st.db.get_str(vc, vm, "metrics");
-    st.db.set(mc, &metrics, "state", Value::Array(vec![Value::String(state.to_ascii_lowercase())]));
+    st.db.set(
+        mc,
+        &metrics,
+        "state",
+        Value::Array(vec![Value::String(state.to_ascii_lowercase())]),
+    );
     refresh_ops(st, vm);
 }
 
@@ -372,8 +484,16 @@ pub fn suspend(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
 }
 
 fn first_disk_sr(st: &State, vm: &str) -> String {
-    let (vc, bc, dc) = (st.db.class_index("VM"), st.db.class_index("VBD"), st.db.class_index("VDI"));
-    let vbds = st.db.get(vc, vm, "VBDs").and_then(Value::as_array).unwrap_or_default();
+    let (vc, bc, dc) = (
+        st.db.class_index("VM"),
+        st.db.class_index("VBD"),
+        st.db.class_index("VDI"),
+    );
+    let vbds = st
+        .db
+        .get(vc, vm, "VBDs")
+        .and_then(Value::as_array)
+        .unwrap_or_default();
     vbds.iter()
         .filter_map(Value::as_str)
         .map(|b| st.db.get_str(bc, b, "VDI"))
@@ -391,7 +511,9 @@ fn resume_as(cx: &mut Cx, vm: &str, host: &str, paused: bool, op: &str) -> Outco
     let dc = cx.st.db.class_index("VDI");
     let sv = cx.st.db.get_str(vc, vm, "suspend_VDI");
     cx.st.db.destroy(dc, &sv);
-    cx.st.db.set(vc, vm, "suspend_VDI", Value::String(NULL_REF.into()));
+    cx.st
+        .db
+        .set(vc, vm, "suspend_VDI", Value::String(NULL_REF.into()));
     power_on(cx, vm, host, paused);
     void()
 }
@@ -454,15 +576,31 @@ fn duplicate(cx: &mut Cx, vm: &str, name: &str, disks: DiskMode) -> String {
     let vc = st.db.class_index("VM");
     let dm = st.db.dm;
     let c = &dm.classes[vc];
-    let Some(src) = st.db.tables[vc].objs.get(vm) else { return String::new() };
-    let mut values: Vec<(&str, Value)> =
-        c.fields.iter().zip(&src.fields).filter(|(f, _)| !NOT_COPIED.contains(&f.name.as_str())).map(|(f, v)| (f.name.as_str(), v.clone())).collect();
+    let Some(src) = st.db.tables[vc].objs.get(vm) else {
+        return String::new();
+    };
+    let mut values: Vec<(&str, Value)> = c
+        .fields
+        .iter()
+        .zip(&src.fields)
+        .filter(|(f, _)| !NOT_COPIED.contains(&f.name.as_str()))
+        .map(|(f, v)| (f.name.as_str(), v.clone()))
+        .collect();
     values.retain(|(k, _)| *k != "name_label");
     values.push(("name_label", Value::String(name.to_owned())));
     let power = st.db.get_str(vc, vm, "power_state");
     let snapshot = matches!(disks, DiskMode::Snapshot);
     if snapshot {
-        values.retain(|(k, _)| !["is_a_snapshot", "is_a_template", "power_state", "domid", "snapshot_time"].contains(k));
+        values.retain(|(k, _)| {
+            ![
+                "is_a_snapshot",
+                "is_a_template",
+                "power_state",
+                "domid",
+                "snapshot_time",
+            ]
+            .contains(k)
+        });
         values.extend([
             ("is_a_snapshot", Value::Bool(true)),
             ("is_a_template", Value::Bool(true)),
@@ -473,7 +611,20 @@ fn duplicate(cx: &mut Cx, vm: &str, name: &str, disks: DiskMode) -> String {
         ]);
     } else {
         values.retain(|(k, _)| !["power_state", "domid"].contains(k));
-        values.extend([("power_state", Value::String(if power == SUSPENDED { SUSPENDED } else { HALTED }.into())), ("domid", Value::Int(-1))]);
+        values.extend([
+            (
+                "power_state",
+                Value::String(
+                    if power == SUSPENDED {
+                        SUSPENDED
+                    } else {
+                        HALTED
+                    }
+                    .into(),
+                ),
+            ),
+            ("domid", Value::Int(-1)),
+        ]);
         values.push(("parent", Value::String(vm.to_owned())));
     }
     let mut other = match st.db.get(vc, vm, "other_config") {
@@ -484,17 +635,42 @@ fn duplicate(cx: &mut Cx, vm: &str, name: &str, disks: DiskMode) -> String {
     values.retain(|(k, _)| *k != "other_config");
     values.push(("other_config", Value::Struct(other)));
     let mc = st.db.class_index("VM_metrics");
-    let metrics = st.db.create(mc, None, None, vec![("VCPUs_number", Value::Int(0)), ("install_time", Value::DateTime(DateTime::now()))]);
+    let metrics = st.db.create(
+        mc,
+        None,
+        None,
+        vec![
+            ("VCPUs_number", Value::Int(0)),
+            ("install_time", Value::DateTime(DateTime::now())),
+        ],
+    );
     values.push(("metrics", Value::String(metrics)));
     let new = st.db.create(vc, None, None, values);
     if st.tools.contains(vm) {
         st.tools.insert(new.clone());
     }
     // Devices: VIFs get new MACs, disks are cloned, copied or snapshotted.
-    let (vifc, vbdc, vdic) = (st.db.class_index("VIF"), st.db.class_index("VBD"), st.db.class_index("VDI"));
+    let (vifc, vbdc, vdic) = (
+        st.db.class_index("VIF"),
+        st.db.class_index("VBD"),
+        st.db.class_index("VDI"),
+    );
     let vifs: Vec<String> = refs_of(st, vc, vm, "VIFs");
     for vif in vifs {
-        let mut vals = copy_fields(st, vifc, &vif, &["uuid", "VM", "MAC", "currently_attached", "allowed_operations", "current_operations", "metrics"]);
+        let mut vals = copy_fields(
+            st,
+            vifc,
+            &vif,
+            &[
+                "uuid",
+                "VM",
+                "MAC",
+                "currently_attached",
+                "allowed_operations",
+                "current_operations",
+                "metrics",
+            ],
+        );
         vals.push(("VM", Value::String(new.clone())));
         let mac = st.random_mac();
         vals.push(("MAC", Value::String(mac)));
@@ -502,7 +678,20 @@ fn duplicate(cx: &mut Cx, vm: &str, name: &str, disks: DiskMode) -> String {
     }
     let vbds: Vec<String> = refs_of(st, vc, vm, "VBDs");
     for vbd in vbds {
-        let mut vals = copy_fields(st, vbdc, &vbd, &["uuid", "VM", "VDI", "currently_attached", "allowed_operations", "current_operations", "metrics"]);
+        let mut vals = copy_fields(
+            st,
+            vbdc,
+            &vbd,
+            &[
+                "uuid",
+                "VM",
+                "VDI",
+                "currently_attached",
+                "allowed_operations",
+                "current_operations",
+                "metrics",
+            ],
+        );
         let vdi = st.db.get_str(vbdc, &vbd, "VDI");
         let is_disk = st.db.get_str(vbdc, &vbd, "type") == "Disk";
         let new_vdi = if is_disk && st.db.exists(vdic, &vdi) {
@@ -523,14 +712,27 @@ fn duplicate(cx: &mut Cx, vm: &str, name: &str, disks: DiskMode) -> String {
 }
 
 pub fn refs_of(st: &State, class: usize, r: &str, field: &str) -> Vec<String> {
-    st.db.get(class, r, field).and_then(Value::as_array).unwrap_or_default().iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+    st.db
+        .get(class, r, field)
+        .and_then(Value::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
 }
 
 fn copy_fields(st: &State, class: usize, r: &str, skip: &[&str]) -> Vec<(&'static str, Value)> {
     let dm = st.db.dm;
     let c = &dm.classes[class];
-    let Some(o) = st.db.tables[class].objs.get(r) else { return Vec::new() };
-    c.fields.iter().zip(&o.fields).filter(|(f, _)| !skip.contains(&f.name.as_str())).map(|(f, v)| (f.name.as_str(), v.clone())).collect()
+    let Some(o) = st.db.tables[class].objs.get(r) else {
+        return Vec::new();
+    };
+    c.fields
+        .iter()
+        .zip(&o.fields)
+        .filter(|(f, _)| !skip.contains(&f.name.as_str()))
+        .map(|(f, v)| (f.name.as_str(), v.clone()))
+        .collect()
 }
 
 pub fn clone(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
@@ -549,7 +751,11 @@ pub fn copy(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     }
     ensure(cx, &vm, "copy")?;
     let name = args[1].as_str().unwrap_or_default().to_owned();
-    let mode = if crate::model::is_null_ref(&sr) { DiskMode::Clone } else { DiskMode::Copy(&sr) };
+    let mode = if crate::model::is_null_ref(&sr) {
+        DiskMode::Clone
+    } else {
+        DiskMode::Copy(&sr)
+    };
     Ok(Value::String(duplicate(cx, &vm, &name, mode)))
 }
 
@@ -565,13 +771,21 @@ pub fn destroy(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     ensure(cx, &vm, "destroy")?;
     let st = &mut *cx.st;
     let vc = st.db.class_index("VM");
-    for (class, field) in [("VIF", "VIFs"), ("VBD", "VBDs"), ("console", "consoles"), ("VTPM", "VTPMs")] {
+    for (class, field) in [
+        ("VIF", "VIFs"),
+        ("VBD", "VBDs"),
+        ("console", "consoles"),
+        ("VTPM", "VTPMs"),
+    ] {
         let ci = st.db.class_index(class);
         for d in refs_of(st, vc, &vm, field) {
             st.db.destroy(ci, &d);
         }
     }
-    for (class, field) in [("VM_metrics", "metrics"), ("VM_guest_metrics", "guest_metrics")] {
+    for (class, field) in [
+        ("VM_metrics", "metrics"),
+        ("VM_guest_metrics", "guest_metrics"),
+    ] {
         let ci = st.db.class_index(class);
         let r = st.db.get_str(vc, &vm, field);
         st.db.destroy(ci, &r);
@@ -586,7 +800,9 @@ pub fn provision(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     ensure(cx, &vm, "provision")?;
     let st = &mut *cx.st;
     let (vc, bc) = (st.db.class_index("VM"), st.db.class_index("VBD"));
-    let has_disk = refs_of(st, vc, &vm, "VBDs").iter().any(|b| st.db.get_str(bc, b, "type") == "Disk");
+    let has_disk = refs_of(st, vc, &vm, "VBDs")
+        .iter()
+        .any(|b| st.db.get_str(bc, b, "type") == "Disk");
     if !has_disk {
         let sr = first_disk_sr(st, &vm);
         let name = format!("{} 0", st.db.get_str(vc, &vm, "name_label"));
@@ -596,9 +812,18 @@ pub fn provision(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     void()
 }
 
-const MEMORY_CONSTRAINT: &str = "Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max";
+const MEMORY_CONSTRAINT: &str =
+    "Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max";
 
-fn set_limits(cx: &mut Cx, vm: &str, op: &str, smin: i64, smax: i64, dmin: i64, dmax: i64) -> Outcome<Value> {
+fn set_limits(
+    cx: &mut Cx,
+    vm: &str,
+    op: &str,
+    smin: i64,
+    smax: i64,
+    dmin: i64,
+    dmax: i64,
+) -> Outcome<Value> {
     ensure(cx, vm, op)?;
     if !(0 <= smin && smin <= dmin && dmin <= dmax && dmax <= smax) {
         return Err(fail("MEMORY_CONSTRAINT_VIOLATION", &[MEMORY_CONSTRAINT]));
@@ -620,7 +845,13 @@ fn set_limits(cx: &mut Cx, vm: &str, op: &str, smin: i64, smax: i64, dmin: i64, 
 
 fn mem(cx: &Cx, vm: &str) -> [i64; 4] {
     let vc = cx.st.db.class_index("VM");
-    ["memory_static_min", "memory_static_max", "memory_dynamic_min", "memory_dynamic_max"].map(|f| cx.st.db.get_i64(vc, vm, f))
+    [
+        "memory_static_min",
+        "memory_static_max",
+        "memory_dynamic_min",
+        "memory_dynamic_max",
+    ]
+    .map(|f| cx.st.db.get_i64(vc, vm, f))
 }
 
 fn int(args: &[Value], i: usize) -> i64 {
@@ -629,19 +860,43 @@ fn int(args: &[Value], i: usize) -> i64 {
 
 pub fn set_memory_limits(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
-    set_limits(cx, &vm, "changing_memory_limits", int(args, 1), int(args, 2), int(args, 3), int(args, 4))
+    set_limits(
+        cx,
+        &vm,
+        "changing_memory_limits",
+        int(args, 1),
+        int(args, 2),
+        int(args, 3),
+        int(args, 4),
+    )
 }
 
 pub fn set_memory_static_range(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
     let [_, _, dmin, dmax] = mem(cx, &vm);
-    set_limits(cx, &vm, "changing_static_range", int(args, 1), int(args, 2), dmin, dmax)
+    set_limits(
+        cx,
+        &vm,
+        "changing_static_range",
+        int(args, 1),
+        int(args, 2),
+        dmin,
+        dmax,
+    )
 }
 
 pub fn set_memory_dynamic_range(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
     let [smin, smax, _, _] = mem(cx, &vm);
-    set_limits(cx, &vm, "changing_dynamic_range", smin, smax, int(args, 1), int(args, 2))
+    set_limits(
+        cx,
+        &vm,
+        "changing_dynamic_range",
+        smin,
+        smax,
+        int(args, 1),
+        int(args, 2),
+    )
 }
 
 pub fn set_memory(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
