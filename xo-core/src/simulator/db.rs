@@ -134,22 +134,28 @@ impl Db {
         let dm = self.dm;
         for (pi, p) in dm.classes.iter().enumerate() {
             for &(pf, ci, gi) in &p.relations {
-                for o in self.tables[pi].objs.values_mut() {
-                    o.fields[pf] = Value::Array(Vec::new());
-                }
-                let links: Vec<(String, String)> = self.tables[ci]
-                    .objs
-                    .iter()
-                    .filter_map(|(r, o)| o.fields[gi].as_str().map(|t| (t.to_owned(), r.clone())))
-                    .collect();
-                for (target, child) in links {
-                    if let Some(Value::Array(set)) = self.tables[pi]
-                        .objs
-                        .get_mut(&target)
-                        .map(|o| &mut o.fields[pf])
-                    {
-                        set.push(Value::String(child));
+                let mut children: HashMap<String, Vec<Value>> = HashMap::new();
+                for (r, o) in &self.tables[ci].objs {
+                    if let Some(t) = o.fields[gi].as_str() {
+                        children
+                            .entry(t.to_owned())
+                            .or_default()
+                            .push(Value::String(r.clone()));
                     }
+                }
+                for (r, o) in self.tables[pi].objs.iter_mut() {
+                    let mut computed = children.remove(r).unwrap_or_default();
+                    // Keep the order a dump gave when it lists the same members.
+                    if let Value::Array(loaded) = &o.fields[pf] {
+                        let mut a: Vec<&Value> = loaded.iter().collect();
+                        let mut b: Vec<&Value> = computed.iter().collect();
+                        a.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+                        b.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+                        if a == b {
+                            computed = loaded.clone();
+                        }
+                    }
+                    o.fields[pf] = Value::Array(computed);
                 }
             }
         }

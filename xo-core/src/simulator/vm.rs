@@ -90,19 +90,42 @@ fn lower(state: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Why `op` is refused on `vm` right now, as xapi reports it (`None`: allowed).
-pub fn check_op(st: &State, vm: &str, op: &str, task: Option<&str>) -> Option<ApiFailure> {
+/// What the operation checks need to know about a VM, read once.
+struct Facts {
+    control: bool,
+    template: bool,
+    snapshot: bool,
+    default_template: bool,
+    busy: Option<ApiFailure>,
+    power: String,
+}
+
+fn facts(st: &State, vm: &str, task: Option<&str>) -> Facts {
     let db = &st.db;
     let vc = db.class_index("VM");
-    let is_template = db.get_bool(vc, vm, "is_a_template");
-    let is_snapshot = db.get_bool(vc, vm, "is_a_snapshot");
-    if db.get_bool(vc, vm, "is_control_domain") {
+    Facts {
+        control: db.get_bool(vc, vm, "is_control_domain"),
+        template: db.get_bool(vc, vm, "is_a_template"),
+        snapshot: db.get_bool(vc, vm, "is_a_snapshot"),
+        default_template: matches!(db.get(vc, vm, "other_config"), Some(Value::Struct(s)) if s.get("default_template").and_then(Value::as_str) == Some("true")),
+        busy: busy(st, vc, vm, task),
+        power: db.get_str(vc, vm, "power_state"),
+    }
+}
+
+/// Why `op` is refused on `vm` right now, as xapi reports it (`None`: allowed).
+pub fn check_op(st: &State, vm: &str, op: &str, task: Option<&str>) -> Option<ApiFailure> {
+    check_facts(&facts(st, vm, task), vm, op)
+}
+
+fn check_facts(f: &Facts, vm: &str, op: &str) -> Option<ApiFailure> {
+    if f.control {
         return Some(fail(
             "OPERATION_NOT_ALLOWED",
             &["This operation is not allowed on the control domain"],
         ));
     }
-    if is_snapshot
+    if f.snapshot
         && ![
             "clone",
             "copy",
@@ -116,24 +139,26 @@ pub fn check_op(st: &State, vm: &str, op: &str, task: Option<&str>) -> Option<Ap
     {
         return Some(fail("VM_IS_SNAPSHOT", &[vm, op]));
     }
-    if is_template && !is_snapshot {
-        let default = matches!(db.get(vc, vm, "other_config"), Some(Value::Struct(s)) if s.get("default_template").and_then(Value::as_str) == Some("true"));
-        if !(TEMPLATE_OPS.contains(&op) || (op == "destroy" && !default)) {
-            return Some(fail("VM_IS_TEMPLATE", &[vm, op]));
-        }
+    if f.template
+        && !f.snapshot
+        && !(TEMPLATE_OPS.contains(&op) || (op == "destroy" && !f.default_template))
+    {
+        return Some(fail("VM_IS_TEMPLATE", &[vm, op]));
     }
-    if let Some(f) = busy(st, vc, vm, task) {
-        return Some(f);
+    if let Some(b) = &f.busy {
+        return Some(b.clone());
     }
-    let power = db.get_str(vc, vm, "power_state");
     let allowed = allowed_states(op);
-    if !allowed.contains(&power.as_str()) && !(is_template && TEMPLATE_OPS.contains(&op)) {
+    if !allowed.contains(&f.power.as_str()) && !(f.template && TEMPLATE_OPS.contains(&op)) {
         let expected = allowed
             .iter()
             .map(|s| lower(s))
             .collect::<Vec<_>>()
             .join(", ");
-        return Some(fail("VM_BAD_POWER_STATE", &[vm, &expected, &lower(&power)]));
+        return Some(fail(
+            "VM_BAD_POWER_STATE",
+            &[vm, &expected, &lower(&f.power)],
+        ));
     }
     None
 }
@@ -147,9 +172,10 @@ fn ensure(cx: &Cx, vm: &str, op: &str) -> Result<(), ApiFailure> {
 
 /// Recomputes `allowed_operations` from the power state.
 pub fn refresh_ops(st: &mut State, vm: &str) {
+    let f = facts(st, vm, None);
     let ops: Vec<Value> = LISTED_OPS
         .iter()
-        .filter(|op| check_op(st, vm, op, None).is_none())
+        .filter(|op| check_facts(&f, vm, op).is_none())
         .map(|op| Value::String((*op).to_owned()))
         .collect();
     let vc = st.db.class_index("VM");
