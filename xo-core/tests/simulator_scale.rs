@@ -70,3 +70,13 @@ fn ten_thousand_vms() {
     assert!(b.get("events").unwrap().as_array().unwrap().is_empty());
     assert!(t.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+#[ignore]
+fn linearity() {
+    for n in [1000, 4000] {
+        let t = Instant::now();
+        let _sim = Simulator::start(SimConfig { vms: n, serve: false, ..SimConfig::default() }).unwrap();
+        eprintln!("{n}: {:?}", t.elapsed());
+    }
+}
