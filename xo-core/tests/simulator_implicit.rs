@@ -432,4 +432,8 @@ fn list_methods() {
         assert!(!methods.contains(&m), "{m}");
     }
     assert!(methods.len() > 1500, "{}", methods.len());
+    // XO takes the text before the first dot of every `*.get_all_records` as a class name.
+    for m in methods.iter().filter(|m| m.ends_with(".get_all_records")) {
+        assert_eq!(m.matches('.').count(), 1, "{m}");
+    }
 }

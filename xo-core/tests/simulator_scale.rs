@@ -76,7 +76,12 @@ fn ten_thousand_vms() {
 fn linearity() {
     for n in [1000, 4000] {
         let t = Instant::now();
-        let _sim = Simulator::start(SimConfig { vms: n, serve: false, ..SimConfig::default() }).unwrap();
+        let _sim = Simulator::start(SimConfig {
+            vms: n,
+            serve: false,
+            ..SimConfig::default()
+        })
+        .unwrap();
         eprintln!("{n}: {:?}", t.elapsed());
     }
 }

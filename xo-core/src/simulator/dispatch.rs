@@ -34,7 +34,7 @@ pub fn void() -> Outcome<Value> {
     Ok(Value::String(String::new()))
 }
 
-/// Classes whose messages have no `Async.` form.
+/// Classes whose messages have no `Async.` form (the message API is synchronous too).
 const NO_ASYNC_CLASSES: &[&str] = &[
     "session",
     "event",
@@ -43,10 +43,18 @@ const NO_ASYNC_CLASSES: &[&str] = &[
     "blob",
     "user",
     "auth",
+    "message",
 ];
 
+/// Whether `Async.<class>.<msg>` exists: custom messages and implicit constructors and
+/// destructors, never record reads (XO derives class names from `*.get_all_records`).
 pub fn has_async(class: &Class, msg: &Message) -> bool {
+    let reader = matches!(
+        msg.name.as_str(),
+        "get_all" | "get_all_records" | "get_record" | "get_by_uuid" | "get_all_records_where"
+    );
     !NO_ASYNC_CLASSES.contains(&class.name.as_str())
+        && !reader
         && (!msg.implicit || msg.name == "create" || msg.name == "destroy")
 }
 
