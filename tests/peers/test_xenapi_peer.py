@@ -80,6 +80,11 @@ def main():
     print("python XenAPI peer: ok")
 
 
+def test_xenapi_peer():
+    """pytest entry point (same environment variables)."""
+    main()
+
+
 if __name__ == "__main__":
     try:
         main()

@@ -1,7 +1,7 @@
 //! Peer fidelity: the official Python `XenAPI` module and XO's `xen-api` npm client against
 //! the simulator, over XML-RPC, JSON-RPC and TLS.
 //!
-//! These need the peers installed (`tests/peers/setup.sh`), so they are `#[ignore]`d by
+//! These need the peers installed (`scripts/install-peers.sh`), so they are `#[ignore]`d by
 //! default: run them with `cargo test -p xo-core --test simulator_peers -- --ignored`.
 //! `XO_PEER_PYTHON` picks the Python interpreter (default `.peers/venv/bin/python`).
 
@@ -37,7 +37,7 @@ fn ca_file(sim: &Simulator, name: &str) -> Option<PathBuf> {
 fn run(mut cmd: Command, what: &str) {
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run ({e}); see tests/peers/setup.sh"));
+        .unwrap_or_else(|e| panic!("{what}: cannot run ({e}); see scripts/install-peers.sh"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -94,31 +94,31 @@ fn js_peer(transport: &str, tls: bool) {
 }
 
 #[test]
-#[ignore = "needs the Python XenAPI peer: tests/peers/setup.sh"]
+#[ignore = "needs the Python XenAPI peer: scripts/install-peers.sh"]
 fn python_xenapi_xml_rpc() {
     python_peer(false);
 }
 
 #[test]
-#[ignore = "needs the Python XenAPI peer: tests/peers/setup.sh"]
+#[ignore = "needs the Python XenAPI peer: scripts/install-peers.sh"]
 fn python_xenapi_tls() {
     python_peer(true);
 }
 
 #[test]
-#[ignore = "needs the xen-api npm peer: tests/peers/setup.sh"]
+#[ignore = "needs the xen-api npm peer: scripts/install-peers.sh"]
 fn js_xen_api_json_rpc() {
     js_peer("json-rpc", false);
 }
 
 #[test]
-#[ignore = "needs the xen-api npm peer: tests/peers/setup.sh"]
+#[ignore = "needs the xen-api npm peer: scripts/install-peers.sh"]
 fn js_xen_api_xml_rpc() {
     js_peer("xml-rpc", false);
 }
 
 #[test]
-#[ignore = "needs the xen-api npm peer: tests/peers/setup.sh"]
+#[ignore = "needs the xen-api npm peer: scripts/install-peers.sh"]
 fn js_xen_api_auto_tls() {
     js_peer("auto", true);
 }
