@@ -147,6 +147,11 @@ impl Datamodel {
         self.index(name).map(|i| &self.classes[i])
     }
 
+    /// The zero value of a type (used for omitted optional parameters).
+    pub fn zero(&self, ty: &Ty) -> Value {
+        zero(ty, &self.enums)
+    }
+
     pub fn enum_values(&self, name: &str) -> Option<&[String]> {
         self.enums.get(name).map(Vec::as_slice)
     }

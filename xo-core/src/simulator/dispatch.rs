@@ -150,6 +150,10 @@ pub fn call(shared: &Arc<Shared>, host: usize, method: &str, params: Vec<Value>)
     {
         args.push(coerce(dm, &p.ty, v).ok_or_else(|| fail("FIELD_TYPE_ERROR", &[&p.name]))?);
     }
+    // Optional parameters left out take their type's zero, so handlers see every position.
+    for p in msg.params.iter().skip(skip + args.len()) {
+        args.push(dm.zero(&p.ty));
+    }
     let result = if is_async {
         tasks::spawn(shared, &mut st, session, method, class, msg, action, args)
     } else {

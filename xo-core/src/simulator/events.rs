@@ -212,6 +212,9 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
         if !st.sessions.contains_key(&session) {
             return Err(fail("SESSION_INVALID", &[&session]));
         }
+        if shared.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(fail("INTERNAL_ERROR", &["the simulator is stopping"]));
+        }
     }
 }
 

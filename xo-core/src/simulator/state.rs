@@ -98,6 +98,8 @@ pub struct Shared {
     queue: Mutex<Queue>,
     queue_cv: Condvar,
     pub faults: Mutex<FaultState>,
+    /// Set when the simulator is dropped: long-polls return.
+    pub stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -108,6 +110,7 @@ impl Shared {
             queue: Mutex::new(Queue::default()),
             queue_cv: Condvar::new(),
             faults: Mutex::new(FaultState::default()),
+            stopped: Default::default(),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -140,6 +143,7 @@ impl Shared {
     }
 
     pub fn stop(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.stop = true;
         q.heap.clear();
