@@ -141,7 +141,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
         }
         // eth0 management (192.0.2.0/25), eth1 trunk, eth2 storage (192.0.2.128/25).
         let mut phys = Vec::new();
-        for i in 0..3 {
+        for (i, net) in nets.iter().enumerate() {
             let pm = st.db.create(
                 pmc,
                 None,
@@ -159,7 +159,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             let mac = format!("b2:00:00:00:{:02x}:{:02x}", hi + 1, i);
             let mut vals = vec![
                 ("device", s(&format!("eth{i}"))),
-                ("network", s(&nets[i])),
+                ("network", s(net)),
                 ("host", s(&h)),
                 ("MAC", s(&mac)),
                 ("MTU", Value::Int(1500)),
@@ -527,8 +527,8 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
         "win10-01",
     ];
     for i in 0..vms {
-        let name = if vms <= NAMES.len() {
-            NAMES[i].to_owned()
+        let name = if let Some(n) = NAMES.get(i).filter(|_| vms <= NAMES.len()) {
+            (*n).to_owned()
         } else {
             format!("vm-{:05}", i + 1)
         };

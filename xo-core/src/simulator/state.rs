@@ -143,7 +143,8 @@ impl Shared {
     }
 
     pub fn stop(&self) {
-        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.stop = true;
         q.heap.clear();

@@ -32,9 +32,12 @@ pub fn read_file(path: &Path) -> Result<String, SimError> {
         .map_err(|e| SimError::Db(format!("{}: not UTF-8 ({e})", path.display())))
 }
 
-/// A parsed dump: tables of rows of (attribute, value).
+/// One row: its (attribute, value) pairs as written.
+pub type Row = Vec<(String, String)>;
+
+/// A parsed dump: tables of rows.
 pub struct Dump {
-    pub tables: Vec<(String, Vec<Vec<(String, String)>>)>,
+    pub tables: Vec<(String, Vec<Row>)>,
 }
 
 impl Dump {
@@ -50,7 +53,7 @@ impl Dump {
 pub fn parse(text: &str) -> Result<Dump, String> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
-    let mut tables: Vec<(String, Vec<Vec<(String, String)>>)> = Vec::new();
+    let mut tables: Vec<(String, Vec<Row>)> = Vec::new();
     let mut in_table = false;
     let mut seen_database = false;
     loop {

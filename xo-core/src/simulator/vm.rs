@@ -149,7 +149,7 @@ fn check_facts(f: &Facts, vm: &str, op: &str) -> Option<ApiFailure> {
         return Some(b.clone());
     }
     let allowed = allowed_states(op);
-    if !allowed.contains(&f.power.as_str()) && !(f.template && TEMPLATE_OPS.contains(&op)) {
+    if !(allowed.contains(&f.power.as_str()) || (f.template && TEMPLATE_OPS.contains(&op))) {
         let expected = allowed
             .iter()
             .map(|s| lower(s))
