@@ -478,3 +478,20 @@ fn guest_agent_only_with_tools() {
     thread::sleep(Duration::from_millis(400));
     assert_eq!(t.get("VM", "guest_metrics", &legacy), s("OpaqueRef:NULL"));
 }
+
+#[test]
+fn finished_tasks_are_bounded_like_xapi() {
+    let t = T::new();
+    let first = t.ok("task.create", vec![s("t0"), s("")]);
+    t.ok("task.cancel", vec![first.clone()]);
+    for i in 1..=200 {
+        let task = t.ok("task.create", vec![s(&format!("t{i}")), s("")]);
+        t.ok("task.cancel", vec![task]);
+    }
+    // 201 finished tasks: the oldest one was deleted.
+    assert_eq!(
+        t.call("task.get_record", vec![first]).unwrap_err().code,
+        "HANDLE_INVALID"
+    );
+    assert_eq!(t.ok("task.get_all", vec![]).as_array().unwrap().len(), 200);
+}

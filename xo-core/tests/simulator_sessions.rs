@@ -227,3 +227,32 @@ fn injected_method_errors() {
     sim.dispatch("VM.get_all", vec![sess]).unwrap();
     assert!(t.elapsed() >= std::time::Duration::from_millis(60));
 }
+
+#[test]
+fn session_limit_drops_the_oldest() {
+    let sim = sim();
+    let (u, p) = sim.credentials();
+    let first = sim
+        .dispatch(
+            "session.login_with_password",
+            vec![s(&u), s(&p), s("1.0"), s("limit-test")],
+        )
+        .unwrap();
+    let mut last = first.clone();
+    for _ in 0..500 {
+        last = sim
+            .dispatch(
+                "session.login_with_password",
+                vec![s(&u), s(&p), s("1.0"), s("limit-test")],
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        err(sim.dispatch("pool.get_all", vec![first])).code,
+        "SESSION_INVALID"
+    );
+    sim.dispatch("pool.get_all", vec![last]).unwrap();
+    // Other originators are not affected.
+    let other = login(&sim);
+    sim.dispatch("pool.get_all", vec![other]).unwrap();
+}

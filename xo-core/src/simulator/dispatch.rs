@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::datamodel::{Class, Datamodel, Message, Qualifier, Ty};
-use super::state::{Session, Shared, State};
+use super::state::{Session, Shared, State, MAX_ANONYMOUS_SESSIONS, MAX_SESSIONS_PER_ORIGINATOR};
 use super::{events, implicit, ops, tasks};
 use crate::model::{ApiFailure, DateTime, Struct, Value};
 use crate::rpc::Outcome;
@@ -231,10 +231,42 @@ fn login(shared: &Arc<Shared>, host: usize, params: &[Value], local: bool) -> Ou
             ("validation_time", Value::DateTime(DateTime::now())),
             ("is_local_superuser", Value::Bool(uname == "root")),
             ("auth_user_name", Value::String(uname.to_owned())),
-            ("originator", Value::String(originator)),
+            ("originator", Value::String(originator.clone())),
         ],
     );
-    st.sessions.insert(r.clone(), Session { host, local });
+    // Over xapi's limit, the oldest session of the same originator goes.
+    let limit = if originator.is_empty() {
+        MAX_ANONYMOUS_SESSIONS
+    } else {
+        MAX_SESSIONS_PER_ORIGINATOR
+    };
+    let same: Vec<(&String, u64)> = st
+        .sessions
+        .iter()
+        .filter(|(_, s)| s.originator == originator)
+        .map(|(r, s)| (r, s.seq))
+        .collect();
+    if same.len() >= limit {
+        if let Some(oldest) = same
+            .iter()
+            .min_by_key(|(_, seq)| *seq)
+            .map(|(r, _)| (*r).clone())
+        {
+            st.sessions.remove(&oldest);
+            st.db.destroy(class, &oldest);
+        }
+    }
+    st.session_seq += 1;
+    let seq = st.session_seq;
+    st.sessions.insert(
+        r.clone(),
+        Session {
+            host,
+            local,
+            originator,
+            seq,
+        },
+    );
     Ok(Value::String(r))
 }
 

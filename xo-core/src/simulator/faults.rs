@@ -81,6 +81,9 @@ impl Faults {
 
     /// The next `n` calls of `method` (wire name, e.g. `VM.start`) fail with `code params…`.
     pub fn fail_method(&self, method: &str, code: &str, params: &[&str], n: usize) {
+        if n == 0 {
+            return;
+        }
         let failure = ApiFailure::new(code, params.iter().map(|p| p.to_string()).collect());
         self.shared
             .faults()

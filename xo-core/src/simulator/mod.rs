@@ -196,6 +196,8 @@ impl Simulator {
             tools: Default::default(),
             task_ops: Default::default(),
             next_domid: 0,
+            session_seq: 0,
+            completed_tasks: Default::default(),
         };
         let mut warnings = Vec::new();
         match &cfg.db {

@@ -14,6 +14,9 @@ pub struct Session {
     pub host: usize,
     /// `slave_local_login_with_password`: valid only on `host`.
     pub local: bool,
+    pub originator: String,
+    /// Login order, to find the oldest session when over the limit.
+    pub seq: u64,
 }
 
 pub struct HostSlot {
@@ -37,7 +40,16 @@ pub struct State {
     /// Async task → the object whose `current_operations` it holds.
     pub task_ops: HashMap<String, (usize, String)>,
     pub next_domid: i64,
+    pub session_seq: u64,
+    /// Finished tasks, oldest first (xapi keeps at most `MAX_TASKS`).
+    pub completed_tasks: std::collections::VecDeque<String>,
 }
+
+/// xapi's `max_tasks`: above this, the oldest completed tasks are deleted.
+pub const MAX_TASKS: usize = 200;
+/// xapi's session limits: per originator, and for logins without one.
+pub const MAX_SESSIONS_PER_ORIGINATOR: usize = 500;
+pub const MAX_ANONYMOUS_SESSIONS: usize = 400;
 
 impl State {
     pub fn master_address(&self) -> String {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::datamodel::{Class, Message, Ty};
 use super::dispatch::{fail, run, void, Action, Cx};
-use super::state::{Shared, State};
+use super::state::{Shared, State, MAX_TASKS};
 use crate::model::{ApiFailure, DateTime, Value};
 use crate::rpc::Outcome;
 
@@ -168,6 +168,18 @@ fn finish(st: &mut State, task: &str, result: Outcome<Value>) {
         .set(tc, task, "finished", Value::DateTime(DateTime::now()));
     st.db
         .set(tc, task, "allowed_operations", Value::Array(Vec::new()));
+    retire(st, task);
+}
+
+/// Remembers a finished task and deletes the oldest finished ones over xapi's limit.
+fn retire(st: &mut State, task: &str) {
+    let tc = st.db.class_index("task");
+    st.completed_tasks.push_back(task.to_owned());
+    while st.completed_tasks.len() > MAX_TASKS {
+        if let Some(old) = st.completed_tasks.pop_front() {
+            st.db.destroy(tc, &old);
+        }
+    }
 }
 
 /// The task result as xapi stores it: `""` for void, else one XML-RPC `<value>` fragment.
@@ -206,6 +218,7 @@ pub fn cancel(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     );
     db.set(tc, &t, "finished", Value::DateTime(DateTime::now()));
     db.set(tc, &t, "allowed_operations", Value::Array(Vec::new()));
+    retire(cx.st, &t);
     void()
 }
 
@@ -214,5 +227,6 @@ pub fn destroy(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     release(cx.st, &t);
     let tc = cx.st.db.class_index("task");
     cx.st.db.destroy(tc, &t);
+    cx.st.completed_tasks.retain(|x| *x != t);
     void()
 }
