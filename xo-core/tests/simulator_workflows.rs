@@ -830,3 +830,29 @@ fn host_time_and_messages() {
         "FIELD_TYPE_ERROR"
     );
 }
+
+#[test]
+fn optional_parameters_default() {
+    let t = T::new();
+    let host = t.ok("host.get_all", vec![]).as_array().unwrap()[1].clone();
+    let pifs = t.get("host", "PIFs", &host);
+    let phys: Vec<Value> = pifs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            t.get("PIF", "physical", p) == Value::Bool(true)
+                && t.get("PIF", "device", p) != s("eth0")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(phys.len(), 2);
+    let net = t.ok("network.create", vec![record(&[("name_label", s("bond"))])]);
+    // Bond.create without mode and properties (optional in the datamodel).
+    let bond = t.ok("Bond.create", vec![net, Value::Array(phys), s("")]);
+    assert_eq!(t.get("Bond", "mode", &bond), s("balance-slb"));
+    // VM.snapshot without ignore_vdis.
+    let vm = t.vm("db-01");
+    let snap = t.ok("VM.snapshot", vec![vm, s("s")]);
+    assert_eq!(t.get("VM", "is_a_snapshot", &snap), Value::Bool(true));
+}

@@ -9,6 +9,20 @@
 //! Each simulated host listens on its own loopback address on the same port (127.0.0.1 is the
 //! master, 127.0.0.2… the members), so `HOST_IS_SLAVE` and master failover are real. The object
 //! model is driven by the vendored datamodel: every class answers its implicit messages.
+//!
+//! Layout:
+//! - `datamodel`: `spec/xenapi.json` parsed (types, defaults, messages, one-to-many relations);
+//! - `db`: class → ref → fields, uuid index, relation upkeep, change log keyed by generation;
+//! - `dispatch`: method lookup, parameter count/type checks, sessions and pool role, `Async.`;
+//! - `implicit`: getters, setters, map/set updates, records, lookups, create/destroy;
+//! - `vm`, `storage`, `net`, `ops`: the custom messages (state machines and their errors);
+//! - `tasks`, `events`: async tasks and `event.from`/`event.inject`;
+//! - `inventory`, `statedb`: the default pool, and xapi's `state.db` dump format;
+//! - `http`, `tls`, `rrd`, `wire`: hyper server, rcgen/rustls identity, `/rrd_updates`, codecs;
+//! - `faults`: the fault-injection handle.
+//!
+//! One mutex guards the state; a condvar wakes `event.from` long-polls; a scheduler thread
+//! runs task progress and guest-agent reports. HTTP calls run on tokio's blocking pool.
 
 mod datamodel;
 mod db;
