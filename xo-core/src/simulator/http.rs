@@ -43,14 +43,7 @@ impl Server {
             .thread_name("xapi-sim-http")
             .enable_all()
             .build()?;
-        let mut listeners = Vec::new();
-        let mut port = port;
-        for ip in ips {
-            let l = std::net::TcpListener::bind((*ip, port))?;
-            port = l.local_addr()?.port();
-            l.set_nonblocking(true)?;
-            listeners.push(l);
-        }
+        let (listeners, port) = bind_all(ips, port)?;
         let acceptor = tls.map(|t| TlsAcceptor::from(t.config.clone()));
         for (host, l) in listeners.into_iter().enumerate() {
             let shared = shared.clone();
@@ -94,6 +87,29 @@ impl Drop for Server {
             rt.shutdown_background();
         }
     }
+}
+
+/// Binds every address on one port. With port 0, the master's random port may be taken on
+/// a member address: try a few ports before giving up.
+fn bind_all(ips: &[IpAddr], port: u16) -> std::io::Result<(Vec<std::net::TcpListener>, u16)> {
+    let attempts = if port == 0 { 10 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let mut listeners = Vec::new();
+        let mut p = port;
+        let result = ips.iter().try_for_each(|ip| {
+            let l = std::net::TcpListener::bind((*ip, p))?;
+            p = l.local_addr()?.port();
+            l.set_nonblocking(true)?;
+            listeners.push(l);
+            Ok::<(), std::io::Error>(())
+        });
+        match result {
+            Ok(()) => return Ok((listeners, p)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to bind")))
 }
 
 async fn serve_connection(
