@@ -18,8 +18,10 @@
 
 mod encode;
 mod prepass;
+mod top;
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -117,16 +119,19 @@ pub fn decode_message(bytes: &[u8], limits: Limits) -> Result<Message, DecodeErr
     }
 }
 
-/// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between. Float
-/// fields of `T` that may be non-finite need `#[serde(deserialize_with = "model::de::float")]`.
-/// A `null` result with no error is decoded as `T` from a unit (fits `()`, `Option`, `Value`).
+/// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between.
+///
+/// Non-finite floats: a top-level `f64` result takes `NaN`/`Infinity` as is; float fields
+/// inside `T` need `#[serde(deserialize_with = "model::de::float")]`. A `null` result with no
+/// error is decoded as `T` from a unit (fits `()`, `Option`, `Value`, `Void`). On a type
+/// mismatch the error carries the path (`.result.OpaqueRef:….memory_target`) and byte offset.
 pub fn decode_reply_typed<T: DeserializeOwned>(
     bytes: &[u8],
     limits: Limits,
 ) -> Result<Reply<T>, DecodeError> {
     let prepared = prepass::prepare(bytes, limits)?;
     let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
-    let parsed = TypedSeed::<T>(std::marker::PhantomData)
+    let parsed = TypedSeed::<T>(PhantomData)
         .deserialize(&mut de)
         .and_then(|env| de.end().map(|()| env));
     let env = match parsed {
@@ -169,7 +174,7 @@ fn typed_error<T: DeserializeOwned>(
         let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
         let wrapped = serde_path_to_error::Deserializer::new(&mut de, &mut track);
         // The same input fails again; only the path it leaves behind is wanted.
-        let _ = TypedSeed::<T>(std::marker::PhantomData).deserialize(wrapped);
+        let _ = TypedSeed::<T>(PhantomData).deserialize(wrapped);
         let path = track.path();
         if path.iter().next().is_some() {
             err = err.in_path(xo_path(&path));
@@ -196,7 +201,14 @@ fn xo_path(path: &serde_path_to_error::Path) -> String {
 fn json_error(e: &serde_json::Error, prepared: &Prepared<'_>) -> DecodeError {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    let mut msg = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    if msg.contains("\\0xo:") {
+        // A plain f64 field met a rewritten literal: say so instead of showing the sentinel.
+        for lit in ["NaN", "Infinity", "-Infinity"] {
+            let hint = format!("float literal {lit} (float fields need model::de::float)");
+            msg = msg.replace(&format!("string \"\\0xo:{lit}\""), &hint);
+        }
+    }
     let mut err = DecodeError::new(msg);
     if e.line() > 0 {
         let at = offset_of(&prepared.bytes, e.line(), e.column());
@@ -416,6 +428,32 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
     }
 }
 
+/// The result member: `null` → `None`, anything else → `T` (a top-level f64 leniently).
+struct ResultSeed<T>(PhantomData<fn() -> T>);
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ResultSeed<T> {
+    type Value = Option<T>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ResultSeed<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a result")
+    }
+    fn visit_none<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        T::deserialize(top::TopLevel(d)).map(Some)
+    }
+}
+
 /// The reply envelope with the result decoded straight into `T`.
 struct TypedEnvelope<T> {
     jsonrpc: Option<Value>,
@@ -424,7 +462,7 @@ struct TypedEnvelope<T> {
     id: Option<Value>,
 }
 
-struct TypedSeed<T>(std::marker::PhantomData<fn() -> T>);
+struct TypedSeed<T>(PhantomData<fn() -> T>);
 
 impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for TypedSeed<T> {
     type Value = TypedEnvelope<T>;
@@ -448,7 +486,11 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for TypedSeed<T> {
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::JsonRpc => set(&mut env.jsonrpc, map.next_value()?, "jsonrpc")?,
-                Field::Result => set(&mut env.result, map.next_value::<Option<T>>()?, "result")?,
+                Field::Result => set(
+                    &mut env.result,
+                    map.next_value_seed(ResultSeed::<T>(PhantomData))?,
+                    "result",
+                )?,
                 Field::Error => set(&mut env.error, map.next_value()?, "error")?,
                 Field::Id => set(&mut env.id, map.next_value()?, "id")?,
                 Field::Method | Field::Params | Field::Other => {
