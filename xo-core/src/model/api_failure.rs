@@ -14,10 +14,7 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     pub fn new(code: impl Into<String>, params: Vec<String>) -> Self {
-        ApiFailure {
-            code: code.into(),
-            params,
-        }
+        ApiFailure { code: code.into(), params }
     }
 
     /// Builds a failure from xapi's flat `[code, params…]` list.
@@ -26,10 +23,7 @@ impl ApiFailure {
             return ApiFailure::new("INTERNAL_ERROR", vec!["empty error description".into()]);
         }
         let code = description.remove(0);
-        ApiFailure {
-            code,
-            params: description,
-        }
+        ApiFailure { code, params: description }
     }
 
     /// A parameter by its datamodel name (`"expected"`, `"Master IP address"`) or by the
@@ -50,9 +44,7 @@ impl ApiFailure {
 
     /// The flat `[code, params…]` list.
     pub fn to_description(&self) -> Vec<String> {
-        std::iter::once(self.code.clone())
-            .chain(self.params.iter().cloned())
-            .collect()
+        std::iter::once(self.code.clone()).chain(self.params.iter().cloned()).collect()
     }
 }
 

@@ -17,19 +17,20 @@
 //! scan enforces [`Limits`] (size, nesting depth) and rejects invalid UTF-8.
 
 mod encode;
+mod envelope;
 mod prepass;
 mod top;
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, DeserializeSeed};
 
 pub use encode::{encode_call, encode_reply, encode_value};
 
 use crate::model::{ApiFailure, Value};
 use crate::rpc::{DecodeError, Limits, Outcome};
+use envelope::{Envelope, EnvelopeVisitor, TypedSeed};
 use prepass::Prepared;
 
 /// The JSON-RPC dialect: v1 (no `jsonrpc` key) or v2 (`"jsonrpc":"2.0"`).
@@ -229,17 +230,6 @@ fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
     (start + column).min(bytes.len())
 }
 
-/// The envelope with every member kept as a `Value` (the generic path).
-#[derive(Default)]
-struct Envelope {
-    jsonrpc: Option<Value>,
-    method: Option<Value>,
-    params: Option<Value>,
-    result: Option<Value>,
-    error: Option<Value>,
-    id: Option<Value>,
-}
-
 fn parse_envelope(bytes: &[u8], limits: Limits) -> Result<Envelope, DecodeError> {
     let prepared = prepass::prepare(bytes, limits)?;
     let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
@@ -354,150 +344,5 @@ fn failure(error: Value) -> Result<Option<ApiFailure>, DecodeError> {
         }
         Value::String(code) => Ok(Some(ApiFailure::new(code, Vec::new()))),
         other => Err(wrong("error", "null, an array or an object", &other)),
-    }
-}
-
-/// Envelope member names; anything else is skipped.
-enum Field {
-    JsonRpc,
-    Method,
-    Params,
-    Result,
-    Error,
-    Id,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Field, E> {
-                Ok(match v {
-                    "jsonrpc" => Field::JsonRpc,
-                    "method" => Field::Method,
-                    "params" => Field::Params,
-                    "result" => Field::Result,
-                    "error" => Field::Error,
-                    "id" => Field::Id,
-                    _ => Field::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(V)
-    }
-}
-
-fn set<T, E: de::Error>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), E> {
-    if slot.is_some() {
-        return Err(E::custom(format_args!("duplicate member {name:?}")));
-    }
-    *slot = Some(v);
-    Ok(())
-}
-
-struct EnvelopeVisitor;
-
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut env = Envelope::default();
-        while let Some(field) = map.next_key::<Field>()? {
-            let (slot, name) = match field {
-                Field::JsonRpc => (&mut env.jsonrpc, "jsonrpc"),
-                Field::Method => (&mut env.method, "method"),
-                Field::Params => (&mut env.params, "params"),
-                Field::Result => (&mut env.result, "result"),
-                Field::Error => (&mut env.error, "error"),
-                Field::Id => (&mut env.id, "id"),
-                Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            set(slot, map.next_value::<Value>()?, name)?;
-        }
-        Ok(env)
-    }
-}
-
-/// The result member: `null` → `None`, anything else → `T` (a top-level f64 leniently).
-struct ResultSeed<T>(PhantomData<fn() -> T>);
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ResultSeed<T> {
-    type Value = Option<T>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ResultSeed<T> {
-    type Value = Option<T>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a result")
-    }
-    fn visit_none<E>(self) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
-        T::deserialize(top::TopLevel(d)).map(Some)
-    }
-}
-
-/// The reply envelope with the result decoded straight into `T`.
-struct TypedEnvelope<T> {
-    jsonrpc: Option<Value>,
-    result: Option<Option<T>>,
-    error: Option<Value>,
-    id: Option<Value>,
-}
-
-struct TypedSeed<T>(PhantomData<fn() -> T>);
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for TypedSeed<T> {
-    type Value = TypedEnvelope<T>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for TypedSeed<T> {
-    type Value = TypedEnvelope<T>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC reply object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut env = TypedEnvelope {
-            jsonrpc: None,
-            result: None,
-            error: None,
-            id: None,
-        };
-        while let Some(field) = map.next_key::<Field>()? {
-            match field {
-                Field::JsonRpc => set(&mut env.jsonrpc, map.next_value()?, "jsonrpc")?,
-                Field::Result => set(
-                    &mut env.result,
-                    map.next_value_seed(ResultSeed::<T>(PhantomData))?,
-                    "result",
-                )?,
-                Field::Error => set(&mut env.error, map.next_value()?, "error")?,
-                Field::Id => set(&mut env.id, map.next_value()?, "id")?,
-                Field::Method | Field::Params | Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(env)
     }
 }
