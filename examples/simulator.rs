@@ -34,13 +34,33 @@ fn main() -> ExitCode {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         let r: Result<(), String> = (|| {
             match a.as_str() {
-                "--listen" => cfg.listen = value("--listen")?.parse::<SocketAddr>().map_err(|e| format!("--listen: {e}"))?,
+                "--listen" => {
+                    cfg.listen = value("--listen")?
+                        .parse::<SocketAddr>()
+                        .map_err(|e| format!("--listen: {e}"))?
+                }
                 "--tls" => cfg.tls = true,
-                "--hosts" => cfg.hosts = value("--hosts")?.parse().map_err(|e| format!("--hosts: {e}"))?,
+                "--hosts" => {
+                    cfg.hosts = value("--hosts")?
+                        .parse()
+                        .map_err(|e| format!("--hosts: {e}"))?
+                }
                 "--vms" => cfg.vms = value("--vms")?.parse().map_err(|e| format!("--vms: {e}"))?,
                 "--db" => cfg.db = Some(PathBuf::from(value("--db")?)),
-                "--task-ms" => cfg.task_duration = Duration::from_millis(value("--task-ms")?.parse().map_err(|e| format!("--task-ms: {e}"))?),
-                "--latency-ms" => latency = Some(Duration::from_millis(value("--latency-ms")?.parse().map_err(|e| format!("--latency-ms: {e}"))?)),
+                "--task-ms" => {
+                    cfg.task_duration = Duration::from_millis(
+                        value("--task-ms")?
+                            .parse()
+                            .map_err(|e| format!("--task-ms: {e}"))?,
+                    )
+                }
+                "--latency-ms" => {
+                    latency = Some(Duration::from_millis(
+                        value("--latency-ms")?
+                            .parse()
+                            .map_err(|e| format!("--latency-ms: {e}"))?,
+                    ))
+                }
                 "--user" => {
                     let v = value("--user")?;
                     let (u, p) = v.split_once(':').ok_or("--user wants USER:PASSWORD")?;
@@ -96,7 +116,13 @@ fn main() -> ExitCode {
 
 fn command(sim: &Simulator, faults: &Faults, line: &str) -> Result<String, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let num = |i: usize| -> Result<u64, String> { words.get(i).ok_or("missing number")?.parse::<u64>().map_err(|e| e.to_string()) };
+    let num = |i: usize| -> Result<u64, String> {
+        words
+            .get(i)
+            .ok_or("missing number")?
+            .parse::<u64>()
+            .map_err(|e| e.to_string())
+    };
     match words.first().copied() {
         None => Ok("".into()),
         Some("latency") => {

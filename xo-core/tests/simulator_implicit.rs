@@ -437,3 +437,34 @@ fn list_methods() {
         assert_eq!(m.matches('.').count(), 1, "{m}");
     }
 }
+
+#[test]
+fn small_inventories_have_a_running_and_a_halted_vm() {
+    let sim = Simulator::start(SimConfig {
+        hosts: 1,
+        vms: 2,
+        serve: false,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let (u, p) = sim.credentials();
+    let sess = sim
+        .dispatch("session.login_with_password", vec![s(&u), s(&p)])
+        .unwrap();
+    let vms = ok(&sim, "VM.get_all_records", vec![sess]);
+    let states: Vec<&str> = vms
+        .as_struct()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| {
+            r.get("is_a_template") == Some(&Value::Bool(false))
+                && r.get("is_control_domain") == Some(&Value::Bool(false))
+        })
+        .map(|(_, r)| r.get("power_state").unwrap().as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert!(
+        states.contains(&"Running") && states.contains(&"Halted"),
+        "{states:?}"
+    );
+}

@@ -516,25 +516,25 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
         refresh_ops(st, &t);
     }
 
-    // VMs: a third running with tools, one running without, the rest halted.
+    // VMs, cycling through six kinds so that even two VMs give a running and a halted one:
+    // (name, running, guest tools). Kind 5 is a Windows guest.
     let vifc = c(st, "VIF");
-    const NAMES: [&str; 6] = [
-        "web-01",
-        "db-01",
-        "app-01",
-        "legacy-01",
-        "build-01",
-        "win10-01",
+    const KINDS: [(&str, bool, bool); 6] = [
+        ("web-01", true, true),
+        ("build-01", false, true),
+        ("legacy-01", true, false),
+        ("db-01", true, true),
+        ("app-01", false, true),
+        ("win10-01", true, true),
     ];
     for i in 0..vms {
-        let name = if let Some(n) = NAMES.get(i).filter(|_| vms <= NAMES.len()) {
-            (*n).to_owned()
+        let kind = i % 6;
+        let (short, running, tools) = KINDS[kind];
+        let name = if vms <= KINDS.len() {
+            short.to_owned()
         } else {
             format!("vm-{:05}", i + 1)
         };
-        let kind = i % 6;
-        let running = kind <= 3;
-        let tools = kind != 3;
         let hi = i % hosts.len();
         let mem = if kind == 5 { 4 * GIB } else { 2 * GIB };
         let metrics = st.db.create(
@@ -577,7 +577,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                 ("name_label", s(&name)),
                 (
                     "name_description",
-                    s(if kind == 3 {
+                    s(if !tools {
                         "Appliance without guest tools"
                     } else {
                         ""
@@ -628,7 +628,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                 ),
                 (
                     "tags",
-                    Value::Array(if kind == 1 {
+                    Value::Array(if kind == 3 {
                         vec![s("production")]
                     } else {
                         Vec::new()
