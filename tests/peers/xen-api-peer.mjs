@@ -94,6 +94,21 @@ async function main() {
   })
 
   await xapi.disconnect()
+
+  // Pointed at a pool member, xen-api follows HOST_IS_SLAVE to the master.
+  if (process.env.SIM_MEMBER_URL) {
+    const viaMember = createClient({
+      url: process.env.SIM_MEMBER_URL,
+      auth: { user: SIM_USER, password: SIM_PASSWORD },
+      transport: SIM_TRANSPORT,
+      allowUnauthorized: false,
+      watchEvents: false,
+    })
+    await viaMember.connect()
+    const pools = await viaMember.call('pool.get_all')
+    assert.equal(pools.length, 1)
+    await viaMember.disconnect()
+  }
   assert.deepEqual(warnings, [], 'xen-api warned')
   console.log(`xen-api peer (${SIM_TRANSPORT}): ok`)
 }

@@ -95,6 +95,28 @@ fn xml_rpc_on_every_path() {
         "{body}"
     );
     assert!(body.contains("SESSION_AUTHENTICATION_FAILED"));
+    // event.from's valid_ref_counts are xapi's only <i4> ints; other ints stay untagged.
+    let sess = xml(
+        &a,
+        &sim.url(),
+        "session.login_with_password",
+        &[s(&u), s(&p)],
+    )
+    .unwrap();
+    let call = xmlrpc::encode_call(
+        "event.from",
+        &[sess, Value::Array(vec![s("vm")]), s(""), Value::Double(0.0)],
+    );
+    let (_, _, body) = post(&a, &sim.url(), "text/xml", &call).unwrap();
+    assert!(
+        body.contains(
+            "<name>valid_ref_counts</name><value><struct><member><name>vm</name><value><i4>"
+        ),
+        "{}",
+        &body[body.len().saturating_sub(400)..]
+    );
+    assert!(body.contains("<name>domid</name><value>"));
+    assert!(!body.contains("<name>domid</name><value><i"));
 }
 
 #[test]

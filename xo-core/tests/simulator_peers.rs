@@ -86,7 +86,8 @@ fn js_peer(transport: &str, tls: bool) {
         .env("SIM_URL", sim.url())
         .env("SIM_USER", u)
         .env("SIM_PASSWORD", p)
-        .env("SIM_TRANSPORT", transport);
+        .env("SIM_TRANSPORT", transport)
+        .env("SIM_MEMBER_URL", &sim.host_urls()[1]);
     if let Some(ca) = ca_file(&sim, transport) {
         cmd.env("NODE_EXTRA_CA_CERTS", ca);
     }
