@@ -85,3 +85,13 @@ fn linearity() {
         eprintln!("{n}: {:?}", t.elapsed());
     }
 }
+
+#[test]
+#[ignore]
+fn empty_start() {
+    for _ in 0..2 {
+        let t = Instant::now();
+        let _sim = Simulator::start(SimConfig { vms: 0, serve: false, ..SimConfig::default() }).unwrap();
+        eprintln!("empty: {:?}", t.elapsed());
+    }
+}

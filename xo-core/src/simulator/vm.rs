@@ -118,49 +118,67 @@ pub fn check_op(st: &State, vm: &str, op: &str, task: Option<&str>) -> Option<Ap
     check_facts(&facts(st, vm, task), vm, op)
 }
 
-fn check_facts(f: &Facts, vm: &str, op: &str) -> Option<ApiFailure> {
+/// Which rule refuses an operation (cheap: `allowed_operations` checks every operation).
+enum Refusal {
+    ControlDomain,
+    Snapshot,
+    Template,
+    Busy,
+    PowerState,
+}
+
+const SNAPSHOT_OPS: &[&str] = &[
+    "clone",
+    "copy",
+    "export",
+    "destroy",
+    "hard_shutdown",
+    "metadata_export",
+    "revert",
+];
+
+fn refusal(f: &Facts, op: &str) -> Option<Refusal> {
     if f.control {
-        return Some(fail(
-            "OPERATION_NOT_ALLOWED",
-            &["This operation is not allowed on the control domain"],
-        ));
+        return Some(Refusal::ControlDomain);
     }
-    if f.snapshot
-        && ![
-            "clone",
-            "copy",
-            "export",
-            "destroy",
-            "hard_shutdown",
-            "metadata_export",
-            "revert",
-        ]
-        .contains(&op)
-    {
-        return Some(fail("VM_IS_SNAPSHOT", &[vm, op]));
+    if f.snapshot && !SNAPSHOT_OPS.contains(&op) {
+        return Some(Refusal::Snapshot);
     }
     if f.template
         && !f.snapshot
         && !(TEMPLATE_OPS.contains(&op) || (op == "destroy" && !f.default_template))
     {
-        return Some(fail("VM_IS_TEMPLATE", &[vm, op]));
+        return Some(Refusal::Template);
     }
-    if let Some(b) = &f.busy {
-        return Some(b.clone());
+    if f.busy.is_some() {
+        return Some(Refusal::Busy);
     }
-    let allowed = allowed_states(op);
-    if !(allowed.contains(&f.power.as_str()) || (f.template && TEMPLATE_OPS.contains(&op))) {
-        let expected = allowed
-            .iter()
-            .map(|s| lower(s))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Some(fail(
-            "VM_BAD_POWER_STATE",
-            &[vm, &expected, &lower(&f.power)],
-        ));
+    if !(allowed_states(op).contains(&f.power.as_str())
+        || (f.template && TEMPLATE_OPS.contains(&op)))
+    {
+        return Some(Refusal::PowerState);
     }
     None
+}
+
+fn check_facts(f: &Facts, vm: &str, op: &str) -> Option<ApiFailure> {
+    Some(match refusal(f, op)? {
+        Refusal::ControlDomain => fail(
+            "OPERATION_NOT_ALLOWED",
+            &["This operation is not allowed on the control domain"],
+        ),
+        Refusal::Snapshot => fail("VM_IS_SNAPSHOT", &[vm, op]),
+        Refusal::Template => fail("VM_IS_TEMPLATE", &[vm, op]),
+        Refusal::Busy => f.busy.clone()?,
+        Refusal::PowerState => {
+            let expected = allowed_states(op)
+                .iter()
+                .map(|s| lower(s))
+                .collect::<Vec<_>>()
+                .join(", ");
+            fail("VM_BAD_POWER_STATE", &[vm, &expected, &lower(&f.power)])
+        }
+    })
 }
 
 fn ensure(cx: &Cx, vm: &str, op: &str) -> Result<(), ApiFailure> {
@@ -175,7 +193,7 @@ pub fn refresh_ops(st: &mut State, vm: &str) {
     let f = facts(st, vm, None);
     let ops: Vec<Value> = LISTED_OPS
         .iter()
-        .filter(|op| check_facts(&f, vm, op).is_none())
+        .filter(|op| refusal(&f, op).is_none())
         .map(|op| Value::String((*op).to_owned()))
         .collect();
     let vc = st.db.class_index("VM");
