@@ -8,3 +8,5 @@
 pub mod model;
 pub mod rpc;
 pub mod webhooks;
+#[cfg(feature = "simulator")]
+pub mod simulator;
