@@ -504,3 +504,65 @@ fn disabled_endpoints_and_panicking_observers() {
         State::Pending
     );
 }
+
+#[test]
+fn xo_config_pre_hook_waits_for_the_response_post_does_not() {
+    use xo_core::webhooks::payload::{CallInfo, CallOutcome, Phase};
+    use xo_core::webhooks::router::{CallEvent, WebhookRouter};
+    let rx = Receiver::with(|r, _| {
+        let slow = r.json()["type"] == "pre";
+        Reply::status(200).delay(Duration::from_millis(if slow { 400 } else { 0 }))
+    });
+    let cfg = format!(
+        r#"{{"hooks":[{{"method":"vm.start","type":"pre/post","url":"{}","format":"json","waitForResponse":true}}]}}"#,
+        rx.url
+    );
+    let spec = Spec::load(&cfg).unwrap();
+    let (eng, _events) = engine(spec.clone());
+    let router = WebhookRouter::new(spec, eng);
+    let call = CallInfo {
+        call_id: "c42".into(),
+        user_id: Some("u".into()),
+        user_name: Some("admin@admin.net".into()),
+        user_ip: None,
+        method: "VM.start".into(), // XO's `vm.start` matches the XAPI name
+        params: serde_json::json!({"vm": "OpaqueRef:1"}),
+        timestamp_ms: 1,
+    };
+    let start = Instant::now();
+    let d = router
+        .on_call(&CallEvent {
+            phase: Phase::Pre,
+            call: call.clone(),
+            outcome: None,
+            end_ms: None,
+        })
+        .unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(380),
+        "pre hook did not wait"
+    );
+    assert_eq!(d.waited.len(), 1);
+    assert_eq!(d.waited[0].1.as_ref().unwrap().status, Some(200));
+    let start = Instant::now();
+    let d = router
+        .on_call(&CallEvent {
+            phase: Phase::Post,
+            call,
+            outcome: Some(CallOutcome::Result(None)),
+            end_ms: Some(9),
+        })
+        .unwrap();
+    assert!(d.waited.is_empty());
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "post hook must not block"
+    );
+    let got = rx.wait_for(2, T);
+    let post = got.iter().find(|r| r.json()["type"] == "post").unwrap();
+    assert_eq!(post.json()["callId"], "c42");
+    assert_eq!(post.json()["result"], true);
+    // XO hooks are unsigned (no secret), but still carry the stable id and timestamp.
+    assert!(post.header("webhook-signature").is_none());
+    assert!(post.header("webhook-id").unwrap().starts_with("msg_"));
+}
