@@ -60,18 +60,22 @@ fn args() -> Args {
 
 type Seen = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// A receiver with several handler threads recording when each webhook-id arrived.
+/// A receiver recording when each webhook-id arrived: one thread takes requests off the server
+/// and hands each to a pool of handler threads.
 fn receiver(threads: usize) -> (String, Seen) {
     let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
     let port = server.server_addr().to_ip().expect("ip").port();
     let seen: Seen = Arc::default();
+    let (tx, rx) = std::sync::mpsc::channel::<tiny_http::Request>();
+    let rx = Arc::new(Mutex::new(rx));
     for _ in 0..threads {
-        let server = server.clone();
+        let rx = rx.clone();
         let seen = seen.clone();
         std::thread::spawn(move || loop {
-            let Ok(mut req) = server.recv() else { return };
+            let next = rx.lock().unwrap().recv();
+            let Ok(mut req) = next else { return };
             let mut body = Vec::new();
-            let _ = req.as_reader().read_to_end(&mut body);
+            let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
             let id = req
                 .headers()
                 .iter()
@@ -82,6 +86,13 @@ fn receiver(threads: usize) -> (String, Seen) {
             let _ = req.respond(tiny_http::Response::empty(204));
         });
     }
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            if tx.send(req).is_err() {
+                return;
+            }
+        }
+    });
     (format!("http://127.0.0.1:{port}/bench"), seen)
 }
 
@@ -176,6 +187,19 @@ fn main() {
         .flat_map(|h| h.join().unwrap())
         .collect();
     let accepted = start.elapsed();
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        let t = Instant::now();
+        while seen.lock().unwrap().len() < ids.len() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(500));
+            let c = eng.counts().expect("counts");
+            eprintln!(
+                "{:>5.1}s seen {} {:?}",
+                start.elapsed().as_secs_f64(),
+                seen.lock().unwrap().len(),
+                c
+            );
+        }
+    }
     let last = wait_all(&seen, &ids, Duration::from_secs(300));
     let total = last - start;
     println!(
@@ -231,6 +255,22 @@ fn main() {
     drop(s);
     let c = eng.counts().expect("counts");
     println!("store: {c:?}");
+    let failed: Vec<_> = eng
+        .attempts(&xo_core::webhooks::store::AttemptQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .expect("attempts")
+        .into_iter()
+        .filter(|a| a.status.is_none_or(|s| !(200..300).contains(&s)))
+        .collect();
+    println!("failed attempts (retried): {}", failed.len());
+    for a in failed.iter().take(5) {
+        println!(
+            "  {} status {:?} after {} ms: {:?}",
+            a.msg_id, a.status, a.latency_ms, a.error
+        );
+    }
     drop(eng);
     let _ = std::fs::remove_dir_all(&dir);
 }

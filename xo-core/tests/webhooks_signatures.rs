@@ -149,7 +149,10 @@ fn github_vectors() {
             s(&v["x_hub_signature_256"])
         );
         let h = vec![("X-Hub-Signature-256", s(&v["x_hub_signature_256"]))];
-        assert_eq!(verify_github(&h, body, std::slice::from_ref(&secret)), Ok(()));
+        assert_eq!(
+            verify_github(&h, body, std::slice::from_ref(&secret)),
+            Ok(())
+        );
         assert_eq!(
             verify_github(&h, b"Hello, World?", &[secret]),
             Err(VerifyError::NoMatchingSignature)

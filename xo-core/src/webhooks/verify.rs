@@ -147,7 +147,11 @@ pub fn verify_at<H: HeaderSource + ?Sized>(
     }
     let mut any_v1 = false;
     // Bounded so a hostile header cannot make us compute thousands of HMACs over the body.
-    for entry in sigs.split(' ').filter(|e| !e.is_empty()).take(MAX_SIGNATURES) {
+    for entry in sigs
+        .split(' ')
+        .filter(|e| !e.is_empty())
+        .take(MAX_SIGNATURES)
+    {
         let Some(("v1", b64)) = entry.split_once(',') else {
             continue; // other versions (v1a, …) are not ours to check
         };
@@ -225,8 +229,14 @@ mod tests {
             ("webhook-signature", sig),
         ];
         let tol = DEFAULT_TOLERANCE;
-        assert_eq!(verify_at(&h, body, std::slice::from_ref(&a), tol, 1000), Ok(()));
-        assert_eq!(verify_at(&h, body, std::slice::from_ref(&b), tol, 1000), Ok(()));
+        assert_eq!(
+            verify_at(&h, body, std::slice::from_ref(&a), tol, 1000),
+            Ok(())
+        );
+        assert_eq!(
+            verify_at(&h, body, std::slice::from_ref(&b), tol, 1000),
+            Ok(())
+        );
         let c = Secret::generate().unwrap();
         assert_eq!(
             verify_at(&h, body, &[c], tol, 1000),
