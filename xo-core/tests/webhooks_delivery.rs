@@ -566,3 +566,51 @@ fn xo_config_pre_hook_waits_for_the_response_post_does_not() {
     assert!(post.header("webhook-signature").is_none());
     assert!(post.header("webhook-id").unwrap().starts_with("msg_"));
 }
+
+/// A clock that jumps 100 s every time it is read.
+struct JumpingClock(std::sync::atomic::AtomicU64);
+
+impl xo_core::webhooks::clock::Clock for JumpingClock {
+    fn now(&self) -> std::time::SystemTime {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + 100 * n)
+    }
+}
+
+#[test]
+fn every_attempt_is_signed_with_its_own_timestamp() {
+    use xo_core::webhooks::verify::verify_at;
+    let rx = Receiver::with(|_, n| Reply::status(if n == 0 { 500 } else { 200 }));
+    let sp = spec(&[(
+        "e",
+        &rx.url,
+        &format!(r#""secrets":["{SECRET_A}"],"retry":{{"schedule":[0],"jitter":0}}"#),
+    )]);
+    let opts = EngineOptions {
+        clock: Arc::new(JumpingClock(Default::default())),
+        poll_interval: Duration::from_millis(20),
+        ..EngineOptions::default()
+    };
+    let eng = Engine::start(Arc::new(SqliteStore::in_memory().unwrap()), sp, opts).unwrap();
+    eng.submit("e", b"{}".to_vec()).unwrap();
+    let got = rx.wait_for(2, T);
+    let ts: Vec<i64> = got
+        .iter()
+        .map(|r| r.header("webhook-timestamp").unwrap().parse().unwrap())
+        .collect();
+    assert!(ts[1] > ts[0], "timestamps {ts:?}");
+    assert_eq!(got[0].id(), got[1].id());
+    let key = [Secret::parse(SECRET_A).unwrap()];
+    for (r, t) in got.iter().zip(&ts) {
+        verify_at(&r.headers, &r.body, &key, DEFAULT_TOLERANCE, *t).unwrap();
+    }
+    // The first signature does not verify at the second attempt's time (replay window).
+    assert!(verify_at(
+        &got[0].headers,
+        &got[0].body,
+        &key,
+        DEFAULT_TOLERANCE,
+        ts[1] + 301
+    )
+    .is_err());
+}
