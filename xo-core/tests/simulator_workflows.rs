@@ -894,3 +894,35 @@ fn vm_create_gets_metrics_and_operations() {
         Value::Int(1)
     );
 }
+
+#[test]
+fn pool_migrate_moves_residence() {
+    let t = T::new();
+    let vm = t.vm("web-01");
+    let from = t.get("VM", "resident_on", &vm);
+    let hosts = t.ok("host.get_all", vec![]);
+    let to = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| **h != from)
+        .unwrap()
+        .clone();
+    t.ok("VM.pool_migrate", vec![vm.clone(), to.clone(), record(&[])]);
+    assert_eq!(t.get("VM", "resident_on", &vm), to);
+    assert!(t
+        .get("host", "resident_VMs", &to)
+        .as_array()
+        .unwrap()
+        .contains(&vm));
+    assert!(!t
+        .get("host", "resident_VMs", &from)
+        .as_array()
+        .unwrap()
+        .contains(&vm));
+    let halted = t.vm("build-01");
+    assert_eq!(
+        t.err("VM.pool_migrate", vec![halted, to, record(&[])]).code,
+        "VM_BAD_POWER_STATE"
+    );
+}
