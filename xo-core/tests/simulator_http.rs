@@ -382,7 +382,7 @@ fn rrd_updates_xml_and_json() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["values"][col].as_f64().unwrap())
+        .map(|r| r["values"][col].as_str().unwrap().parse::<f64>().unwrap())
         .collect();
     assert!(series.iter().any(|v| (v - series[0]).abs() > 1e-6));
     match a

@@ -54,6 +54,7 @@ fn round_trip() {
     assert!(text.contains("<database><manifest>"));
     assert!(text.contains("<table name=\"VM\">"));
     assert!(text.contains(" name__label=\"web-01\""));
+    assert!(text.contains("<row ref=\"OpaqueRef:") && text.contains(" _ref=\"OpaqueRef:"));
     assert!(text.contains(" memory__static_max=\""));
     assert!(text.contains("other_config=\"(("));
     assert!(
@@ -143,6 +144,8 @@ fn loads_a_hand_written_dump_with_unknowns() {
 <table name="host"><row ref="OpaqueRef:h1" uuid="00000000-0000-4000-8000-0000000000a1" name__label="member" address="10.0.0.2" enabled="true"/><row ref="OpaqueRef:h2" uuid="00000000-0000-4000-8000-0000000000a2" name__label="master" address="10.0.0.1" enabled="true" API_version__major="2"/></table>
 <table name="VM"><row ref="OpaqueRef:v1" uuid="00000000-0000-4000-8000-0000000000b1" name__label="vm one" power_state="Running" resident_on="OpaqueRef:h1" memory__static_max="1073741824" tags="('x' 'y')" future_field="1" domid="notanumber"/></table>
 <table name="Frobnicator"><row ref="OpaqueRef:f1"/></table>
+<table name="Bond"/>
+<table name="network"><row ref="OpaqueRef:n1" _ref="OpaqueRef:n1" uuid="00000000-0000-4000-8000-0000000000c1" name__label="a &lt;b&gt; &amp; &quot;c&quot;" bridge="xenbr0"/></table>
 <table name="session"><row ref="OpaqueRef:s1" uuid="s"/></table>
 </database>"#;
     let path = tmp("hand");
@@ -180,6 +183,11 @@ fn loads_a_hand_written_dump_with_unknowns() {
         fresh.get("actions_after_crash")
     );
     assert_eq!(vm.get("HVM_boot_policy"), fresh.get("HVM_boot_policy"));
+    let net = sim
+        .dispatch("network.get_record", vec![sess.clone(), s("OpaqueRef:n1")])
+        .unwrap();
+    assert_eq!(net.get("name_label"), Some(&s("a <b> & \"c\"")));
+    assert!(!w.contains("_ref"), "{w}");
     // Relations are rebuilt from the child side.
     let resident = sim
         .dispatch(

@@ -856,3 +856,73 @@ fn optional_parameters_default() {
     let snap = t.ok("VM.snapshot", vec![vm, s("s")]);
     assert_eq!(t.get("VM", "is_a_snapshot", &snap), Value::Bool(true));
 }
+
+#[test]
+fn vm_create_gets_metrics_and_operations() {
+    let t = T::new();
+    let vm = t.ok(
+        "VM.create",
+        vec![record(&[
+            ("name_label", s("from scratch")),
+            ("memory_static_max", s("1073741824")),
+            ("memory_dynamic_max", s("1073741824")),
+            ("memory_dynamic_min", s("1073741824")),
+            ("memory_static_min", s("536870912")),
+            ("VCPUs_max", s("1")),
+            ("VCPUs_at_startup", s("1")),
+            ("power_state", s("Running")),
+        ])],
+    );
+    let rec = t.rec("VM", &vm);
+    assert_eq!(rec.get("power_state"), Some(&s("Halted")));
+    assert_eq!(rec.get("memory_static_max"), Some(&Value::Int(1 << 30)));
+    t.ok(
+        "VM_metrics.get_record",
+        vec![rec.get("metrics").unwrap().clone()],
+    );
+    assert!(ops(rec.get("allowed_operations").unwrap()).contains(&"start".to_owned()));
+    t.ok(
+        "VM.start",
+        vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+    );
+    assert_eq!(
+        t.get(
+            "VM_metrics",
+            "VCPUs_number",
+            &rec.get("metrics").unwrap().clone()
+        ),
+        Value::Int(1)
+    );
+}
+
+#[test]
+fn pool_migrate_moves_residence() {
+    let t = T::new();
+    let vm = t.vm("web-01");
+    let from = t.get("VM", "resident_on", &vm);
+    let hosts = t.ok("host.get_all", vec![]);
+    let to = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| **h != from)
+        .unwrap()
+        .clone();
+    t.ok("VM.pool_migrate", vec![vm.clone(), to.clone(), record(&[])]);
+    assert_eq!(t.get("VM", "resident_on", &vm), to);
+    assert!(t
+        .get("host", "resident_VMs", &to)
+        .as_array()
+        .unwrap()
+        .contains(&vm));
+    assert!(!t
+        .get("host", "resident_VMs", &from)
+        .as_array()
+        .unwrap()
+        .contains(&vm));
+    let halted = t.vm("build-01");
+    assert_eq!(
+        t.err("VM.pool_migrate", vec![halted, to, record(&[])]).code,
+        "VM_BAD_POWER_STATE"
+    );
+}

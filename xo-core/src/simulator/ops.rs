@@ -38,6 +38,7 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         ("VM", "snapshot") => vm::snapshot,
         ("VM", "destroy") => vm::destroy,
         ("VM", "provision") => vm::provision,
+        ("VM", "create") => vm::create,
         ("VM", "set_memory") => vm::set_memory,
         ("VM", "set_memory_limits") => vm::set_memory_limits,
         ("VM", "set_memory_static_range") => vm::set_memory_static_range,

@@ -186,7 +186,11 @@ pub fn handle(
             legend.join(",")
         );
         for (i, t) in rows.iter().enumerate() {
-            let values: Vec<String> = series.iter().map(|s| num((s.f)(*t))).collect();
+            // xapi writes each value as a JSON string (`string (Utils.f_to_s x)` in rrd_updates.ml).
+            let values: Vec<String> = series
+                .iter()
+                .map(|s| format!("\"{}\"", num((s.f)(*t))))
+                .collect();
             let _ = write!(
                 body,
                 "{}{{\"t\":{t},\"values\":[{}]}}",

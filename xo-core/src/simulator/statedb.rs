@@ -64,6 +64,16 @@ pub fn parse(text: &str) -> Result<Dump, String> {
         match ev {
             Event::Eof => break,
             Event::DocType(_) => return Err("DOCTYPE declarations are not accepted".into()),
+            Event::Empty(e) if e.name().as_ref() == b"table" => {
+                // An empty table is written `<table name="Bond"/>`.
+                let name = attrs(&e)?
+                    .into_iter()
+                    .find(|(k, _)| k == "name")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                tables.push((name, Vec::new()));
+                in_table = false;
+            }
             Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
                 b"database" => seen_database = true,
                 b"table" => {
@@ -454,7 +464,10 @@ fn dump_class(st: &State, ci: usize, class: &Class, out: &mut String) {
     xml_attr(&class.name, out);
     out.push_str("\">");
     for (r, o) in &table.objs {
+        // xapi writes the ref twice, as `ref` and `_ref`.
         out.push_str("<row ref=\"");
+        xml_attr(r, out);
+        out.push_str("\" _ref=\"");
         xml_attr(r, out);
         out.push_str(&format!(
             "\" __ctime=\"{}\" __mtime=\"{}\"",

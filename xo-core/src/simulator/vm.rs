@@ -988,3 +988,35 @@ pub fn set_vcpus_number_live(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     cx.st.db.set(mc, &m, "VCPUs_number", Value::Int(v));
     void()
 }
+
+/// `VM.create`: the generic constructor plus what xapi adds (metrics, allowed operations).
+pub fn create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
+    let Some(Value::Struct(rec)) = args.first() else {
+        return Err(fail("FIELD_TYPE_ERROR", &["args"]));
+    };
+    let st = &mut *cx.st;
+    let vc = st.db.class_index("VM");
+    let dm = st.db.dm;
+    let class = &dm.classes[vc];
+    let mut vals: Vec<(&str, Value)> = rec
+        .iter()
+        .filter(|(k, _)| {
+            super::dispatch::settable_at_create(class, k)
+                && !matches!(*k, "uuid" | "power_state" | "domid")
+        })
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+    let mc = st.db.class_index("VM_metrics");
+    let metrics = st.db.create(
+        mc,
+        None,
+        None,
+        vec![("install_time", Value::DateTime(DateTime::now()))],
+    );
+    vals.push(("metrics", Value::String(metrics)));
+    vals.push(("power_state", Value::String(HALTED.into())));
+    vals.push(("domid", Value::Int(-1)));
+    let vm = st.db.create(vc, None, None, vals);
+    refresh_ops(st, &vm);
+    Ok(Value::String(vm))
+}
