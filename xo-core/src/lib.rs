@@ -5,5 +5,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod model;
 pub mod rpc;

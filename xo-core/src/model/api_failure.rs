@@ -14,7 +14,10 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     pub fn new(code: impl Into<String>, params: Vec<String>) -> Self {
-        ApiFailure { code: code.into(), params }
+        ApiFailure {
+            code: code.into(),
+            params,
+        }
     }
 
     /// Builds a failure from xapi's flat `[code, params…]` list.
@@ -23,12 +26,17 @@ impl ApiFailure {
             return ApiFailure::new("INTERNAL_ERROR", vec!["empty error description".into()]);
         }
         let code = description.remove(0);
-        ApiFailure { code, params: description }
+        ApiFailure {
+            code,
+            params: description,
+        }
     }
 
     /// The flat `[code, params…]` list.
     pub fn to_description(&self) -> Vec<String> {
-        std::iter::once(self.code.clone()).chain(self.params.iter().cloned()).collect()
+        std::iter::once(self.code.clone())
+            .chain(self.params.iter().cloned())
+            .collect()
     }
 }
 
