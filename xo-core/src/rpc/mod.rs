@@ -10,6 +10,7 @@
 
 mod call;
 mod error;
+pub mod xmlrpc;
 
 pub use call::{Call, Void};
 pub use error::{DecodeError, Limits};
