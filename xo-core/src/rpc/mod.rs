@@ -10,6 +10,8 @@
 
 mod call;
 mod error;
+pub mod jsonrpc;
+pub mod typed_json;
 pub mod xmlrpc;
 
 pub use call::{Call, Void};
