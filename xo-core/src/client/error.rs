@@ -155,16 +155,22 @@ impl TransportError {
             }
             message.push_str(&source);
         }
-        let tls =
-            source.contains("certificate") || source.contains("TLS") || source.contains("tls");
-        let kind = match (t.kind(), io_kind) {
-            (_, Some(std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)) => {
-                TransportKind::Timeout
-            }
+        let tls = std::error::Error::source(t)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .and_then(|e| e.get_ref())
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+            || message.contains("tls");
+        let timed_out = matches!(
+            io_kind,
+            Some(std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
+        );
+        let kind = match t.kind() {
             _ if tls => TransportKind::Tls,
-            (K::Dns, _) => TransportKind::Dns,
-            (K::ConnectionFailed, _) => TransportKind::Connect,
-            (K::Io, _) => TransportKind::Io,
+            K::Dns => TransportKind::Dns,
+            // Includes connect timeouts: the request was never sent.
+            K::ConnectionFailed => TransportKind::Connect,
+            _ if timed_out => TransportKind::Timeout,
+            K::Io => TransportKind::Io,
             _ => TransportKind::Other,
         };
         if message.is_empty() {

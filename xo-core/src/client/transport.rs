@@ -24,6 +24,10 @@ pub(crate) enum Reply<T> {
 pub(crate) fn agent(config: &ClientConfig) -> Result<ureq::Agent> {
     let builder = ureq::AgentBuilder::new()
         .timeout_connect(config.connect_timeout)
+        // Streams (export/import) have no overall deadline, but a stalled read or write fails.
+        // RPCs set a whole-exchange deadline per request, which overrides these.
+        .timeout_read(config.call_timeout)
+        .timeout_write(config.call_timeout)
         .user_agent(concat!("xo-rs/", env!("CARGO_PKG_VERSION")))
         // /export and /rrd_updates may 302 to the host holding the data.
         .redirects(3)
@@ -54,10 +58,16 @@ pub(crate) fn rpc<T: DeserializeOwned>(
             } else {
                 jsonrpc::Version::V2
             };
-            ("jsonrpc", "application/json", jsonrpc::encode_call(method, params, &id, version))
+            (
+                "jsonrpc",
+                "application/json",
+                jsonrpc::encode_call(method, params, &id, version),
+            )
         }
     };
-    let url = base.join(path).map_err(|e| Error::Config(format!("bad URL: {e}")))?;
+    let url = base
+        .join(path)
+        .map_err(|e| Error::Config(format!("bad URL: {e}")))?;
     let result = agent
         .request_url("POST", &url)
         .timeout(timeout)
@@ -71,7 +81,11 @@ pub(crate) fn rpc<T: DeserializeOwned>(
                 return Ok(Reply::NotJson);
             }
             let body = read_limited(r, 4096, method, false).unwrap_or_default();
-            return Err(Error::Http { method: method.into(), status, body_snippet: snippet(&body, 300) });
+            return Err(Error::Http {
+                method: method.into(),
+                status,
+                body_snippet: snippet(&body, 300),
+            });
         }
         Err(ureq::Error::Transport(t)) => {
             return Err(Error::transport(method, TransportError::from_ureq(&t)));
@@ -85,7 +99,9 @@ pub(crate) fn rpc<T: DeserializeOwned>(
         Protocol::XmlRpc => xmlrpc::decode_envelope_typed::<T>(&bytes, limits),
         _ => jsonrpc::decode_reply_typed::<T>(&bytes, limits).map(|r| r.outcome),
     };
-    outcome.map(Reply::Outcome).map_err(|e| Error::protocol(method, e))
+    outcome
+        .map(Reply::Outcome)
+        .map_err(|e| Error::protocol(method, e))
 }
 
 /// Reads a response body, refusing more than `max` bytes when `strict` (else truncating).
@@ -103,7 +119,11 @@ pub(crate) fn read_limited(
         .min(64 << 20);
     let mut buf = Vec::with_capacity(hint);
     let limit = (max as u64).saturating_add(1);
-    response.into_reader().take(limit).read_to_end(&mut buf).map_err(|e| io_error(method, e))?;
+    response
+        .into_reader()
+        .take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_error(method, e))?;
     if buf.len() > max {
         if strict {
             return Err(Error::protocol(
