@@ -161,17 +161,37 @@ pub(crate) fn sibling_url(base: &url::Url, address: &str) -> Result<url::Url> {
         return Err(Error::Config("empty host address".into()));
     }
     let mut url = base.clone();
-    let bare = address
+    // xapi sends bare addresses; `host:port` and `[v6]:port` (simulators, NAT setups) are
+    // accepted too and then override the port.
+    let (host, port) = split_port(address);
+    let bare = host
         .strip_prefix('[')
         .and_then(|a| a.strip_suffix(']'))
-        .unwrap_or(address);
+        .unwrap_or(host);
     let host = match bare.parse::<std::net::Ipv6Addr>() {
         Ok(v6) => format!("[{v6}]"),
         Err(_) => bare.to_owned(),
     };
     url.set_host(Some(&host))
         .map_err(|e| Error::Config(format!("bad host {address:?}: {e}")))?;
+    if let Some(port) = port {
+        url.set_port(Some(port))
+            .map_err(|_| Error::Config(format!("bad port in {address:?}")))?;
+    }
     Ok(url)
+}
+
+/// `host:port` / `[v6]:port` → (host, Some(port)); anything else (incl. bare IPv6) unchanged.
+fn split_port(address: &str) -> (&str, Option<u16>) {
+    if let Some((h, p)) = address.rsplit_once(':') {
+        let bracketed = h.starts_with('[') && h.ends_with(']');
+        if (bracketed || !h.contains(':')) && !p.is_empty() {
+            if let Ok(port) = p.parse() {
+                return (h, Some(port));
+            }
+        }
+    }
+    (address, None)
 }
 
 #[cfg(test)]
@@ -217,6 +237,14 @@ mod tests {
             .unwrap();
         assert_eq!(sibling_url(&plain, "b").unwrap().as_str(), "http://b/");
         assert!(sibling_url(&base, "").is_err());
+        assert_eq!(
+            sibling_url(&base, "h3:9000").unwrap().as_str(),
+            "https://h3:9000/"
+        );
+        assert_eq!(
+            sibling_url(&base, "[fd00::4]:9001").unwrap().as_str(),
+            "https://[fd00::4]:9001/"
+        );
         assert!(sibling_url(&base, "bad host/x").is_err());
     }
 

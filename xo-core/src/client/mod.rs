@@ -43,6 +43,8 @@ mod http_resources;
 pub mod rrd;
 mod session;
 mod task;
+#[cfg(test)]
+mod tests;
 mod tls;
 mod transport;
 
