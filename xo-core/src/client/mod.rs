@@ -91,6 +91,8 @@ struct Inner {
     agent: ureq::Agent,
     config: ClientConfig,
     state: Mutex<State>,
+    /// Serialises re-logins so that concurrent callers hitting `SESSION_INVALID` share one.
+    relogin: Mutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -148,6 +150,10 @@ impl Client {
 
     pub(crate) fn agent(&self) -> &ureq::Agent {
         &self.inner.agent
+    }
+
+    pub(crate) fn relogin_guard(&self) -> MutexGuard<'_, ()> {
+        self.inner.relogin.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {

@@ -162,6 +162,7 @@ impl Client {
     /// Logs in again after `SESSION_INVALID`, unless another thread already did since
     /// `seen_generation`.
     pub(crate) fn relogin(&self, seen_generation: u64) -> Result<()> {
+        let _one_at_a_time = self.relogin_guard();
         let (login, base) = {
             let st = self.state();
             if st.generation != seen_generation && st.session.is_some() {
