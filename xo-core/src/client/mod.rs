@@ -129,6 +129,7 @@ impl Client {
                 agent,
                 config,
                 state: Mutex::new(state),
+                relogin: Mutex::new(()),
             }),
         })
     }
