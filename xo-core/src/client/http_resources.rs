@@ -67,6 +67,14 @@ impl<Rd: Read, F: FnMut(Progress)> Read for ProgressReader<Rd, F> {
     }
 }
 
+impl<Rd, F> std::fmt::Debug for ProgressReader<Rd, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressReader")
+            .field("progress", &self.progress)
+            .finish()
+    }
+}
+
 impl<Rd, F> ProgressReader<Rd, F> {
     pub fn new(inner: Rd, total: Option<u64>, callback: F) -> Self {
         ProgressReader {

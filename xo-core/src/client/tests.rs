@@ -106,7 +106,26 @@ fn serve(conn: TcpStream, state: Arc<Mutex<FakeState>>, killed: Arc<AtomicBool>)
         }
         let delay = state.lock().unwrap().delay;
         std::thread::sleep(Duration::from_secs_f64(delay));
-        let (ctype, reply) = if path == "/jsonrpc" {
+        let session_ok = |st: &FakeState| {
+            st.sessions
+                .iter()
+                .any(|s| path.contains(&format!("session_id={}", s.replace(':', "%3A"))))
+        };
+        let (ctype, reply) = if path.starts_with("/export") || path.starts_with("/import") {
+            let st = state.lock().unwrap();
+            if !session_ok(&st) {
+                ("text/plain", b"forbidden".to_vec())
+            } else if path.starts_with("/export") {
+                // 1 MiB of a known pattern.
+                (
+                    "application/octet-stream",
+                    (0..1u32 << 20).map(|i| (i % 251) as u8).collect(),
+                )
+            } else {
+                let sum: u64 = body.iter().map(|b| *b as u64).sum();
+                ("text/plain", format!("{} {}", body.len(), sum).into_bytes())
+            }
+        } else if path == "/jsonrpc" {
             if state.lock().unwrap().xml_only {
                 ("text/html", b"<html>Xmlrpc.Parse_error</html>".to_vec())
             } else {
@@ -124,10 +143,10 @@ fn serve(conn: TcpStream, state: Arc<Mutex<FakeState>>, killed: Arc<AtomicBool>)
                 xmlrpc::encode_envelope(&dispatch(&state, &call.method, &call.params)),
             )
         };
-        let status = if ctype == "text/html" {
-            "500 Internal Error"
-        } else {
-            "200 OK"
+        let status = match (ctype, reply.as_slice()) {
+            ("text/html", _) => "500 Internal Error",
+            (_, b"forbidden") => "403 Forbidden",
+            _ => "200 OK",
         };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
@@ -457,4 +476,63 @@ fn logout_ends_the_session() {
     // No credentials left: calls fail clearly instead of logging in again.
     let e = c.call(pool_get_all()).unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e}");
+}
+
+#[test]
+fn export_and_import_stream_with_progress() {
+    let fake = Fake::start(|_| {});
+    let c = client(&fake, Transport::XmlRpc);
+    // Not logged in: a configuration error, nothing sent.
+    assert!(matches!(
+        c.export_vm("uuid", &[], |_| {}),
+        Err(Error::Config(_))
+    ));
+    c.login_with_password("root", "pw").unwrap();
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let mut download = c
+        .export_vm("vm-uuid", &[], move |p| s2.lock().unwrap().push(p))
+        .unwrap();
+    let mut n = 0u64;
+    let mut sum = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let k = download.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        sum += buf[..k].iter().map(|b| *b as u64).sum::<u64>();
+    }
+    let expected: u64 = (0..1u32 << 20).map(|i| (i % 251) as u64).sum();
+    assert_eq!((n, sum), (1 << 20, expected));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.last().unwrap().done, 1 << 20);
+    assert_eq!(seen.last().unwrap().total, Some(1 << 20));
+
+    // Import streams a reader of known length; the fake answers "<len> <byte sum>".
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 7) as u8).collect();
+    let mut last = None;
+    let reply = c
+        .import_vm(
+            Some("OpaqueRef:sr"),
+            &data[..],
+            Some(data.len() as u64),
+            &[],
+            |p| last = Some(p),
+        )
+        .unwrap();
+    let want_sum: u64 = data.iter().map(|b| *b as u64).sum();
+    assert_eq!(
+        String::from_utf8(reply).unwrap(),
+        format!("{} {}", data.len(), want_sum)
+    );
+    assert_eq!(last.unwrap().done, data.len() as u64);
+
+    // A refused session is an HTTP error that does not leak the session ref.
+    c.state().session = Some(Ref::new("OpaqueRef:stale"));
+    let e = c.export_vm("vm-uuid", &[], |_| {}).unwrap_err();
+    assert!(matches!(e, Error::Http { status: 403, .. }), "{e}");
+    assert!(!e.to_string().contains("stale"), "{e}");
 }
