@@ -259,7 +259,6 @@ mod tests {
                 total: Some(11)
             }
         );
-        drop(r);
         assert_eq!(seen, vec![4, 8, 11]);
     }
 }

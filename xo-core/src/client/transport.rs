@@ -39,6 +39,7 @@ pub(crate) fn agent(config: &ClientConfig) -> Result<ureq::Agent> {
 static NEXT_ID: AtomicI64 = AtomicI64::new(1);
 
 /// Sends one call and decodes the reply into `T`.
+#[allow(clippy::too_many_arguments)] // one flat call path; a struct would only rename them
 pub(crate) fn rpc<T: DeserializeOwned>(
     agent: &ureq::Agent,
     base: &url::Url,
