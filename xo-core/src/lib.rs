@@ -8,3 +8,4 @@
 pub mod client;
 pub mod model;
 pub mod rpc;
+pub mod webhooks;
