@@ -24,12 +24,20 @@ struct Row {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let vms = args.first().copied().unwrap_or(3000);
     let small = args.get(1).copied().unwrap_or(2000);
     let runs = args.get(2).copied().unwrap_or(5);
 
-    let sim = match Simulator::start(SimConfig { hosts: 3, vms, tls: false, ..SimConfig::default() }) {
+    let sim = match Simulator::start(SimConfig {
+        hosts: 3,
+        vms,
+        tls: false,
+        ..SimConfig::default()
+    }) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("simulator: {e}");
@@ -41,17 +49,34 @@ fn main() {
     println!("simulator {url}: {vms} VMs requested; {small} small calls; median of {runs} get_all_records\n");
 
     let mut rows = Vec::new();
+    // Server + HTTP only (no decoding): what every client pays before its own work.
+    match bench_raw(&url, &user, &password, runs) {
+        Ok(r) => rows.push(r),
+        Err(e) => eprintln!("raw: {e}"),
+    }
     for transport in [Transport::XmlRpc, Transport::JsonRpc] {
         match bench_rust(&url, &user, &password, transport, small, runs) {
             Ok(r) => rows.push(r),
             Err(e) => eprintln!("xo-rs {transport:?}: {e}"),
         }
     }
-    let root = env!("CARGO_MANIFEST_DIR").trim_end_matches("/examples").to_owned();
+    let root = env!("CARGO_MANIFEST_DIR")
+        .trim_end_matches("/examples")
+        .to_owned();
     let python = format!("{root}/.peers/venv/bin/python");
     let script = format!("{root}/bench/client/xenapi_bench.py");
     if std::path::Path::new(&python).exists() {
-        peer(&mut rows, Command::new(&python).args([&script, &url, &user, &password, &small.to_string(), &runs.to_string()]));
+        peer(
+            &mut rows,
+            Command::new(&python).args([
+                &script,
+                &url,
+                &user,
+                &password,
+                &small.to_string(),
+                &runs.to_string(),
+            ]),
+        );
     } else {
         eprintln!("skipping Python XenAPI: run bench/client/run.sh to install it");
     }
@@ -74,10 +99,18 @@ fn main() {
         eprintln!("skipping node xen-api: run bench/client/run.sh to install it");
     }
 
-    let python_ms = rows.iter().find(|r| r.client.starts_with("python")).map(|r| r.get_all_records_ms);
-    println!("{:<28} {:>14} {:>22} {:>6} {:>12}", "client", "pool.get_all/s", "VM.get_all_records ms", "VMs", "vs Python");
+    let python_ms = rows
+        .iter()
+        .find(|r| r.client.starts_with("python"))
+        .map(|r| r.get_all_records_ms);
+    println!(
+        "{:<28} {:>14} {:>22} {:>6} {:>12}",
+        "client", "pool.get_all/s", "VM.get_all_records ms", "VMs", "vs Python"
+    );
     for r in &rows {
-        let ratio = python_ms.map(|p| format!("{:.1}x", p / r.get_all_records_ms)).unwrap_or_default();
+        let ratio = python_ms
+            .map(|p| format!("{:.1}x", p / r.get_all_records_ms))
+            .unwrap_or_default();
         println!(
             "{:<28} {:>14.0} {:>22.1} {:>6} {:>12}",
             r.client, r.small_calls_per_s, r.get_all_records_ms, r.vms, ratio
@@ -120,6 +153,36 @@ fn bench_rust(
         small_calls_per_s: small_rate,
         get_all_records_ms: times[times.len() / 2],
         vms: count,
+    })
+}
+
+/// Times `VM.get_all_records` over XML-RPC with the reply read but not decoded.
+fn bench_raw(url: &str, user: &str, password: &str, runs: usize) -> Result<Row, Box<dyn std::error::Error>> {
+    let config = ClientConfig::new(url).with_plain_http(true).with_transport(Transport::XmlRpc);
+    let client = Client::connect(config, user, password)?;
+    let session = client.session_ref().ok_or("no session")?;
+    let body = xo_core::rpc::xmlrpc::encode_call(
+        "VM.get_all_records",
+        &[xo_core::model::Value::from(session.as_str())],
+    );
+    let agent = ureq::AgentBuilder::new().build();
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut buf = Vec::new();
+        let reply = agent.post(&format!("{url}/")).set("Content-Type", "text/xml").send_bytes(&body)?;
+        std::io::Read::read_to_end(&mut reply.into_reader(), &mut buf)?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        bytes = buf.len();
+    }
+    client.logout()?;
+    times.sort_by(f64::total_cmp);
+    Ok(Row {
+        client: format!("(server+HTTP, {} MB XML)", bytes / 1_000_000),
+        small_calls_per_s: f64::NAN,
+        get_all_records_ms: times[times.len() / 2],
+        vms: 0,
     })
 }
 

@@ -14,7 +14,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use xo_core::client::{fetch_fingerprint, Client, ClientConfig, Fingerprint, RrdQuery, Tls};
-use xo_core::model::{Host, HostMetrics, Network, Ref, Vm, VmGuestMetrics, VmMetrics, VmPowerState};
+use xo_core::model::{
+    Host, HostMetrics, Network, Ref, Vm, VmGuestMetrics, VmMetrics, VmPowerState,
+};
 use xo_core::simulator::{SimConfig, Simulator};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -32,7 +34,8 @@ fn run() -> Res<()> {
     let (config, user, password, simulated) = match std::env::var("XAPI_URL") {
         Ok(url) => {
             let user = std::env::var("XAPI_USER").unwrap_or_else(|_| "root".into());
-            let password = std::env::var("XAPI_PASSWORD").map_err(|_| "XAPI_PASSWORD is not set")?;
+            let password =
+                std::env::var("XAPI_PASSWORD").map_err(|_| "XAPI_PASSWORD is not set")?;
             let mut config = ClientConfig::new(url.clone()).with_originator("xo-rs tour");
             match std::env::var("XAPI_FINGERPRINT").ok().as_deref() {
                 Some("fetch") => {
@@ -47,9 +50,17 @@ fn run() -> Res<()> {
             (config, user, password, false)
         }
         Err(_) => {
-            let sim = Simulator::start(SimConfig { hosts: 3, vms: 8, tls: true, ..SimConfig::default() })?;
+            let sim = Simulator::start(SimConfig {
+                hosts: 3,
+                vms: 8,
+                tls: true,
+                ..SimConfig::default()
+            })?;
             let fp = sim.fingerprint().ok_or("simulator has no certificate")?;
-            println!("Embedded XAPI simulator at {} (3 hosts, self-signed certificate)", sim.url());
+            println!(
+                "Embedded XAPI simulator at {} (3 hosts, self-signed certificate)",
+                sim.url()
+            );
             println!("  pinned SHA-256 fingerprint {fp}\n");
             let config = ClientConfig::new(sim.url())
                 .with_fingerprint(&fp)?
@@ -84,15 +95,26 @@ fn run() -> Res<()> {
         .find(|(_, v)| is_guest(v) && v.power_state == VmPowerState::Running)
         .map(|(r, v)| (r.clone(), v.clone()));
     if simulated {
-        if let Some((vm_ref, vm)) = vms.iter().find(|(_, v)| is_guest(v) && v.power_state == VmPowerState::Halted) {
-            print!("Starting {:<20} ", vm.name_label);
+        if let Some((vm_ref, vm)) = vms
+            .iter()
+            .find(|(_, v)| is_guest(v) && v.power_state == VmPowerState::Halted)
+        {
             let task = client.call_async(Vm::start(vm_ref, false, false))?;
             task.wait_with_progress(Duration::from_secs(60), |p| {
-                print!("\rStarting {:<20} {} {:>3.0}%", vm.name_label, bar(p, 30), p * 100.0);
+                print!(
+                    "\rStarting {:<20} {} {:>3.0}%",
+                    vm.name_label,
+                    bar(p, 30),
+                    p * 100.0
+                );
                 let _ = std::io::stdout().flush();
             })?;
             let state = client.call(Vm::get_power_state(vm_ref))?;
-            println!("\rStarting {:<20} {} done: {state}\n", vm.name_label, bar(1.0, 30));
+            println!(
+                "\rStarting {:<20} {} done: {state}\n",
+                vm.name_label,
+                bar(1.0, 30)
+            );
             let vm = client.call(Vm::get_record(vm_ref))?;
             graph_vm = Some((vm_ref.clone(), vm));
         }
@@ -111,7 +133,10 @@ fn run() -> Res<()> {
         };
         let updates = client.rrd_updates(&query)?;
         if let Some(points) = updates.vm_memory_used(&vm.uuid) {
-            graph(&format!("Memory used by VM {} (last 10 min)", vm.name_label), &points);
+            graph(
+                &format!("Memory used by VM {} (last 10 min)", vm.name_label),
+                &points,
+            );
         }
         if let Some(h) = host {
             if let Some(points) = updates.host_memory_used(&h.uuid) {
@@ -133,17 +158,59 @@ fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
 }
 
-fn print_hosts(hosts: &HashMap<Ref<Host>, Host>, metrics: &HashMap<Ref<HostMetrics>, HostMetrics>) {
-    println!("{:<16} {:<16} {:>10} {:>10}  {}", "HOST", "ADDRESS", "MEMORY", "FREE", "ENABLED");
-    let mut rows: Vec<&Host> = hosts.values().collect();
-    rows.sort_by(|a, b| a.name_label.cmp(&b.name_label));
-    for h in rows {
-        let m = metrics.get(&h.metrics);
-        let total = m.map(|m| gib(m.memory_total as f64)).unwrap_or_else(|| "-".into());
-        let free = m.map(|m| gib(m.memory_free as f64)).unwrap_or_else(|| "-".into());
-        println!("{:<16} {:<16} {:>10} {:>10}  {}", h.name_label, h.address, total, free, h.enabled);
+/// Prints an aligned table; columns whose header starts with '>' are right-aligned.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let right: Vec<bool> = headers.iter().map(|h| h.starts_with('>')).collect();
+    let headers: Vec<String> = headers
+        .iter()
+        .map(|h| h.trim_start_matches('>').to_owned())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if right[i] {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(&headers);
+    for row in &rows {
+        line(row);
     }
     println!();
+}
+
+fn print_hosts(hosts: &HashMap<Ref<Host>, Host>, metrics: &HashMap<Ref<HostMetrics>, HostMetrics>) {
+    let mut list: Vec<&Host> = hosts.values().collect();
+    list.sort_by(|a, b| a.name_label.cmp(&b.name_label));
+    let rows = list
+        .into_iter()
+        .map(|h| {
+            let m = metrics.get(&h.metrics);
+            vec![
+                h.name_label.clone(),
+                h.address.clone(),
+                m.map(|m| gib(m.memory_total as f64))
+                    .unwrap_or_else(|| "-".into()),
+                m.map(|m| gib(m.memory_free as f64))
+                    .unwrap_or_else(|| "-".into()),
+                if h.enabled { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    table(&["HOST", "ADDRESS", ">MEMORY", ">FREE", "ENABLED"], rows);
 }
 
 fn print_vms(
@@ -152,42 +219,65 @@ fn print_vms(
     metrics: &HashMap<Ref<VmMetrics>, VmMetrics>,
     guests: &HashMap<Ref<VmGuestMetrics>, VmGuestMetrics>,
 ) {
-    println!("{:<20} {:<10} {:>9} {:>5}  {:<12} {}", "VM", "POWER", "MEMORY", "VCPUS", "HOST", "ADDRESSES");
-    let mut rows: Vec<&Vm> = vms.values().filter(|v| is_guest(v)).collect();
-    rows.sort_by(|a, b| a.name_label.cmp(&b.name_label));
-    for v in rows {
-        let memory = metrics
-            .get(&v.metrics)
-            .map(|m| m.memory_actual)
-            .filter(|m| *m > 0)
-            .unwrap_or(v.memory_dynamic_max);
-        let host = hosts.get(&v.resident_on).map(|h| h.name_label.as_str()).unwrap_or("-");
-        let addresses: Vec<&str> = guests
-            .get(&v.guest_metrics)
-            .map(|g| g.networks.values().map(String::as_str).collect())
-            .unwrap_or_default();
-        let addresses = if addresses.is_empty() { "-".to_string() } else { addresses.join(", ") };
-        println!(
-            "{:<20} {:<10} {:>9} {:>5}  {:<12} {}",
-            v.name_label,
-            v.power_state.to_string(),
-            gib(memory as f64),
-            v.vcpus_max,
-            host,
-            addresses
-        );
-    }
-    println!();
+    let mut list: Vec<&Vm> = vms.values().filter(|v| is_guest(v)).collect();
+    list.sort_by(|a, b| a.name_label.cmp(&b.name_label));
+    let rows = list
+        .into_iter()
+        .map(|v| {
+            let memory = metrics
+                .get(&v.metrics)
+                .map(|m| m.memory_actual)
+                .filter(|m| *m > 0)
+                .unwrap_or(v.memory_dynamic_max);
+            let host = hosts
+                .get(&v.resident_on)
+                .map(|h| h.name_label.clone())
+                .unwrap_or_else(|| "-".into());
+            // networks maps "0/ip", "0/ipv4/0", "0/ipv6/0"… to addresses; show each once.
+            let mut addresses: Vec<&str> = Vec::new();
+            if let Some(g) = guests.get(&v.guest_metrics) {
+                for a in g.networks.values() {
+                    if !addresses.contains(&a.as_str()) {
+                        addresses.push(a);
+                    }
+                }
+            }
+            vec![
+                v.name_label.clone(),
+                v.power_state.to_string(),
+                gib(memory as f64),
+                v.vcpus_max.to_string(),
+                host,
+                if addresses.is_empty() {
+                    "-".into()
+                } else {
+                    addresses.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["VM", "POWER", ">MEMORY", ">VCPUS", "HOST", "ADDRESSES"],
+        rows,
+    );
 }
 
 fn print_networks(networks: &HashMap<Ref<Network>, Network>) {
-    println!("{:<28} {:<10} {:>5} {:>5} {:>5}", "NETWORK", "BRIDGE", "MTU", "PIFS", "VIFS");
-    let mut rows: Vec<&Network> = networks.values().collect();
-    rows.sort_by(|a, b| a.name_label.cmp(&b.name_label));
-    for n in rows {
-        println!("{:<28} {:<10} {:>5} {:>5} {:>5}", n.name_label, n.bridge, n.mtu, n.pifs.len(), n.vifs.len());
-    }
-    println!();
+    let mut list: Vec<&Network> = networks.values().collect();
+    list.sort_by(|a, b| a.name_label.cmp(&b.name_label));
+    let rows = list
+        .into_iter()
+        .map(|n| {
+            vec![
+                n.name_label.clone(),
+                n.bridge.clone(),
+                n.mtu.to_string(),
+                n.pifs.len().to_string(),
+                n.vifs.len().to_string(),
+            ]
+        })
+        .collect();
+    table(&["NETWORK", "BRIDGE", ">MTU", ">PIFS", ">VIFS"], rows);
 }
 
 fn bar(fraction: f64, width: usize) -> String {
@@ -207,7 +297,11 @@ fn graph(title: &str, points: &[(i64, f64)]) {
     let values: Vec<f64> = points.iter().step_by(step).map(|p| p.1).collect();
     let max = values.iter().cloned().fold(f64::MIN, f64::max);
     let min = values.iter().cloned().fold(f64::MAX, f64::min);
-    let (lo, hi) = if max - min < 1.0 { (min - 1.0, max + 1.0) } else { (min, max) };
+    let (lo, hi) = if max - min < 1.0 {
+        (min - 1.0, max + 1.0)
+    } else {
+        (min, max)
+    };
     for row in (0..HEIGHT).rev() {
         let label = match row {
             r if r == HEIGHT - 1 => gib(hi),
@@ -218,11 +312,21 @@ fn graph(title: &str, points: &[(i64, f64)]) {
             .iter()
             .map(|v| {
                 let level = (v - lo) / (hi - lo) * (HEIGHT as f64 - 1.0);
-                if level.round() as usize >= row { '█' } else { ' ' }
+                if level.round() as usize >= row {
+                    '█'
+                } else {
+                    ' '
+                }
             })
             .collect();
         println!("{label:>10} │{line}");
     }
     println!("{:>10} └{}", "", "─".repeat(values.len()));
-    println!("{:>10}  {} points, every {} s; last {}\n", "", values.len(), step * 5, gib(values[values.len() - 1]));
+    let every = points.get(step).map(|p| p.0 - points[0].0).unwrap_or(0);
+    println!(
+        "{:>10}  {} points, every {every} s; last {}\n",
+        "",
+        values.len(),
+        gib(values[values.len() - 1])
+    );
 }

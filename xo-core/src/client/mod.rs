@@ -2,15 +2,29 @@
 //! threads, over one HTTP agent (keep-alive connection pool).
 //!
 //! ```no_run
+//! use std::time::Duration;
 //! use xo_core::client::{Client, ClientConfig};
-//! # fn main() -> xo_core::client::Result<()> {
-//! let config = ClientConfig::new("https://pool-master.lan")
-//!     .with_fingerprint("AB:CD:…")?          // trust XCP-ng's self-signed certificate
-//!     .with_originator("my-tool");
-//! let client = Client::connect(config, "root", "secret")?;
-//! let pools = client.call_value("pool.get_all", vec![])?;
-//! # Ok(()) }
+//! use xo_core::model::{Vm, VmPowerState};
+//!
+//! fn main() -> xo_core::client::Result<()> {
+//!     let config = ClientConfig::new("https://pool-master.lan")
+//!         .with_fingerprint("5E:91:EE:56:DA:02:2D:BF:26:14:B3:EB:52:B4:17:B5:E1:C9:A9:D7:D5:52:93:ED:70:60:3A:F4:46:EE:B5:09")?
+//!         .with_originator("my-tool");
+//!     let client = Client::connect(config, "root", "secret")?;
+//!     for (vm_ref, vm) in client.call(Vm::get_all_records())? {
+//!         if !vm.is_a_template && vm.power_state == VmPowerState::Halted {
+//!             client.call_async(Vm::start(&vm_ref, false, false))?.wait(Duration::from_secs(300))?;
+//!             println!("started {}", vm.name_label);
+//!             break;
+//!         }
+//!     }
+//!     client.logout()
+//! }
 //! ```
+//!
+//! The fingerprint of a host's self-signed certificate comes from [`fetch_fingerprint`]
+//! (trust on first use; compare it with the host's console), or on the host:
+//! `openssl x509 -noout -fingerprint -sha256 -in /etc/xensource/xapi-ssl.pem`.
 //!
 //! # Behaviour
 //!
@@ -66,20 +80,9 @@ use session::State;
 use transport::Reply;
 
 /// A session ref: a credential, printed as `<redacted>`.
-pub type SessionRef = Ref<SessionClass>;
+pub type SessionRef = Ref<crate::model::Session>;
 /// A task ref.
-pub type TaskRef = Ref<TaskClass>;
-
-// TEMPORARY until the generated model lands (then: crate::model::{Session, Task}).
-pub struct SessionClass;
-impl crate::model::XapiClass for SessionClass {
-    const WIRE_NAME: &'static str = "session";
-    const SECRET_REFS: bool = true;
-}
-pub struct TaskClass;
-impl crate::model::XapiClass for TaskClass {
-    const WIRE_NAME: &'static str = "task";
-}
+pub type TaskRef = Ref<crate::model::Task>;
 
 /// A connection to one pool. Clones share the session and the connection pool.
 #[derive(Clone)]
@@ -291,11 +294,14 @@ impl Client {
                     let never_sent =
                         matches!(source.kind, TransportKind::Connect | TransportKind::Dns);
                     let retry_safe = never_sent || transport::is_read_only(method);
-                    if retry_safe && failovers < 2 && source.kind != TransportKind::Tls {
+                    // A timeout already used the caller's time; TLS failures do not heal.
+                    let transient =
+                        !matches!(source.kind, TransportKind::Timeout | TransportKind::Tls);
+                    if retry_safe && transient && failovers < 2 {
                         failovers += 1;
                         let probe = !slave_local && !self.state().hosts.is_empty();
                         // A new master, or the same one answering again: resend there.
-                        if !probe || self.find_master(&base).is_ok() {
+                        if !probe || self.find_master(&base, left).is_ok() {
                             continue;
                         }
                     }
@@ -368,7 +374,6 @@ impl Client {
     }
 }
 
-#[cfg(any())]
 impl Error {
     /// The typed API error (error code with named parameters), when xapi refused the call.
     pub fn typed(&self) -> Option<crate::model::ApiError> {

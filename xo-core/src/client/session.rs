@@ -203,7 +203,7 @@ impl Client {
     /// After the master stopped answering: asks every known member, in parallel, who the
     /// master is. A member answers `HOST_IS_SLAVE [master]`; the master answers the call
     /// itself (or any other error). Returns the new master's URL, already stored.
-    pub(crate) fn find_master(&self, failed: &url::Url) -> Result<url::Url> {
+    pub(crate) fn find_master(&self, failed: &url::Url, budget: Duration) -> Result<url::Url> {
         let (hosts, session, protocol) = {
             let st = self.state();
             (
@@ -230,9 +230,10 @@ impl Client {
         let params: Vec<Value> = session.iter().map(Value::from).collect();
         let (tx, rx) = mpsc::channel::<Option<url::Url>>();
         let n = candidates.len();
+        let probe_timeout = config.probe_timeout.min(budget);
         for candidate in candidates {
             let (tx, agent, params) = (tx.clone(), self.agent().clone(), params.clone());
-            let (timeout, limits) = (config.probe_timeout, config.limits);
+            let (timeout, limits) = (probe_timeout, config.limits);
             std::thread::spawn(move || {
                 let reply = transport::rpc::<serde::de::IgnoredAny>(
                     &agent,
@@ -256,7 +257,7 @@ impl Client {
             });
         }
         drop(tx);
-        let deadline = Instant::now() + config.probe_timeout + Duration::from_secs(1);
+        let deadline = Instant::now() + probe_timeout + Duration::from_millis(200);
         for _ in 0..n {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {

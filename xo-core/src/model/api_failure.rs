@@ -39,7 +39,10 @@ impl ApiFailure {
         use super::ApiError;
         let wire = ApiError::param_names(&self.code)?;
         let fields = ApiError::param_fields(&self.code)?;
-        let i = wire.iter().position(|n| *n == name).or_else(|| fields.iter().position(|n| *n == name))?;
+        let i = wire
+            .iter()
+            .position(|n| *n == name)
+            .or_else(|| fields.iter().position(|n| *n == name))?;
         self.params.get(i).map(String::as_str)
     }
 
@@ -73,19 +76,31 @@ impl fmt::Display for ApiFailure {
 pub(crate) fn is_secret_param(code: &str, params: &[String], index: usize) -> bool {
     match (code, index) {
         ("SESSION_INVALID" | "SESSION_NOT_REGISTERED", 0) => true,
-        ("HANDLE_INVALID", 1) => params.first().is_some_and(|c| c.eq_ignore_ascii_case("session")),
+        ("HANDLE_INVALID", 1) => params
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case("session")),
         _ => false,
     }
 }
 
 /// `CODE ["p1", …]`, with session refs redacted (shared by `ApiFailure` and `ApiError`).
-pub(crate) fn write_failure(f: &mut fmt::Formatter<'_>, code: &str, params: &[String]) -> fmt::Result {
+pub(crate) fn write_failure(
+    f: &mut fmt::Formatter<'_>,
+    code: &str,
+    params: &[String],
+) -> fmt::Result {
     f.write_str(code)?;
     if !params.is_empty() {
         let shown: Vec<&str> = params
             .iter()
             .enumerate()
-            .map(|(i, p)| if is_secret_param(code, params, i) { "<redacted>" } else { p.as_str() })
+            .map(|(i, p)| {
+                if is_secret_param(code, params, i) {
+                    "<redacted>"
+                } else {
+                    p.as_str()
+                }
+            })
             .collect();
         write!(f, " {shown:?}")?;
     }
