@@ -9,3 +9,5 @@ pub mod client;
 pub mod model;
 pub mod rpc;
 pub mod webhooks;
+#[cfg(feature = "simulator")]
+pub mod simulator;

@@ -504,3 +504,113 @@ fn disabled_endpoints_and_panicking_observers() {
         State::Pending
     );
 }
+
+#[test]
+fn xo_config_pre_hook_waits_for_the_response_post_does_not() {
+    use xo_core::webhooks::payload::{CallInfo, CallOutcome, Phase};
+    use xo_core::webhooks::router::{CallEvent, WebhookRouter};
+    let rx = Receiver::with(|r, _| {
+        let slow = r.json()["type"] == "pre";
+        Reply::status(200).delay(Duration::from_millis(if slow { 400 } else { 0 }))
+    });
+    let cfg = format!(
+        r#"{{"hooks":[{{"method":"vm.start","type":"pre/post","url":"{}","format":"json","waitForResponse":true}}]}}"#,
+        rx.url
+    );
+    let spec = Spec::load(&cfg).unwrap();
+    let (eng, _events) = engine(spec.clone());
+    let router = WebhookRouter::new(spec, eng);
+    let call = CallInfo {
+        call_id: "c42".into(),
+        user_id: Some("u".into()),
+        user_name: Some("admin@admin.net".into()),
+        user_ip: None,
+        method: "VM.start".into(), // XO's `vm.start` matches the XAPI name
+        params: serde_json::json!({"vm": "OpaqueRef:1"}),
+        timestamp_ms: 1,
+    };
+    let start = Instant::now();
+    let d = router
+        .on_call(&CallEvent {
+            phase: Phase::Pre,
+            call: call.clone(),
+            outcome: None,
+            end_ms: None,
+        })
+        .unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(380),
+        "pre hook did not wait"
+    );
+    assert_eq!(d.waited.len(), 1);
+    assert_eq!(d.waited[0].1.as_ref().unwrap().status, Some(200));
+    let start = Instant::now();
+    let d = router
+        .on_call(&CallEvent {
+            phase: Phase::Post,
+            call,
+            outcome: Some(CallOutcome::Result(None)),
+            end_ms: Some(9),
+        })
+        .unwrap();
+    assert!(d.waited.is_empty());
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "post hook must not block"
+    );
+    let got = rx.wait_for(2, T);
+    let post = got.iter().find(|r| r.json()["type"] == "post").unwrap();
+    assert_eq!(post.json()["callId"], "c42");
+    assert_eq!(post.json()["result"], true);
+    // XO hooks are unsigned (no secret), but still carry the stable id and timestamp.
+    assert!(post.header("webhook-signature").is_none());
+    assert!(post.header("webhook-id").unwrap().starts_with("msg_"));
+}
+
+/// A clock that jumps 100 s every time it is read.
+struct JumpingClock(std::sync::atomic::AtomicU64);
+
+impl xo_core::webhooks::clock::Clock for JumpingClock {
+    fn now(&self) -> std::time::SystemTime {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + 100 * n)
+    }
+}
+
+#[test]
+fn every_attempt_is_signed_with_its_own_timestamp() {
+    use xo_core::webhooks::verify::verify_at;
+    let rx = Receiver::with(|_, n| Reply::status(if n == 0 { 500 } else { 200 }));
+    let sp = spec(&[(
+        "e",
+        &rx.url,
+        &format!(r#""secrets":["{SECRET_A}"],"retry":{{"schedule":[0],"jitter":0}}"#),
+    )]);
+    let opts = EngineOptions {
+        clock: Arc::new(JumpingClock(Default::default())),
+        poll_interval: Duration::from_millis(20),
+        ..EngineOptions::default()
+    };
+    let eng = Engine::start(Arc::new(SqliteStore::in_memory().unwrap()), sp, opts).unwrap();
+    eng.submit("e", b"{}".to_vec()).unwrap();
+    let got = rx.wait_for(2, T);
+    let ts: Vec<i64> = got
+        .iter()
+        .map(|r| r.header("webhook-timestamp").unwrap().parse().unwrap())
+        .collect();
+    assert!(ts[1] > ts[0], "timestamps {ts:?}");
+    assert_eq!(got[0].id(), got[1].id());
+    let key = [Secret::parse(SECRET_A).unwrap()];
+    for (r, t) in got.iter().zip(&ts) {
+        verify_at(&r.headers, &r.body, &key, DEFAULT_TOLERANCE, *t).unwrap();
+    }
+    // The first signature does not verify at the second attempt's time (replay window).
+    assert!(verify_at(
+        &got[0].headers,
+        &got[0].body,
+        &key,
+        DEFAULT_TOLERANCE,
+        ts[1] + 301
+    )
+    .is_err());
+}

@@ -82,7 +82,7 @@ fn invalid_signature_strings() {
         let r = verify_at(
             &h,
             s(&basic["payload"]).as_bytes(),
-            &[secret.clone()],
+            std::slice::from_ref(&secret),
             Duration::from_secs(300),
             ts,
         );
@@ -112,7 +112,7 @@ fn derived_verify_cases() {
         let r = verify_at(
             &headers,
             body.as_bytes(),
-            &[secret.clone()],
+            std::slice::from_ref(&secret),
             tol,
             c["now"].as_i64().unwrap(),
         );
@@ -149,7 +149,10 @@ fn github_vectors() {
             s(&v["x_hub_signature_256"])
         );
         let h = vec![("X-Hub-Signature-256", s(&v["x_hub_signature_256"]))];
-        assert_eq!(verify_github(&h, body, &[secret.clone()]), Ok(()));
+        assert_eq!(
+            verify_github(&h, body, std::slice::from_ref(&secret)),
+            Ok(())
+        );
         assert_eq!(
             verify_github(&h, b"Hello, World?", &[secret]),
             Err(VerifyError::NoMatchingSignature)

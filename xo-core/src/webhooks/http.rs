@@ -109,15 +109,20 @@ pub fn post(
         }
         Err(ureq::Error::Transport(t)) => {
             // Not `t.to_string()`: it repeats the URL, which may carry a token.
-            let msg = match t.message() {
-                Some(m) => format!("{}: {m}", t.kind()),
-                None => t.kind().to_string(),
-            };
-            let io = std::error::Error::source(&t).map(|s| s.to_string());
-            let text = match io {
-                Some(io) if !msg.contains(&io) => format!("{msg}: {io}"),
-                _ => msg,
-            };
+            let mut text = t.kind().to_string();
+            let parts = [
+                t.message().map(str::to_string),
+                std::error::Error::source(&t).map(|e| e.to_string()),
+            ];
+            for p in parts.into_iter().flatten() {
+                if !text.contains(&p) {
+                    text = if p.contains(&text) {
+                        p
+                    } else {
+                        format!("{text}: {p}")
+                    };
+                }
+            }
             (None, None, Vec::new(), Some(text))
         }
     };

@@ -312,9 +312,12 @@ mod tests {
     use serde_json::json;
     use std::sync::Mutex;
 
+    /// (endpoint, body, wait timeout) per submission.
+    type Sent = Vec<(String, Vec<u8>, Option<Duration>)>;
+
     #[derive(Default)]
     struct FakeSink {
-        sent: Mutex<Vec<(String, Vec<u8>, Option<Duration>)>>,
+        sent: Mutex<Sent>,
     }
 
     impl Sink for FakeSink {

@@ -14,6 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The reference libraries' tolerance, in both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
+/// Signature entries looked at, at most (senders rotate through a handful of secrets).
+pub const MAX_SIGNATURES: usize = 32;
+
 /// Why a delivery was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -143,7 +146,12 @@ pub fn verify_at<H: HeaderSource + ?Sized>(
         });
     }
     let mut any_v1 = false;
-    for entry in sigs.split(' ').filter(|e| !e.is_empty()) {
+    // Bounded so a hostile header cannot make us compute thousands of HMACs over the body.
+    for entry in sigs
+        .split(' ')
+        .filter(|e| !e.is_empty())
+        .take(MAX_SIGNATURES)
+    {
         let Some(("v1", b64)) = entry.split_once(',') else {
             continue; // other versions (v1a, …) are not ours to check
         };
@@ -221,8 +229,14 @@ mod tests {
             ("webhook-signature", sig),
         ];
         let tol = DEFAULT_TOLERANCE;
-        assert_eq!(verify_at(&h, body, &[a.clone()], tol, 1000), Ok(()));
-        assert_eq!(verify_at(&h, body, &[b.clone()], tol, 1000), Ok(()));
+        assert_eq!(
+            verify_at(&h, body, std::slice::from_ref(&a), tol, 1000),
+            Ok(())
+        );
+        assert_eq!(
+            verify_at(&h, body, std::slice::from_ref(&b), tol, 1000),
+            Ok(())
+        );
         let c = Secret::generate().unwrap();
         assert_eq!(
             verify_at(&h, body, &[c], tol, 1000),
@@ -233,7 +247,7 @@ mod tests {
             Err(VerifyError::NoSecrets)
         );
         assert_eq!(
-            verify_at(&h, body, &[a.clone()], tol, 1301),
+            verify_at(&h, body, std::slice::from_ref(&a), tol, 1301),
             Err(VerifyError::TooOld { age_secs: 301 })
         );
         let g = vec![("X-Hub-Signature-256", github_signature(&a, body))];
@@ -250,7 +264,7 @@ mod tests {
         for v in ["sha256=zz", "sha256=abc", "md5=00", "sha256=é1"] {
             let h = vec![("x-hub-signature-256", v)];
             assert!(matches!(
-                verify_github(&h, b"", &[s.clone()]),
+                verify_github(&h, b"", std::slice::from_ref(&s)),
                 Err(VerifyError::InvalidHeader(_))
             ));
         }

@@ -41,7 +41,7 @@ pub(crate) fn decide(
     if !retryable {
         return AttemptResult::Dead(format!("{why} is not retryable"));
     }
-    let Some(base) = ep.retry.schedule.get(attempt as usize - 1) else {
+    let Some(base) = ep.retry.schedule.get(attempt.saturating_sub(1) as usize) else {
         return AttemptResult::Dead(format!(
             "retries exhausted after {attempt} attempts, last: {why}"
         ));
