@@ -157,8 +157,15 @@ fn bench_rust(
 }
 
 /// Times `VM.get_all_records` over XML-RPC with the reply read but not decoded.
-fn bench_raw(url: &str, user: &str, password: &str, runs: usize) -> Result<Row, Box<dyn std::error::Error>> {
-    let config = ClientConfig::new(url).with_plain_http(true).with_transport(Transport::XmlRpc);
+fn bench_raw(
+    url: &str,
+    user: &str,
+    password: &str,
+    runs: usize,
+) -> Result<Row, Box<dyn std::error::Error>> {
+    let config = ClientConfig::new(url)
+        .with_plain_http(true)
+        .with_transport(Transport::XmlRpc);
     let client = Client::connect(config, user, password)?;
     let session = client.session_ref().ok_or("no session")?;
     let body = xo_core::rpc::xmlrpc::encode_call(
@@ -171,7 +178,10 @@ fn bench_raw(url: &str, user: &str, password: &str, runs: usize) -> Result<Row, 
     for _ in 0..runs {
         let t = Instant::now();
         let mut buf = Vec::new();
-        let reply = agent.post(&format!("{url}/")).set("Content-Type", "text/xml").send_bytes(&body)?;
+        let reply = agent
+            .post(&format!("{url}/"))
+            .set("Content-Type", "text/xml")
+            .send_bytes(&body)?;
         std::io::Read::read_to_end(&mut reply.into_reader(), &mut buf)?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         bytes = buf.len();

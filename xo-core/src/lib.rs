@@ -8,6 +8,6 @@
 pub mod client;
 pub mod model;
 pub mod rpc;
-pub mod webhooks;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod webhooks;
