@@ -5,9 +5,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod model;
 pub mod rpc;
+pub mod webhooks;
 #[cfg(feature = "simulator")]
 pub mod simulator;
-pub mod webhooks;

@@ -91,12 +91,7 @@ fn linearity() {
 fn empty_start() {
     for _ in 0..2 {
         let t = Instant::now();
-        let _sim = Simulator::start(SimConfig {
-            vms: 0,
-            serve: false,
-            ..SimConfig::default()
-        })
-        .unwrap();
+        let _sim = Simulator::start(SimConfig { vms: 0, serve: false, ..SimConfig::default() }).unwrap();
         eprintln!("empty: {:?}", t.elapsed());
     }
 }
