@@ -120,9 +120,10 @@ impl<R: DeserializeOwned> Task<R> {
                 if event.operation == "del" {
                     return Err(Error::api(
                         &self.method,
+                        // Someone destroyed the task before it finished: xapi's code for a vanished object.
                         ApiFailure::new(
                             "HANDLE_INVALID",
-                            vec!["task".into(), "destroyed before completion".into()],
+                            vec!["task".into(), self.task.as_str().into()],
                         ),
                     ));
                 }
