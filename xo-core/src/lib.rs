@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod model;
 pub mod rpc;
 #[cfg(feature = "simulator")]
