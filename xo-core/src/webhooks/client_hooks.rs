@@ -118,7 +118,7 @@ impl<S: Sink> RouterObserver<S> {
         self.hook_errors.load(Ordering::Relaxed)
     }
 
-    /// What the most recent hook dispatch produced (ids, waited pre-hook attempts).
+    /// What the most recent dispatch that sent anything produced (ids, waited pre hooks).
     pub fn last_dispatch(&self) -> Option<Dispatched> {
         self.last.lock().ok().and_then(|l| l.clone())
     }
@@ -137,6 +137,7 @@ impl<S: Sink> RouterObserver<S> {
 
     fn dispatch(&self, ev: CallEvent) {
         match self.router.on_call(&ev) {
+            Ok(d) if d.ids.is_empty() => {}
             Ok(d) => {
                 if let Ok(mut l) = self.last.lock() {
                     *l = Some(d);
@@ -222,6 +223,11 @@ impl<T: CallTarget> HookedClient<T> {
             Ok(_) if returns_session(method) => {
                 CallOutcome::Result(Some(Json::String(HIDDEN.into())))
             }
+            // Void results (nil, or "" over XML-RPC) are JS `undefined`: XO sends `true`.
+            Ok(_) if message_meta(method).is_some_and(|m| m.result == "void") => {
+                CallOutcome::Result(None)
+            }
+            Ok(Value::Nil) => CallOutcome::Result(None),
             Ok(v) => CallOutcome::Result(Some(to_json(v))),
             Err(e) => CallOutcome::Error(xo_error(method, &params, e, T::api_failure(e))),
         };
@@ -366,6 +372,20 @@ fn xo_error<E: std::fmt::Display>(
             e
         }
         None => XoError::new("Error", err.to_string()),
+    }
+}
+
+/// Our client: hooks see every call made through a [`HookedClient`] wrapping it.
+impl CallTarget for crate::client::Client {
+    type Error = crate::client::Error;
+    fn call_value(&self, method: &str, params: Vec<Value>) -> Result<Value, Self::Error> {
+        crate::client::Client::call_value(self, method, params)
+    }
+    fn api_failure(err: &Self::Error) -> Option<&ApiFailure> {
+        err.api_failure()
+    }
+    fn session_ref(&self) -> Option<String> {
+        crate::client::Client::session_ref(self).map(|r| r.as_str().to_owned())
     }
 }
 
