@@ -21,6 +21,8 @@ pub mod secret;
 pub mod sign;
 pub mod spec;
 pub mod store;
+#[cfg(feature = "webhooks-tour")]
+pub mod tour;
 pub mod verify;
 
 pub use engine::{AttemptEvent, AttemptResult, Engine, EngineError, EngineOptions, Submission};
