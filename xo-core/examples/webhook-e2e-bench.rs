@@ -10,7 +10,6 @@
 //! request. Throughput: every VM changed at once, from the first call to the last delivery.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
