@@ -5,5 +5,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod events;
 pub mod model;
 pub mod rpc;
