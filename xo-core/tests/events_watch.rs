@@ -344,3 +344,49 @@ fn malformed_batches_are_errors_not_panics() {
         assert!(matches!(e.source, SourceError::Decode(_)), "{e}");
     }
 }
+
+/// An object created after the listing's token and deleted before the first `event.from`
+/// gets no `del` from xapi; the watcher notices from `valid_ref_counts` and removes it.
+#[test]
+fn object_created_and_deleted_around_the_listing_is_reconciled() {
+    struct Racy(Arc<MemorySource>, std::sync::atomic::AtomicBool);
+    impl EventSource for Racy {
+        fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, SourceError> {
+            if method == "VM.get_all_records" && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let x = self.0.create("VM", rec("ghost"));
+                let v = self.0.call(method, params);
+                self.0.destroy("VM", &x);
+                return v;
+            }
+            self.0.call(method, params)
+        }
+        fn relogin(&self) -> Result<(), SourceError> {
+            self.0.relogin()
+        }
+    }
+    let src = Arc::new(MemorySource::new());
+    let a = src.create("VM", rec("a"));
+    let mut w = Watcher::new(Racy(src.clone(), Default::default()), cfg(&["VM"]));
+    let mut listed = Vec::new();
+    loop {
+        match w.next().unwrap().unwrap() {
+            WatchEvent::InitObject(e) => listed.push(e),
+            WatchEvent::InitDone { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(listed.len(), 2, "the ghost is listed");
+    let ghost = listed.iter().find(|e| e.ref_ != a).unwrap().ref_.clone();
+    src.modify("VM", &a, |r| r.insert("name_label", "a1".into()));
+    let mut seen = Vec::new();
+    loop {
+        match w.next().unwrap().unwrap() {
+            WatchEvent::Event(e) => seen.push((e.op, e.ref_)),
+            WatchEvent::Bookmark { .. } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(seen.contains(&(Op::Del, ghost)), "{seen:?}");
+    assert!(seen.contains(&(Op::Mod, a)), "{seen:?}");
+    assert_eq!(w.stats().reconciles, 1);
+}

@@ -1,7 +1,7 @@
 //! The watcher: a blocking iterator over `event.from`, driven by a small state machine
 //! (kube-rs' watcher shape) and following XO's order: token first, then a listing, then events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,7 @@ pub enum WatchEvent {
     /// The end of one non-empty `event.from` batch: every change up to `token` was yielded.
     Bookmark {
         token: String,
-        valid_ref_counts: std::collections::BTreeMap<String, i64>,
+        valid_ref_counts: BTreeMap<String, i64>,
     },
 }
 
@@ -106,6 +106,8 @@ pub struct WatchStats {
     pub resyncs: u64,
     pub relogins: u64,
     pub errors: u64,
+    /// Classes fetched again because `valid_ref_counts` disagreed with what was yielded.
+    pub reconciles: u64,
 }
 
 /// Stops a watcher from another thread. The watcher notices before its next call and during
@@ -161,6 +163,8 @@ pub struct Watcher<S> {
     stop: StopHandle,
     /// Lower-case class → configured spelling.
     names: HashMap<String, String>,
+    /// Lower-case class → refs yielded so far, for whole-class subscriptions.
+    known: HashMap<String, HashSet<String>>,
     /// Token covering every event handed out so far.
     yielded_token: Option<String>,
     delay: Option<Duration>,
@@ -190,6 +194,7 @@ impl<S: EventSource> Watcher<S> {
             out: VecDeque::new(),
             stop: StopHandle::default(),
             names,
+            known: HashMap::new(),
             delay: None,
             session_retries: 0,
             stats: WatchStats::default(),
@@ -267,21 +272,67 @@ impl<S: EventSource> Watcher<S> {
 
     fn queue_batch(&mut self, batch: Batch) {
         self.stats.batches += 1;
+        let before = self.out.len();
         if batch.events.is_empty() {
             self.stats.empty_batches += 1;
-            if self.out.is_empty() {
-                self.yielded_token = Some(batch.token.clone());
-            }
-        } else {
-            self.stats.events += batch.events.len() as u64;
-            self.out
-                .extend(batch.events.into_iter().map(WatchEvent::Event));
+        }
+        self.stats.events += batch.events.len() as u64;
+        for e in batch.events {
+            self.track(&e);
+            self.out.push_back(WatchEvent::Event(e));
+        }
+        self.reconcile(&batch.valid_ref_counts);
+        if self.out.len() > before {
             self.out.push_back(WatchEvent::Bookmark {
                 token: batch.token.clone(),
                 valid_ref_counts: batch.valid_ref_counts,
             });
+        } else if self.out.is_empty() {
+            self.yielded_token = Some(batch.token.clone());
         }
         self.state = State::Watching { token: batch.token };
+    }
+
+    /// Keeps the per-class ref sets used by [`Self::reconcile`].
+    fn track(&mut self, e: &DynamicEvent) {
+        if let Some(set) = self.known.get_mut(&e.class.to_ascii_lowercase()) {
+            match e.op {
+                Op::Del => set.remove(&e.ref_),
+                _ => set.insert(e.ref_.clone()),
+            };
+        }
+    }
+
+    /// xapi sends no `del` for an object created after our token and deleted before the next
+    /// `event.from`, so an object that `get_all_records` returned in that window would stay
+    /// cached forever. The batch's `valid_ref_counts` reveal it: when a class's count differs
+    /// from ours, fetch that class again and queue the difference (as XO does for tasks).
+    fn reconcile(&mut self, counts: &BTreeMap<String, i64>) {
+        let stale: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(c, set)| counts.get(*c).is_some_and(|n| *n != set.len() as i64))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for lc in stale {
+            let Some(class) = self.names.get(&lc).cloned() else { continue };
+            // On failure the counts still differ after the next batch, which retries.
+            let Ok(records) = self.source.get_all_records(&class) else { continue };
+            self.stats.reconciles += 1;
+            let fresh: HashSet<&str> = records.iter().map(|(r, _)| r.as_str()).collect();
+            let known = self.known.entry(lc).or_default();
+            for r in known.iter().filter(|r| !fresh.contains(r.as_str())) {
+                let ev = DynamicEvent { class: class.clone(), op: Op::Del, ref_: r.clone(), snapshot: None };
+                self.out.push_back(WatchEvent::Event(ev));
+            }
+            known.retain(|r| fresh.contains(r.as_str()));
+            for (r, record) in records {
+                if known.insert(r.clone()) {
+                    let ev = DynamicEvent { class: class.clone(), op: Op::Add, ref_: r, snapshot: Some(record) };
+                    self.out.push_back(WatchEvent::Event(ev));
+                }
+            }
+        }
     }
 
     /// Token first, then the records (XO's order), queued as Init … InitDone.
@@ -301,6 +352,7 @@ impl<S: EventSource> Watcher<S> {
             });
             return Ok(batch.token);
         }
+        self.known.clear();
         let pool = self.source.pool_ref()?;
         let token = self.source.inject("pool", &pool)?;
         for sub in self.cfg.classes.clone() {
@@ -322,6 +374,17 @@ impl<S: EventSource> Watcher<S> {
                     snapshot: Some(record),
                 };
                 self.out.push_back(WatchEvent::InitObject(ev));
+            }
+        }
+        // Refs per whole class, for `reconcile` (one-object subscriptions are not counted).
+        for c in self.cfg.classes.iter().filter(|c| !c.contains('/')) {
+            self.known.insert(c.to_ascii_lowercase(), HashSet::new());
+        }
+        for e in &self.out {
+            if let WatchEvent::InitObject(e) = e {
+                if let Some(set) = self.known.get_mut(&e.class.to_ascii_lowercase()) {
+                    set.insert(e.ref_.clone());
+                }
             }
         }
         self.out.push_back(WatchEvent::InitDone {
