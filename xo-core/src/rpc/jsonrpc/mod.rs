@@ -196,7 +196,14 @@ fn xo_path(path: &serde_path_to_error::Path) -> String {
 fn json_error(e: &serde_json::Error, prepared: &Prepared<'_>) -> DecodeError {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    let mut msg = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    if msg.contains("\\0xo:") {
+        // A plain f64 field met a rewritten literal: say so instead of showing the sentinel.
+        for lit in ["NaN", "Infinity", "-Infinity"] {
+            let hint = format!("float literal {lit} (float fields need model::de::float)");
+            msg = msg.replace(&format!("string \"\\0xo:{lit}\""), &hint);
+        }
+    }
     let mut err = DecodeError::new(msg);
     if e.line() > 0 {
         let at = offset_of(&prepared.bytes, e.line(), e.column());
