@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use xo_core::events::{cache, Cache, Fault, MemorySource, Objects, WatchConfig, WatchEvent, Watcher};
+use xo_core::events::{
+    cache, Cache, Fault, MemorySource, Objects, WatchConfig, WatchEvent, Watcher,
+};
 use xo_core::model::{Struct, Value};
 
 const CLASSES: [&str; 5] = ["VM", "VIF", "network", "VDI", "message"];
@@ -27,17 +29,33 @@ impl Rng {
 
 fn record(name: &str, seq: u64) -> Struct {
     let oc = Value::Struct(Struct(vec![("seq".into(), seq.to_string().into())]));
-    Struct(vec![("name_label".into(), name.into()), ("other_config".into(), oc)])
+    Struct(vec![
+        ("name_label".into(), name.into()),
+        ("other_config".into(), oc),
+    ])
 }
 
 /// Class → ref → record, from the cache.
 fn cached(o: &Objects) -> BTreeMap<String, BTreeMap<String, Value>> {
-    CLASSES.iter().map(|c| (c.to_string(), o.all(c).map(|x| (x.ref_.clone(), x.record.clone())).collect())).collect()
+    CLASSES
+        .iter()
+        .map(|c| {
+            (
+                c.to_string(),
+                o.all(c)
+                    .map(|x| (x.ref_.clone(), x.record.clone()))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// Class → ref → record, straight from the source.
 fn truth(src: &MemorySource) -> BTreeMap<String, BTreeMap<String, Value>> {
-    CLASSES.iter().map(|c| (c.to_string(), src.records(c).into_iter().collect())).collect()
+    CLASSES
+        .iter()
+        .map(|c| (c.to_string(), src.records(c).into_iter().collect()))
+        .collect()
 }
 
 /// Applies `n` random operations; returns how many faults were injected.
@@ -54,7 +72,10 @@ fn random_ops(src: &MemorySource, rng: &mut Rng, n: usize, faults: bool) -> usiz
             4..=7 if !refs.is_empty() => {
                 let r = &refs[rng.below(refs.len() as u64) as usize];
                 src.modify(class, r, |rec| {
-                    rec.insert("other_config", Value::Struct(Struct(vec![("seq".into(), seq.to_string().into())])))
+                    rec.insert(
+                        "other_config",
+                        Value::Struct(Struct(vec![("seq".into(), seq.to_string().into())])),
+                    )
                 });
             }
             8 if !refs.is_empty() => {
@@ -85,7 +106,9 @@ fn random_ops(src: &MemorySource, rng: &mut Rng, n: usize, faults: bool) -> usiz
 }
 
 fn cfg() -> WatchConfig {
-    WatchConfig::new(CLASSES).poll_timeout(0.2).backoff(Duration::from_millis(1), Duration::from_millis(20))
+    WatchConfig::new(CLASSES)
+        .poll_timeout(0.2)
+        .backoff(Duration::from_millis(1), Duration::from_millis(20))
 }
 
 #[test]
@@ -109,7 +132,11 @@ fn spawned_cache_matches_a_fresh_listing_after_random_changes_under_faults() {
                 let (g, t) = (&got[cl], &want[cl]);
                 let missing: Vec<_> = t.keys().filter(|k| !g.contains_key(*k)).collect();
                 let extra: Vec<_> = g.keys().filter(|k| !t.contains_key(*k)).collect();
-                let differ: Vec<_> = t.iter().filter(|(k, v)| g.get(*k).is_some_and(|x| x != *v)).map(|(k, _)| k).collect();
+                let differ: Vec<_> = t
+                    .iter()
+                    .filter(|(k, v)| g.get(*k).is_some_and(|x| x != *v))
+                    .map(|(k, _)| k)
+                    .collect();
                 eprintln!("{cl}: missing {missing:?} extra {extra:?} differ {differ:?}");
             }
         }
@@ -140,16 +167,32 @@ fn manual_drive_applies_each_batch_exactly() {
         random_ops(&src, &mut rng, 10, round % 3 == 0);
         // Pull until the watcher has caught up with the source (an empty poll or a listing).
         loop {
-            if w.token().is_some() && reader.read().token() == w.token() && cached(&reader.read()) == truth(&src) {
+            if w.token().is_some()
+                && reader.read().token() == w.token()
+                && cached(&reader.read()) == truth(&src)
+            {
                 break;
             }
             match w.next().unwrap() {
-                Ok(WatchEvent::Bookmark { token, valid_ref_counts }) => {
-                    writer.apply(WatchEvent::Bookmark { token, valid_ref_counts: valid_ref_counts.clone() });
+                Ok(WatchEvent::Bookmark {
+                    token,
+                    valid_ref_counts,
+                }) => {
+                    writer.apply(WatchEvent::Bookmark {
+                        token,
+                        valid_ref_counts: valid_ref_counts.clone(),
+                    });
                     let o = reader.read();
                     for c in CLASSES {
-                        let n = valid_ref_counts.get(&c.to_ascii_lowercase()).copied().unwrap_or(0);
-                        assert_eq!(o.len(c), n as usize, "round {round} class {c}: count after batch");
+                        let n = valid_ref_counts
+                            .get(&c.to_ascii_lowercase())
+                            .copied()
+                            .unwrap_or(0);
+                        assert_eq!(
+                            o.len(c),
+                            n as usize,
+                            "round {round} class {c}: count after batch"
+                        );
                     }
                 }
                 Ok(WatchEvent::InitDone { token }) => writer.apply(WatchEvent::InitDone { token }),

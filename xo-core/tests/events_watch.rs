@@ -5,17 +5,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xo_core::events::{
-    DynamicEvent, EventSource, Fault, MemorySource, Op, Phase, ResyncReason, SourceError, WatchConfig, WatchEvent,
-    Watcher,
+    DynamicEvent, EventSource, Fault, MemorySource, Op, Phase, ResyncReason, SourceError,
+    WatchConfig, WatchEvent, Watcher,
 };
 use xo_core::model::{Struct, Value, XapiClass};
 
 fn rec(name: &str) -> Struct {
-    Struct(vec![("name_label".into(), name.into()), ("power_state".into(), "Halted".into())])
+    Struct(vec![
+        ("name_label".into(), name.into()),
+        ("power_state".into(), "Halted".into()),
+    ])
 }
 
 fn cfg(classes: &[&str]) -> WatchConfig {
-    WatchConfig::new(classes.iter().copied()).poll_timeout(0.2).backoff(Duration::from_millis(1), Duration::from_millis(5))
+    WatchConfig::new(classes.iter().copied())
+        .poll_timeout(0.2)
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
 }
 
 /// Pulls items until `n` object events (Event or InitObject) were seen, skipping markers.
@@ -63,10 +68,13 @@ fn lists_then_follows_add_mod_del() {
     let a = src.create("VM", rec("a"));
     let b = src.create("VM", rec("b"));
     let mut w = Watcher::new(src.clone(), cfg(&["VM"]));
-    let mut listed: Vec<String> = listing(&mut w).into_iter().map(|e| {
-        assert_eq!((e.class.as_str(), e.op), ("VM", Op::Add));
-        e.ref_
-    }).collect();
+    let mut listed: Vec<String> = listing(&mut w)
+        .into_iter()
+        .map(|e| {
+            assert_eq!((e.class.as_str(), e.op), ("VM", Op::Add));
+            e.ref_
+        })
+        .collect();
     listed.sort();
     assert_eq!(listed, vec![a.clone(), b.clone()]);
 
@@ -74,16 +82,25 @@ fn lists_then_follows_add_mod_del() {
     let ev = drain_now(&mut w);
     assert_eq!(ev.len(), 1);
     assert_eq!((ev[0].op, ev[0].ref_.as_str()), (Op::Mod, a.as_str()));
-    assert_eq!(ev[0].snapshot.as_ref().and_then(|s| s.get("power_state")), Some(&Value::from("Running")));
+    assert_eq!(
+        ev[0].snapshot.as_ref().and_then(|s| s.get("power_state")),
+        Some(&Value::from("Running"))
+    );
 
     src.destroy("VM", &b);
     let ev = drain_now(&mut w);
-    assert_eq!((ev.len(), ev[0].op, ev[0].ref_.as_str()), (1, Op::Del, b.as_str()));
+    assert_eq!(
+        (ev.len(), ev[0].op, ev[0].ref_.as_str()),
+        (1, Op::Del, b.as_str())
+    );
     assert_eq!(ev[0].snapshot, None, "del carries no snapshot");
 
     let c = src.create("VM", rec("c"));
     let ev = drain_now(&mut w);
-    assert_eq!((ev.len(), ev[0].op, ev[0].ref_.as_str()), (1, Op::Add, c.as_str()));
+    assert_eq!(
+        (ev.len(), ev[0].op, ev[0].ref_.as_str()),
+        (1, Op::Add, c.as_str())
+    );
 }
 
 #[test]
@@ -99,7 +116,10 @@ fn changes_between_polls_are_coalesced_and_create_destroy_vanishes() {
     src.destroy("VM", &tmp);
     let ev = drain_now(&mut w);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_eq!(ev[0].snapshot.as_ref().and_then(|s| s.get("name_label")), Some(&Value::from("a2")));
+    assert_eq!(
+        ev[0].snapshot.as_ref().and_then(|s| s.get("name_label")),
+        Some(&Value::from("a2"))
+    );
 }
 
 #[test]
@@ -112,7 +132,10 @@ fn class_filter_hides_other_classes() {
     src.create("network", rec("net"));
     let vm = src.create("VM", rec("vm"));
     let ev = drain_now(&mut w);
-    assert_eq!(ev.iter().map(|e| e.ref_.as_str()).collect::<Vec<_>>(), vec![vm.as_str()]);
+    assert_eq!(
+        ev.iter().map(|e| e.ref_.as_str()).collect::<Vec<_>>(),
+        vec![vm.as_str()]
+    );
 }
 
 #[test]
@@ -134,11 +157,19 @@ fn per_object_subscription_sees_only_that_object() {
     let b = src.create("VM", rec("b"));
     let mut w = Watcher::new(src.clone(), cfg(&[&format!("VM/{a}")]));
     let l = listing(&mut w);
-    assert_eq!(l.iter().map(|e| e.ref_.as_str()).collect::<Vec<_>>(), vec![a.as_str()]);
+    assert_eq!(
+        l.iter().map(|e| e.ref_.as_str()).collect::<Vec<_>>(),
+        vec![a.as_str()]
+    );
     src.modify("VM", &b, |r| r.insert("name_label", "b2".into()));
     src.modify("VM", &a, |r| r.insert("name_label", "a2".into()));
     let ev = drain_now(&mut w);
-    assert_eq!(ev.iter().map(|e| (e.op, e.ref_.as_str())).collect::<Vec<_>>(), vec![(Op::Mod, a.as_str())]);
+    assert_eq!(
+        ev.iter()
+            .map(|e| (e.op, e.ref_.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(Op::Mod, a.as_str())]
+    );
     assert_eq!(ev[0].class, "VM");
 }
 
@@ -170,7 +201,12 @@ fn resumes_from_a_saved_token_without_listing() {
     let mut w = Watcher::new(src.clone(), cfg(&["VM"]).resume_from(saved));
     let mut ev = drain_now(&mut w);
     ev.sort_by(|x, y| x.ref_.cmp(&y.ref_));
-    assert_eq!(ev.iter().map(|e| (e.op, e.ref_.as_str())).collect::<Vec<_>>(), vec![(Op::Mod, a.as_str()), (Op::Add, b.as_str())]);
+    assert_eq!(
+        ev.iter()
+            .map(|e| (e.op, e.ref_.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(Op::Mod, a.as_str()), (Op::Add, b.as_str())]
+    );
     assert_eq!(w.stats().listings, 0);
 }
 
@@ -179,11 +215,17 @@ fn a_rejected_token_resyncs_from_a_fresh_listing() {
     let src = Arc::new(MemorySource::new());
     let a = src.create("VM", rec("a"));
     let mut w = Watcher::new(src.clone(), cfg(&["VM"]).resume_from("not-a-token"));
-    assert_eq!(w.next().unwrap().unwrap(), WatchEvent::Resync(ResyncReason::TokenRejected));
+    assert_eq!(
+        w.next().unwrap().unwrap(),
+        WatchEvent::Resync(ResyncReason::TokenRejected)
+    );
     assert_eq!(w.next().unwrap().unwrap(), WatchEvent::Init);
     let l = take_objects(&mut w, 1);
     assert_eq!(l[0].ref_, a);
-    assert!(matches!(w.next().unwrap().unwrap(), WatchEvent::InitDone { .. }));
+    assert!(matches!(
+        w.next().unwrap().unwrap(),
+        WatchEvent::InitDone { .. }
+    ));
     assert_eq!(w.stats().resyncs, 1);
 }
 
@@ -196,9 +238,15 @@ fn events_lost_resyncs_and_the_listing_reflects_deletions() {
     listing(&mut w);
     src.destroy("VM", &a);
     src.forget_history();
-    assert_eq!(w.next().unwrap().unwrap(), WatchEvent::Resync(ResyncReason::EventsLost));
+    assert_eq!(
+        w.next().unwrap().unwrap(),
+        WatchEvent::Resync(ResyncReason::EventsLost)
+    );
     let l = listing(&mut w);
-    assert_eq!(l.iter().map(|e| e.ref_.as_str()).collect::<Vec<_>>(), vec![b.as_str()]);
+    assert_eq!(
+        l.iter().map(|e| e.ref_.as_str()).collect::<Vec<_>>(),
+        vec![b.as_str()]
+    );
 }
 
 #[test]
@@ -212,7 +260,10 @@ fn session_expiry_logs_in_again_and_resumes_from_the_same_token() {
     let ev = drain_now(&mut w);
     assert_eq!((ev.len(), ev[0].op), (1, Op::Mod));
     assert_eq!(src.relogins(), 1);
-    assert_eq!((w.stats().relogins, w.stats().listings, w.stats().errors), (1, 1, 0));
+    assert_eq!(
+        (w.stats().relogins, w.stats().listings, w.stats().errors),
+        (1, 1, 0)
+    );
 }
 
 #[test]
@@ -239,7 +290,10 @@ fn transport_errors_are_yielded_and_retried_with_backoff() {
     let e = loop {
         match w.next().unwrap() {
             Err(e) => {
-                assert_eq!((e.phase, matches!(e.source, SourceError::Transport(_))), (Phase::Watch, true));
+                assert_eq!(
+                    (e.phase, matches!(e.source, SourceError::Transport(_))),
+                    (Phase::Watch, true)
+                );
                 delays.push(e.retry_in);
             }
             Ok(WatchEvent::Event(e)) => break e,
@@ -247,7 +301,14 @@ fn transport_errors_are_yielded_and_retried_with_backoff() {
         }
     };
     assert_eq!(e.op, Op::Mod);
-    assert_eq!(delays, vec![Duration::from_millis(1), Duration::from_millis(2), Duration::from_millis(4)]);
+    assert_eq!(
+        delays,
+        vec![
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+            Duration::from_millis(4)
+        ]
+    );
     assert_eq!(w.stats().errors, 3);
 }
 
@@ -298,14 +359,30 @@ fn events_decode_into_typed_records() {
     let l = listing(&mut w);
     let t = l[0].typed::<MiniVm>().expect("VM class").expect("decodes");
     assert_eq!((t.op, t.ref_.as_str()), (Op::Add, a.as_str()));
-    assert_eq!(t.snapshot, Some(MiniVm { name_label: "a".into(), power_state: "Halted".into() }));
+    assert_eq!(
+        t.snapshot,
+        Some(MiniVm {
+            name_label: "a".into(),
+            power_state: "Halted".into()
+        })
+    );
     src.destroy("VM", &a);
     let del = drain_now(&mut w)[0].typed::<MiniVm>().unwrap().unwrap();
     assert_eq!((del.op, del.snapshot), (Op::Del, None));
     // Another class is not typed as VM; a bad snapshot is an error, not a panic.
-    let other = DynamicEvent { class: "VIF".into(), op: Op::Add, ref_: "r".into(), snapshot: None };
+    let other = DynamicEvent {
+        class: "VIF".into(),
+        op: Op::Add,
+        ref_: "r".into(),
+        snapshot: None,
+    };
     assert!(other.typed::<MiniVm>().is_none());
-    let bad = DynamicEvent { class: "vm".into(), op: Op::Mod, ref_: "r".into(), snapshot: Some(Value::Int(3)) };
+    let bad = DynamicEvent {
+        class: "vm".into(),
+        op: Op::Mod,
+        ref_: "r".into(),
+        snapshot: Some(Value::Int(3)),
+    };
     assert!(bad.typed::<MiniVm>().unwrap().is_err());
 }
 
@@ -327,19 +404,30 @@ fn malformed_batches_are_errors_not_panics() {
     }
     let ev = |op: &str| {
         Value::Struct(Struct(vec![
-            ("events".into(), Value::Array(vec![Value::Struct(Struct(vec![
-                ("class".into(), "vm".into()),
-                ("operation".into(), op.into()),
-                ("ref".into(), "OpaqueRef:x".into()),
-            ]))])),
+            (
+                "events".into(),
+                Value::Array(vec![Value::Struct(Struct(vec![
+                    ("class".into(), "vm".into()),
+                    ("operation".into(), op.into()),
+                    ("ref".into(), "OpaqueRef:x".into()),
+                ]))]),
+            ),
             ("token".into(), "2,0".into()),
         ]))
     };
-    for v in [Value::Int(1), Value::Struct(Struct::new()), ev("mod"), ev("explode")] {
+    for v in [
+        Value::Int(1),
+        Value::Struct(Struct::new()),
+        ev("mod"),
+        ev("explode"),
+    ] {
         let mut w = Watcher::new(Bad(v), cfg(&["VM"]));
         let mut items = w.by_ref().take(4);
         assert!(matches!(items.next(), Some(Ok(WatchEvent::Init))));
-        assert!(matches!(items.next(), Some(Ok(WatchEvent::InitDone { .. }))));
+        assert!(matches!(
+            items.next(),
+            Some(Ok(WatchEvent::InitDone { .. }))
+        ));
         let e = items.next().unwrap().unwrap_err();
         assert!(matches!(e.source, SourceError::Decode(_)), "{e}");
     }
@@ -352,7 +440,9 @@ fn object_created_and_deleted_around_the_listing_is_reconciled() {
     struct Racy(Arc<MemorySource>, std::sync::atomic::AtomicBool);
     impl EventSource for Racy {
         fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, SourceError> {
-            if method == "VM.get_all_records" && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if method == "VM.get_all_records"
+                && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
                 let x = self.0.create("VM", rec("ghost"));
                 let v = self.0.call(method, params);
                 self.0.destroy("VM", &x);

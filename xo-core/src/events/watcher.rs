@@ -315,20 +315,34 @@ impl<S: EventSource> Watcher<S> {
             .map(|(c, _)| c.clone())
             .collect();
         for lc in stale {
-            let Some(class) = self.names.get(&lc).cloned() else { continue };
+            let Some(class) = self.names.get(&lc).cloned() else {
+                continue;
+            };
             // On failure the counts still differ after the next batch, which retries.
-            let Ok(records) = self.source.get_all_records(&class) else { continue };
+            let Ok(records) = self.source.get_all_records(&class) else {
+                continue;
+            };
             self.stats.reconciles += 1;
             let fresh: HashSet<&str> = records.iter().map(|(r, _)| r.as_str()).collect();
             let known = self.known.entry(lc).or_default();
             for r in known.iter().filter(|r| !fresh.contains(r.as_str())) {
-                let ev = DynamicEvent { class: class.clone(), op: Op::Del, ref_: r.clone(), snapshot: None };
+                let ev = DynamicEvent {
+                    class: class.clone(),
+                    op: Op::Del,
+                    ref_: r.clone(),
+                    snapshot: None,
+                };
                 self.out.push_back(WatchEvent::Event(ev));
             }
             known.retain(|r| fresh.contains(r.as_str()));
             for (r, record) in records {
                 if known.insert(r.clone()) {
-                    let ev = DynamicEvent { class: class.clone(), op: Op::Add, ref_: r, snapshot: Some(record) };
+                    let ev = DynamicEvent {
+                        class: class.clone(),
+                        op: Op::Add,
+                        ref_: r,
+                        snapshot: Some(record),
+                    };
                     self.out.push_back(WatchEvent::Event(ev));
                 }
             }

@@ -37,7 +37,7 @@ impl fmt::Display for Table {
                 let c = cells.get(i).map_or("", String::as_str);
                 out.push_str(c);
                 if i + 1 < n {
-                    out.extend(std::iter::repeat(' ').take(w - c.chars().count() + 2));
+                    out.extend(std::iter::repeat_n(' ', w - c.chars().count() + 2));
                 }
             }
             writeln!(f, "{}", out.trim_end())
