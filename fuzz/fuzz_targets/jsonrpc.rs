@@ -1,5 +1,8 @@
 //! JSON-RPC decoding of arbitrary bytes: no panic, bounded work, and every value that
 //! decodes survives encode → decode unchanged (compared in typed-JSON form, so NaN == NaN).
+//!
+//! `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc corpus/jsonrpc ../xo-core/tests/fixtures/jsonrpc
+//!  -- -dict=jsonrpc.dict -max_len=4096 -max_total_time=300`
 
 #![no_main]
 
@@ -42,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = jsonrpc::decode_call(data, limits());
     let _ = jsonrpc::decode_reply_typed::<Record>(data, limits());
     let _ = jsonrpc::decode_reply_typed::<BTreeMap<String, Record>>(data, limits());
+    let _ = jsonrpc::decode_reply_typed::<f64>(data, limits());
     let typed_value = jsonrpc::decode_reply_typed::<Value>(data, limits());
     let reply = jsonrpc::decode_reply(data, limits());
     // Both paths agree on whether the bytes are a reply and on its value.

@@ -8,3 +8,6 @@
 pub mod events;
 pub mod model;
 pub mod rpc;
+pub mod webhooks;
+#[cfg(feature = "simulator")]
+pub mod simulator;

@@ -389,6 +389,22 @@ fn typed_errors_carry_path_and_offset() {
     let e =
         decode_reply_typed::<String>(br#"{"result":null,"error":null,"id":1}"#, lim()).unwrap_err();
     assert!(e.message.starts_with("result is null"), "{e}");
+    // A float result (`VM.query_data_source`) decodes into a plain f64, NaN included.
+    for (text, want) in [
+        ("NaN", f64::NAN),
+        ("-Infinity", f64::NEG_INFINITY),
+        ("2", 2.0),
+        ("0.5", 0.5),
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","result":{text},"id":1}}"#);
+        let got = decode_reply_typed::<f64>(body.as_bytes(), lim())
+            .unwrap()
+            .outcome
+            .unwrap();
+        assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+    }
+    let e = decode_reply_typed::<f64>(br#"{"result":"x","id":1}"#, lim()).unwrap_err();
+    assert!(e.message.contains("expected a float"), "{e}");
     // A plain f64 field cannot take NaN; the message names the literal, not the sentinel.
     let e =
         decode_reply_typed::<Vec<f64>>(br#"{"result":[1.5,-Infinity],"id":1}"#, lim()).unwrap_err();
@@ -789,6 +805,7 @@ fn decode_message_tells_calls_from_replies() {
 /// Found by fuzzing: floats must survive encode → decode bit for bit (needs serde_json's
 /// `float_roundtrip`; its default parser can be one ULP off, e.g. for integers beyond u64).
 #[test]
+#[allow(clippy::excessive_precision)] // the literal is the input, digit for digit
 fn floats_round_trip_exactly() {
     let text = br#"{"jsonrpc":"2.0","result":[92233720390071992740993,0.30000000000000004,1.7976931348623157e308,5e-324,-2.2250738585072014e-308,9007199254740993.0,0.1],"id":-5}"#;
     let v = decode_reply(text, lim()).unwrap().outcome.unwrap();
@@ -815,5 +832,17 @@ fn floats_round_trip_exactly() {
         let again =
             decode_reply(&encode_reply(&Ok(v.clone()), &Id::Int(1), version), lim()).unwrap();
         assert_eq!(again.outcome.unwrap(), v);
+    }
+}
+
+#[test]
+fn void_results() {
+    use xo_core::rpc::Void;
+    for text in [
+        &br#"{"jsonrpc":"2.0","result":"","id":1}"#[..],
+        br#"{"result":null,"error":null,"id":1}"#,
+    ] {
+        let r = decode_reply_typed::<Void>(text, lim()).unwrap();
+        assert_eq!(r.outcome, Ok(Void));
     }
 }

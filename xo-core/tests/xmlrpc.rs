@@ -988,6 +988,8 @@ fn bad_input_is_refused_with_what_and_where() {
             "<!DOCTYPE value SYSTEM \"file:///etc/passwd\"><value>x</value>",
             "DOCTYPE",
         ),
+        ("<!ENTITY a \"b\"><value>x</value>", "malformed XML"),
+        ("<value><!ENTITY a \"b\">x</value>", "malformed XML"),
         (
             "<value><int>1<int>2</int></int></value>",
             "expected text or </int>",
