@@ -11,6 +11,8 @@
 mod cache;
 mod event;
 pub mod memory;
+#[cfg(feature = "simulator")]
+mod sim_source;
 mod source;
 pub mod views;
 mod watcher;
@@ -18,6 +20,8 @@ mod watcher;
 pub use cache::{cache, Cache, CacheReader, CacheStats, CacheWriter, Object, Objects, Snapshot};
 pub use event::{Batch, DynamicEvent, Op, TypeError, TypedEvent};
 pub use memory::{Fault, MemorySource};
+#[cfg(feature = "simulator")]
+pub use sim_source::SimSource;
 pub use source::{EventSource, SourceError};
 pub use watcher::{
     Phase, ResyncReason, StopHandle, WatchConfig, WatchError, WatchEvent, WatchStats, Watcher,
