@@ -478,9 +478,11 @@ fn class_part(sub: &str) -> &str {
     sub.split_once('/').map_or(sub, |(c, _)| c)
 }
 
+/// The configured spelling, else the datamodel's (`vm_guest_metrics` → `VM_guest_metrics`),
+/// else the server's.
 fn class_name(names: &HashMap<String, String>, lower: &str) -> String {
-    names
-        .get(&lower.to_ascii_lowercase())
-        .cloned()
-        .unwrap_or_else(|| lower.to_owned())
+    if let Some(n) = names.get(&lower.to_ascii_lowercase()) {
+        return n.clone();
+    }
+    crate::model::meta::class(lower).map_or_else(|| lower.to_owned(), |c| c.name.to_owned())
 }
