@@ -567,7 +567,8 @@ impl Deref for Cache {
 }
 
 impl Drop for Cache {
+    /// Signals the watcher without waiting: its thread ends after its current poll.
     fn drop(&mut self) {
-        self.shutdown();
+        self.stop.stop();
     }
 }
