@@ -296,6 +296,21 @@ fn tag_ref_counts(body: &[u8]) -> Vec<u8> {
     out
 }
 
+async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
+    let req = match jsonrpc::decode_call(&body, Limits::default()) {
+        Ok(r) => r,
+        Err(e) => return internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
+    };
+    match run_call(shared, host, req.method, req.params).await {
+        Some(outcome) => reply(
+            StatusCode::OK,
+            "application/json",
+            jsonrpc::encode_reply(&outcome, &req.id, req.version),
+        ),
+        None => internal_error("internal error"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -316,20 +331,5 @@ mod tests {
             "{out}"
         );
         assert_eq!(super::tag_ref_counts(b"<nothing/>"), b"<nothing/>".to_vec());
-    }
-}
-
-async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
-    let req = match jsonrpc::decode_call(&body, Limits::default()) {
-        Ok(r) => r,
-        Err(e) => return internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
-    };
-    match run_call(shared, host, req.method, req.params).await {
-        Some(outcome) => reply(
-            StatusCode::OK,
-            "application/json",
-            jsonrpc::encode_reply(&outcome, &req.id, req.version),
-        ),
-        None => internal_error("internal error"),
     }
 }
