@@ -1,5 +1,8 @@
 //! JSON-RPC decoding of arbitrary bytes: no panic, bounded work, and every value that
 //! decodes survives encode → decode unchanged (compared in typed-JSON form, so NaN == NaN).
+//!
+//! `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc corpus/jsonrpc ../xo-core/tests/fixtures/jsonrpc
+//!  -- -dict=jsonrpc.dict -max_len=4096 -max_total_time=300`
 
 #![no_main]
 

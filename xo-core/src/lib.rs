@@ -7,5 +7,6 @@
 
 pub mod model;
 pub mod rpc;
+pub mod webhooks;
 #[cfg(feature = "simulator")]
 pub mod simulator;
