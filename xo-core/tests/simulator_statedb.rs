@@ -23,6 +23,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 fn round_trip() {
     let a = Simulator::start(SimConfig {
         serve: false,
+        hosts: 4,
         ..SimConfig::default()
     })
     .unwrap();
@@ -70,11 +71,8 @@ fn round_trip() {
         ..SimConfig::default()
     })
     .unwrap();
-    assert!(
-        b.warnings().iter().all(|w| !w.contains("unknown")),
-        "{:?}",
-        b.warnings()
-    );
+    // Nothing unknown, and every host keeps its address (members stay in order).
+    assert!(b.warnings().is_empty(), "{:?}", b.warnings());
     let sb = session(&b);
     for class in [
         "VM",
