@@ -39,6 +39,8 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         ("VM", "destroy") => vm_copy::destroy,
         ("VM", "provision") => vm_copy::provision,
         ("VM", "create") => vm_copy::create,
+        ("VM", "checkpoint") => vm_copy::checkpoint,
+        ("VM", "revert") => vm_copy::revert,
         ("VM", "set_memory") => vm_config::set_memory,
         ("VM", "set_memory_limits") => vm_config::set_memory_limits,
         ("VM", "set_memory_static_range") => vm_config::set_memory_static_range,

@@ -36,6 +36,7 @@ fn allowed_states(op: &str) -> &'static [&'static str] {
         "clone" | "copy" | "destroy" => &[HALTED, SUSPENDED],
         "changing_dynamic_range" => &[HALTED, RUNNING],
         "snapshot" | "export" | "metadata_export" => &[HALTED, RUNNING, PAUSED, SUSPENDED],
+        "revert" => &[HALTED, SUSPENDED],
         _ => &[],
     }
 }
@@ -72,6 +73,7 @@ const LISTED_OPS: &[&str] = &[
     "copy",
     "snapshot",
     "checkpoint",
+    "revert",
     "export",
     "metadata_export",
     "destroy",

@@ -1,4 +1,4 @@
-//! VM clone, copy, snapshot, destroy, provision and create.
+//! VM clone, copy, snapshot, checkpoint, revert, destroy, provision and create.
 
 use super::dispatch::{fail, void, Cx};
 use super::state::State;
@@ -299,4 +299,97 @@ pub fn create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = st.db.create(vc, None, None, vals);
     refresh_ops(st, &vm);
     Ok(Value::String(vm))
+}
+
+/// `VM.checkpoint`: a snapshot that also keeps the memory image (the snapshot is Suspended).
+pub fn checkpoint(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
+    let vm = vm_arg(cx, args)?;
+    ensure(cx, &vm, "checkpoint")?;
+    let name = args[1].as_str().unwrap_or_default().to_owned();
+    let snap = duplicate(cx, &vm, &name, DiskMode::Snapshot);
+    let st = &mut *cx.st;
+    let vc = st.db.class_index("VM");
+    let sr = first_disk_sr(st, &vm);
+    let memory = st.db.get_i64(vc, &vm, "memory_static_max");
+    let image = super::storage::new_vdi(
+        st,
+        &sr,
+        &format!("Suspend image for {name}"),
+        memory,
+        "suspend",
+    );
+    st.db
+        .set(vc, &snap, "power_state", Value::String(SUSPENDED.into()));
+    st.db.set(vc, &snap, "suspend_VDI", Value::String(image));
+    refresh_ops(st, &snap);
+    Ok(Value::String(snap))
+}
+
+/// Fields a revert restores from the snapshot.
+const REVERTED: &[&str] = &[
+    "memory_static_max",
+    "memory_dynamic_max",
+    "memory_dynamic_min",
+    "memory_static_min",
+    "VCPUs_max",
+    "VCPUs_at_startup",
+    "VCPUs_params",
+    "platform",
+    "HVM_boot_policy",
+    "HVM_boot_params",
+];
+
+/// `VM.revert(snapshot)`: the snapshot's VM is stopped and gets clones of the snapshot's
+/// disks and its configuration back (and its memory image, for a checkpoint).
+pub fn revert(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
+    let snap = vm_arg(cx, args)?;
+    let vc = cx.st.db.class_index("VM");
+    if !cx.st.db.get_bool(vc, &snap, "is_a_snapshot") {
+        return Err(fail("REVERT_ONLY_ALLOWED_ON_SNAPSHOT", &[&snap]));
+    }
+    ensure(cx, &snap, "revert")?;
+    let vm = cx.st.db.get_str(vc, &snap, "snapshot_of");
+    if !cx.st.db.exists(vc, &vm) {
+        return Err(fail("HANDLE_INVALID", &["VM", &vm]));
+    }
+    if let Some(f) = super::tasks::busy(cx.st, vc, &vm, cx.task.as_deref()) {
+        return Err(f);
+    }
+    let st = &mut *cx.st;
+    if st.db.get_str(vc, &vm, "power_state") != HALTED {
+        super::vm::power_off(st, &vm, HALTED);
+    }
+    let (bc, dc) = (st.db.class_index("VBD"), st.db.class_index("VDI"));
+    for vbd in refs_of(st, vc, &vm, "VBDs") {
+        if st.db.get_str(bc, &vbd, "type") == "Disk" {
+            st.db.destroy(bc, &vbd);
+        }
+    }
+    for vbd in refs_of(st, vc, &snap, "VBDs") {
+        if st.db.get_str(bc, &vbd, "type") != "Disk" {
+            continue;
+        }
+        let vdi = st.db.get_str(bc, &vbd, "VDI");
+        if !st.db.exists(dc, &vdi) {
+            continue;
+        }
+        let disk = super::storage::duplicate_vdi(st, &vdi, None, false);
+        let userdevice = st.db.get_str(bc, &vbd, "userdevice");
+        let bootable = st.db.get_bool(bc, &vbd, "bootable");
+        super::storage::new_vbd(st, &vm, &disk, &userdevice, "Disk", bootable);
+    }
+    for f in REVERTED {
+        if let Some(v) = st.db.get(vc, &snap, f).cloned() {
+            st.db.set(vc, &vm, f, v);
+        }
+    }
+    let image = st.db.get_str(vc, &snap, "suspend_VDI");
+    if st.db.get_str(vc, &snap, "power_state") == SUSPENDED && st.db.exists(dc, &image) {
+        let copy = super::storage::duplicate_vdi(st, &image, None, false);
+        st.db.set(vc, &vm, "suspend_VDI", Value::String(copy));
+        st.db
+            .set(vc, &vm, "power_state", Value::String(SUSPENDED.into()));
+    }
+    refresh_ops(st, &vm);
+    void()
 }
