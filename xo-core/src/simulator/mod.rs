@@ -215,6 +215,7 @@ impl Simulator {
             task_ops: Default::default(),
             next_domid: 0,
             session_seq: 0,
+            registrations: Default::default(),
             completed_tasks: Default::default(),
         };
         let mut warnings = Vec::new();

@@ -16,7 +16,9 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         }
         ("event", "inject") => events::inject,
         ("event", "get_current_id") => events::get_current_id,
-        ("event", "from") => unreachable_login,
+        ("event", "from") | ("event", "next") => unreachable_login,
+        ("event", "register") => events::register,
+        ("event", "unregister") => events::unregister,
         ("task", "create") => tasks::create,
         ("task", "cancel") => tasks::cancel,
         ("task", "destroy") => tasks::destroy,
@@ -91,6 +93,7 @@ fn unreachable_login(_: &mut Cx, _: &[Value]) -> Outcome<Value> {
 fn logout(cx: &mut Cx, _: &[Value]) -> Outcome<Value> {
     if let Some(s) = cx.session.take() {
         cx.st.sessions.remove(&s);
+        cx.st.registrations.remove(&s);
         let sc = cx.st.db.class_index("session");
         cx.st.db.destroy(sc, &s);
     }
