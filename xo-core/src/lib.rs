@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod events;
 pub mod model;
 pub mod rpc;
 pub mod webhooks;
