@@ -1,4 +1,5 @@
 //! Async tasks, event.from semantics and the guest agent, in-process.
+#![cfg(feature = "simulator")]
 
 use std::thread;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The simulator over real HTTP: XML-RPC and JSON-RPC envelopes, content types, parse errors,
 //! per-host listeners, fault injection, rrd_updates and TLS. Everything on 127.0.0.x.
-
+#![cfg(feature = "simulator")]
 #![allow(clippy::result_large_err, clippy::cloned_ref_to_slice_refs)]
 use std::io::Read;
 use std::sync::Arc;

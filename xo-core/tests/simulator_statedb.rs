@@ -1,4 +1,5 @@
 //! `state.db` dumps: write, load back, compare; xapi-format details and tolerance.
+#![cfg(feature = "simulator")]
 
 use xo_core::model::Value;
 use xo_core::simulator::{SimConfig, Simulator};

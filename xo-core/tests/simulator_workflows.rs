@@ -1,4 +1,5 @@
 //! Workflows with xapi's state machine and errors, in-process.
+#![cfg(feature = "simulator")]
 
 use xo_core::model::{ApiFailure, Struct, Value};
 use xo_core::simulator::{SimConfig, Simulator};
