@@ -972,6 +972,13 @@ fn checkpoint_and_revert() {
         new_disks.iter().all(|d| !old_disks.contains(d)),
         "disks are fresh clones of the snapshot's"
     );
+    for d in &old_disks {
+        assert_eq!(
+            t.err("VDI.get_record", vec![d.clone()]).code,
+            "HANDLE_INVALID",
+            "replaced disks are destroyed"
+        );
+    }
     assert_eq!(
         t.err("VM.revert", vec![vm.clone()]).code,
         "REVERT_ONLY_ALLOWED_ON_SNAPSHOT"

@@ -360,9 +360,16 @@ pub fn revert(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
         super::vm::power_off(st, &vm, HALTED);
     }
     let (bc, dc) = (st.db.class_index("VBD"), st.db.class_index("VDI"));
+    // The VM's current disks are replaced: their VBDs go, and so do the disks themselves
+    // unless something else still uses them.
     for vbd in refs_of(st, vc, &vm, "VBDs") {
         if st.db.get_str(bc, &vbd, "type") == "Disk" {
+            let vdi = st.db.get_str(bc, &vbd, "VDI");
             st.db.destroy(bc, &vbd);
+            let unused = refs_of(st, dc, &vdi, "VBDs").is_empty();
+            if unused && st.db.exists(dc, &vdi) && !st.db.get_bool(dc, &vdi, "is_a_snapshot") {
+                super::storage::forget_vdi(st, &vdi);
+            }
         }
     }
     for vbd in refs_of(st, vc, &snap, "VBDs") {
