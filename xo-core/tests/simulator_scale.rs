@@ -1,4 +1,5 @@
 //! 10,000 VMs: the inventory builds quickly and stays consistent.
+#![cfg(feature = "simulator")]
 
 use std::time::{Duration, Instant};
 
@@ -91,7 +92,12 @@ fn linearity() {
 fn empty_start() {
     for _ in 0..2 {
         let t = Instant::now();
-        let _sim = Simulator::start(SimConfig { vms: 0, serve: false, ..SimConfig::default() }).unwrap();
+        let _sim = Simulator::start(SimConfig {
+            vms: 0,
+            serve: false,
+            ..SimConfig::default()
+        })
+        .unwrap();
         eprintln!("empty: {:?}", t.elapsed());
     }
 }
