@@ -144,7 +144,7 @@ fn wait_all(peers: &[(&str, Arc<Mutex<Peer>>)], seqs: std::ops::Range<u64>, time
 }
 
 /// Lists, saves the token, waits while `vms` all change, then times one resumed drain.
-fn catch_up(client: Client, gen: &Client, vms: &[String], base: u64) -> Res<(usize, f64)> {
+fn catch_up(client: Client, gen: &Client, vms: &[String], base: u64) -> Res<(usize, f64, f64)> {
     let (mut writer, _reader) = cache();
     let mut w = Watcher::new(client, WatchConfig::new(CLASSES).poll_timeout(30.0));
     for item in w.by_ref() {
@@ -159,6 +159,12 @@ fn catch_up(client: Client, gen: &Client, vms: &[String], base: u64) -> Res<(usi
     for (i, vm) in vms.iter().enumerate() {
         gen.call_value("VM.set_name_description", vec![vm.as_str().into(), format!("bench {}", base + i as u64).into()])?;
     }
+    // The raw call alone (server, HTTP, decoding into values), for comparison.
+    let token = w.token().ok_or("no token after the listing")?.to_owned();
+    let classes = Value::Array(CLASSES.iter().map(|c| Value::from(*c)).collect());
+    let t_call = Instant::now();
+    gen.call_value("event.from", vec![classes, token.into(), Value::Double(30.0)])?;
+    let call_secs = t_call.elapsed().as_secs_f64();
     let (t0, mut seen) = (Instant::now(), 0);
     for item in w.by_ref() {
         match item? {
@@ -175,7 +181,7 @@ fn catch_up(client: Client, gen: &Client, vms: &[String], base: u64) -> Res<(usi
             ev => writer.apply(ev),
         }
     }
-    Ok((seen, t0.elapsed().as_secs_f64()))
+    Ok((seen, t0.elapsed().as_secs_f64(), call_secs))
 }
 
 /// The watcher + cache alone: the same VM records in a [`MemorySource`], every VM modified
@@ -326,9 +332,9 @@ fn main() -> Res<()> {
         );
     }
     // Catch-up: a watcher that was away while every VM changed drains it in one go.
-    let (events, secs) = catch_up(Client::connect(cfg(), &user, password.clone())?, &gen, &vms[..n], base + n as u64)?;
+    let (events, secs, call_secs) = catch_up(Client::connect(cfg(), &user, password.clone())?, &gen, &vms[..n], base + n as u64)?;
     println!();
-    println!("xo-core catch-up: {events} events (one change per VM, made while the watcher was away) parsed and applied in {:.3} s = {:.0} ev/s", secs, events as f64 / secs.max(1e-9));
+    println!("xo-core catch-up: {events} events (one change per VM, made while the watcher was away) fetched, parsed and applied in {:.3} s = {:.0} ev/s (the bare event.from call alone: {:.3} s)", secs, events as f64 / secs.max(1e-9), call_secs);
     let (events, secs) = in_process(&records)?;
     println!("xo-core in-process (MemorySource, same VM records, no HTTP/codec): {events} events parsed and applied in {:.3} s = {:.0} ev/s", secs, events as f64 / secs.max(1e-9));
     if let Some(mut c) = child {

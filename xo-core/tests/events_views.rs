@@ -210,6 +210,13 @@ fn build() -> Pool {
         &[("0", &vlan_nets[2])],
         Some(s(&[
             ("live", Value::Bool(false)),
+            (
+                "os_version",
+                map(&[(
+                    "name",
+                    "Microsoft Windows 10 Pro|C:\\Windows|\\Device\\Harddisk0\\Partition2",
+                )]),
+            ),
             ("networks", map(&[("0/ip", "192.168.30.7 192.168.30.8")])),
         ])),
     );
@@ -381,6 +388,7 @@ fn tools_report_flags_vms_without_a_running_agent() {
         (false, None, MemoryData::Missing)
     );
     assert_eq!(r.get("off").unwrap().memory, MemoryData::NotApplicable);
+    assert_eq!(legacy.os.as_deref(), Some("Microsoft Windows 10 Pro"));
     let attention: Vec<&str> = r.needing_attention().map(|x| x.vm.as_str()).collect();
     assert_eq!(attention, vec!["db", "legacy"]);
     let text = r.to_string();

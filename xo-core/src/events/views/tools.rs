@@ -119,11 +119,13 @@ fn row(o: &Objects, vm: &Object) -> ToolsRow {
         power_state,
         agent_running,
         pv_drivers: gm.and_then(|g| drivers_version(g)),
+        // Windows agents append `|C:\Windows|\Device\…` to the name; keep the name.
         os: gm.and_then(|g| {
             g.map("os_version")
                 .into_iter()
                 .find(|(k, _)| *k == "name")
-                .map(|(_, v)| v.to_owned())
+                .and_then(|(_, v)| v.split('|').next())
+                .map(str::to_owned)
         }),
         memory,
         verdict,
