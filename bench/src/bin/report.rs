@@ -345,7 +345,7 @@ fn markdown(rows: &[Row], machine: &[(&str, String)], meta: &serde_json::Value) 
         }
     }
     s.push_str("\nTime is process CPU time (user + system) per decode, the median over the runs after one warm-up decode; wall time is shown too (the machine is shared, so wall time is noisier). ");
-    s.push_str("\"speed-up vs CPython" is CPython's time over this one; "time vs quick-xml raw" is this time over the raw event loop's. ");
+    s.push_str(r#""speed-up vs CPython" is CPython's time over this one; "time vs quick-xml raw" is this time over the raw event loop's. "#);
     s.push_str("Peak RSS / input is (VmHWM after the first decode − VmRSS at process start) / input size: it counts the input buffer and the decoded result.\n");
 
     s.push_str("\nTargets:\n\n");
