@@ -7,8 +7,14 @@ mod datetime;
 mod refs;
 mod value;
 
+pub mod de;
+mod serde_value;
+mod value_de;
+mod value_ser;
+
 pub use api_failure::ApiFailure;
 pub use convert::{ToKey, ToValue};
 pub use datetime::{DateTime, DateTimeError};
 pub use refs::{is_null_ref, Ref, XapiClass, NULL_REF};
 pub use value::{parse_float, Struct, Value};
+pub use serde_value::{float_sentinel, from_value, from_value_ref, to_value};

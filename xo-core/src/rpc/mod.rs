@@ -10,6 +10,9 @@
 
 mod call;
 mod error;
+pub mod jsonrpc;
+pub mod typed_json;
+pub mod xmlrpc;
 
 pub use call::{Call, Void};
 pub use error::{DecodeError, Limits};

@@ -1,0 +1,450 @@
+//! The token layer shared by the `Value` reader and the serde deserializer: quick-xml events
+//! over the input slice, reduced to the XML-RPC tags, with text borrowed from the input.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesRef, Event};
+use quick_xml::Reader;
+
+use crate::rpc::{DecodeError, Limits};
+
+/// Every element XML-RPC uses; anything else is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tag {
+    MethodCall,
+    MethodName,
+    MethodResponse,
+    Params,
+    Param,
+    Fault,
+    Value,
+    String,
+    Int,
+    I4,
+    I8,
+    Boolean,
+    Double,
+    DateTime,
+    Base64,
+    Nil,
+    Array,
+    Data,
+    Struct,
+    Member,
+    Name,
+}
+
+impl Tag {
+    fn from_name(name: &[u8]) -> Option<Tag> {
+        Some(match name {
+            b"value" => Tag::Value,
+            b"member" => Tag::Member,
+            b"name" => Tag::Name,
+            b"struct" => Tag::Struct,
+            b"array" => Tag::Array,
+            b"data" => Tag::Data,
+            b"string" => Tag::String,
+            b"int" => Tag::Int,
+            b"i4" => Tag::I4,
+            b"i8" => Tag::I8,
+            b"boolean" => Tag::Boolean,
+            b"double" => Tag::Double,
+            b"dateTime.iso8601" => Tag::DateTime,
+            b"base64" => Tag::Base64,
+            b"nil" => Tag::Nil,
+            b"methodCall" => Tag::MethodCall,
+            b"methodName" => Tag::MethodName,
+            b"methodResponse" => Tag::MethodResponse,
+            b"params" => Tag::Params,
+            b"param" => Tag::Param,
+            b"fault" => Tag::Fault,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Tag::MethodCall => "methodCall",
+            Tag::MethodName => "methodName",
+            Tag::MethodResponse => "methodResponse",
+            Tag::Params => "params",
+            Tag::Param => "param",
+            Tag::Fault => "fault",
+            Tag::Value => "value",
+            Tag::String => "string",
+            Tag::Int => "int",
+            Tag::I4 => "i4",
+            Tag::I8 => "i8",
+            Tag::Boolean => "boolean",
+            Tag::Double => "double",
+            Tag::DateTime => "dateTime.iso8601",
+            Tag::Base64 => "base64",
+            Tag::Nil => "nil",
+            Tag::Array => "array",
+            Tag::Data => "data",
+            Tag::Struct => "struct",
+            Tag::Member => "member",
+            Tag::Name => "name",
+        }
+    }
+
+    /// Tags that may appear directly inside `<value>`.
+    fn is_type(self) -> bool {
+        matches!(
+            self,
+            Tag::String
+                | Tag::Int
+                | Tag::I4
+                | Tag::I8
+                | Tag::Boolean
+                | Tag::Double
+                | Tag::DateTime
+                | Tag::Base64
+                | Tag::Nil
+                | Tag::Array
+                | Tag::Struct
+        )
+    }
+}
+
+/// A structural event: text between elements is checked and dropped by [`Lexer::next`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ev {
+    Start(Tag),
+    Empty(Tag),
+    End(Tag),
+    Eof,
+}
+
+impl Ev {
+    fn describe(self) -> String {
+        match self {
+            Ev::Start(t) => format!("<{}>", t.name()),
+            Ev::Empty(t) => format!("<{}/>", t.name()),
+            Ev::End(t) => format!("</{}>", t.name()),
+            Ev::Eof => "end of document".into(),
+        }
+    }
+}
+
+/// What a `<value>` holds, once its start tag is read.
+pub(crate) enum Head<'a> {
+    /// Untagged text; `</value>` has been consumed.
+    Text(Cow<'a, str>),
+    /// A typed child; its start tag (or empty tag when the flag is set) has been consumed.
+    Typed(Tag, bool),
+}
+
+pub(crate) struct Lexer<'a> {
+    src: &'a str,
+    rd: Reader<&'a [u8]>,
+    depth: usize,
+    max_depth: usize,
+    started: bool,
+}
+
+/// Text made of one borrowed piece in the common case, owned once it needs joining.
+#[derive(Default)]
+struct Acc<'a>(Option<Cow<'a, str>>);
+
+impl<'a> Acc<'a> {
+    fn push(&mut self, s: Cow<'a, str>) {
+        match &mut self.0 {
+            None => self.0 = Some(s),
+            Some(c) => c.to_mut().push_str(&s),
+        }
+    }
+    fn push_char(&mut self, ch: char) {
+        match &mut self.0 {
+            None => self.0 = Some(Cow::Owned(ch.to_string())),
+            Some(c) => c.to_mut().push(ch),
+        }
+    }
+    fn is_blank(&self) -> bool {
+        self.0.as_deref().is_none_or(|s| s.bytes().all(is_ws))
+    }
+    fn finish(self) -> Cow<'a, str> {
+        self.0.unwrap_or(Cow::Borrowed(""))
+    }
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// A short, printable excerpt of offending text for error messages.
+pub(crate) fn snippet(s: &str) -> String {
+    let t: String = s.chars().take(40).collect();
+    if t.len() < s.len() {
+        format!("{t:?}…")
+    } else {
+        format!("{t:?}")
+    }
+}
+
+impl<'a> Lexer<'a> {
+    /// Checks size and UTF-8 once, up front; everything later borrows from `src`.
+    pub(crate) fn new(bytes: &'a [u8], limits: Limits) -> Result<Self, DecodeError> {
+        if bytes.len() > limits.max_size {
+            return Err(DecodeError::new(format!(
+                "document is {} bytes, over the limit of {}",
+                bytes.len(),
+                limits.max_size
+            )));
+        }
+        let src = std::str::from_utf8(bytes)
+            .map_err(|e| DecodeError::new("invalid UTF-8").at(e.valid_up_to() as u64))?;
+        let mut rd = Reader::from_str(src);
+        let cfg = rd.config_mut();
+        cfg.trim_text(false);
+        cfg.check_end_names = true;
+        cfg.expand_empty_elements = false;
+        cfg.allow_dangling_amp = false;
+        cfg.allow_unmatched_ends = false;
+        Ok(Lexer {
+            src,
+            rd,
+            depth: 0,
+            max_depth: limits.max_depth,
+            started: false,
+        })
+    }
+
+    pub(crate) fn pos(&self) -> u64 {
+        self.rd.buffer_position()
+    }
+
+    pub(crate) fn err(&self, msg: impl Into<String>) -> DecodeError {
+        DecodeError::new(msg).at(self.pos())
+    }
+
+    /// One raw event, with the document-level rules applied.
+    fn raw(&mut self) -> Result<Event<'a>, DecodeError> {
+        let ev = self.rd.read_event().map_err(|e| {
+            DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
+        })?;
+        let first = !self.started;
+        self.started = true;
+        match ev {
+            Event::DocType(_) => {
+                Err(self.err("DOCTYPE is not allowed (entities are never expanded)"))
+            }
+            Event::Decl(_) if !first => {
+                Err(self.err("XML declaration is only allowed at the start"))
+            }
+            ev => Ok(ev),
+        }
+    }
+
+    /// The text of an event, borrowed from the input when quick-xml handed out a sub-slice.
+    fn text_of(&self, raw: Cow<'a, [u8]>) -> Result<Cow<'a, str>, DecodeError> {
+        match raw {
+            Cow::Borrowed(b) => {
+                let start = (b.as_ptr() as usize).wrapping_sub(self.src.as_ptr() as usize);
+                match start
+                    .checked_add(b.len())
+                    .and_then(|end| self.src.get(start..end))
+                {
+                    Some(s) => Ok(Cow::Borrowed(s)),
+                    None => std::str::from_utf8(b)
+                        .map(|s| Cow::Owned(s.to_owned()))
+                        .map_err(|_| self.err("invalid UTF-8")),
+                }
+            }
+            Cow::Owned(v) => String::from_utf8(v)
+                .map(Cow::Owned)
+                .map_err(|_| self.err("invalid UTF-8")),
+        }
+    }
+
+    fn resolve(&self, r: &BytesRef<'_>) -> Result<char, DecodeError> {
+        if r.is_char_ref() {
+            return match r.resolve_char_ref() {
+                Ok(Some(c)) => Ok(c),
+                _ => Err(self.err(format!(
+                    "invalid character reference &{};",
+                    String::from_utf8_lossy(r)
+                ))),
+            };
+        }
+        Ok(match &**r {
+            b"lt" => '<',
+            b"gt" => '>',
+            b"amp" => '&',
+            b"apos" => '\'',
+            b"quot" => '"',
+            other => {
+                let name = String::from_utf8_lossy(other);
+                return Err(self.err(format!(
+                    "unknown entity &{};",
+                    snippet(&name).trim_matches('"')
+                )));
+            }
+        })
+    }
+
+    fn tag(&self, name: &[u8], attrs: &[u8]) -> Result<Tag, DecodeError> {
+        let tag = Tag::from_name(name)
+            .ok_or_else(|| self.err(format!("unknown tag <{}>", String::from_utf8_lossy(name))))?;
+        if !attrs.iter().all(|&b| is_ws(b)) {
+            return Err(self.err(format!("unexpected attributes on <{}>", tag.name())));
+        }
+        Ok(tag)
+    }
+
+    /// The next structural event; whitespace, comments and processing instructions between
+    /// elements are skipped, any other text is an error.
+    pub(crate) fn next(&mut self) -> Result<Ev, DecodeError> {
+        loop {
+            match self.raw()? {
+                Event::Start(e) => {
+                    return self
+                        .tag(e.name().as_ref(), e.attributes_raw())
+                        .map(Ev::Start)
+                }
+                Event::Empty(e) => {
+                    return self
+                        .tag(e.name().as_ref(), e.attributes_raw())
+                        .map(Ev::Empty)
+                }
+                Event::End(e) => return self.tag(e.name().as_ref(), b"").map(Ev::End),
+                Event::Text(t) => {
+                    if !t.iter().all(|&b| is_ws(b)) {
+                        let text = String::from_utf8_lossy(&t);
+                        return Err(self.err(format!("unexpected text {}", snippet(text.trim()))));
+                    }
+                }
+                Event::CData(_) | Event::GeneralRef(_) => {
+                    return Err(self.err("unexpected text between elements"));
+                }
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+                Event::DocType(_) => return Err(self.err("DOCTYPE is not allowed")),
+                Event::Eof => return Ok(Ev::Eof),
+            }
+        }
+    }
+
+    pub(crate) fn unexpected(&self, found: Ev, wanted: &str) -> DecodeError {
+        let msg = match found {
+            Ev::Eof => format!("truncated document: expected {wanted}, found end of document"),
+            f => format!("expected {wanted}, found {}", f.describe()),
+        };
+        self.err(msg)
+    }
+
+    /// Expects `<tag>` or `<tag/>`; returns true for the empty form.
+    pub(crate) fn expect_start(&mut self, tag: Tag) -> Result<bool, DecodeError> {
+        match self.next()? {
+            Ev::Start(t) if t == tag => Ok(false),
+            Ev::Empty(t) if t == tag => Ok(true),
+            other => Err(self.unexpected(other, &format!("<{}>", tag.name()))),
+        }
+    }
+
+    pub(crate) fn expect_end(&mut self, tag: Tag) -> Result<(), DecodeError> {
+        match self.next()? {
+            Ev::End(t) if t == tag => Ok(()),
+            other => Err(self.unexpected(other, &format!("</{}>", tag.name()))),
+        }
+    }
+
+    /// After the root element closed: only whitespace, comments and PIs may follow.
+    pub(crate) fn expect_eof(&mut self) -> Result<(), DecodeError> {
+        match self.next() {
+            Ok(Ev::Eof) => Ok(()),
+            Ok(other) => Err(self.err(format!(
+                "trailing {} after the root element",
+                other.describe()
+            ))),
+            Err(mut e) => {
+                e.message = format!("trailing content after the root element: {}", e.message);
+                Err(e)
+            }
+        }
+    }
+
+    /// Collects text pieces until an element event; returns the text and that event.
+    fn gather(&mut self) -> Result<(Acc<'a>, Ev), DecodeError> {
+        let mut acc = Acc::default();
+        loop {
+            match self.raw()? {
+                Event::Text(t) => acc.push(self.text_of(t.into_inner())?),
+                Event::CData(t) => acc.push(self.text_of(t.into_inner())?),
+                Event::GeneralRef(r) => acc.push_char(self.resolve(&r)?),
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Start(e) => {
+                    return Ok((
+                        acc,
+                        Ev::Start(self.tag(e.name().as_ref(), e.attributes_raw())?),
+                    ))
+                }
+                Event::Empty(e) => {
+                    return Ok((
+                        acc,
+                        Ev::Empty(self.tag(e.name().as_ref(), e.attributes_raw())?),
+                    ))
+                }
+                Event::End(e) => return Ok((acc, Ev::End(self.tag(e.name().as_ref(), b"")?))),
+                Event::Eof => return Ok((acc, Ev::Eof)),
+                Event::Decl(_) | Event::DocType(_) => return Err(self.err("misplaced declaration")),
+            }
+        }
+    }
+
+    /// The text content of a leaf element whose start tag was just read, through its end tag.
+    pub(crate) fn text(&mut self, tag: Tag) -> Result<Cow<'a, str>, DecodeError> {
+        match self.gather()? {
+            (acc, Ev::End(t)) if t == tag => Ok(acc.finish()),
+            (_, other) => Err(self.unexpected(other, &format!("text or </{}>", tag.name()))),
+        }
+    }
+
+    /// Reads what follows `<value>`: untagged text (through `</value>`) or a typed child's
+    /// start tag. Whitespace around a typed child is ignored; other text is an error.
+    pub(crate) fn value_head(&mut self) -> Result<Head<'a>, DecodeError> {
+        let (acc, ev) = self.gather()?;
+        match ev {
+            Ev::End(Tag::Value) => Ok(Head::Text(acc.finish())),
+            Ev::Start(t) | Ev::Empty(t) if t.is_type() => {
+                if !acc.is_blank() {
+                    return Err(self.err(format!(
+                        "text {} mixed with <{}> inside <value>",
+                        snippet(acc.finish().trim()),
+                        t.name()
+                    )));
+                }
+                Ok(Head::Typed(t, matches!(ev, Ev::Empty(_))))
+            }
+            other => Err(self.unexpected(other, "a typed value, text or </value>")),
+        }
+    }
+
+    /// Skips whitespace after a typed child and consumes `</value>`.
+    pub(crate) fn end_value(&mut self) -> Result<(), DecodeError> {
+        self.expect_end(Tag::Value)
+    }
+
+    /// Skips the rest of an element whose start tag was just read (unknown record fields).
+    pub(crate) fn skip(&mut self, tag: Tag) -> Result<(), DecodeError> {
+        let name = quick_xml::name::QName(tag.name().as_bytes());
+        self.rd.read_to_end(name).map(|_| ()).map_err(|e| {
+            DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
+        })
+    }
+
+    /// Enters an array or struct, enforcing the depth limit.
+    pub(crate) fn enter(&mut self) -> Result<(), DecodeError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(self.err(format!(
+                "values nested deeper than the limit of {}",
+                self.max_depth
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+}
