@@ -16,11 +16,15 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# xo-core's codecs are measured once they exist (feature `ours`); OURS=0 skips them.
+# xo-core's codecs are measured once they exist: into Value (feature `ours`) and into the
+# generated records (feature `typed`). OURS=0 skips both.
 features=""
 if [ "${OURS:-1}" = 1 ] && grep -q "mod xmlrpc" ../xo-core/src/rpc/mod.rs \
     && grep -q "mod jsonrpc" ../xo-core/src/rpc/mod.rs; then
     features="--features ours"
+    if [ -f ../xo-core/src/model/generated/vm.rs ]; then
+        features="--features typed"
+    fi
 fi
 echo "== build (release) $features" >&2
 cargo build --release --quiet $features
