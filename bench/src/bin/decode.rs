@@ -127,6 +127,30 @@ mod ours {
             ]
         }
 
+        /// Both fixtures carry the same data: the typed decodes must be equal, record for record.
+        pub fn agree(xml: &[u8], json: &[u8]) -> Result<usize, String> {
+            let a = xmlrpc::decode_envelope_typed::<AllVms>(xml, Limits::default())
+                .map_err(|e| e.to_string())?;
+            let b = jsonrpc::decode_reply_typed::<AllVms>(json, Limits::default())
+                .map_err(|e| e.to_string())?;
+            let (a, b) = (
+                a.map_err(|f| format!("{f:?}"))?,
+                b.outcome.map_err(|f| format!("{f:?}"))?,
+            );
+            match a.iter().find(|(k, v)| b.get(*k) != Some(*v)) {
+                None if a.len() == b.len() => Ok(a.len()),
+                None => Err(format!(
+                    "{} records from XML-RPC, {} from JSON-RPC",
+                    a.len(),
+                    b.len()
+                )),
+                Some((k, _)) => Err(format!(
+                    "record {} differs between XML-RPC and JSON-RPC",
+                    k.as_str()
+                )),
+            }
+        }
+
         fn xml_typed(bytes: &[u8]) -> Result<usize, String> {
             let outcome = xmlrpc::decode_envelope_typed::<AllVms>(bytes, Limits::default())
                 .map_err(|e| e.to_string())?;
@@ -145,13 +169,21 @@ mod ours {
         pub fn contenders() -> Vec<(&'static str, super::Decoder)> {
             Vec::new()
         }
+        pub fn agree(_: &[u8], _: &[u8]) -> Result<usize, String> {
+            Err("built without feature typed".into())
+        }
     }
+
+    pub use typed::agree;
 }
 
 #[cfg(not(feature = "ours"))]
 mod ours {
     pub fn contenders() -> Vec<(&'static str, super::Decoder)> {
         Vec::new()
+    }
+    pub fn agree(_: &[u8], _: &[u8]) -> Result<usize, String> {
+        Err("built without feature typed".into())
     }
 }
 
@@ -168,6 +200,17 @@ fn parse_args() -> Result<Args, String> {
     let contender = rest
         .next()
         .ok_or("usage: decode CONTENDER FILE [--runs N] [--min-secs S] [--expect N]")?;
+    if contender == "--agree" {
+        // decode --agree XML JSON: the typed decodes of both fixtures must be equal.
+        let (xml, json) = (
+            rest.next().ok_or("missing XML")?,
+            rest.next().ok_or("missing JSON")?,
+        );
+        let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
+        let n = ours::agree(&read(&xml)?, &read(&json)?)?;
+        println!("{n}");
+        std::process::exit(0);
+    }
     if contender == "--list" {
         contenders().iter().for_each(|(name, _)| println!("{name}"));
         std::process::exit(0);

@@ -244,6 +244,20 @@ fn run() -> Result<(), String> {
     let decode_bin = exe.with_file_name("decode");
     let machine = machine();
 
+    // The typed decoders must agree with each other before their speed means anything.
+    let fx = |name: &str| args.fixtures.join(name).display().to_string();
+    let agree = Command::new(&decode_bin)
+        .args(["--agree", &fx(XML), &fx(JSON)])
+        .output();
+    let agreement = match agree {
+        Ok(o) if o.status.success() => {
+            format!("yes, {} records", String::from_utf8_lossy(&o.stdout).trim())
+        }
+        Ok(o) => format!("no: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(e) => format!("not checked: {e}"),
+    };
+    eprintln!("typed XML-RPC and JSON-RPC decodes agree: {agreement}");
+
     let mut rows = Vec::new();
     for c in contenders(&decode_bin)? {
         eprint!("{:<32} ", c.label);
@@ -259,13 +273,15 @@ fn run() -> Result<(), String> {
         rows.push(Row { c, result });
     }
 
-    let md = markdown(&rows, &machine, &meta);
+    let mut md = markdown(&rows, &machine, &meta);
+    let _ = writeln!(md, "\nTyped XML-RPC and JSON-RPC decodes of the two fixtures are equal record for record: {agreement}.");
     println!("{md}");
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     std::fs::write(args.out.join("results.md"), &md).map_err(|e| e.to_string())?;
     let json = serde_json::json!({
         "machine": machine.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
         "fixtures": meta,
+        "typed_decodes_agree": agreement,
         "results": rows.iter().map(|r| match &r.result {
             Ok(m) => serde_json::json!({ "label": r.c.label, "fixture": r.c.fixture, "measurement": m,
                 "median_s": m.median(), "cpu_median_s": m.cpu_median() }),
