@@ -389,6 +389,35 @@ fn typed_errors_carry_path_and_offset() {
     let e =
         decode_reply_typed::<String>(br#"{"result":null,"error":null,"id":1}"#, lim()).unwrap_err();
     assert!(e.message.starts_with("result is null"), "{e}");
+    // A float result (`VM.query_data_source`) decodes into a plain f64, NaN included.
+    for (text, want) in [
+        ("NaN", f64::NAN),
+        ("-Infinity", f64::NEG_INFINITY),
+        ("2", 2.0),
+        ("0.5", 0.5),
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","result":{text},"id":1}}"#);
+        let got = decode_reply_typed::<f64>(body.as_bytes(), lim())
+            .unwrap()
+            .outcome
+            .unwrap();
+        assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+    }
+    let e = decode_reply_typed::<f64>(br#"{"result":"x","id":1}"#, lim()).unwrap_err();
+    assert!(e.message.contains("expected a float"), "{e}");
+    // A plain f64 field cannot take NaN; the message names the literal, not the sentinel.
+    let e =
+        decode_reply_typed::<Vec<f64>>(br#"{"result":[1.5,-Infinity],"id":1}"#, lim()).unwrap_err();
+    assert!(
+        e.message
+            .contains("invalid type: float literal -Infinity (float fields need model::de::float)"),
+        "{e}"
+    );
+    assert_eq!(
+        (e.path.as_deref(), e.offset),
+        (Some(".result[1]"), Some(24)),
+        "{e}"
+    );
     let ok = decode_reply_typed::<Option<String>>(br#"{"result":null,"error":null,"id":1}"#, lim())
         .unwrap();
     assert_eq!(ok.outcome, Ok(None));
@@ -771,4 +800,49 @@ fn decode_message_tells_calls_from_replies() {
         decode_message(&fixture("event_from_v1.json"), lim()),
         Ok(Message::Reply(_))
     ));
+}
+
+/// Found by fuzzing: floats must survive encode → decode bit for bit (needs serde_json's
+/// `float_roundtrip`; its default parser can be one ULP off, e.g. for integers beyond u64).
+#[test]
+#[allow(clippy::excessive_precision)] // the literal is the input, digit for digit
+fn floats_round_trip_exactly() {
+    let text = br#"{"jsonrpc":"2.0","result":[92233720390071992740993,0.30000000000000004,1.7976931348623157e308,5e-324,-2.2250738585072014e-308,9007199254740993.0,0.1],"id":-5}"#;
+    let v = decode_reply(text, lim()).unwrap().outcome.unwrap();
+    let want = [
+        9.2233720390071992740993e22,
+        0.30000000000000004,
+        f64::MAX,
+        5e-324,
+        -2.2250738585072014e-308,
+        9007199254740993.0,
+        0.1,
+    ];
+    let got: Vec<f64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        got.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+        want.iter().map(|f| f.to_bits()).collect::<Vec<_>>()
+    );
+    for version in [Version::V1, Version::V2] {
+        let again =
+            decode_reply(&encode_reply(&Ok(v.clone()), &Id::Int(1), version), lim()).unwrap();
+        assert_eq!(again.outcome.unwrap(), v);
+    }
+}
+
+#[test]
+fn void_results() {
+    use xo_core::rpc::Void;
+    for text in [
+        &br#"{"jsonrpc":"2.0","result":"","id":1}"#[..],
+        br#"{"result":null,"error":null,"id":1}"#,
+    ] {
+        let r = decode_reply_typed::<Void>(text, lim()).unwrap();
+        assert_eq!(r.outcome, Ok(Void));
+    }
 }

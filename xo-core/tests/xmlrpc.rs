@@ -376,20 +376,12 @@ fn envelope_members_in_any_order() {
     let fail = "<methodResponse><params><param><value><struct>\
                 <member><name>ErrorDescription</name><value><array><data><value>SESSION_INVALID</value><value>OpaqueRef:x</value></data></array></value></member>\
                 <member><name>Status</name><value>Failure</value></member></struct></value></param></params></methodResponse>";
-    let want = Err(ApiFailure::new(
-        "SESSION_INVALID",
-        vec!["OpaqueRef:x".into()],
-    ));
+    let want = ApiFailure::new("SESSION_INVALID", vec!["OpaqueRef:x".into()]);
     assert_eq!(
         decode_envelope_typed::<i64>(fail.as_bytes(), lim()).unwrap(),
-        want
+        Err(want.clone())
     );
-    assert_eq!(
-        decode_envelope(fail.as_bytes(), lim())
-            .unwrap()
-            .unwrap_err(),
-        want.unwrap_err()
-    );
+    assert_eq!(decode_envelope(fail.as_bytes(), lim()).unwrap(), Err(want));
 }
 
 #[test]
@@ -751,7 +743,7 @@ fn typed_errors_name_the_path() {
 
 #[test]
 fn typed_skips_unknown_subtrees_but_not_broken_xml() {
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     struct Only {
         a: i64,
     }
@@ -759,7 +751,31 @@ fn typed_skips_unknown_subtrees_but_not_broken_xml() {
     let xml = format!("<value><struct><member><name>junk</name><value>{deep}</value></member><member><name>a</name><value>1</value></member></struct></value>");
     assert_eq!(from_fragment::<Only>(xml.as_bytes(), lim()).unwrap().a, 1);
     let broken = "<value><struct><member><name>junk</name><value><array><data></array></value></member></struct></value>";
-    assert!(from_fragment::<Only>(broken.as_bytes(), lim()).is_err());
+    let e = from_fragment::<Only>(broken.as_bytes(), lim()).unwrap_err();
+    assert!(
+        e.message.contains("expected </data>, found </array>"),
+        "{e}"
+    );
+    let entity = "<value><struct><member><name>junk</name><value><array><data><value>&bogus;</value></data></array></value></member></struct></value>";
+    let e = from_fragment::<Only>(entity.as_bytes(), lim()).unwrap_err();
+    assert!(e.message.contains("unknown entity"), "{e}");
+    let unknown = "<value><struct><member><name>junk</name><value><array><data><value><foo/></value></data></array></value></member></struct></value>";
+    assert!(from_fragment::<Only>(unknown.as_bytes(), lim())
+        .unwrap_err()
+        .message
+        .contains("unknown tag <foo>"));
+    let truncated = "<value><struct><member><name>junk</name><value><array><data>";
+    assert!(from_fragment::<Only>(truncated.as_bytes(), lim())
+        .unwrap_err()
+        .message
+        .contains("truncated"));
+    // skipping is bounded by the depth limit as well
+    let deep = "<value><struct><member><name>junk</name><value>".to_string()
+        + &"<array><data><value>".repeat(1000);
+    assert!(from_fragment::<Only>(deep.as_bytes(), lim())
+        .unwrap_err()
+        .message
+        .contains("deeper"));
     // a fixed-size target leaves array elements unread; they are still checked and skipped
     let t: (i64,) = from_fragment(
         b"<value><array><data><value>1</value></data></array></value>",
@@ -924,9 +940,12 @@ fn assert_bad(xml: &[u8], what: &str) {
 fn bad_input_is_refused_with_what_and_where() {
     let cases: &[(&str, &str)] = &[
         ("<value><foo>1</foo></value>", "unknown tag <foo>"),
-        ("<value><int>1</i4></value>", "malformed XML"),
-        ("<value><int>1</value>", "malformed XML"),
-        ("<value>1</valu>", "malformed XML"),
+        (
+            "<value><int>1</i4></value>",
+            "expected text or </int>, found </i4>",
+        ),
+        ("<value><int>1</value>", "found </value>"),
+        ("<value>1</valu>", "unexpected end tag </valu>"),
         ("<value><int>1</int>", "truncated"),
         ("<value><struct><member><name>a</name>", "truncated"),
         ("<value>abc", "truncated"),
@@ -969,6 +988,8 @@ fn bad_input_is_refused_with_what_and_where() {
             "<!DOCTYPE value SYSTEM \"file:///etc/passwd\"><value>x</value>",
             "DOCTYPE",
         ),
+        ("<!ENTITY a \"b\"><value>x</value>", "malformed XML"),
+        ("<value><!ENTITY a \"b\">x</value>", "malformed XML"),
         (
             "<value><int>1<int>2</int></int></value>",
             "expected text or </int>",

@@ -26,6 +26,22 @@ impl ApiFailure {
         ApiFailure { code, params: description }
     }
 
+    /// A parameter by its datamodel name (`"expected"`, `"Master IP address"`) or by the
+    /// `ApiError` field name (`"master_ip_address"`). `None` when the code does not name it or
+    /// the server sent fewer params.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        use super::ApiError;
+        let wire = ApiError::param_names(&self.code)?;
+        let fields = ApiError::param_fields(&self.code)?;
+        let i = wire.iter().position(|n| *n == name).or_else(|| fields.iter().position(|n| *n == name))?;
+        self.params.get(i).map(String::as_str)
+    }
+
+    /// The failure decoded by its code (see [`super::ApiError`]).
+    pub fn typed(&self) -> super::ApiError {
+        super::ApiError::from_failure(self)
+    }
+
     /// The flat `[code, params…]` list.
     pub fn to_description(&self) -> Vec<String> {
         std::iter::once(self.code.clone()).chain(self.params.iter().cloned()).collect()

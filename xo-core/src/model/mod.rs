@@ -4,8 +4,12 @@
 mod api_failure;
 mod convert;
 mod datetime;
+mod event;
+pub mod generated;
+pub mod meta;
 mod refs;
 mod value;
+pub(crate) mod wire_enum;
 
 pub mod de;
 mod serde_value;
@@ -18,3 +22,8 @@ pub use datetime::{DateTime, DateTimeError};
 pub use refs::{is_null_ref, Ref, XapiClass, NULL_REF};
 pub use value::{parse_float, Struct, Value};
 pub use serde_value::{float_sentinel, from_value, from_value_ref, to_value};
+pub use event::{EventBatch, EventRecord};
+pub use generated::errors::ApiError;
+pub use generated::*;
+pub use wire_enum::WireEnum;
+

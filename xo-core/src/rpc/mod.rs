@@ -20,10 +20,20 @@ pub use error::{DecodeError, Limits};
 use crate::model::{ApiFailure, Value};
 
 /// A decoded method call (what a server receives).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct MethodCall {
     pub method: String,
     pub params: Vec<Value>,
+}
+
+impl std::fmt::Debug for MethodCall {
+    // Params are left out: login calls carry passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodCall")
+            .field("method", &self.method)
+            .field("params", &format_args!("[{} values]", self.params.len()))
+            .finish()
+    }
 }
 
 /// The outcome xapi reports for a call: the result value, or an API failure.

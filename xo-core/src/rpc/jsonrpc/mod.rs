@@ -17,17 +17,20 @@
 //! scan enforces [`Limits`] (size, nesting depth) and rejects invalid UTF-8.
 
 mod encode;
+mod envelope;
 mod prepass;
+mod top;
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, DeserializeSeed};
 
 pub use encode::{encode_call, encode_reply, encode_value};
 
 use crate::model::{ApiFailure, Value};
 use crate::rpc::{DecodeError, Limits, Outcome};
+use envelope::{Envelope, EnvelopeVisitor, TypedSeed};
 use prepass::Prepared;
 
 /// The JSON-RPC dialect: v1 (no `jsonrpc` key) or v2 (`"jsonrpc":"2.0"`).
@@ -117,16 +120,19 @@ pub fn decode_message(bytes: &[u8], limits: Limits) -> Result<Message, DecodeErr
     }
 }
 
-/// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between. Float
-/// fields of `T` that may be non-finite need `#[serde(deserialize_with = "model::de::float")]`.
-/// A `null` result with no error is decoded as `T` from a unit (fits `()`, `Option`, `Value`).
+/// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between.
+///
+/// Non-finite floats: a top-level `f64` result takes `NaN`/`Infinity` as is; float fields
+/// inside `T` need `#[serde(deserialize_with = "model::de::float")]`. A `null` result with no
+/// error is decoded as `T` from a unit (fits `()`, `Option`, `Value`, `Void`). On a type
+/// mismatch the error carries the path (`.result.OpaqueRef:….memory_target`) and byte offset.
 pub fn decode_reply_typed<T: DeserializeOwned>(
     bytes: &[u8],
     limits: Limits,
 ) -> Result<Reply<T>, DecodeError> {
     let prepared = prepass::prepare(bytes, limits)?;
     let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
-    let parsed = TypedSeed::<T>(std::marker::PhantomData)
+    let parsed = TypedSeed::<T>(PhantomData)
         .deserialize(&mut de)
         .and_then(|env| de.end().map(|()| env));
     let env = match parsed {
@@ -169,7 +175,7 @@ fn typed_error<T: DeserializeOwned>(
         let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
         let wrapped = serde_path_to_error::Deserializer::new(&mut de, &mut track);
         // The same input fails again; only the path it leaves behind is wanted.
-        let _ = TypedSeed::<T>(std::marker::PhantomData).deserialize(wrapped);
+        let _ = TypedSeed::<T>(PhantomData).deserialize(wrapped);
         let path = track.path();
         if path.iter().next().is_some() {
             err = err.in_path(xo_path(&path));
@@ -196,7 +202,14 @@ fn xo_path(path: &serde_path_to_error::Path) -> String {
 fn json_error(e: &serde_json::Error, prepared: &Prepared<'_>) -> DecodeError {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    let mut msg = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    if msg.contains("\\0xo:") {
+        // A plain f64 field met a rewritten literal: say so instead of showing the sentinel.
+        for lit in ["NaN", "Infinity", "-Infinity"] {
+            let hint = format!("float literal {lit} (float fields need model::de::float)");
+            msg = msg.replace(&format!("string \"\\0xo:{lit}\""), &hint);
+        }
+    }
     let mut err = DecodeError::new(msg);
     if e.line() > 0 {
         let at = offset_of(&prepared.bytes, e.line(), e.column());
@@ -215,17 +228,6 @@ fn offset_of(bytes: &[u8], line: usize, column: usize) -> usize {
             .map_or(bytes.len(), |p| p + 1)
     };
     (start + column).min(bytes.len())
-}
-
-/// The envelope with every member kept as a `Value` (the generic path).
-#[derive(Default)]
-struct Envelope {
-    jsonrpc: Option<Value>,
-    method: Option<Value>,
-    params: Option<Value>,
-    result: Option<Value>,
-    error: Option<Value>,
-    id: Option<Value>,
 }
 
 fn parse_envelope(bytes: &[u8], limits: Limits) -> Result<Envelope, DecodeError> {
@@ -342,120 +344,5 @@ fn failure(error: Value) -> Result<Option<ApiFailure>, DecodeError> {
         }
         Value::String(code) => Ok(Some(ApiFailure::new(code, Vec::new()))),
         other => Err(wrong("error", "null, an array or an object", &other)),
-    }
-}
-
-/// Envelope member names; anything else is skipped.
-enum Field {
-    JsonRpc,
-    Method,
-    Params,
-    Result,
-    Error,
-    Id,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Field, E> {
-                Ok(match v {
-                    "jsonrpc" => Field::JsonRpc,
-                    "method" => Field::Method,
-                    "params" => Field::Params,
-                    "result" => Field::Result,
-                    "error" => Field::Error,
-                    "id" => Field::Id,
-                    _ => Field::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(V)
-    }
-}
-
-fn set<T, E: de::Error>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), E> {
-    if slot.is_some() {
-        return Err(E::custom(format_args!("duplicate member {name:?}")));
-    }
-    *slot = Some(v);
-    Ok(())
-}
-
-struct EnvelopeVisitor;
-
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut env = Envelope::default();
-        while let Some(field) = map.next_key::<Field>()? {
-            let (slot, name) = match field {
-                Field::JsonRpc => (&mut env.jsonrpc, "jsonrpc"),
-                Field::Method => (&mut env.method, "method"),
-                Field::Params => (&mut env.params, "params"),
-                Field::Result => (&mut env.result, "result"),
-                Field::Error => (&mut env.error, "error"),
-                Field::Id => (&mut env.id, "id"),
-                Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            set(slot, map.next_value::<Value>()?, name)?;
-        }
-        Ok(env)
-    }
-}
-
-/// The reply envelope with the result decoded straight into `T`.
-struct TypedEnvelope<T> {
-    jsonrpc: Option<Value>,
-    result: Option<Option<T>>,
-    error: Option<Value>,
-    id: Option<Value>,
-}
-
-struct TypedSeed<T>(std::marker::PhantomData<fn() -> T>);
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for TypedSeed<T> {
-    type Value = TypedEnvelope<T>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for TypedSeed<T> {
-    type Value = TypedEnvelope<T>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC reply object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut env = TypedEnvelope {
-            jsonrpc: None,
-            result: None,
-            error: None,
-            id: None,
-        };
-        while let Some(field) = map.next_key::<Field>()? {
-            match field {
-                Field::JsonRpc => set(&mut env.jsonrpc, map.next_value()?, "jsonrpc")?,
-                Field::Result => set(&mut env.result, map.next_value::<Option<T>>()?, "result")?,
-                Field::Error => set(&mut env.error, map.next_value()?, "error")?,
-                Field::Id => set(&mut env.id, map.next_value()?, "id")?,
-                Field::Method | Field::Params | Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(env)
     }
 }

@@ -35,29 +35,36 @@ pub(crate) enum Tag {
 }
 
 impl Tag {
+    /// Byte-wise slice patterns compile to a decision tree, cheaper than a chain of memcmp
+    /// calls; this runs for every start tag.
+    #[inline(always)]
     fn from_name(name: &[u8]) -> Option<Tag> {
-        Some(match name {
-            b"value" => Tag::Value,
-            b"member" => Tag::Member,
-            b"name" => Tag::Name,
-            b"struct" => Tag::Struct,
-            b"array" => Tag::Array,
-            b"data" => Tag::Data,
-            b"string" => Tag::String,
-            b"int" => Tag::Int,
-            b"i4" => Tag::I4,
-            b"i8" => Tag::I8,
-            b"boolean" => Tag::Boolean,
-            b"double" => Tag::Double,
-            b"dateTime.iso8601" => Tag::DateTime,
-            b"base64" => Tag::Base64,
-            b"nil" => Tag::Nil,
-            b"methodCall" => Tag::MethodCall,
-            b"methodName" => Tag::MethodName,
-            b"methodResponse" => Tag::MethodResponse,
-            b"params" => Tag::Params,
-            b"param" => Tag::Param,
-            b"fault" => Tag::Fault,
+        Some(match *name {
+            [b'v', b'a', b'l', b'u', b'e'] => Tag::Value,
+            [b'm', b'e', b'm', b'b', b'e', b'r'] => Tag::Member,
+            [b'n', b'a', b'm', b'e'] => Tag::Name,
+            [b's', b't', b'r', b'u', b'c', b't'] => Tag::Struct,
+            [b'a', b'r', b'r', b'a', b'y'] => Tag::Array,
+            [b'd', b'a', b't', b'a'] => Tag::Data,
+            [b's', b't', b'r', b'i', b'n', b'g'] => Tag::String,
+            [b'i', b'n', b't'] => Tag::Int,
+            [b'i', b'4'] => Tag::I4,
+            [b'i', b'8'] => Tag::I8,
+            [b'b', b'o', b'o', b'l', b'e', b'a', b'n'] => Tag::Boolean,
+            [b'd', b'o', b'u', b'b', b'l', b'e'] => Tag::Double,
+            [b'd', b'a', b't', b'e', b'T', b'i', b'm', b'e', b'.', b'i', b's', b'o', b'8', b'6', b'0', b'1'] => {
+                Tag::DateTime
+            }
+            [b'b', b'a', b's', b'e', b'6', b'4'] => Tag::Base64,
+            [b'n', b'i', b'l'] => Tag::Nil,
+            [b'm', b'e', b't', b'h', b'o', b'd', b'C', b'a', b'l', b'l'] => Tag::MethodCall,
+            [b'm', b'e', b't', b'h', b'o', b'd', b'N', b'a', b'm', b'e'] => Tag::MethodName,
+            [b'm', b'e', b't', b'h', b'o', b'd', b'R', b'e', b's', b'p', b'o', b'n', b's', b'e'] => {
+                Tag::MethodResponse
+            }
+            [b'p', b'a', b'r', b'a', b'm', b's'] => Tag::Params,
+            [b'p', b'a', b'r', b'a', b'm'] => Tag::Param,
+            [b'f', b'a', b'u', b'l', b't'] => Tag::Fault,
             _ => return None,
         })
     }
@@ -141,6 +148,8 @@ pub(crate) struct Lexer<'a> {
     depth: usize,
     max_depth: usize,
     started: bool,
+    /// Open elements while skipping an ignored subtree (reused between skips).
+    skipping: Vec<Tag>,
 }
 
 /// Text made of one borrowed piece in the common case, owned once it needs joining.
@@ -148,6 +157,7 @@ pub(crate) struct Lexer<'a> {
 struct Acc<'a>(Option<Cow<'a, str>>);
 
 impl<'a> Acc<'a> {
+    #[inline]
     fn push(&mut self, s: Cow<'a, str>) {
         match &mut self.0 {
             None => self.0 = Some(s),
@@ -197,7 +207,9 @@ impl<'a> Lexer<'a> {
         let mut rd = Reader::from_str(src);
         let cfg = rd.config_mut();
         cfg.trim_text(false);
-        cfg.check_end_names = true;
+        // End tags are checked by the decoders, which always know which element is open;
+        // quick-xml's own name stack would only duplicate that work.
+        cfg.check_end_names = false;
         cfg.expand_empty_elements = false;
         cfg.allow_dangling_amp = false;
         cfg.allow_unmatched_ends = false;
@@ -207,6 +219,7 @@ impl<'a> Lexer<'a> {
             depth: 0,
             max_depth: limits.max_depth,
             started: false,
+            skipping: Vec::new(),
         })
     }
 
@@ -219,6 +232,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// One raw event, with the document-level rules applied.
+    #[inline(always)]
     fn raw(&mut self) -> Result<Event<'a>, DecodeError> {
         let ev = self.rd.read_event().map_err(|e| {
             DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
@@ -237,6 +251,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The text of an event, borrowed from the input when quick-xml handed out a sub-slice.
+    #[inline(always)]
     fn text_of(&self, raw: Cow<'a, [u8]>) -> Result<Cow<'a, str>, DecodeError> {
         match raw {
             Cow::Borrowed(b) => {
@@ -283,6 +298,7 @@ impl<'a> Lexer<'a> {
         })
     }
 
+    #[inline(always)]
     fn tag(&self, name: &[u8], attrs: &[u8]) -> Result<Tag, DecodeError> {
         let tag = Tag::from_name(name)
             .ok_or_else(|| self.err(format!("unknown tag <{}>", String::from_utf8_lossy(name))))?;
@@ -292,8 +308,19 @@ impl<'a> Lexer<'a> {
         Ok(tag)
     }
 
+    #[inline(always)]
+    fn end_tag(&self, name: &[u8]) -> Result<Tag, DecodeError> {
+        Tag::from_name(name).ok_or_else(|| {
+            self.err(format!(
+                "unexpected end tag </{}>",
+                String::from_utf8_lossy(name)
+            ))
+        })
+    }
+
     /// The next structural event; whitespace, comments and processing instructions between
     /// elements are skipped, any other text is an error.
+    #[inline]
     pub(crate) fn next(&mut self) -> Result<Ev, DecodeError> {
         loop {
             match self.raw()? {
@@ -307,7 +334,7 @@ impl<'a> Lexer<'a> {
                         .tag(e.name().as_ref(), e.attributes_raw())
                         .map(Ev::Empty)
                 }
-                Event::End(e) => return self.tag(e.name().as_ref(), b"").map(Ev::End),
+                Event::End(e) => return self.end_tag(e.name().as_ref()).map(Ev::End),
                 Event::Text(t) => {
                     if !t.iter().all(|&b| is_ws(b)) {
                         let text = String::from_utf8_lossy(&t);
@@ -364,6 +391,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Collects text pieces until an element event; returns the text and that event.
+    #[inline]
     fn gather(&mut self) -> Result<(Acc<'a>, Ev), DecodeError> {
         let mut acc = Acc::default();
         loop {
@@ -384,7 +412,7 @@ impl<'a> Lexer<'a> {
                         Ev::Empty(self.tag(e.name().as_ref(), e.attributes_raw())?),
                     ))
                 }
-                Event::End(e) => return Ok((acc, Ev::End(self.tag(e.name().as_ref(), b"")?))),
+                Event::End(e) => return Ok((acc, Ev::End(self.end_tag(e.name().as_ref())?))),
                 Event::Eof => return Ok((acc, Ev::Eof)),
                 Event::Decl(_) | Event::DocType(_) => return Err(self.err("misplaced declaration")),
             }
@@ -392,6 +420,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The text content of a leaf element whose start tag was just read, through its end tag.
+    #[inline]
     pub(crate) fn text(&mut self, tag: Tag) -> Result<Cow<'a, str>, DecodeError> {
         match self.gather()? {
             (acc, Ev::End(t)) if t == tag => Ok(acc.finish()),
@@ -401,6 +430,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads what follows `<value>`: untagged text (through `</value>`) or a typed child's
     /// start tag. Whitespace around a typed child is ignored; other text is an error.
+    #[inline]
     pub(crate) fn value_head(&mut self) -> Result<Head<'a>, DecodeError> {
         let (acc, ev) = self.gather()?;
         match ev {
@@ -425,11 +455,48 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips the rest of an element whose start tag was just read (unknown record fields).
+    /// Tags, nesting and entity references are still checked; scalar text is not parsed.
     pub(crate) fn skip(&mut self, tag: Tag) -> Result<(), DecodeError> {
-        let name = quick_xml::name::QName(tag.name().as_bytes());
-        self.rd.read_to_end(name).map(|_| ()).map_err(|e| {
-            DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
-        })
+        let limit = 3 * self.max_depth + 8;
+        let mut open = std::mem::take(&mut self.skipping);
+        open.clear();
+        open.push(tag);
+        let r = loop {
+            match self.raw()? {
+                Event::Start(e) => {
+                    let t = self.tag(e.name().as_ref(), e.attributes_raw())?;
+                    if open.len() >= limit {
+                        break Err(self.err(format!(
+                            "values nested deeper than the limit of {}",
+                            self.max_depth
+                        )));
+                    }
+                    open.push(t);
+                }
+                Event::Empty(e) => {
+                    self.tag(e.name().as_ref(), e.attributes_raw())?;
+                }
+                Event::End(e) => {
+                    let t = self.end_tag(e.name().as_ref())?;
+                    let want = open.pop();
+                    if want != Some(t) {
+                        let want = want.map_or("", Tag::name);
+                        break Err(self.err(format!("expected </{want}>, found </{}>", t.name())));
+                    }
+                    if open.is_empty() {
+                        break Ok(());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    self.resolve(&r)?;
+                }
+                Event::Eof => break Err(self.err("truncated document: unexpected end of document")),
+                Event::Decl(_) | Event::DocType(_) => break Err(self.err("misplaced declaration")),
+                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
+            }
+        };
+        self.skipping = open;
+        r
     }
 
     /// Enters an array or struct, enforcing the depth limit.
