@@ -32,6 +32,10 @@ impl Measurement {
     pub fn cpu_median(&self) -> f64 {
         median(&self.cpu_times)
     }
+    /// The least disturbed run: on a shared machine, noise only ever adds time.
+    pub fn cpu_min(&self) -> f64 {
+        self.cpu_times.iter().copied().fold(f64::NAN, f64::min)
+    }
 }
 
 pub fn median(times: &[f64]) -> f64 {
