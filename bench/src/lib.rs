@@ -19,6 +19,10 @@ pub struct Measurement {
     /// Process CPU seconds (user + system) per timed decode: steadier than wall time on a
     /// shared machine, and the same as wall time for these single-threaded decoders.
     pub cpu_times: Vec<f64>,
+    /// Per run, this decode's CPU time over the raw quick-xml loop's on the same bytes, timed
+    /// right after it in the same process (Rust XML-RPC contenders only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paired_raw_ratios: Vec<f64>,
     /// VmRSS before reading the file, after reading it, and VmHWM after the first decode.
     pub rss_start_kb: u64,
     pub rss_loaded_kb: u64,

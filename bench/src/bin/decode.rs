@@ -193,13 +193,15 @@ struct Args {
     runs: usize,
     min_secs: f64,
     expect: Option<usize>,
+    /// Also time the raw event loop right after each run, for a load-robust ratio.
+    paired: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut rest = std::env::args().skip(1);
-    let contender = rest
-        .next()
-        .ok_or("usage: decode CONTENDER FILE [--runs N] [--min-secs S] [--expect N]")?;
+    let contender = rest.next().ok_or(
+        "usage: decode CONTENDER FILE [--runs N] [--min-secs S] [--expect N] [--paired raw]",
+    )?;
     if contender == "--agree" {
         // decode --agree XML JSON: the typed decodes of both fixtures must be equal.
         let (xml, json) = (
@@ -222,6 +224,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 5,
         min_secs: 2.0,
         expect: None,
+        paired: false,
     };
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -230,6 +233,7 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => args.runs = value.parse().map_err(|e| bad(&e))?,
             "--min-secs" => args.min_secs = value.parse().map_err(|e| bad(&e))?,
             "--expect" => args.expect = Some(value.parse().map_err(|e| bad(&e))?),
+            "--paired" => args.paired = value == "raw",
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -265,14 +269,21 @@ fn run() -> Result<(), String> {
         ));
     }
 
-    let (mut times, mut cpu_times) = (Vec::new(), Vec::new());
+    let (mut times, mut cpu_times, mut paired) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
     while times.len() < args.runs || started.elapsed() < Duration::from_secs_f64(args.min_secs) {
         let (t, cpu) = (Instant::now(), process_cpu_secs());
         let n = decode(std::hint::black_box(&bytes))?;
         times.push(t.elapsed().as_secs_f64());
-        cpu_times.push(process_cpu_secs() - cpu);
+        let spent = process_cpu_secs() - cpu;
+        cpu_times.push(spent);
         std::hint::black_box(n);
+        if args.paired {
+            // Same process, same moment: the load on a shared machine hits both alike.
+            let cpu = process_cpu_secs();
+            std::hint::black_box(quick_xml_raw(std::hint::black_box(&bytes))?);
+            paired.push(spent / (process_cpu_secs() - cpu));
+        }
         if times.len() >= 1000 {
             break;
         }
@@ -285,6 +296,7 @@ fn run() -> Result<(), String> {
         records: count as u64,
         times,
         cpu_times,
+        paired_raw_ratios: paired,
         rss_start_kb,
         rss_loaded_kb,
         hwm_kb,
