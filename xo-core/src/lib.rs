@@ -5,5 +5,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod model;
 pub mod rpc;
+pub mod webhooks;
+#[cfg(feature = "simulator")]
+pub mod simulator;

@@ -377,6 +377,28 @@ fn typed_api_errors() {
 }
 
 #[test]
+fn session_refs_in_errors_are_redacted() {
+    let f = ApiFailure::new("SESSION_INVALID", vec!["OpaqueRef:sess-secret".into()]);
+    let h = ApiFailure::new(
+        "HANDLE_INVALID",
+        vec!["session".into(), "OpaqueRef:sess-secret".into()],
+    );
+    for shown in [
+        format!("{f} {f:?}"),
+        format!("{} {:?}", f.typed(), f.typed()),
+        format!("{h} {}", h.typed()),
+    ] {
+        assert!(!shown.contains("sess-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+    // The value is still there for code that needs it, and other handles print normally.
+    assert_eq!(f.param("handle"), Some("OpaqueRef:sess-secret"));
+    let vm = ApiFailure::new("HANDLE_INVALID", vec!["VM".into(), "OpaqueRef:vm-1".into()]);
+    assert!(vm.to_string().contains("OpaqueRef:vm-1"));
+    assert!(format!("{:?}", vm.typed()).contains("OpaqueRef:vm-1"));
+}
+
+#[test]
 fn call_descriptions() {
     let vm = Ref::<Vm>::new("OpaqueRef:vm-1");
     let c: Call<Void> = Vm::start(&vm, false, true);

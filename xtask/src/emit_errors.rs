@@ -60,7 +60,7 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
          use std::fmt;\n\nuse crate::model::ApiFailure;\n\n\
          /// An API failure decoded by its code. Missing parameters are empty strings; extra ones are\n\
          /// dropped (the [`ApiFailure`] keeps them). Codes this SDK does not know become `Unknown`.\n\
-         #[derive(Clone, Debug, PartialEq, Eq)]\npub enum ApiError {\n",
+         #[derive(Clone, PartialEq, Eq)]\npub enum ApiError {\n",
     );
     for e in &entries {
         doc(&mut out, e.doc.trim());
@@ -196,8 +196,12 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
 
     out.push_str(
         "impl From<&ApiFailure> for ApiError {\nfn from(f: &ApiFailure) -> Self {\nApiError::from_failure(f)\n}\n}\n\n\
+         // Display and Debug redact session refs (see `api_failure::write_failure`).\n\
          impl fmt::Display for ApiError {\nfn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {\n\
-         f.write_str(self.code())?;\nlet params = self.params();\nif !params.is_empty() {\nwrite!(f, \" {params:?}\")?;\n}\nOk(())\n}\n}\n\n\
+         let params: Vec<String> = self.params().into_iter().map(str::to_owned).collect();\n\
+         crate::model::api_failure::write_failure(f, self.code(), &params)\n}\n}\n\n\
+         impl fmt::Debug for ApiError {\nfn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {\n\
+         write!(f, \"ApiError({self})\")\n}\n}\n\n\
          impl std::error::Error for ApiError {}\n",
     );
     Ok(out)

@@ -3,6 +3,13 @@
 //! This crate must not depend on xo-core, so it still runs when the generated code is broken.
 //! Output is deterministic: classes, fields and messages keep the spec's order, enums and errors
 //! are sorted by name, and every file goes through `rustfmt --edition 2021`.
+//!
+//! Generated: one file per class (record, field defaults, `Default`, `XapiClass`, `ToValue`,
+//! redacting `Debug` where a field is a credential, call descriptions), `enums.rs`,
+//! `errors.rs`, `meta.rs`, `mod.rs`. Hand-written next to them in `xo-core/src/model/`:
+//! `event.rs` (the event record and batch), `meta.rs` (metadata structs), `wire_enum.rs`
+//! (enum serde support). Whether a message has an `Async.` form is decided in
+//! [`emit_calls::has_async`], the one place that is a rule plus a table rather than spec data.
 
 pub mod defaults;
 pub mod emit_calls;

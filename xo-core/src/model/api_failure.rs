@@ -56,12 +56,32 @@ impl fmt::Debug for ApiFailure {
 
 impl fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.code)?;
-        if !self.params.is_empty() {
-            write!(f, " {:?}", self.params)?;
-        }
-        Ok(())
+        write_failure(f, &self.code, &self.params)
     }
+}
+
+/// Whether param `index` of a failure is a session ref, which must never be printed: the
+/// handle of `SESSION_INVALID` and `SESSION_NOT_REGISTERED`, and of `HANDLE_INVALID` for a session.
+pub(crate) fn is_secret_param(code: &str, params: &[String], index: usize) -> bool {
+    match (code, index) {
+        ("SESSION_INVALID" | "SESSION_NOT_REGISTERED", 0) => true,
+        ("HANDLE_INVALID", 1) => params.first().is_some_and(|c| c.eq_ignore_ascii_case("session")),
+        _ => false,
+    }
+}
+
+/// `CODE ["p1", …]`, with session refs redacted (shared by `ApiFailure` and `ApiError`).
+pub(crate) fn write_failure(f: &mut fmt::Formatter<'_>, code: &str, params: &[String]) -> fmt::Result {
+    f.write_str(code)?;
+    if !params.is_empty() {
+        let shown: Vec<&str> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| if is_secret_param(code, params, i) { "<redacted>" } else { p.as_str() })
+            .collect();
+        write!(f, " {shown:?}")?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for ApiFailure {}

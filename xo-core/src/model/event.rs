@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{Deserializer, Error, Visitor};
+use serde::{Deserialize, Serialize};
 
-use super::{EventOperation, Struct, Value};
+use super::{EventOperation, Value};
 
 /// The result of `event.from`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventBatch {
     pub events: Vec<EventRecord>,
@@ -22,7 +22,7 @@ pub struct EventBatch {
 }
 
 /// One event (`event.from`, and the deprecated `event.next`).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventRecord {
     /// The database generation (sent as a string by `event.from`, an int by `event.next`).
@@ -38,8 +38,8 @@ pub struct EventRecord {
     #[serde(rename = "ref")]
     pub ref_: String,
     /// The object's record after the change; `None` for `del`. Decode it with the record type
-    /// that `class` names.
-    #[serde(deserialize_with = "snapshot")]
+    /// that `class` names (`model::from_value::<Vm>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Value>,
 }
 
@@ -92,75 +92,6 @@ fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         }
     }
     d.deserialize_any(V)
-}
-
-fn snapshot<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    match AnyValue::deserialize(d)?.0 {
-        Value::Nil => Ok(None),
-        v => Ok(Some(v)),
-    }
-}
-
-/// Any self-describing value, as a dynamic [`Value`] (the codecs' depth limits still apply).
-struct AnyValue(Value);
-
-impl<'de> Deserialize<'de> for AnyValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(AnyVisitor).map(AnyValue)
-    }
-}
-
-struct AnyVisitor;
-
-impl<'de> Visitor<'de> for AnyVisitor {
-    type Value = Value;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_bool<E: Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Int(v))
-    }
-    fn visit_u64<E: Error>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map_or(Value::Double(v as f64), Value::Int))
-    }
-    fn visit_f64<E: Error>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Double(v))
-    }
-    fn visit_str<E: Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Base64(v.to_vec()))
-    }
-    fn visit_none<E: Error>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_unit<E: Error>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(AnyVisitor)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(AnyValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Struct::new();
-        while let Some((k, AnyValue(v))) = map.next_entry::<String, AnyValue>()? {
-            out.0.push((k, v));
-        }
-        Ok(Value::Struct(out))
-    }
 }
 
 #[cfg(test)]

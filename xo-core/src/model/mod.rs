@@ -26,4 +26,3 @@ pub use event::{EventBatch, EventRecord};
 pub use generated::errors::ApiError;
 pub use generated::*;
 pub use wire_enum::WireEnum;
-

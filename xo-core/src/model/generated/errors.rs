@@ -7,7 +7,7 @@ use crate::model::ApiFailure;
 
 /// An API failure decoded by its code. Missing parameters are empty strings; extra ones are
 /// dropped (the [`ApiFailure`] keeps them). Codes this SDK does not know become `Unknown`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// An activation key can only be applied when the edition is set to 'free'.
     ///
@@ -7776,14 +7776,17 @@ impl From<&ApiFailure> for ApiError {
     }
 }
 
+// Display and Debug redact session refs (see `api_failure::write_failure`).
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())?;
-        let params = self.params();
-        if !params.is_empty() {
-            write!(f, " {params:?}")?;
-        }
-        Ok(())
+        let params: Vec<String> = self.params().into_iter().map(str::to_owned).collect();
+        crate::model::api_failure::write_failure(f, self.code(), &params)
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiError({self})")
     }
 }
 

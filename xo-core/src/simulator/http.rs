@@ -1,0 +1,335 @@
+//! The HTTP/1.1 front end (hyper on a small tokio runtime): XML-RPC on POST `/`, `/RPC2` and
+//! any other path (longest-prefix, as xapi), JSON-RPC on POST `/jsonrpc`, `GET /rrd_updates`.
+//! One listener per simulated host, same port, its own loopback address.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use super::faults::HttpFault;
+use super::state::Shared;
+use super::tls::TlsIdentity;
+use super::wire::{jsonrpc, xmlrpc};
+use super::{dispatch, rrd, SimError};
+use crate::rpc::Limits;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 << 20;
+
+pub struct Server {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Server {
+    /// Binds every host address on one port (`port` 0: picked for the first, reused after).
+    pub fn start(
+        shared: Arc<Shared>,
+        ips: &[IpAddr],
+        port: u16,
+        tls: Option<&TlsIdentity>,
+    ) -> Result<(Server, u16), SimError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(512)
+            .thread_name("xapi-sim-http")
+            .enable_all()
+            .build()?;
+        let (listeners, port) = bind_all(ips, port)?;
+        let acceptor = tls.map(|t| TlsAcceptor::from(t.config.clone()));
+        for (host, l) in listeners.into_iter().enumerate() {
+            let shared = shared.clone();
+            let acceptor = acceptor.clone();
+            let listener = {
+                let _guard = rt.enter();
+                TcpListener::from_std(l)?
+            };
+            rt.spawn(async move {
+                loop {
+                    let stream = match listener.accept().await {
+                        Ok((s, _)) => s,
+                        // Out of descriptors and the like: back off instead of spinning.
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    tokio::spawn(serve_connection(
+                        shared.clone(),
+                        host,
+                        stream,
+                        acceptor.clone(),
+                    ));
+                }
+            });
+        }
+        Ok((Server { rt: Some(rt) }, port))
+    }
+
+    pub fn stop(mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Binds every address on one port. With port 0, the master's random port may be taken on
+/// a member address: try a few ports before giving up.
+fn bind_all(ips: &[IpAddr], port: u16) -> std::io::Result<(Vec<std::net::TcpListener>, u16)> {
+    let attempts = if port == 0 { 10 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let mut listeners = Vec::new();
+        let mut p = port;
+        let result = ips.iter().try_for_each(|ip| {
+            let l = std::net::TcpListener::bind((*ip, p))?;
+            p = l.local_addr()?.port();
+            l.set_nonblocking(true)?;
+            listeners.push(l);
+            Ok::<(), std::io::Error>(())
+        });
+        match result {
+            Ok(()) => return Ok((listeners, p)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to bind")))
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    host: usize,
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+) {
+    stream.set_nodelay(true).ok();
+    let svc = service_fn(move |req| handle(shared.clone(), host, req));
+    let builder = http1::Builder::new();
+    match acceptor {
+        Some(a) => {
+            if let Ok(tls) = a.accept(stream).await {
+                let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+            }
+        }
+        None => {
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        }
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if let Ok(v) = content_type.parse() {
+        h.insert(hyper::header::CONTENT_TYPE, v);
+    }
+    h.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        hyper::header::HeaderValue::from_static("*"),
+    );
+    r
+}
+
+/// xapi's HTML error page for requests it cannot parse.
+fn internal_error(detail: &str) -> Reply {
+    let detail = detail
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let body = format!(
+        "<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please wait a while and try again. If the problem persists, please contact your support representative.<h1> Additional information </h1>{detail}</body></html>"
+    );
+    reply(StatusCode::INTERNAL_SERVER_ERROR, "text/html", body)
+}
+
+/// The service: an `Err` makes hyper close the connection without a reply (dropped-connection fault).
+async fn handle(
+    shared: Arc<Shared>,
+    host: usize,
+    req: Request<Incoming>,
+) -> Result<Reply, std::io::Error> {
+    let fault = shared.faults().take_http_fault();
+    match fault {
+        Some(HttpFault::Drop) => return Err(std::io::Error::other("simulated dropped connection")),
+        Some(HttpFault::Status(s)) => {
+            let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(reply(status, "text/plain", format!("simulated HTTP {s}\n")));
+        }
+        None => {}
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    if method == Method::OPTIONS {
+        let mut r = reply(StatusCode::OK, "text/plain", "");
+        r.headers_mut().insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+            hyper::header::HeaderValue::from_static("POST, GET, OPTIONS"),
+        );
+        r.headers_mut().insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_HEADERS,
+            hyper::header::HeaderValue::from_static("content-type"),
+        );
+        return Ok(r);
+    }
+    if method == Method::GET && path == "/rrd_updates" {
+        let cookie = req
+            .headers()
+            .get(hyper::header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let accept_json = req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/json"));
+        let (status, ctype, body) = rrd::handle(&shared, host, &query, &cookie, accept_json);
+        return Ok(reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            ctype,
+            body,
+        ));
+    }
+    if method != Method::POST {
+        return Ok(reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"));
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Ok(internal_error(&format!("request body: {e}"))),
+    };
+    Ok(if path == "/jsonrpc" {
+        json_call(shared, host, body).await
+    } else {
+        xml_call(shared, host, body).await
+    })
+}
+
+async fn run_call(
+    shared: Arc<Shared>,
+    host: usize,
+    method: String,
+    params: Vec<crate::model::Value>,
+) -> Option<crate::rpc::Outcome> {
+    // Calls may block (event.from long-polls), so they run off the async workers.
+    tokio::task::spawn_blocking(move || dispatch::call(&shared, host, &method, params))
+        .await
+        .ok()
+}
+
+async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
+    let call = match xmlrpc::decode_call(&body, Limits::default()) {
+        Ok(c) => c,
+        Err(e) => return internal_error(&format!("Xmlrpc.Parse_error({e})")),
+    };
+    let is_event_from = call.method == "event.from";
+    match run_call(shared, host, call.method, call.params).await {
+        Some(outcome) => {
+            let mut body = xmlrpc::encode_envelope(&outcome);
+            if is_event_from && outcome.is_ok() {
+                body = tag_ref_counts(&body);
+            }
+            reply(StatusCode::OK, "text/xml", body)
+        }
+        None => internal_error("internal error"),
+    }
+}
+
+/// xapi writes `valid_ref_counts` as `<i4>` (Rpc.Int32), its only tagged ints; clients compare
+/// them as numbers (XO refetches all tasks otherwise). `Value` has no 32-bit int, so the
+/// simulator tags the counts in its own encoded event batch.
+fn tag_ref_counts(body: &[u8]) -> Vec<u8> {
+    const START: &[u8] = b"<name>valid_ref_counts</name><value><struct>";
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)
+            .and_then(|h| h.windows(needle.len()).position(|w| w == needle))
+            .map(|i| i + from)
+    };
+    let Some(start) = find(body, START, 0).map(|i| i + START.len()) else {
+        return body.to_vec();
+    };
+    let Some(end) = find(body, b"</struct>", start) else {
+        return body.to_vec();
+    };
+    let mut out = body[..start].to_vec();
+    let mut rest = &body[start..end];
+    while let Some(i) = find(rest, b"<value>", 0) {
+        out.extend_from_slice(&rest[..i]);
+        rest = &rest[i + b"<value>".len()..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && rest[digits..].starts_with(b"</value>") {
+            out.extend_from_slice(b"<value><i4>");
+            out.extend_from_slice(&rest[..digits]);
+            out.extend_from_slice(b"</i4>");
+        } else {
+            out.extend_from_slice(b"<value>");
+        }
+        // The closing `</value>` (or whatever followed) is copied with the remainder.
+        let copied = if digits > 0 && rest[digits..].starts_with(b"</value>") {
+            digits
+        } else {
+            0
+        };
+        rest = &rest[copied..];
+    }
+    out.extend_from_slice(rest);
+    out.extend_from_slice(&body[end..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ref_counts_become_i4() {
+        let body = b"<struct><member><name>valid_ref_counts</name><value><struct><member><name>vm</name><value>12</value></member><member><name>task</name><value>0</value></member></struct></value></member><member><name>token</name><value>7</value></member></struct>";
+        let out = String::from_utf8(super::tag_ref_counts(body)).unwrap();
+        assert!(
+            out.contains("<name>vm</name><value><i4>12</i4></value>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<name>task</name><value><i4>0</i4></value>"),
+            "{out}"
+        );
+        // Outside the counts nothing changes.
+        assert!(
+            out.ends_with("<name>token</name><value>7</value></member></struct>"),
+            "{out}"
+        );
+        assert_eq!(super::tag_ref_counts(b"<nothing/>"), b"<nothing/>".to_vec());
+    }
+}
+
+async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
+    let req = match jsonrpc::decode_call(&body, Limits::default()) {
+        Ok(r) => r,
+        Err(e) => return internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
+    };
+    match run_call(shared, host, req.method, req.params).await {
+        Some(outcome) => reply(
+            StatusCode::OK,
+            "application/json",
+            jsonrpc::encode_reply(&outcome, &req.id, req.version),
+        ),
+        None => internal_error("internal error"),
+    }
+}
