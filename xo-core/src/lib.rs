@@ -9,6 +9,6 @@ pub mod client;
 pub mod events;
 pub mod model;
 pub mod rpc;
-pub mod webhooks;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod webhooks;

@@ -14,7 +14,10 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     pub fn new(code: impl Into<String>, params: Vec<String>) -> Self {
-        ApiFailure { code: code.into(), params }
+        ApiFailure {
+            code: code.into(),
+            params,
+        }
     }
 
     /// Builds a failure from xapi's flat `[code, params…]` list.
@@ -23,7 +26,10 @@ impl ApiFailure {
             return ApiFailure::new("INTERNAL_ERROR", vec!["empty error description".into()]);
         }
         let code = description.remove(0);
-        ApiFailure { code, params: description }
+        ApiFailure {
+            code,
+            params: description,
+        }
     }
 
     /// A parameter by its datamodel name (`"expected"`, `"Master IP address"`) or by the
@@ -33,7 +39,10 @@ impl ApiFailure {
         use super::ApiError;
         let wire = ApiError::param_names(&self.code)?;
         let fields = ApiError::param_fields(&self.code)?;
-        let i = wire.iter().position(|n| *n == name).or_else(|| fields.iter().position(|n| *n == name))?;
+        let i = wire
+            .iter()
+            .position(|n| *n == name)
+            .or_else(|| fields.iter().position(|n| *n == name))?;
         self.params.get(i).map(String::as_str)
     }
 
@@ -44,7 +53,9 @@ impl ApiFailure {
 
     /// The flat `[code, params…]` list.
     pub fn to_description(&self) -> Vec<String> {
-        std::iter::once(self.code.clone()).chain(self.params.iter().cloned()).collect()
+        std::iter::once(self.code.clone())
+            .chain(self.params.iter().cloned())
+            .collect()
     }
 }
 
@@ -65,19 +76,31 @@ impl fmt::Display for ApiFailure {
 pub(crate) fn is_secret_param(code: &str, params: &[String], index: usize) -> bool {
     match (code, index) {
         ("SESSION_INVALID" | "SESSION_NOT_REGISTERED", 0) => true,
-        ("HANDLE_INVALID", 1) => params.first().is_some_and(|c| c.eq_ignore_ascii_case("session")),
+        ("HANDLE_INVALID", 1) => params
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case("session")),
         _ => false,
     }
 }
 
 /// `CODE ["p1", …]`, with session refs redacted (shared by `ApiFailure` and `ApiError`).
-pub(crate) fn write_failure(f: &mut fmt::Formatter<'_>, code: &str, params: &[String]) -> fmt::Result {
+pub(crate) fn write_failure(
+    f: &mut fmt::Formatter<'_>,
+    code: &str,
+    params: &[String],
+) -> fmt::Result {
     f.write_str(code)?;
     if !params.is_empty() {
         let shown: Vec<&str> = params
             .iter()
             .enumerate()
-            .map(|(i, p)| if is_secret_param(code, params, i) { "<redacted>" } else { p.as_str() })
+            .map(|(i, p)| {
+                if is_secret_param(code, params, i) {
+                    "<redacted>"
+                } else {
+                    p.as_str()
+                }
+            })
             .collect();
         write!(f, " {shown:?}")?;
     }

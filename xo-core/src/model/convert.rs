@@ -77,12 +77,20 @@ impl<T: ToValue> ToValue for Option<T> {
 }
 impl<K: ToKey, V: ToValue> ToValue for BTreeMap<K, V> {
     fn to_value(&self) -> Value {
-        Value::Struct(self.iter().map(|(k, v)| (k.to_key(), v.to_value())).collect::<Struct>())
+        Value::Struct(
+            self.iter()
+                .map(|(k, v)| (k.to_key(), v.to_value()))
+                .collect::<Struct>(),
+        )
     }
 }
 impl<K: ToKey, V: ToValue, S> ToValue for HashMap<K, V, S> {
     fn to_value(&self) -> Value {
-        Value::Struct(self.iter().map(|(k, v)| (k.to_key(), v.to_value())).collect::<Struct>())
+        Value::Struct(
+            self.iter()
+                .map(|(k, v)| (k.to_key(), v.to_value()))
+                .collect::<Struct>(),
+        )
     }
 }
 

@@ -35,7 +35,12 @@ impl DateTime {
     pub fn from_unix(unix: i64) -> Self {
         let (y, mo, d, h, mi, s) = civil_from_unix(unix);
         let text = format!("{y:04}{mo:02}{d:02}T{h:02}:{mi:02}:{s:02}Z");
-        DateTime { unix, nanos: 0, offset_minutes: Some(0), text: text.into() }
+        DateTime {
+            unix,
+            nanos: 0,
+            offset_minutes: Some(0),
+            text: text.into(),
+        }
     }
 
     /// The current time, UTC.
@@ -183,7 +188,13 @@ fn parse(text: &str) -> Option<DateTime> {
                 None => 0,
                 _ => digits(b, i + 3, 2)?,
             } as i32;
-            let end = if b.get(i + 3) == Some(&b':') { i + 6 } else if b.len() == i + 3 { i + 3 } else { i + 5 };
+            let end = if b.get(i + 3) == Some(&b':') {
+                i + 6
+            } else if b.len() == i + 3 {
+                i + 3
+            } else {
+                i + 5
+            };
             if end != b.len() || oh > 23 || om > 59 {
                 return None;
             }
@@ -192,13 +203,19 @@ fn parse(text: &str) -> Option<DateTime> {
         }
         _ => return None,
     };
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    {
         return None;
     }
     let days = days_from_civil(y as i64, mo, d);
     let unix = days * 86400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s)
         - i64::from(offset.unwrap_or(0)) * 60;
-    Some(DateTime { unix, nanos, offset_minutes: offset.map(|m| m as i16), text: text.trim().into() })
+    Some(DateTime {
+        unix,
+        nanos,
+        offset_minutes: offset.map(|m| m as i16),
+        text: text.trim().into(),
+    })
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {
@@ -233,7 +250,14 @@ fn civil_from_unix(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem % 3600) / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 #[cfg(test)]
@@ -254,13 +278,27 @@ mod tests {
         let frac = DateTime::parse("2024-01-01T00:00:00.250Z").unwrap();
         assert_eq!(frac.nanos(), 250_000_000);
         assert_eq!(DateTime::epoch().as_str(), "19700101T00:00:00Z");
-        assert_eq!(DateTime::from_unix(1704067200).as_str(), "20240101T00:00:00Z");
-        assert_eq!(DateTime::from_unix(1704067200).to_rfc3339(), "2024-01-01T00:00:00Z");
+        assert_eq!(
+            DateTime::from_unix(1704067200).as_str(),
+            "20240101T00:00:00Z"
+        );
+        assert_eq!(
+            DateTime::from_unix(1704067200).to_rfc3339(),
+            "2024-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "2024", "20241301T00:00:00Z", "20240230T00:00:00Z", "20240101X00:00:00Z", "20240101T00:00:00Q", "20240101T00:00:00+0"] {
+        for bad in [
+            "",
+            "2024",
+            "20241301T00:00:00Z",
+            "20240230T00:00:00Z",
+            "20240101X00:00:00Z",
+            "20240101T00:00:00Q",
+            "20240101T00:00:00+0",
+        ] {
             assert!(DateTime::parse(bad).is_err(), "{bad}");
         }
     }

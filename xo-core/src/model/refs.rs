@@ -27,13 +27,19 @@ pub struct Ref<T> {
 
 impl<T> Ref<T> {
     pub fn new(raw: impl Into<Arc<str>>) -> Self {
-        Ref { raw: raw.into(), _class: PhantomData }
+        Ref {
+            raw: raw.into(),
+            _class: PhantomData,
+        }
     }
 
     /// `OpaqueRef:NULL`.
     pub fn null() -> Self {
         static NULL: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-        Ref { raw: NULL.get_or_init(|| Arc::from(NULL_REF)).clone(), _class: PhantomData }
+        Ref {
+            raw: NULL.get_or_init(|| Arc::from(NULL_REF)).clone(),
+            _class: PhantomData,
+        }
     }
 
     pub fn is_null(&self) -> bool {
@@ -47,7 +53,10 @@ impl<T> Ref<T> {
 
     /// Changes the class, for dynamic code that learned it at run time.
     pub fn cast<U>(self) -> Ref<U> {
-        Ref { raw: self.raw, _class: PhantomData }
+        Ref {
+            raw: self.raw,
+            _class: PhantomData,
+        }
     }
 }
 
@@ -58,7 +67,10 @@ pub fn is_null_ref(s: &str) -> bool {
 
 impl<T> Clone for Ref<T> {
     fn clone(&self) -> Self {
-        Ref { raw: self.raw.clone(), _class: PhantomData }
+        Ref {
+            raw: self.raw.clone(),
+            _class: PhantomData,
+        }
     }
 }
 impl<T> PartialEq for Ref<T> {

@@ -22,7 +22,13 @@ pub struct Call<R> {
 
 impl<R> Call<R> {
     pub fn new(method: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
-        Call { method: method.into(), params, session: true, async_method: None, _result: PhantomData }
+        Call {
+            method: method.into(),
+            params,
+            session: true,
+            async_method: None,
+            _result: PhantomData,
+        }
     }
 
     /// A call made before a session exists (`session.login_with_password`).

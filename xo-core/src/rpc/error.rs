@@ -20,7 +20,10 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: Self::DEFAULT_MAX_DEPTH, max_size: Self::DEFAULT_MAX_SIZE }
+        Limits {
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+            max_size: Self::DEFAULT_MAX_SIZE,
+        }
     }
 }
 
@@ -37,7 +40,11 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub fn new(message: impl Into<String>) -> Self {
-        DecodeError { message: message.into(), offset: None, path: None }
+        DecodeError {
+            message: message.into(),
+            offset: None,
+            path: None,
+        }
     }
 
     pub fn at(mut self, offset: u64) -> Self {

@@ -9,15 +9,20 @@
 //! Delivery is at least once: every message has a stable `webhook-id`; receivers de-duplicate
 //! on it and check signatures with [`verify::verify`]. See `docs/webhooks.md`.
 
+pub mod client_hooks;
 pub mod clock;
+pub mod daemon;
 pub mod engine;
 pub mod http;
 pub mod payload;
+pub mod pool_events;
 pub mod router;
 pub mod secret;
 pub mod sign;
 pub mod spec;
 pub mod store;
+#[cfg(feature = "webhooks-tour")]
+pub mod tour;
 pub mod verify;
 
 pub use engine::{AttemptEvent, AttemptResult, Engine, EngineError, EngineOptions, Submission};

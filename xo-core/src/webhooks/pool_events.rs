@@ -1,0 +1,326 @@
+//! Pool events → [`ObjectChange`]s for the router.
+//!
+//! xapi's `event.from` sends the record *after* a change (and nothing for `del`), so to say
+//! "power_state went Halted → Running" we keep the previous snapshot of every watched object.
+//! [`ChangeTracker`] holds those snapshots; [`EventFeed`] runs the `event.from` loop over any
+//! [`CallTarget`]. xapi coalesces: several changes of one object between two polls arrive as one
+//! event carrying the latest record, so intermediate states (Running → Paused → Running) are
+//! invisible to every watcher, us included.
+
+use super::client_hooks::{to_json, CallTarget};
+use super::router::ObjectChange;
+use super::spec::{Operation, Spec};
+use crate::model::{EventBatch, EventOperation, EventRecord, Value};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+
+/// One object as last seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub class: String,
+    pub snapshot: Json,
+}
+
+/// The wire class (`VM`, `VM_guest_metrics`) for an event's lower-case class.
+pub fn canonical_class(lower: &str) -> String {
+    crate::model::meta::class(lower)
+        .map(|c| c.name.to_owned())
+        .unwrap_or_else(|| lower.to_owned())
+}
+
+fn uuid_of(v: &Json) -> Option<String> {
+    v.get("uuid").and_then(Json::as_str).map(str::to_owned)
+}
+
+/// Last-known snapshots per ref, and the diffing that turns events into changes.
+#[derive(Debug, Default, Clone)]
+pub struct ChangeTracker {
+    objects: HashMap<String, Known>,
+}
+
+impl ChangeTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_known(objects: HashMap<String, Known>) -> Self {
+        ChangeTracker { objects }
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn get(&self, r: &str) -> Option<&Known> {
+        self.objects.get(r)
+    }
+
+    pub fn objects(&self) -> &HashMap<String, Known> {
+        &self.objects
+    }
+
+    /// Takes a listing as the baseline without producing changes (first start).
+    pub fn baseline(&mut self, events: &[EventRecord]) {
+        for e in events {
+            if let Some(s) = &e.snapshot {
+                self.objects.insert(
+                    e.ref_.clone(),
+                    Known {
+                        class: canonical_class(&e.class),
+                        snapshot: to_json(s),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Applies one event and returns the change it represents, if any. An `add` for an object
+    /// we already know (a re-listing) becomes a `mod` when the record differs, else nothing.
+    pub fn apply(&mut self, e: &EventRecord) -> Option<ObjectChange> {
+        let class = canonical_class(&e.class);
+        match &e.operation {
+            EventOperation::Del => {
+                let old = self.objects.remove(&e.ref_).map(|k| k.snapshot);
+                Some(ObjectChange {
+                    uuid: old.as_ref().and_then(uuid_of),
+                    class,
+                    operation: Operation::Del,
+                    ref_: e.ref_.clone(),
+                    old,
+                    new: None,
+                })
+            }
+            EventOperation::Add | EventOperation::Mod => {
+                let new = to_json(e.snapshot.as_ref()?);
+                let prev = self.objects.insert(
+                    e.ref_.clone(),
+                    Known {
+                        class: class.clone(),
+                        snapshot: new.clone(),
+                    },
+                );
+                let old = prev.map(|k| k.snapshot);
+                let operation = match (&e.operation, &old) {
+                    (EventOperation::Add, None) => Operation::Add,
+                    (_, Some(o)) if *o == new => return None,
+                    _ => Operation::Mod,
+                };
+                Some(ObjectChange {
+                    uuid: uuid_of(&new),
+                    class,
+                    operation,
+                    ref_: e.ref_.clone(),
+                    old,
+                    new: Some(new),
+                })
+            }
+            EventOperation::Unknown(_) => None,
+        }
+    }
+
+    /// After a rejected token: diffs a full listing against the last-known snapshots. Objects
+    /// of the listed classes that are gone become `del`s; new ones `add`s; changed ones one `mod`
+    /// from the last-known record to the current one (what happened in between is lost).
+    pub fn resync(&mut self, listing: &[EventRecord], classes: &[String]) -> Vec<ObjectChange> {
+        let watched = |c: &str| {
+            classes
+                .iter()
+                .any(|w| w == "*" || w.eq_ignore_ascii_case(c))
+        };
+        let mut out = Vec::new();
+        let seen: std::collections::HashSet<&str> =
+            listing.iter().map(|e| e.ref_.as_str()).collect();
+        let mut gone: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|(r, k)| watched(&k.class) && !seen.contains(r.as_str()))
+            .map(|(r, _)| r.clone())
+            .collect();
+        gone.sort();
+        for r in gone {
+            if let Some(k) = self.objects.remove(&r) {
+                out.push(ObjectChange {
+                    uuid: uuid_of(&k.snapshot),
+                    class: k.class,
+                    operation: Operation::Del,
+                    ref_: r,
+                    old: Some(k.snapshot),
+                    new: None,
+                });
+            }
+        }
+        for e in listing {
+            let mut e = e.clone();
+            e.operation = EventOperation::Add;
+            out.extend(self.apply(&e));
+        }
+        out
+    }
+}
+
+/// Lower-case class names to subscribe to, from the spec's event subscriptions.
+pub fn watched_classes(spec: &Spec) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in &spec.events {
+        let c = if s.class == "*" {
+            "*".to_owned()
+        } else {
+            s.class.to_ascii_lowercase()
+        };
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.iter().any(|c| c == "*") {
+        return vec!["*".into()];
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The server no longer accepts the token (too old, unparseable, events lost): resync.
+    #[error("event token rejected: {0}")]
+    TokenRejected(String),
+    #[error("event.from failed: {0}")]
+    Call(String),
+    #[error("event.from reply: {0}")]
+    Decode(String),
+}
+
+/// The `event.from` long-poll over a [`CallTarget`].
+pub struct EventFeed<T: CallTarget> {
+    target: T,
+    classes: Vec<String>,
+    /// Server-side wait per poll, seconds.
+    pub poll_timeout: f64,
+}
+
+impl<T: CallTarget> EventFeed<T> {
+    pub fn new(target: T, classes: Vec<String>) -> Self {
+        EventFeed {
+            target,
+            classes,
+            poll_timeout: 5.0,
+        }
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// Every object of the watched classes (as `add` events) and the token after them.
+    pub fn list(&self) -> Result<EventBatch, FeedError> {
+        self.from("", 0.0)
+    }
+
+    /// Changes after `token`, waiting up to `poll_timeout` for some.
+    pub fn next(&self, token: &str) -> Result<EventBatch, FeedError> {
+        self.from(token, self.poll_timeout)
+    }
+
+    fn from(&self, token: &str, timeout: f64) -> Result<EventBatch, FeedError> {
+        let classes = Value::Array(
+            self.classes
+                .iter()
+                .map(|c| Value::String(c.clone()))
+                .collect(),
+        );
+        let v = self
+            .target
+            .call_value(
+                "event.from",
+                vec![classes, Value::String(token.into()), Value::Double(timeout)],
+            )
+            .map_err(|e| match T::api_failure(&e) {
+                Some(f)
+                    if matches!(
+                        f.code.as_str(),
+                        "EVENTS_LOST" | "EVENT_FROM_TOKEN_PARSE_FAILURE"
+                    ) =>
+                {
+                    FeedError::TokenRejected(f.code.clone())
+                }
+                _ => FeedError::Call(e.to_string()),
+            })?;
+        crate::model::from_value::<EventBatch>(v).map_err(|e| FeedError::Decode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(op: EventOperation, r: &str, snap: Option<serde_json::Value>) -> EventRecord {
+        EventRecord {
+            id: 1,
+            timestamp: "0.0".into(),
+            class: "vm".into(),
+            operation: op,
+            ref_: r.into(),
+            snapshot: snap.map(|s| crate::model::to_value(&s).unwrap()),
+        }
+    }
+
+    fn vm(state: &str) -> serde_json::Value {
+        serde_json::json!({"uuid": "u-1", "power_state": state})
+    }
+
+    #[test]
+    fn mods_carry_the_previous_snapshot() {
+        let mut t = ChangeTracker::new();
+        let add = t
+            .apply(&ev(EventOperation::Add, "r1", Some(vm("Halted"))))
+            .unwrap();
+        assert_eq!((add.operation, add.class.as_str()), (Operation::Add, "VM"));
+        let m = t
+            .apply(&ev(EventOperation::Mod, "r1", Some(vm("Running"))))
+            .unwrap();
+        assert_eq!(m.old.unwrap()["power_state"], "Halted");
+        assert_eq!(m.new.unwrap()["power_state"], "Running");
+        assert_eq!(m.uuid.as_deref(), Some("u-1"));
+        // The same record again (an event with no visible change) produces nothing.
+        assert!(t
+            .apply(&ev(EventOperation::Mod, "r1", Some(vm("Running"))))
+            .is_none());
+        let d = t.apply(&ev(EventOperation::Del, "r1", None)).unwrap();
+        assert_eq!(d.old.unwrap()["power_state"], "Running");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn resync_diffs_against_last_known() {
+        let mut t = ChangeTracker::new();
+        t.baseline(&[
+            ev(EventOperation::Add, "r1", Some(vm("Halted"))),
+            ev(EventOperation::Add, "r2", Some(vm("Halted"))),
+        ]);
+        let listing = [
+            ev(EventOperation::Add, "r1", Some(vm("Running"))),
+            ev(EventOperation::Add, "r3", Some(vm("Halted"))),
+        ];
+        let ch = t.resync(&listing, &["vm".into()]);
+        let summary: Vec<_> = ch.iter().map(|c| (c.operation, c.ref_.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                (Operation::Del, "r2"),
+                (Operation::Mod, "r1"),
+                (Operation::Add, "r3")
+            ]
+        );
+        assert_eq!(ch[1].old.as_ref().unwrap()["power_state"], "Halted");
+        // Unwatched classes are not declared gone.
+        let mut t2 = ChangeTracker::new();
+        t2.baseline(&[ev(EventOperation::Add, "r1", Some(vm("Halted")))]);
+        assert!(t2.resync(&[], &["host".into()]).is_empty());
+    }
+}

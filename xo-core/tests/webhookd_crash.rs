@@ -1,0 +1,209 @@
+//! The webhookd loop in a child process (this test binary re-run as the daemon, talking to the
+//! parent's simulator over HTTP with our client), SIGKILLed at random moments while VMs change
+//! state. After a final restart every power transition reached the receiver at least once.
+
+mod webhook_support;
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use webhook_support::Receiver;
+use xo_core::model::Value;
+use xo_core::simulator::{SimConfig, Simulator};
+use xo_core::webhooks::client_hooks::{CallTarget, SimTarget};
+use xo_core::webhooks::daemon::{self, DaemonOptions, EventState};
+use xo_core::webhooks::Spec;
+
+const SPEC: &str = r#"{"version":1,
+  "endpoints":[{"id":"up","url":"URL/up","retry":{"schedule":[0.1,0.2,0.3,0.5,1,1,1,1,1,1]}},
+               {"id":"down","url":"URL/down","retry":{"schedule":[0.1,0.2,0.3,0.5,1,1,1,1,1,1]}}],
+  "events":[{"endpoints":["up"],"class":"VM","operations":["mod"],
+             "conditions":[{"field":"power_state","from":"Halted","to":"Running"}]},
+            {"endpoints":["down"],"class":"VM","operations":["mod"],
+             "conditions":[{"field":"power_state","from":"Running","to":"Halted"}]}]}"#;
+
+/// The child: runs the daemon until killed.
+#[test]
+#[ignore = "run by webhookd_survives_sigkill as a child process"]
+fn webhookd_child_entry() {
+    let Ok(state) = std::env::var("XO_WEBHOOKD_STATE") else {
+        return;
+    };
+    let spec = Spec::load(&std::env::var("XO_WEBHOOKD_SPEC").unwrap()).unwrap();
+    let url = std::env::var("XAPI_URL").unwrap();
+    let client = xo_core::client::Client::connect(
+        xo_core::client::ClientConfig::new(url).with_plain_http(true),
+        &std::env::var("XAPI_USER").unwrap(),
+        std::env::var("XAPI_PASSWORD").unwrap(),
+    )
+    .unwrap();
+    let mut opts = DaemonOptions::new(spec, state);
+    opts.poll_timeout = 0.2;
+    daemon::run(client, opts, Arc::new(AtomicBool::new(false))).unwrap();
+}
+
+fn spawn(sim: &Simulator, spec: &str, state: &str) -> Child {
+    let (user, pass) = sim.credentials();
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "webhookd_child_entry",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("XO_WEBHOOKD_STATE", state)
+        .env("XO_WEBHOOKD_SPEC", spec)
+        .env("XAPI_URL", sim.url())
+        .env("XAPI_USER", user)
+        .env("XAPI_PASSWORD", pass)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A small xorshift seeded from the clock: random kill points, printed for reruns.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn guests(t: &SimTarget, state: &str) -> Vec<String> {
+    let recs = t.call_value("VM.get_all_records", vec![]).unwrap();
+    let mut out: Vec<String> = recs
+        .as_struct()
+        .unwrap()
+        .0
+        .iter()
+        .filter(|(_, r)| {
+            let r = r.as_struct().unwrap();
+            let f = |k: &str| r.0.iter().find(|(n, _)| n == k).map(|x| x.1.clone());
+            f("is_a_template") == Some(Value::Bool(false))
+                && f("is_control_domain") == Some(Value::Bool(false))
+                && f("power_state") == Some(Value::String(state.into()))
+        })
+        .map(|(r, _)| r.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+type Key = (String, String, String);
+
+/// Delivered (path, ref, name_label at the time) and how many deliveries each got.
+fn delivered(rx: &Receiver) -> HashMap<Key, usize> {
+    let mut m = HashMap::new();
+    for r in rx.received().iter().filter(|r| r.status_ok()) {
+        let v = r.json();
+        let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_owned();
+        let key = (
+            r.path.clone(),
+            s(&v["data"]["ref"]),
+            s(&v["data"]["snapshot"]["name_label"]),
+        );
+        *m.entry(key).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn webhookd_survives_sigkill() {
+    let sim = Simulator::start(SimConfig {
+        hosts: 1,
+        vms: 40,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let sim = Arc::new(sim);
+    let t = SimTarget::login(sim.clone()).unwrap();
+    let rx = Receiver::start();
+    let spec = SPEC.replace("URL", rx.url.trim_end_matches("/hook"));
+    let dir = std::env::temp_dir().join(format!("xo-webhookd-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.to_str().unwrap().to_owned();
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {seed}");
+    let mut rng = Rng(seed);
+
+    let mut child = spawn(&sim, &spec, &state);
+    // The first start takes a baseline; changes start once its token is saved.
+    webhook_support::eventually(Duration::from_secs(20), || {
+        EventState::open(&dir.join("events.db"))
+            .ok()
+            .and_then(|s| s.token().ok().flatten())
+    });
+    let halted = guests(&t, "Halted");
+    assert!(halted.len() >= 8, "need guests: {}", halted.len());
+    let mut kills = 0;
+    let mut expected: HashSet<Key> = HashSet::new();
+    let steps = [
+        ("up", "VM.start", "/up"),
+        ("down", "VM.hard_shutdown", "/down"),
+    ];
+    for round in 0..2 {
+        // A new name per round tells the rounds' deliveries apart.
+        let label = format!("round-{round}");
+        for vm in &halted {
+            let p = vec![Value::String(vm.clone()), Value::String(label.clone())];
+            t.call_value("VM.set_name_label", p).unwrap();
+        }
+        for (phase, method, path) in steps {
+            for vm in &halted {
+                let mut params = vec![Value::String(vm.clone())];
+                if method == "VM.start" {
+                    params.extend([Value::Bool(false), Value::Bool(false)]);
+                }
+                t.call_value(method, params).unwrap();
+                std::thread::sleep(Duration::from_millis(rng.below(60)));
+                if rng.below(4) == 0 {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    kills += 1;
+                    child = spawn(&sim, &spec, &state);
+                }
+            }
+            // Each VM changes once per phase: wait for the whole phase before the next, so
+            // xapi's coalescing cannot fold a start and a stop into no change.
+            let want: HashSet<Key> = halted
+                .iter()
+                .map(|v| (path.to_owned(), v.clone(), label.clone()))
+                .collect();
+            webhook_support::eventually(Duration::from_secs(60), || {
+                let got: HashSet<_> = delivered(&rx).into_keys().collect();
+                want.is_subset(&got).then_some(())
+            });
+            eprintln!(
+                "round {round} phase {phase}: all {} transitions delivered",
+                want.len()
+            );
+            expected.extend(want);
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let d = delivered(&rx);
+    let got: HashSet<_> = d.keys().cloned().collect();
+    assert_eq!(
+        got, expected,
+        "only the transitions made, each at least once"
+    );
+    let dups: usize = d.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{kills} kills, {} transitions, {dups} duplicate deliveries",
+        expected.len()
+    );
+    assert!(kills > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
