@@ -197,10 +197,10 @@ fn by_type(rng: &mut Rng, ty: &str, enums: &HashMap<String, Vec<String>>) -> V {
         _ if ty.ends_with(" ref") => s(NULL),
         _ if ty.ends_with(" set") => V::Arr(Vec::new()),
         _ if ty.ends_with(" map") => V::Map(Vec::new()),
-        _ => match ty.strip_prefix("enum ").and_then(|e| enums.get(e)) {
-            Some(values) => s(&values[0]),
-            None => s(""),
-        },
+        _ => {
+            let first = ty.strip_prefix("enum ").and_then(|e| enums.get(e)?.first());
+            s(first.map_or("", String::as_str))
+        }
     }
 }
 
