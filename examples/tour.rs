@@ -24,6 +24,9 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
+        if e.to_string().contains("UnknownIssuer") {
+            eprintln!("hint: a self-signed host? run with XAPI_FINGERPRINT=fetch, then pin it");
+        }
         std::process::exit(1);
     }
 }

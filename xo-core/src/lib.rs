@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod events;
 pub mod model;
 pub mod rpc;
 #[cfg(feature = "simulator")]

@@ -1,4 +1,5 @@
 //! Async tasks, event.from semantics and the guest agent, in-process.
+#![cfg(feature = "simulator")]
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -494,4 +495,39 @@ fn finished_tasks_are_bounded_like_xapi() {
         "HANDLE_INVALID"
     );
     assert_eq!(t.ok("task.get_all", vec![]).as_array().unwrap().len(), 200);
+}
+
+#[test]
+fn legacy_register_and_next() {
+    let t = std::sync::Arc::new(T::new());
+    let e = t.call("event.next", vec![]).unwrap_err();
+    assert_eq!(e.code, "SESSION_NOT_REGISTERED");
+    t.ok("event.register", vec![Value::Array(vec![s("VM")])]);
+    let vm = t.vm("web-01");
+    let (t2, vm2) = (t.clone(), vm.clone());
+    let changer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        t2.ok("VM.set_name_description", vec![vm2, s("legacy")]);
+    });
+    let evs = t.ok("event.next", vec![]);
+    changer.join().unwrap();
+    let evs = evs.as_array().unwrap();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].get("ref"), Some(&vm));
+    assert_eq!(evs[0].get("operation"), Some(&s("mod")));
+    assert_eq!(evs[0].get("class"), Some(&s("vm")));
+    assert_eq!(evs[0].get("id"), Some(&s("1")));
+    let ts = evs[0]
+        .get("timestamp")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    assert!(ts > 1.0e9);
+    t.ok("event.unregister", vec![Value::Array(vec![s("VM")])]);
+    assert_eq!(
+        t.call("event.next", vec![]).unwrap_err().code,
+        "SESSION_NOT_REGISTERED"
+    );
 }

@@ -1,6 +1,6 @@
 //! The simulator over real HTTP: XML-RPC and JSON-RPC envelopes, content types, parse errors,
 //! per-host listeners, fault injection, rrd_updates and TLS. Everything on 127.0.0.x.
-
+#![cfg(feature = "simulator")]
 #![allow(clippy::result_large_err, clippy::cloned_ref_to_slice_refs)]
 use std::io::Read;
 use std::sync::Arc;
@@ -431,6 +431,30 @@ fn tls_with_a_generated_certificate() {
             assert_eq!(r.unwrap_err().code, "HOST_IS_SLAVE");
         }
     }
+    // Asked for it, a member's HOST_IS_SLAVE carries the master's certificate thumbprint.
+    let login = xmlrpc::encode_call("session.login_with_password", &[s(&u), s(&p)]);
+    let resp = a
+        .post(&sim.host_urls()[1])
+        .set("Content-Type", "text/xml")
+        .set(
+            "x-xenapi-request-host-certificate-thumbprint",
+            "sha-256:master",
+        )
+        .send_bytes(&login)
+        .unwrap();
+    assert_eq!(
+        resp.header("x-xenapi-response-host-certificate-thumbprint"),
+        Some(fp.as_str())
+    );
+    let resp = a
+        .post(&sim.host_urls()[1])
+        .set("Content-Type", "text/xml")
+        .send_bytes(&login)
+        .unwrap();
+    assert_eq!(
+        resp.header("x-xenapi-response-host-certificate-thumbprint"),
+        None
+    );
     // An agent that does not trust the certificate is refused.
     assert!(post(&agent(), &sim.url(), "text/xml", b"<methodCall/>").is_err());
 }

@@ -1,4 +1,5 @@
 //! The implicit messages every class answers, driven by the datamodel.
+#![cfg(feature = "simulator")]
 
 use xo_core::model::{ApiFailure, Struct, Value};
 use xo_core::simulator::{SimConfig, Simulator};

@@ -4,6 +4,7 @@
 //! These need the peers installed (`scripts/install-peers.sh`), so they are `#[ignore]`d by
 //! default: run them with `cargo test -p xo-core --test simulator_peers -- --ignored`.
 //! `XO_PEER_PYTHON` picks the Python interpreter (default `.peers/venv/bin/python`).
+#![cfg(feature = "simulator")]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,4 +1,5 @@
 //! 10,000 VMs: the inventory builds quickly and stays consistent.
+#![cfg(feature = "simulator")]
 
 use std::time::{Duration, Instant};
 

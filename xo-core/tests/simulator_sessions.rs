@@ -1,4 +1,5 @@
 //! Sessions, pool roles and call routing errors, in-process.
+#![cfg(feature = "simulator")]
 
 use xo_core::model::{ApiFailure, Value};
 use xo_core::simulator::{SimConfig, Simulator};

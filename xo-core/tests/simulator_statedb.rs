@@ -1,4 +1,5 @@
 //! `state.db` dumps: write, load back, compare; xapi-format details and tolerance.
+#![cfg(feature = "simulator")]
 
 use xo_core::model::Value;
 use xo_core::simulator::{SimConfig, Simulator};
@@ -23,6 +24,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 fn round_trip() {
     let a = Simulator::start(SimConfig {
         serve: false,
+        hosts: 4,
         ..SimConfig::default()
     })
     .unwrap();
@@ -70,11 +72,8 @@ fn round_trip() {
         ..SimConfig::default()
     })
     .unwrap();
-    assert!(
-        b.warnings().iter().all(|w| !w.contains("unknown")),
-        "{:?}",
-        b.warnings()
-    );
+    // Nothing unknown, and every host keeps its address (members stay in order).
+    assert!(b.warnings().is_empty(), "{:?}", b.warnings());
     let sb = session(&b);
     for class in [
         "VM",

@@ -1,4 +1,5 @@
 //! Workflows with xapi's state machine and errors, in-process.
+#![cfg(feature = "simulator")]
 
 use xo_core::model::{ApiFailure, Struct, Value};
 use xo_core::simulator::{SimConfig, Simulator};
@@ -925,4 +926,81 @@ fn pool_migrate_moves_residence() {
         t.err("VM.pool_migrate", vec![halted, to, record(&[])]).code,
         "VM_BAD_POWER_STATE"
     );
+}
+
+#[test]
+fn checkpoint_and_revert() {
+    let t = T::new();
+    const G: i64 = 1 << 30;
+    let vm = t.vm("build-01");
+    let disk_before = |t: &T, vm: &Value| -> Vec<Value> {
+        t.get("VM", "VBDs", vm)
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| t.get("VBD", "type", b) == s("Disk"))
+            .map(|b| t.get("VBD", "VDI", b))
+            .collect()
+    };
+    let snap = t.ok("VM.snapshot", vec![vm.clone(), s("before")]);
+    assert!(ops(&t.get("VM", "allowed_operations", &snap)).contains(&"revert".to_owned()));
+    t.ok(
+        "VM.set_memory_limits",
+        vec![
+            vm.clone(),
+            Value::Int(G),
+            Value::Int(4 * G),
+            Value::Int(3 * G),
+            Value::Int(4 * G),
+        ],
+    );
+    let old_disks = disk_before(&t, &vm);
+    t.ok(
+        "VM.start",
+        vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+    );
+    t.ok("VM.revert", vec![snap.clone()]);
+    let rec = t.rec("VM", &vm);
+    assert_eq!(rec.get("power_state"), Some(&s("Halted")));
+    assert_eq!(
+        rec.get("memory_static_max"),
+        t.rec("VM", &snap).get("memory_static_max")
+    );
+    let new_disks = disk_before(&t, &vm);
+    assert_eq!(new_disks.len(), old_disks.len());
+    assert!(
+        new_disks.iter().all(|d| !old_disks.contains(d)),
+        "disks are fresh clones of the snapshot's"
+    );
+    for d in &old_disks {
+        assert_eq!(
+            t.err("VDI.get_record", vec![d.clone()]).code,
+            "HANDLE_INVALID",
+            "replaced disks are destroyed"
+        );
+    }
+    assert_eq!(
+        t.err("VM.revert", vec![vm.clone()]).code,
+        "REVERT_ONLY_ALLOWED_ON_SNAPSHOT"
+    );
+
+    // A checkpoint of a running VM keeps its memory: reverting leaves the VM suspended.
+    let web = t.vm("web-01");
+    assert_eq!(
+        t.err("VM.checkpoint", vec![vm.clone(), s("x")]).code,
+        "VM_BAD_POWER_STATE"
+    );
+    let cp = t.ok("VM.checkpoint", vec![web.clone(), s("cp")]);
+    assert_eq!(t.get("VM", "power_state", &cp), s("Suspended"));
+    assert_eq!(
+        t.get("VDI", "type", &t.get("VM", "suspend_VDI", &cp)),
+        s("suspend")
+    );
+    t.ok("VM.revert", vec![cp]);
+    assert_eq!(t.get("VM", "power_state", &web), s("Suspended"));
+    t.ok(
+        "VM.resume",
+        vec![web.clone(), Value::Bool(false), Value::Bool(false)],
+    );
+    assert_eq!(t.get("VM", "power_state", &web), s("Running"));
 }

@@ -132,6 +132,7 @@ pub fn call(shared: &Arc<Shared>, host: usize, method: &str, params: Vec<Value>)
         "session.login_with_password" => return login(shared, host, &params, false),
         "session.slave_local_login_with_password" => return login(shared, host, &params, true),
         "event.from" => return events::from(shared, host, &params, msg),
+        "event.next" => return events::next(shared, host, &params),
         _ => {}
     }
     let mut st = shared.lock();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::datamodel::{Datamodel, Message};
 use super::db::{record_of, Change, Db};
 use super::dispatch::{check_session, coerce, fail, Cx};
-use super::state::{Shared, State};
+use super::state::{Registration, Shared, State};
 use crate::model::{Struct, Value};
 use crate::rpc::Outcome;
 
@@ -207,6 +207,102 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
         st = shared
             .changed
             .wait_timeout(st, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if !st.sessions.contains_key(&session) {
+            return Err(fail("SESSION_INVALID", &[&session]));
+        }
+        if shared.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(fail("INTERNAL_ERROR", &["the simulator is stopping"]));
+        }
+    }
+}
+
+/// Legacy `event.register(classes)`: adds classes to the session's subscription.
+pub fn register(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
+    let dm = cx.st.db.dm;
+    let list = args[0].as_array().unwrap_or_default();
+    parse_subs(dm, list).map_err(|s| fail("EVENT_SUBSCRIPTION_PARSE_FAILURE", &[&s]))?;
+    let session = cx.session.clone().unwrap_or_default();
+    let since = cx.st.db.generation;
+    let reg = cx.st.registrations.entry(session).or_insert(Registration {
+        classes: Vec::new(),
+        since,
+        next_id: 0,
+    });
+    for c in list.iter().filter_map(Value::as_str) {
+        if !reg.classes.iter().any(|x| x == c) {
+            reg.classes.push(c.to_owned());
+        }
+    }
+    Ok(Value::String(String::new()))
+}
+
+/// Legacy `event.unregister(classes)`.
+pub fn unregister(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
+    let session = cx.session.clone().unwrap_or_default();
+    let list: Vec<&str> = args[0]
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if let Some(reg) = cx.st.registrations.get_mut(&session) {
+        reg.classes.retain(|c| !list.contains(&c.as_str()));
+        if reg.classes.is_empty() {
+            cx.st.registrations.remove(&session);
+        }
+    }
+    Ok(Value::String(String::new()))
+}
+
+/// Legacy `event.next()`: blocks until a registered class changes. Events carry counter ids
+/// and the current time as timestamp; a subscription that fell behind gets `EVENTS_LOST`.
+pub fn next(shared: &Arc<Shared>, host: usize, params: &[Value]) -> Outcome<Value> {
+    let dm = Datamodel::get();
+    let mut st = shared.lock();
+    let session = check_session(&st, host, &params[0])?;
+    loop {
+        let floor = st.db.log_floor;
+        let generation = st.db.generation;
+        let Some(reg) = st.registrations.get_mut(&session) else {
+            return Err(fail("SESSION_NOT_REGISTERED", &[&session]));
+        };
+        if reg.since < floor {
+            reg.since = generation;
+            return Err(fail("EVENTS_LOST", &[]));
+        }
+        let list: Vec<Value> = reg
+            .classes
+            .iter()
+            .map(|c| Value::String(c.clone()))
+            .collect();
+        let since = reg.since;
+        let subs = parse_subs(dm, &list).unwrap_or_default();
+        let classes = subscribed_classes(dm, &subs);
+        let mut events = collect(&st.db, &subs, &classes, Some(since));
+        if !events.is_empty() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let reg = st
+                .registrations
+                .get_mut(&session)
+                .ok_or_else(|| fail("SESSION_NOT_REGISTERED", &[&session]))?;
+            reg.since = generation;
+            for ev in &mut events {
+                if let Value::Struct(s) = ev {
+                    reg.next_id += 1;
+                    s.insert("id", Value::String(reg.next_id.to_string()));
+                    s.insert("timestamp", Value::String(format!("{now:.6}")));
+                }
+            }
+            return Ok(Value::Array(events));
+        }
+        st = shared
+            .changed
+            .wait_timeout(st, Duration::from_secs(1))
             .unwrap_or_else(|e| e.into_inner())
             .0;
         if !st.sessions.contains_key(&session) {

@@ -45,9 +45,12 @@ impl Server {
             .build()?;
         let (listeners, port) = bind_all(ips, port)?;
         let acceptor = tls.map(|t| TlsAcceptor::from(t.config.clone()));
+        // Every host serves the same certificate, so the master's thumbprint is this one.
+        let thumbprint: Option<Arc<str>> = tls.map(|t| Arc::from(t.fingerprint.as_str()));
         for (host, l) in listeners.into_iter().enumerate() {
             let shared = shared.clone();
             let acceptor = acceptor.clone();
+            let thumbprint = thumbprint.clone();
             let listener = {
                 let _guard = rt.enter();
                 TcpListener::from_std(l)?
@@ -67,6 +70,7 @@ impl Server {
                         host,
                         stream,
                         acceptor.clone(),
+                        thumbprint.clone(),
                     ));
                 }
             });
@@ -117,9 +121,10 @@ async fn serve_connection(
     host: usize,
     stream: TcpStream,
     acceptor: Option<TlsAcceptor>,
+    thumbprint: Option<Arc<str>>,
 ) {
     stream.set_nodelay(true).ok();
-    let svc = service_fn(move |req| handle(shared.clone(), host, req));
+    let svc = service_fn(move |req| handle(shared.clone(), host, thumbprint.clone(), req));
     let builder = http1::Builder::new();
     match acceptor {
         Some(a) => {
@@ -165,6 +170,7 @@ fn internal_error(detail: &str) -> Reply {
 async fn handle(
     shared: Arc<Shared>,
     host: usize,
+    thumbprint: Option<Arc<str>>,
     req: Request<Incoming>,
 ) -> Result<Reply, std::io::Error> {
     let fault = shared.faults().take_http_fault();
@@ -213,15 +219,35 @@ async fn handle(
     if method != Method::POST {
         return Ok(reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"));
     }
+    // A client following HOST_IS_SLAVE may ask for the master's certificate thumbprint.
+    let wants_thumbprint = req
+        .headers()
+        .get(THUMBPRINT_REQUEST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("sha-256:master"));
+    let thumbprint = thumbprint.filter(|_| wants_thumbprint);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(internal_error(&format!("request body: {e}"))),
     };
-    Ok(if path == "/jsonrpc" {
+    let (mut reply, slave) = if path == "/jsonrpc" {
         json_call(shared, host, body).await
     } else {
         xml_call(shared, host, body).await
-    })
+    };
+    if let (true, Some(t)) = (slave, thumbprint) {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&t) {
+            reply.headers_mut().insert(THUMBPRINT_RESPONSE, v);
+        }
+    }
+    Ok(reply)
+}
+
+const THUMBPRINT_REQUEST: &str = "x-xenapi-request-host-certificate-thumbprint";
+const THUMBPRINT_RESPONSE: &str = "x-xenapi-response-host-certificate-thumbprint";
+
+fn is_slave(outcome: &crate::rpc::Outcome) -> bool {
+    matches!(outcome, Err(f) if f.code == "HOST_IS_SLAVE")
 }
 
 async fn run_call(
@@ -236,10 +262,11 @@ async fn run_call(
         .ok()
 }
 
-async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
+/// Answers one XML-RPC call; the flag says whether it was refused with HOST_IS_SLAVE.
+async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> (Reply, bool) {
     let call = match xmlrpc::decode_call(&body, Limits::default()) {
         Ok(c) => c,
-        Err(e) => return internal_error(&format!("Xmlrpc.Parse_error({e})")),
+        Err(e) => return (internal_error(&format!("Xmlrpc.Parse_error({e})")), false),
     };
     let is_event_from = call.method == "event.from";
     match run_call(shared, host, call.method, call.params).await {
@@ -248,9 +275,9 @@ async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
             if is_event_from && outcome.is_ok() {
                 body = tag_ref_counts(&body);
             }
-            reply(StatusCode::OK, "text/xml", body)
+            (reply(StatusCode::OK, "text/xml", body), is_slave(&outcome))
         }
-        None => internal_error("internal error"),
+        None => (internal_error("internal error"), false),
     }
 }
 
@@ -296,6 +323,29 @@ fn tag_ref_counts(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Answers one JSON-RPC call; the flag says whether it was refused with HOST_IS_SLAVE.
+async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> (Reply, bool) {
+    let req = match jsonrpc::decode_call(&body, Limits::default()) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
+                false,
+            )
+        }
+    };
+    match run_call(shared, host, req.method, req.params).await {
+        Some(outcome) => {
+            let body = jsonrpc::encode_reply(&outcome, &req.id, req.version);
+            (
+                reply(StatusCode::OK, "application/json", body),
+                is_slave(&outcome),
+            )
+        }
+        None => (internal_error("internal error"), false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -316,20 +366,5 @@ mod tests {
             "{out}"
         );
         assert_eq!(super::tag_ref_counts(b"<nothing/>"), b"<nothing/>".to_vec());
-    }
-}
-
-async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> Reply {
-    let req = match jsonrpc::decode_call(&body, Limits::default()) {
-        Ok(r) => r,
-        Err(e) => return internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
-    };
-    match run_call(shared, host, req.method, req.params).await {
-        Some(outcome) => reply(
-            StatusCode::OK,
-            "application/json",
-            jsonrpc::encode_reply(&outcome, &req.id, req.version),
-        ),
-        None => internal_error("internal error"),
     }
 }

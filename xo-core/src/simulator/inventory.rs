@@ -4,9 +4,10 @@
 
 use std::net::IpAddr;
 
+use super::guest::guest_agent_report;
 use super::state::{HostSlot, State};
 use super::storage::{map, new_vbd, new_vdi};
-use super::vm::{guest_agent_report, refresh_ops, HALTED, RUNNING};
+use super::vm::{refresh_ops, HALTED, RUNNING};
 use crate::model::{DateTime, Value, NULL_REF};
 
 const GIB: i64 = 1 << 30;

@@ -15,7 +15,8 @@
 //! - `db`: class → ref → fields, uuid index, relation upkeep, change log keyed by generation;
 //! - `dispatch`: method lookup, parameter count/type checks, sessions and pool role, `Async.`;
 //! - `implicit`: getters, setters, map/set updates, records, lookups, create/destroy;
-//! - `vm`, `storage`, `net`, `ops`: the custom messages (state machines and their errors);
+//! - `vm` (power state machine), `vm_copy`, `vm_config`, `guest`, `storage`, `net`, `ops`: the
+//!   custom messages (state machines and their errors);
 //! - `tasks`, `events`: async tasks and `event.from`/`event.inject`;
 //! - `inventory`, `statedb`: the default pool, and xapi's `state.db` dump format;
 //! - `http`, `tls`, `rrd`, `wire`: hyper server, rcgen/rustls identity, `/rrd_updates`, codecs;
@@ -29,6 +30,7 @@ mod db;
 mod dispatch;
 mod events;
 mod faults;
+mod guest;
 mod http;
 mod implicit;
 mod inventory;
@@ -41,6 +43,8 @@ mod storage;
 mod tasks;
 mod tls;
 mod vm;
+mod vm_config;
+mod vm_copy;
 mod wire;
 
 use std::fmt;
@@ -211,6 +215,7 @@ impl Simulator {
             task_ops: Default::default(),
             next_domid: 0,
             session_seq: 0,
+            registrations: Default::default(),
             completed_tasks: Default::default(),
         };
         let mut warnings = Vec::new();

@@ -3,7 +3,7 @@
 
 use super::dispatch::{check_ref, fail, void, Cx, Handler};
 use super::state::State;
-use super::{events, net, storage, tasks, vm};
+use super::{events, net, storage, tasks, vm, vm_config, vm_copy};
 use crate::model::{DateTime, Struct, Value};
 use crate::rpc::Outcome;
 
@@ -16,7 +16,9 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         }
         ("event", "inject") => events::inject,
         ("event", "get_current_id") => events::get_current_id,
-        ("event", "from") => unreachable_login,
+        ("event", "from") | ("event", "next") => unreachable_login,
+        ("event", "register") => events::register,
+        ("event", "unregister") => events::unregister,
         ("task", "create") => tasks::create,
         ("task", "cancel") => tasks::cancel,
         ("task", "destroy") => tasks::destroy,
@@ -33,19 +35,21 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         ("VM", "pause") => vm::pause,
         ("VM", "unpause") => vm::unpause,
         ("VM", "pool_migrate") => vm::pool_migrate,
-        ("VM", "clone") => vm::clone,
-        ("VM", "copy") => vm::copy,
-        ("VM", "snapshot") => vm::snapshot,
-        ("VM", "destroy") => vm::destroy,
-        ("VM", "provision") => vm::provision,
-        ("VM", "create") => vm::create,
-        ("VM", "set_memory") => vm::set_memory,
-        ("VM", "set_memory_limits") => vm::set_memory_limits,
-        ("VM", "set_memory_static_range") => vm::set_memory_static_range,
-        ("VM", "set_memory_dynamic_range") => vm::set_memory_dynamic_range,
-        ("VM", "set_VCPUs_max") => vm::set_vcpus_max,
-        ("VM", "set_VCPUs_at_startup") => vm::set_vcpus_at_startup,
-        ("VM", "set_VCPUs_number_live") => vm::set_vcpus_number_live,
+        ("VM", "clone") => vm_copy::clone,
+        ("VM", "copy") => vm_copy::copy,
+        ("VM", "snapshot") => vm_copy::snapshot,
+        ("VM", "destroy") => vm_copy::destroy,
+        ("VM", "provision") => vm_copy::provision,
+        ("VM", "create") => vm_copy::create,
+        ("VM", "checkpoint") => vm_copy::checkpoint,
+        ("VM", "revert") => vm_copy::revert,
+        ("VM", "set_memory") => vm_config::set_memory,
+        ("VM", "set_memory_limits") => vm_config::set_memory_limits,
+        ("VM", "set_memory_static_range") => vm_config::set_memory_static_range,
+        ("VM", "set_memory_dynamic_range") => vm_config::set_memory_dynamic_range,
+        ("VM", "set_VCPUs_max") => vm_config::set_vcpus_max,
+        ("VM", "set_VCPUs_at_startup") => vm_config::set_vcpus_at_startup,
+        ("VM", "set_VCPUs_number_live") => vm_config::set_vcpus_number_live,
         ("VIF", "create") => net::vif_create,
         ("VIF", "destroy") => net::vif_destroy,
         ("VIF", "plug") => net::vif_plug,
@@ -89,6 +93,7 @@ fn unreachable_login(_: &mut Cx, _: &[Value]) -> Outcome<Value> {
 fn logout(cx: &mut Cx, _: &[Value]) -> Outcome<Value> {
     if let Some(s) = cx.session.take() {
         cx.st.sessions.remove(&s);
+        cx.st.registrations.remove(&s);
         let sc = cx.st.db.class_index("session");
         cx.st.db.destroy(sc, &s);
     }

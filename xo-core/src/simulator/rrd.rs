@@ -178,7 +178,10 @@ pub fn handle(
         .map(|i| end - i * STEP)
         .collect();
     if json {
-        let legend: Vec<String> = series.iter().map(|s| format!("{:?}", s.legend)).collect();
+        let legend: Vec<String> = series
+            .iter()
+            .map(|s| serde_json::to_string(&s.legend).unwrap_or_default())
+            .collect();
         let mut body = format!(
             "{{\"meta\":{{\"start\":{start},\"step\":{STEP},\"end\":{end},\"rows\":{},\"columns\":{},\"legend\":[{}]}},\"data\":[",
             rows.len(),

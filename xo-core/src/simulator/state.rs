@@ -19,6 +19,15 @@ pub struct Session {
     pub seq: u64,
 }
 
+/// A session's legacy event subscription (`event.register` / `event.next`).
+pub struct Registration {
+    pub classes: Vec<String>,
+    /// Changes after this generation are still to be delivered.
+    pub since: u64,
+    /// Legacy event ids come from a counter.
+    pub next_id: u64,
+}
+
 pub struct HostSlot {
     pub r: String,
     pub ip: IpAddr,
@@ -41,6 +50,8 @@ pub struct State {
     pub task_ops: HashMap<String, (usize, String)>,
     pub next_domid: i64,
     pub session_seq: u64,
+    /// Legacy `event.register` subscriptions, per session.
+    pub registrations: HashMap<String, Registration>,
     /// Finished tasks, oldest first (xapi keeps at most `MAX_TASKS`).
     pub completed_tasks: std::collections::VecDeque<String>,
 }

@@ -335,7 +335,17 @@ pub fn load(st: &mut State, dump: &Dump, ips: &[IpAddr]) -> Result<Vec<String>, 
     };
     // The master listens first (127.0.0.1); each host's address becomes its listener's.
     let master = st.db.get_str(pc, &st.pool, "master");
+    // Members keep the order of their old addresses (then names), so the mapping is stable.
     let mut ordered = host_refs.clone();
+    let key = |h: &String| {
+        let addr = st.db.get_str(hc, h, "address");
+        (
+            addr.parse::<IpAddr>().ok(),
+            addr,
+            st.db.get_str(hc, h, "name_label"),
+        )
+    };
+    ordered.sort_by_cached_key(key);
     if let Some(i) = ordered.iter().position(|h| *h == master) {
         let m = ordered.remove(i);
         ordered.insert(0, m);

@@ -41,6 +41,16 @@ fn ops(list: &[&str]) -> Value {
     Value::Array(list.iter().map(|s| Value::from(*s)).collect())
 }
 
+/// Destroys a VDI and gives its space back to its SR.
+pub fn forget_vdi(st: &mut State, vdi: &str) {
+    let dc = st.db.class_index("VDI");
+    let sr = st.db.get_str(dc, vdi, "SR");
+    let size = st.db.get_i64(dc, vdi, "virtual_size");
+    if st.db.destroy(dc, vdi) {
+        account(st, &sr, -size);
+    }
+}
+
 /// Keeps the SR's `virtual_allocation` and `physical_utilisation` in step.
 fn account(st: &mut State, sr: &str, delta: i64) {
     let sc = st.db.class_index("SR");

@@ -1,7 +1,7 @@
 //! Durable webhook delivery benchmark against a local receiver.
 //!
 //! ```text
-//! cargo run --release -p xo-core --example webhook-bench -- [--messages 5000] [--producers 8]
+//! cargo run --release --example webhook-bench -- [--messages 5000] [--producers 8]
 //!     [--workers 8] [--rate 500] [--seconds 3] [--dir /tmp]
 //! ```
 //!

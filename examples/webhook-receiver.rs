@@ -1,7 +1,7 @@
 //! A webhook receiver that verifies signatures and prints each delivery.
 //!
 //! ```text
-//! cargo run -p xo-core --example webhook-receiver -- --port 8080 --secret whsec_… [--secret whsec_…]
+//! cargo run --example webhook-receiver -- --port 8080 --secret whsec_… [--secret whsec_…]
 //! ```
 //!
 //! Without `--secret` it prints deliveries unverified (XO's plugin does not sign). The raw body

@@ -1,0 +1,488 @@
+//! The watcher: a blocking iterator over `event.from`, driven by a small state machine
+//! (kube-rs' watcher shape) and following XO's order: token first, then a listing, then events.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::event::{parse_batch, Batch, DynamicEvent, Op};
+use super::source::{EventSource, SourceError};
+
+/// What the watcher is told to follow.
+#[derive(Clone, Debug)]
+pub struct WatchConfig {
+    /// Class names (`VM`, `VIF`), `*` for everything, or one object (`VM/OpaqueRef:…`).
+    pub classes: Vec<String>,
+    /// Server-side `event.from` timeout in seconds; also bounds how long `stop` takes.
+    pub poll_timeout: f64,
+    /// First retry delay after an error; doubled on each failure up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Start from this token instead of listing (the caller kept its own state).
+    pub resume_token: Option<String>,
+}
+
+impl WatchConfig {
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(classes: I) -> Self {
+        WatchConfig {
+            classes: classes.into_iter().map(Into::into).collect(),
+            poll_timeout: 10.0,
+            backoff_min: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+            resume_token: None,
+        }
+    }
+
+    pub fn poll_timeout(mut self, seconds: f64) -> Self {
+        self.poll_timeout = seconds;
+        self
+    }
+
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff_min = min;
+        self.backoff_max = max.max(min);
+        self
+    }
+
+    pub fn resume_from(mut self, token: impl Into<String>) -> Self {
+        self.resume_token = Some(token.into());
+        self
+    }
+}
+
+/// Why the watcher threw its state away and listed again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResyncReason {
+    /// `EVENTS_LOST`.
+    EventsLost,
+    /// The server rejected the token (`EVENT_FROM_TOKEN_PARSE_FAILURE`), e.g. a stale saved one.
+    TokenRejected,
+}
+
+/// What the watcher yields.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WatchEvent {
+    /// The watcher lost track and is about to list again; previous state is stale.
+    Resync(ResyncReason),
+    /// A full listing starts; `InitObject`s follow, then `InitDone`.
+    Init,
+    /// One object of the listing (`op` is `Add`).
+    InitObject(DynamicEvent),
+    /// The listing is complete; events from `token` on follow.
+    InitDone { token: String },
+    /// One change from `event.from`.
+    Event(DynamicEvent),
+    /// The end of one non-empty `event.from` batch: every change up to `token` was yielded.
+    Bookmark {
+        token: String,
+        valid_ref_counts: BTreeMap<String, i64>,
+    },
+}
+
+/// Where an error happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    List,
+    Watch,
+    Relogin,
+}
+
+/// A failure the watcher recovers from by itself: it retries after `retry_in`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{phase:?} failed (retrying in {retry_in:?}): {source}")]
+pub struct WatchError {
+    pub phase: Phase,
+    pub source: SourceError,
+    pub retry_in: Duration,
+}
+
+/// Counters kept by the watcher.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchStats {
+    pub batches: u64,
+    pub empty_batches: u64,
+    pub events: u64,
+    pub listings: u64,
+    pub resyncs: u64,
+    pub relogins: u64,
+    pub errors: u64,
+    /// Classes fetched again because `valid_ref_counts` disagreed with what was yielded.
+    pub reconciles: u64,
+}
+
+/// Stops a watcher from another thread. The watcher notices before its next call and during
+/// back-off sleeps; a blocked `event.from` returns within the poll timeout.
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<(Mutex<bool>, Condvar)>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let (lock, cv) = &*self.0;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sleeps up to `d`; returns true if stopped meanwhile.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let (lock, cv) = &*self.0;
+        let deadline = Instant::now() + d;
+        let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !*stopped {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            stopped = cv
+                .wait_timeout(stopped, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *stopped
+    }
+}
+
+enum State {
+    /// Needs a token and a listing.
+    Init,
+    Watching {
+        token: String,
+    },
+}
+
+/// A blocking iterator of [`WatchEvent`]s. Errors are yielded and then retried with bounded
+/// exponential back-off; the iterator ends only when stopped.
+pub struct Watcher<S> {
+    source: S,
+    cfg: WatchConfig,
+    state: State,
+    out: VecDeque<WatchEvent>,
+    stop: StopHandle,
+    /// Lower-case class → configured spelling.
+    names: HashMap<String, String>,
+    /// Lower-case class → refs yielded so far, for whole-class subscriptions.
+    known: HashMap<String, HashSet<String>>,
+    /// Token covering every event handed out so far.
+    yielded_token: Option<String>,
+    delay: Option<Duration>,
+    backoff: Duration,
+    session_retries: u32,
+    stats: WatchStats,
+}
+
+impl<S: EventSource> Watcher<S> {
+    pub fn new(source: S, cfg: WatchConfig) -> Self {
+        let names = cfg
+            .classes
+            .iter()
+            .map(|c| class_part(c).to_owned())
+            .map(|c| (c.to_ascii_lowercase(), c))
+            .collect();
+        let state = match &cfg.resume_token {
+            Some(t) => State::Watching { token: t.clone() },
+            None => State::Init,
+        };
+        Watcher {
+            yielded_token: cfg.resume_token.clone(),
+            backoff: cfg.backoff_min,
+            source,
+            cfg,
+            state,
+            out: VecDeque::new(),
+            stop: StopHandle::default(),
+            names,
+            known: HashMap::new(),
+            delay: None,
+            session_retries: 0,
+            stats: WatchStats::default(),
+        }
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Uses an existing stop handle (e.g. shared by several watchers).
+    pub fn with_stop_handle(mut self, stop: StopHandle) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// The token up to which every change has been yielded: save it and pass it to
+    /// [`WatchConfig::resume_from`] to continue later. `None` before the first listing ends.
+    pub fn token(&self) -> Option<&str> {
+        self.yielded_token.as_deref()
+    }
+
+    pub fn stats(&self) -> WatchStats {
+        self.stats
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Does one call to the server and queues what it produced.
+    fn step(&mut self) -> Result<(), WatchError> {
+        match std::mem::replace(&mut self.state, State::Init) {
+            State::Init => match self.list() {
+                Ok(token) => {
+                    self.stats.listings += 1;
+                    self.succeeded();
+                    self.state = State::Watching { token };
+                    Ok(())
+                }
+                Err(e) => {
+                    self.out.clear();
+                    self.failed(Phase::List, e)
+                }
+            },
+            State::Watching { token } => {
+                let names = &self.names;
+                let res = self
+                    .source
+                    .event_from(&self.cfg.classes, &token, self.cfg.poll_timeout)
+                    .and_then(|v| parse_batch(v, &|c| class_name(names, c)));
+                match res {
+                    Ok(batch) => {
+                        self.succeeded();
+                        self.queue_batch(batch);
+                        Ok(())
+                    }
+                    Err(SourceError::EventsLost) => self.resync(ResyncReason::EventsLost),
+                    Err(SourceError::TokenRejected) => self.resync(ResyncReason::TokenRejected),
+                    Err(e) => {
+                        self.state = State::Watching { token };
+                        self.failed(Phase::Watch, e)
+                    }
+                }
+            }
+        }
+    }
+
+    fn resync(&mut self, reason: ResyncReason) -> Result<(), WatchError> {
+        self.stats.resyncs += 1;
+        self.out.push_back(WatchEvent::Resync(reason));
+        self.state = State::Init;
+        Ok(())
+    }
+
+    fn queue_batch(&mut self, batch: Batch) {
+        self.stats.batches += 1;
+        let before = self.out.len();
+        if batch.events.is_empty() {
+            self.stats.empty_batches += 1;
+        }
+        self.stats.events += batch.events.len() as u64;
+        for e in batch.events {
+            self.track(&e);
+            self.out.push_back(WatchEvent::Event(e));
+        }
+        self.reconcile(&batch.valid_ref_counts);
+        if self.out.len() > before {
+            self.out.push_back(WatchEvent::Bookmark {
+                token: batch.token.clone(),
+                valid_ref_counts: batch.valid_ref_counts,
+            });
+        } else if self.out.is_empty() {
+            self.yielded_token = Some(batch.token.clone());
+        }
+        self.state = State::Watching { token: batch.token };
+    }
+
+    /// Keeps the per-class ref sets used by [`Self::reconcile`].
+    fn track(&mut self, e: &DynamicEvent) {
+        if let Some(set) = self.known.get_mut(&e.class.to_ascii_lowercase()) {
+            match e.op {
+                Op::Del => set.remove(&e.ref_),
+                _ => set.insert(e.ref_.clone()),
+            };
+        }
+    }
+
+    /// xapi sends no `del` for an object created after our token and deleted before the next
+    /// `event.from`, so an object that `get_all_records` returned in that window would stay
+    /// cached forever. The batch's `valid_ref_counts` reveal it: when a class's count differs
+    /// from ours, fetch that class again and queue the difference (as XO does for tasks).
+    fn reconcile(&mut self, counts: &BTreeMap<String, i64>) {
+        let stale: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(c, set)| counts.get(*c).is_some_and(|n| *n != set.len() as i64))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for lc in stale {
+            let Some(class) = self.names.get(&lc).cloned() else {
+                continue;
+            };
+            // On failure the counts still differ after the next batch, which retries.
+            let Ok(records) = self.source.get_all_records(&class) else {
+                continue;
+            };
+            self.stats.reconciles += 1;
+            let fresh: HashSet<&str> = records.iter().map(|(r, _)| r.as_str()).collect();
+            let known = self.known.entry(lc).or_default();
+            for r in known.iter().filter(|r| !fresh.contains(r.as_str())) {
+                let ev = DynamicEvent {
+                    class: class.clone(),
+                    op: Op::Del,
+                    ref_: r.clone(),
+                    snapshot: None,
+                };
+                self.out.push_back(WatchEvent::Event(ev));
+            }
+            known.retain(|r| fresh.contains(r.as_str()));
+            for (r, record) in records {
+                if known.insert(r.clone()) {
+                    let ev = DynamicEvent {
+                        class: class.clone(),
+                        op: Op::Add,
+                        ref_: r,
+                        snapshot: Some(record),
+                    };
+                    self.out.push_back(WatchEvent::Event(ev));
+                }
+            }
+        }
+    }
+
+    /// Token first, then the records (XO's order), queued as Init … InitDone.
+    fn list(&mut self) -> Result<String, SourceError> {
+        self.out.push_back(WatchEvent::Init);
+        if self.cfg.classes.iter().any(|c| c == "*") {
+            // No class list to walk: an event.from from the empty token lists everything.
+            let names = &self.names;
+            let v = self.source.event_from(&self.cfg.classes, "", 0.0)?;
+            let batch = parse_batch(v, &|c| class_name(names, c))?;
+            for e in batch.events.into_iter().filter(|e| e.op != Op::Del) {
+                self.out
+                    .push_back(WatchEvent::InitObject(DynamicEvent { op: Op::Add, ..e }));
+            }
+            self.out.push_back(WatchEvent::InitDone {
+                token: batch.token.clone(),
+            });
+            return Ok(batch.token);
+        }
+        self.known.clear();
+        let pool = self.source.pool_ref()?;
+        let token = self.source.inject("pool", &pool)?;
+        for sub in self.cfg.classes.clone() {
+            let class = class_part(&sub).to_owned();
+            let records = match sub.split_once('/') {
+                Some((_, r)) => self
+                    .source
+                    .get_record(&class, r)?
+                    .map(|v| (r.to_owned(), v))
+                    .into_iter()
+                    .collect(),
+                None => self.source.get_all_records(&class)?,
+            };
+            for (ref_, record) in records {
+                let ev = DynamicEvent {
+                    class: class.clone(),
+                    op: Op::Add,
+                    ref_,
+                    snapshot: Some(record),
+                };
+                self.out.push_back(WatchEvent::InitObject(ev));
+            }
+        }
+        // Refs per whole class, for `reconcile` (one-object subscriptions are not counted).
+        for c in self.cfg.classes.iter().filter(|c| !c.contains('/')) {
+            self.known.insert(c.to_ascii_lowercase(), HashSet::new());
+        }
+        for e in &self.out {
+            if let WatchEvent::InitObject(e) = e {
+                if let Some(set) = self.known.get_mut(&e.class.to_ascii_lowercase()) {
+                    set.insert(e.ref_.clone());
+                }
+            }
+        }
+        self.out.push_back(WatchEvent::InitDone {
+            token: token.clone(),
+        });
+        Ok(token)
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = self.cfg.backoff_min;
+        self.session_retries = 0;
+    }
+
+    /// Decides what an error means: a first `SESSION_INVALID` is handled by logging in again
+    /// and retrying at once (not yielded); anything else is yielded and retried after back-off.
+    fn failed(&mut self, phase: Phase, e: SourceError) -> Result<(), WatchError> {
+        let mut phase = phase;
+        let mut e = e;
+        if e == SourceError::SessionInvalid {
+            self.session_retries += 1;
+            match self.source.relogin() {
+                Ok(()) => {
+                    self.stats.relogins += 1;
+                    if self.session_retries <= 2 {
+                        return Ok(());
+                    }
+                }
+                Err(err) => {
+                    phase = Phase::Relogin;
+                    e = err;
+                }
+            }
+        }
+        self.stats.errors += 1;
+        let retry_in = self.backoff;
+        self.backoff = (self.backoff * 2).min(self.cfg.backoff_max);
+        self.delay = Some(retry_in);
+        Err(WatchError {
+            phase,
+            source: e,
+            retry_in,
+        })
+    }
+}
+
+impl<S: EventSource> Iterator for Watcher<S> {
+    type Item = Result<WatchEvent, WatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.stop.is_stopped() {
+                return None;
+            }
+            if let Some(ev) = self.out.pop_front() {
+                match &ev {
+                    WatchEvent::InitDone { token } | WatchEvent::Bookmark { token, .. } => {
+                        self.yielded_token = Some(token.clone());
+                    }
+                    _ => {}
+                }
+                return Some(Ok(ev));
+            }
+            if let Some(d) = self.delay.take() {
+                if self.stop.sleep(d) {
+                    return None;
+                }
+            }
+            if let Err(e) = self.step() {
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// `VM/OpaqueRef:…` → `VM`.
+fn class_part(sub: &str) -> &str {
+    sub.split_once('/').map_or(sub, |(c, _)| c)
+}
+
+/// The configured spelling, else the datamodel's (`vm_guest_metrics` → `VM_guest_metrics`),
+/// else the server's.
+fn class_name(names: &HashMap<String, String>, lower: &str) -> String {
+    if let Some(n) = names.get(&lower.to_ascii_lowercase()) {
+        return n.clone();
+    }
+    crate::model::meta::class(lower).map_or_else(|| lower.to_owned(), |c| c.name.to_owned())
+}
