@@ -324,3 +324,115 @@ mod tests {
         assert!(t2.resync(&[], &["host".into()]).is_empty());
     }
 }
+
+/// Feeds the `events` module's [`Watcher`](crate::events::Watcher) stream into a tracker: a
+/// listing becomes a baseline the first time (nothing known yet) and a diff against the
+/// last-known snapshots after that (a resync); `event.from` changes go through
+/// [`ChangeTracker::apply`]. `InitDone`/`Bookmark` hand back the token to save once the returned
+/// changes are queued.
+pub struct WatchAdapter {
+    pub tracker: ChangeTracker,
+    classes: Vec<String>,
+    listing: Option<Vec<EventRecord>>,
+}
+
+fn record(d: &crate::events::DynamicEvent, op: EventOperation) -> EventRecord {
+    EventRecord {
+        id: 0,
+        timestamp: String::new(),
+        class: d.class.clone(),
+        operation: op,
+        ref_: d.ref_.clone(),
+        snapshot: d.snapshot.clone(),
+    }
+}
+
+impl WatchAdapter {
+    pub fn new(tracker: ChangeTracker, classes: Vec<String>) -> Self {
+        WatchAdapter {
+            tracker,
+            classes,
+            listing: None,
+        }
+    }
+
+    /// The changes this watch event completes, and the token to save after queueing them.
+    pub fn on_watch_event(
+        &mut self,
+        ev: &crate::events::WatchEvent,
+    ) -> (Vec<ObjectChange>, Option<String>) {
+        use crate::events::{Op, WatchEvent};
+        match ev {
+            WatchEvent::Resync(_) => (Vec::new(), None),
+            WatchEvent::Init => {
+                self.listing = Some(Vec::new());
+                (Vec::new(), None)
+            }
+            WatchEvent::InitObject(d) => {
+                if let Some(l) = self.listing.as_mut() {
+                    l.push(record(d, EventOperation::Add));
+                }
+                (Vec::new(), None)
+            }
+            WatchEvent::InitDone { token } => {
+                let listing = self.listing.take().unwrap_or_default();
+                if self.tracker.is_empty() {
+                    self.tracker.baseline(&listing);
+                    (Vec::new(), Some(token.clone()))
+                } else {
+                    let ch = self.tracker.resync(&listing, &self.classes);
+                    (ch, Some(token.clone()))
+                }
+            }
+            WatchEvent::Event(d) => {
+                let op = match d.op {
+                    Op::Add => EventOperation::Add,
+                    Op::Mod => EventOperation::Mod,
+                    Op::Del => EventOperation::Del,
+                };
+                (
+                    self.tracker.apply(&record(d, op)).into_iter().collect(),
+                    None,
+                )
+            }
+            WatchEvent::Bookmark { token, .. } => (Vec::new(), Some(token.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+    use crate::events::{DynamicEvent, Op, WatchEvent};
+
+    fn d(op: Op, r: &str, state: Option<&str>) -> DynamicEvent {
+        DynamicEvent {
+            class: "VM".into(),
+            op,
+            ref_: r.into(),
+            snapshot: state.map(|s| {
+                crate::model::to_value(&serde_json::json!({"uuid": r, "power_state": s})).unwrap()
+            }),
+        }
+    }
+
+    #[test]
+    fn watcher_stream_to_changes() {
+        let mut a = WatchAdapter::new(ChangeTracker::new(), vec!["vm".into()]);
+        assert!(a.on_watch_event(&WatchEvent::Init).0.is_empty());
+        a.on_watch_event(&WatchEvent::InitObject(d(Op::Add, "r1", Some("Halted"))));
+        let (ch, tok) = a.on_watch_event(&WatchEvent::InitDone { token: "t1".into() });
+        assert!(ch.is_empty(), "first listing is a baseline");
+        assert_eq!(tok.as_deref(), Some("t1"));
+        let (ch, _) = a.on_watch_event(&WatchEvent::Event(d(Op::Mod, "r1", Some("Running"))));
+        assert_eq!(ch.len(), 1);
+        assert_eq!(ch[0].old.as_ref().unwrap()["power_state"], "Halted");
+        // A later re-listing (resync) diffs against what we knew.
+        a.on_watch_event(&WatchEvent::Init);
+        a.on_watch_event(&WatchEvent::InitObject(d(Op::Add, "r1", Some("Halted"))));
+        let (ch, _) = a.on_watch_event(&WatchEvent::InitDone { token: "t2".into() });
+        assert_eq!(ch.len(), 1);
+        assert_eq!(ch[0].operation, Operation::Mod);
+        assert_eq!(ch[0].new.as_ref().unwrap()["power_state"], "Halted");
+    }
+}
