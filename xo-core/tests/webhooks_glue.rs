@@ -345,3 +345,25 @@ fn restart_resumes_from_the_saved_token_and_loses_nothing() {
     let count = |x: &str| p.iter().filter(|q| *q == x).count();
     assert_eq!((count("/up"), count("/down")), (2, 1), "{p:?}");
 }
+
+/// The tour entry point as the client tour calls it: our `Client` over HTTP.
+#[test]
+fn tour_with_the_client() {
+    fn tour(client: &Client) -> Result<String, Box<dyn std::error::Error>> {
+        let mut out = Vec::new();
+        xo_core::webhooks::tour::run(client.clone(), &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+    let sim = sim();
+    let (user, pass) = sim.credentials();
+    let client = Client::connect(
+        ClientConfig::new(sim.url()).with_plain_http(true),
+        &user,
+        pass.as_str(),
+    )
+    .unwrap();
+    let text = tour(&client).unwrap();
+    assert!(text.contains("/power -> HTTP 500"), "{text}");
+    assert!(text.contains("Delivered after 2 attempt(s)"), "{text}");
+    assert!(!text.contains(client.session_ref().unwrap().as_str()));
+}

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// One request the receiver got.
 struct Got {
@@ -33,7 +33,7 @@ struct LocalReceiver {
 
 impl LocalReceiver {
     fn start() -> Res<LocalReceiver> {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0")?);
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?);
         let port = server
             .server_addr()
             .to_ip()
