@@ -1,5 +1,5 @@
 //! The webhooks part of the tour on its own, against the embedded simulator:
-//! `cargo run -p xo-core --example tour_webhooks`. The main tour calls
+//! `cargo run -p xo-examples --example tour_webhooks`. The main tour calls
 //! `xo_core::webhooks::tour::run(client.clone(), &mut std::io::stdout())`.
 
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! → `event.from` → change tracker → router → durable queue (fsync) → HTTP POST → receiver.
 //!
 //! ```text
-//! cargo run --release -p xo-core --example webhook-e2e-bench -- [--vms N] [--http]
+//! cargo run --release -p xo-examples --example webhook-e2e-bench -- [--vms N] [--http]
 //! ```
 //!
 //! `--http`: the daemon watches through our client over HTTP (JSON-RPC) instead of in-process

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! XAPI_URL=https://pool-master XAPI_USER=root XAPI_PASSWORD=… XAPI_FINGERPRINT=AB:CD:… \
-//!   cargo run -p xo-core --example webhookd -- --spec hooks.json --state /var/lib/webhookd [--poll SECONDS]
+//!   cargo run -p xo-examples --example webhookd -- --spec hooks.json --state /var/lib/webhookd [--poll SECONDS]
 //! ```
 //!
 //! Without `XAPI_URL` it watches an embedded simulator (handy to try a spec). `http://` URLs are
