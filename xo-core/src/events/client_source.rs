@@ -1,4 +1,5 @@
-//! [`EventSource`] for the HTTP client.
+//! [`EventSource`] for the HTTP client. (Declared in `events/mod.rs` as `mod client_source;`
+//! once `crate::client` is on the branch.)
 
 use super::source::{EventSource, SourceError};
 use crate::client::{Client, Error};
