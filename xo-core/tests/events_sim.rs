@@ -1,4 +1,5 @@
-//! The watcher and cache against the simulator in-process (`SimSource`), through a long seeded random sequence of changes with session expiry, dropped
+//! The watcher and cache against the simulator: in-process (`SimSource`) and over HTTP with the
+//! client, through a long seeded random sequence of changes with session expiry, dropped
 //! connections, lost events, rejected tokens and master switches; then the views on the
 //! simulator's default inventory.
 
@@ -6,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use xo_core::client::{Client, ClientConfig};
 use xo_core::events::views::{network_map, tools_report, Verdict};
 use xo_core::events::{Cache, EventSource, Objects, SimSource, WatchConfig};
 use xo_core::model::{Struct, Value};
@@ -210,7 +212,6 @@ fn random_ops(
     faults
 }
 
-#[allow(dead_code)] // `http` is used by the HTTP variant once the client lands.
 fn sim_faults(sim: &Simulator, rng: &mut Rng, http: bool) {
     let f = sim.faults();
     match rng.below(if http { 6 } else { 5 }) {
@@ -267,6 +268,34 @@ fn in_process_cache_matches_listing_under_faults() {
     sim.faults().clear();
     check(&c, &checker, "after 400 random operations");
     assert!(c.stats().events_applied > 100, "{:?}", c.stats());
+    c.stop();
+}
+
+#[test]
+fn http_cache_matches_listing_under_faults() {
+    let sim = Arc::new(Simulator::start(SimConfig::default()).unwrap());
+    let (user, password) = sim.credentials();
+    let client = Client::connect(
+        ClientConfig::new(sim.url().as_str()).with_plain_http(true),
+        &user,
+        password,
+    )
+    .unwrap();
+    let checker = SimSource::new(sim.clone()).unwrap();
+    // Compared through the same wire path (dateTimes arrive as strings over HTTP).
+    let reader = client.clone();
+    let c = Cache::spawn(client, cfg()).unwrap();
+    assert!(c.wait_ready(Duration::from_secs(10)));
+    let mut rng = Rng(0x5EED_0002);
+    let n = random_ops(&sim, &checker, &mut rng, 300, |rng| {
+        sim_faults(&sim, rng, true);
+        let _ = checker.relogin();
+    });
+    assert!(n >= 8, "{n} faults");
+    sim.faults().clear();
+    check(&c, &reader, "over HTTP after 300 random operations");
+    let stats = c.stats();
+    assert!(stats.events_applied > 30, "{stats:?}");
     c.stop();
 }
 

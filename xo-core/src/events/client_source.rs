@@ -1,5 +1,4 @@
-//! [`EventSource`] for the HTTP client. (Declared in `events/mod.rs` as `mod client_source;`
-//! once `crate::client` is on the branch.)
+//! [`EventSource`] for the HTTP client.
 
 use super::source::{EventSource, SourceError};
 use crate::client::{Client, Error};

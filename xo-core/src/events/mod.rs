@@ -39,6 +39,7 @@
 //! ```
 
 mod cache;
+mod client_source;
 mod event;
 pub mod memory;
 #[cfg(feature = "simulator")]
