@@ -23,8 +23,19 @@ use xo_core::client::{Client, ClientConfig};
 use xo_core::events::{cache, MemorySource, WatchConfig, WatchEvent, Watcher};
 use xo_core::model::Value;
 
-const CLASSES: [&str; 11] =
-    ["pool", "host", "VM", "VM_metrics", "VM_guest_metrics", "VIF", "network", "PIF", "VBD", "VDI", "SR"];
+const CLASSES: [&str; 11] = [
+    "pool",
+    "host",
+    "VM",
+    "VM_metrics",
+    "VM_guest_metrics",
+    "VIF",
+    "network",
+    "PIF",
+    "VBD",
+    "VDI",
+    "SR",
+];
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -34,7 +45,9 @@ enum Msg {
 }
 
 fn epoch_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Arrivals per peer, filled from its channel.
@@ -62,7 +75,12 @@ fn collect(rx: Receiver<Msg>) -> Arc<Mutex<Peer>> {
 }
 
 fn bench_seq(snapshot: Option<&Value>) -> Option<u64> {
-    snapshot?.get("name_description")?.as_str()?.strip_prefix("bench ")?.parse().ok()
+    snapshot?
+        .get("name_description")?
+        .as_str()?
+        .strip_prefix("bench ")?
+        .parse()
+        .ok()
 }
 
 /// xo-core: a watcher feeding a cache writer; a change counts as seen once its batch is applied.
@@ -84,12 +102,18 @@ fn rust_peer(client: Client, tx: Sender<Msg>) {
                     pending.extend(bench_seq(e.snapshot.as_ref()));
                 }
             }
-            let (done, listed) = (matches!(ev, WatchEvent::Bookmark { .. }), matches!(ev, WatchEvent::InitDone { .. }));
+            let (done, listed) = (
+                matches!(ev, WatchEvent::Bookmark { .. }),
+                matches!(ev, WatchEvent::InitDone { .. }),
+            );
             writer.apply(ev);
             if listed {
                 let o = reader.read();
                 let objects = CLASSES.iter().map(|c| o.len(c)).sum();
-                let _ = tx.send(Msg::Ready { ms: t0.elapsed().as_millis(), objects });
+                let _ = tx.send(Msg::Ready {
+                    ms: t0.elapsed().as_millis(),
+                    objects,
+                });
             }
             if done {
                 let at_us = epoch_us();
@@ -102,9 +126,17 @@ fn rust_peer(client: Client, tx: Sender<Msg>) {
 }
 
 /// XO's xen-api in Node, reporting on stdout.
-fn node_peer(script: &str, url: &str, user: &str, password: &str, debounce: Option<&str>, tx: Sender<Msg>) -> Res<std::process::Child> {
+fn node_peer(
+    script: &str,
+    url: &str,
+    user: &str,
+    password: &str,
+    debounce: Option<&str>,
+    tx: Sender<Msg>,
+) -> Res<std::process::Child> {
     let mut cmd = Command::new("node");
-    cmd.arg(script).args([url, user, password, &CLASSES.join(",")]);
+    cmd.arg(script)
+        .args([url, user, password, &CLASSES.join(",")]);
     if let Some(d) = debounce {
         cmd.arg(d);
     }
@@ -114,7 +146,10 @@ fn node_peer(script: &str, url: &str, user: &str, password: &str, debounce: Opti
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let w: Vec<&str> = line.split_whitespace().collect();
             let msg = match w.as_slice() {
-                ["ready", ms, n] => Msg::Ready { ms: ms.parse().unwrap_or(0), objects: n.parse().unwrap_or(0) },
+                ["ready", ms, n] => Msg::Ready {
+                    ms: ms.parse().unwrap_or(0),
+                    objects: n.parse().unwrap_or(0),
+                },
                 ["seen", seq, at] => match (seq.parse(), at.parse()) {
                     (Ok(seq), Ok(at_us)) => Msg::Seen { seq, at_us },
                     _ => continue,
@@ -147,23 +182,30 @@ fn wait_all(peers: &[(&str, Arc<Mutex<Peer>>)], seqs: std::ops::Range<u64>, time
 fn catch_up(client: Client, gen: &Client, vms: &[String], base: u64) -> Res<(usize, f64, f64)> {
     let (mut writer, _reader) = cache();
     let mut w = Watcher::new(client, WatchConfig::new(CLASSES).poll_timeout(30.0));
-    for item in w.by_ref() {
-        if let Ok(ev) = item {
-            let listed = matches!(ev, WatchEvent::InitDone { .. });
-            writer.apply(ev);
-            if listed {
-                break;
-            }
+    for ev in w.by_ref().flatten() {
+        let listed = matches!(ev, WatchEvent::InitDone { .. });
+        writer.apply(ev);
+        if listed {
+            break;
         }
     }
     for (i, vm) in vms.iter().enumerate() {
-        gen.call_value("VM.set_name_description", vec![vm.as_str().into(), format!("bench {}", base + i as u64).into()])?;
+        gen.call_value(
+            "VM.set_name_description",
+            vec![
+                vm.as_str().into(),
+                format!("bench {}", base + i as u64).into(),
+            ],
+        )?;
     }
     // The raw call alone (server, HTTP, decoding into values), for comparison.
     let token = w.token().ok_or("no token after the listing")?.to_owned();
     let classes = Value::Array(CLASSES.iter().map(|c| Value::from(*c)).collect());
     let t_call = Instant::now();
-    gen.call_value("event.from", vec![classes, token.into(), Value::Double(30.0)])?;
+    gen.call_value(
+        "event.from",
+        vec![classes, token.into(), Value::Double(30.0)],
+    )?;
     let call_secs = t_call.elapsed().as_secs_f64();
     let (t0, mut seen) = (Instant::now(), 0);
     for item in w.by_ref() {
@@ -204,7 +246,9 @@ fn in_process(records: &Value) -> Res<(usize, f64)> {
         }
     }
     for r in &refs {
-        src.modify("VM", r, |rec| rec.insert("name_description", "changed".into()));
+        src.modify("VM", r, |rec| {
+            rec.insert("name_description", "changed".into())
+        });
     }
     let (t0, mut seen) = (Instant::now(), 0);
     for ev in w.by_ref().flatten() {
@@ -231,7 +275,12 @@ fn main() -> Res<()> {
     if password.is_empty() {
         return Err("usage: events-bench URL USER PASSWORD [--node SCRIPT] [--debounce MS] [--samples N] [--burst N]".into());
     }
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let samples: u64 = opt("--samples").map_or(Ok(200), |s| s.parse())?;
     let burst_max: usize = opt("--burst").map_or(Ok(3000), |s| s.parse())?;
     let cfg = || ClientConfig::new(url.as_str()).with_plain_http(true);
@@ -242,11 +291,21 @@ fn main() -> Res<()> {
     let mut child = None;
     if let Some(script) = opt("--node") {
         let (tx, rx) = channel();
-        child = Some(node_peer(&script, &url, &user, &password, opt("--debounce").as_deref(), tx)?);
+        child = Some(node_peer(
+            &script,
+            &url,
+            &user,
+            &password,
+            opt("--debounce").as_deref(),
+            tx,
+        )?);
         peers.push(("xen-api (node)", collect(rx)));
     }
     let deadline = Instant::now() + Duration::from_secs(300);
-    while peers.iter().any(|(_, p)| p.lock().unwrap_or_else(|e| e.into_inner()).ready.is_none()) {
+    while peers
+        .iter()
+        .any(|(_, p)| p.lock().unwrap_or_else(|e| e.into_inner()).ready.is_none())
+    {
         if Instant::now() > deadline {
             return Err("a peer did not finish its listing in 300 s".into());
         }
@@ -260,7 +319,9 @@ fn main() -> Res<()> {
         .ok_or("VM.get_all_records: not a struct")?
         .iter()
         .filter(|(_, r)| {
-            ["is_a_template", "is_a_snapshot", "is_control_domain"].iter().all(|f| r.get(f).and_then(Value::as_bool) != Some(true))
+            ["is_a_template", "is_a_snapshot", "is_control_domain"]
+                .iter()
+                .all(|f| r.get(f).and_then(Value::as_bool) != Some(true))
         })
         .map(|(k, _)| k.to_owned())
         .collect();
@@ -274,7 +335,10 @@ fn main() -> Res<()> {
     for i in 0..samples {
         let vm = &vms[i as usize % vms.len()];
         sent.insert(i, epoch_us());
-        gen.call_value("VM.set_name_description", vec![vm.as_str().into(), format!("bench {i}").into()])?;
+        gen.call_value(
+            "VM.set_name_description",
+            vec![vm.as_str().into(), format!("bench {i}").into()],
+        )?;
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_all(&peers, 0..samples, Duration::from_secs(30));
@@ -284,7 +348,12 @@ fn main() -> Res<()> {
     let base = samples;
     let start = epoch_us();
     let chunks: Vec<Vec<(u64, String)>> = (0..4)
-        .map(|t| (0..n).filter(|i| i % 4 == t).map(|i| (base + i as u64, vms[i].clone())).collect())
+        .map(|t| {
+            (0..n)
+                .filter(|i| i % 4 == t)
+                .map(|i| (base + i as u64, vms[i].clone()))
+                .collect()
+        })
         .collect();
     let handles: Vec<_> = chunks
         .into_iter()
@@ -292,7 +361,10 @@ fn main() -> Res<()> {
             let gen = gen.clone();
             std::thread::spawn(move || -> Res<()> {
                 for (seq, vm) in chunk {
-                    gen.call_value("VM.set_name_description", vec![vm.into(), format!("bench {seq}").into()])?;
+                    gen.call_value(
+                        "VM.set_name_description",
+                        vec![vm.into(), format!("bench {seq}").into()],
+                    )?;
                 }
                 Ok(())
             })
@@ -304,7 +376,12 @@ fn main() -> Res<()> {
     let gen_end = epoch_us();
     wait_all(&peers, base..base + n as u64, Duration::from_secs(120));
 
-    println!("VMs changed: {}; generator: {n} calls in {:.2} s ({:.0} calls/s)", vms.len(), (gen_end - start) as f64 / 1e6, n as f64 / ((gen_end - start) as f64 / 1e6));
+    println!(
+        "VMs changed: {}; generator: {n} calls in {:.2} s ({:.0} calls/s)",
+        vms.len(),
+        (gen_end - start) as f64 / 1e6,
+        n as f64 / ((gen_end - start) as f64 / 1e6)
+    );
     println!();
     println!("| client | listing | objects | lag p50 | lag p90 | lag p99 | lag max | burst: all {n} cached after | absorbed |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -316,7 +393,9 @@ fn main() -> Res<()> {
             .collect();
         lags.sort_by(f64::total_cmp);
         let missing = samples as usize - lags.len();
-        let burst_seen: Vec<u64> = (base..base + n as u64).filter_map(|s| p.seen.get(&s).copied()).collect();
+        let burst_seen: Vec<u64> = (base..base + n as u64)
+            .filter_map(|s| p.seen.get(&s).copied())
+            .collect();
         let last = burst_seen.iter().max().copied().unwrap_or(start);
         let secs = (last.saturating_sub(start)) as f64 / 1e6;
         println!(
@@ -332,7 +411,12 @@ fn main() -> Res<()> {
         );
     }
     // Catch-up: a watcher that was away while every VM changed drains it in one go.
-    let (events, secs, call_secs) = catch_up(Client::connect(cfg(), &user, password.clone())?, &gen, &vms[..n], base + n as u64)?;
+    let (events, secs, call_secs) = catch_up(
+        Client::connect(cfg(), &user, password.clone())?,
+        &gen,
+        &vms[..n],
+        base + n as u64,
+    )?;
     println!();
     println!("xo-core catch-up: {events} events (one change per VM, made while the watcher was away) fetched, parsed and applied in {:.3} s = {:.0} ev/s (the bare event.from call alone: {:.3} s)", secs, events as f64 / secs.max(1e-9), call_secs);
     let (events, secs) = in_process(&records)?;

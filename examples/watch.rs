@@ -24,6 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         _ => return Err("usage: watch [URL USER PASSWORD]".into()),
     };
     println!("connecting to {url}");
-    let client = Client::connect(ClientConfig::new(url.as_str()).with_plain_http(true), &user, password)?;
+    let client = Client::connect(
+        ClientConfig::new(url.as_str()).with_plain_http(true),
+        &user,
+        password,
+    )?;
     xo_examples::events_tour::run(&client, &mut std::io::stdout())
 }

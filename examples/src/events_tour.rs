@@ -10,8 +10,18 @@ use xo_core::events::{Cache, Objects, WatchConfig, WatchEvent, Watcher};
 use xo_core::model::Value;
 
 /// Classes the views need.
-pub const CLASSES: [&str; 10] =
-    ["host", "PIF", "network", "VLAN", "Bond", "VM", "VIF", "VM_guest_metrics", "VM_metrics", "pool"];
+pub const CLASSES: [&str; 10] = [
+    "host",
+    "PIF",
+    "network",
+    "VLAN",
+    "Bond",
+    "VM",
+    "VIF",
+    "VM_guest_metrics",
+    "VM_metrics",
+    "pool",
+];
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -26,7 +36,12 @@ pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
     {
         let o = cache.read();
         let n: usize = CLASSES.iter().map(|c| o.len(c)).sum();
-        writeln!(out, "\n== Object cache: {n} objects of {} classes in {:?}", CLASSES.len(), t.elapsed())?;
+        writeln!(
+            out,
+            "\n== Object cache: {n} objects of {} classes in {:?}",
+            CLASSES.len(),
+            t.elapsed()
+        )?;
         writeln!(out, "\n== Network map\n{}", network_map(&o))?;
         writeln!(out, "== Guest tools\n{}", tools_report(&o))?;
     }
@@ -37,10 +52,16 @@ pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
         pick_halted_vm(&o).ok_or("no halted VM to start")?
     };
     let (vm_ref, vm_name) = vm;
-    let token = cache.read().token().map(str::to_owned).ok_or("cache has no token")?;
+    let token = cache
+        .read()
+        .token()
+        .map(str::to_owned)
+        .ok_or("cache has no token")?;
 
     // A second watcher, resumed from the cache's token so it does not list again.
-    let cfg = WatchConfig::new(["VM", "VM_guest_metrics", "VM_metrics"]).poll_timeout(1.0).resume_from(token);
+    let cfg = WatchConfig::new(["VM", "VM_guest_metrics", "VM_metrics"])
+        .poll_timeout(1.0)
+        .resume_from(token);
     let watcher = Watcher::new(client.clone(), cfg);
     let stop = watcher.stop_handle();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -49,10 +70,19 @@ pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
             let line = match item {
                 Ok(WatchEvent::Event(e)) => {
                     let s = e.snapshot.as_ref();
-                    let field = |f: &str| s.and_then(|v| v.get(f)).and_then(Value::as_str).unwrap_or("").to_owned();
+                    let field = |f: &str| {
+                        s.and_then(|v| v.get(f))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned()
+                    };
                     let what = match e.class.as_str() {
-                        "VM" => format!("{} power_state={}", field("name_label"), field("power_state")),
-                        _ => format!("{}", short(&e.ref_)),
+                        "VM" => format!(
+                            "{} power_state={}",
+                            field("name_label"),
+                            field("power_state")
+                        ),
+                        _ => short(&e.ref_).to_string(),
                     };
                     format!("  {:<3} {:<17} {what}", e.op, e.class)
                 }
@@ -67,21 +97,39 @@ pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
     });
 
     writeln!(out, "== Live events while {vm_name} starts and stops")?;
-    client.call_value("VM.start", vec![vm_ref.as_str().into(), false.into(), false.into()])?;
+    client.call_value(
+        "VM.start",
+        vec![vm_ref.as_str().into(), false.into(), false.into()],
+    )?;
     let addr = cache.wait_for(Duration::from_secs(20), |o| {
         let vm = o.get("VM", &vm_ref)?;
         if vm.str("power_state") != Some("Running") {
             return None;
         }
         let gm = o.vm_guest_metrics(vm)?;
-        gm.map("networks").into_iter().find(|(k, _)| k.contains("/ipv4/") || k.ends_with("/ip")).map(|(_, a)| a.to_owned())
+        gm.map("networks")
+            .into_iter()
+            .find(|(k, _)| k.contains("/ipv4/") || k.ends_with("/ip"))
+            .map(|(_, a)| a.to_owned())
     });
-    let running = cache.read().get("VM", &vm_ref).and_then(|v| v.str("power_state").map(str::to_owned));
+    let running = cache
+        .read()
+        .get("VM", &vm_ref)
+        .and_then(|v| v.str("power_state").map(str::to_owned));
     drain(&rx, out)?;
     match (addr, running.as_deref()) {
-        (Some(a), _) => writeln!(out, "  -> {vm_name} is running, its guest agent reports {a}")?,
-        (None, Some("Running")) => writeln!(out, "  -> {vm_name} is running (no guest address within 20 s)")?,
-        (None, state) => writeln!(out, "  -> {vm_name} did not reach Running in 20 s ({state:?})")?,
+        (Some(a), _) => writeln!(
+            out,
+            "  -> {vm_name} is running, its guest agent reports {a}"
+        )?,
+        (None, Some("Running")) => writeln!(
+            out,
+            "  -> {vm_name} is running (no guest address within 20 s)"
+        )?,
+        (None, state) => writeln!(
+            out,
+            "  -> {vm_name} did not reach Running in 20 s ({state:?})"
+        )?,
     }
     client.call_value("VM.clean_shutdown", vec![vm_ref.as_str().into()])?;
     let halted = cache.wait_until(Duration::from_secs(20), |o| {
@@ -89,11 +137,23 @@ pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
     });
     std::thread::sleep(Duration::from_millis(300));
     drain(&rx, out)?;
-    writeln!(out, "  -> {vm_name} {}", if halted { "is halted again" } else { "did not halt in 20 s" })?;
+    writeln!(
+        out,
+        "  -> {vm_name} {}",
+        if halted {
+            "is halted again"
+        } else {
+            "did not halt in 20 s"
+        }
+    )?;
     stop.stop();
     let _ = printer.join();
     let s = cache.stats();
-    writeln!(out, "  cache: {} events applied in {} batches, {} resyncs", s.events_applied, s.batches_applied, s.resyncs)?;
+    writeln!(
+        out,
+        "  cache: {} events applied in {} batches, {} resyncs",
+        s.events_applied, s.batches_applied, s.resyncs
+    )?;
     cache.stop();
     Ok(())
 }
@@ -102,10 +162,15 @@ fn pick_halted_vm(o: &Objects) -> Option<(String, String)> {
     let mut vms: Vec<_> = o
         .all("VM")
         .filter(|v| v.str("power_state") == Some("Halted"))
-        .filter(|v| !["is_a_template", "is_a_snapshot", "is_control_domain"].iter().any(|f| v.bool(f) == Some(true)))
+        .filter(|v| {
+            !["is_a_template", "is_a_snapshot", "is_control_domain"]
+                .iter()
+                .any(|f| v.bool(f) == Some(true))
+        })
         .collect();
     vms.sort_by_key(|v| (v.strs("VIFs").is_empty(), v.name_label().to_owned()));
-    vms.first().map(|v| (v.ref_.clone(), v.name_label().to_owned()))
+    vms.first()
+        .map(|v| (v.ref_.clone(), v.name_label().to_owned()))
 }
 
 fn drain(rx: &std::sync::mpsc::Receiver<String>, out: &mut dyn Write) -> std::io::Result<()> {
