@@ -1,7 +1,9 @@
 //! A tour of the client. With no environment it starts the embedded simulator and, against it:
 //! logs in over TLS with a pinned certificate, prints the pool's hosts, VMs and networks,
 //! starts a halted VM through an async task with progress, and draws a memory graph from
-//! `/rrd_updates`.
+//! `/rrd_updates`; then builds an object cache and prints the network map and the guest tools
+//! report, watches events live while a VM starts and stops, and shows webhook deliveries (a
+//! power-state hook, pre/post hooks on `VM.start`, a retried failure) with the delivery log.
 //!
 //! Against a real host (read-only parts only):
 //!   XAPI_URL=https://192.0.2.10 XAPI_USER=root XAPI_PASSWORD=… \
@@ -146,6 +148,17 @@ fn run() -> Res<()> {
                 graph(&format!("Memory used on host {}", h.name_label), &points);
             }
         }
+    }
+
+    // Network map, guest tools report and (simulator only) live events, from the object cache.
+    xo_examples::events_tour::run(&client, &mut std::io::stdout(), simulated)
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
+
+    // Webhooks (simulator only): a local receiver, a power-state hook and pre/post hooks on
+    // VM.start, a delivery that fails once and is retried, and the delivery log.
+    if simulated {
+        println!();
+        xo_core::webhooks::tour::run(client.clone(), &mut std::io::stdout())?;
     }
 
     client.logout()?;

@@ -29,5 +29,5 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         &user,
         password,
     )?;
-    xo_examples::events_tour::run(&client, &mut std::io::stdout())
+    xo_examples::events_tour::run(&client, &mut std::io::stdout(), true)
 }

@@ -25,9 +25,9 @@ pub const CLASSES: [&str; 10] = [
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Prints the network map and tools report from a cache, then starts and stops a halted VM
-/// while a second watcher prints the events it sees.
-pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
+/// Prints the network map and tools report from a cache; with `live`, then starts and stops a
+/// halted VM while a second watcher prints the events it sees (leave it off on a real pool).
+pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
     let t = Instant::now();
     let cache = Cache::spawn(client.clone(), WatchConfig::new(CLASSES).poll_timeout(5.0))?;
     if !cache.wait_ready(Duration::from_secs(30)) {
@@ -44,6 +44,10 @@ pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
         )?;
         writeln!(out, "\n== Network map\n{}", network_map(&o))?;
         writeln!(out, "== Guest tools\n{}", tools_report(&o))?;
+    }
+    if !live {
+        cache.stop();
+        return Ok(());
     }
 
     // A VM to start: halted, not a template, preferably with a VIF so an address shows up.
