@@ -163,7 +163,11 @@ fn main() {
     println!(
         "{} halted guests; watching {}",
         guests.len(),
-        if http { "over HTTP (client)" } else { "in-process" }
+        if http {
+            "over HTTP (client)"
+        } else {
+            "in-process"
+        }
     );
 
     // Latency: one change at a time.
