@@ -62,7 +62,7 @@ impl RrdUpdates {
             )));
         }
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => parse_json(bytes),
+            Some(b'{') => parse_json(bytes, limits),
             _ => parse_xml(bytes),
         }
     }
@@ -265,10 +265,13 @@ enum JsonNum {
     Text(String),
 }
 
-fn parse_json(bytes: &[u8]) -> Result<RrdUpdates, DecodeError> {
-    let doc: JsonDoc = serde_json::from_slice(bytes).map_err(|e| {
-        DecodeError::new(format!("rrd_updates JSON: {e}")).at(byte_offset(bytes, &e))
-    })?;
+fn parse_json(bytes: &[u8], limits: Limits) -> Result<RrdUpdates, DecodeError> {
+    // The JSON-RPC decoder's leniency also covers bare NaN/Infinity literals here.
+    let doc: JsonDoc =
+        crate::rpc::jsonrpc::from_slice_lenient(bytes, limits).map_err(|e| DecodeError {
+            message: format!("rrd_updates JSON: {}", e.message),
+            ..e
+        })?;
     let mut rows = Vec::with_capacity(doc.data.len());
     for r in doc.data {
         let values = r
@@ -276,7 +279,10 @@ fn parse_json(bytes: &[u8]) -> Result<RrdUpdates, DecodeError> {
             .into_iter()
             .map(|v| match v {
                 JsonNum::Num(f) => Ok(f),
-                JsonNum::Text(s) => parse_value(&s),
+                JsonNum::Text(s) => match crate::model::float_sentinel(&s) {
+                    Some(f) => Ok(f),
+                    None => parse_value(&s),
+                },
             })
             .collect::<Result<Vec<_>, _>>()?;
         rows.push((r.t, values));
@@ -288,19 +294,6 @@ fn parse_json(bytes: &[u8]) -> Result<RrdUpdates, DecodeError> {
         doc.meta.legend,
         rows,
     )
-}
-
-fn byte_offset(bytes: &[u8], e: &serde_json::Error) -> u64 {
-    let mut line = 1;
-    for (i, b) in bytes.iter().enumerate() {
-        if line == e.line() {
-            return (i + e.column().saturating_sub(1)) as u64;
-        }
-        if *b == b'\n' {
-            line += 1;
-        }
-    }
-    bytes.len() as u64
 }
 
 #[cfg(test)]
@@ -374,6 +367,20 @@ mod tests {
         assert_eq!(cpu.cf, "MAX");
         assert_eq!(cpu.points[0].1, f64::NEG_INFINITY);
         assert!(cpu.points[1].1.is_nan());
+    }
+
+    #[test]
+    fn json_form_with_bare_non_finite_literals() {
+        // Older rrdd wrote NaN/Infinity unquoted; the JSON-RPC leniency covers them.
+        let json = format!(
+            r#"{{"meta":{{"start":1000,"step":5,"end":1005,"rows":2,"columns":1,
+            "legend":["AVERAGE:vm:{VM}:memory"]}},
+            "data":[{{"t":1005,"values":[NaN]}},{{"t":1000,"values":[-Infinity]}}]}}"#
+        );
+        let u = RrdUpdates::parse(json.as_bytes(), Limits::default()).unwrap();
+        let points = &u.find(&ObjectKind::Vm, VM, "memory").unwrap().points;
+        assert_eq!(points[0], (1000, f64::NEG_INFINITY));
+        assert!(points[1].1.is_nan());
     }
 
     #[test]

@@ -120,6 +120,20 @@ pub fn decode_message(bytes: &[u8], limits: Limits) -> Result<Message, DecodeErr
     }
 }
 
+/// Any JSON document xapi writes (not only RPC envelopes, e.g. `/rrd_updates?json`) straight
+/// into `T`, with the same leniency and limits as the RPC decoders: bare `NaN`/`±Infinity`
+/// arrive as float sentinels (read them with `model::de::float` or `model::float_sentinel`).
+pub fn from_slice_lenient<T: DeserializeOwned>(
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<T, DecodeError> {
+    let prepared = prepass::prepare(bytes, limits)?;
+    let mut de = serde_json::Deserializer::from_slice(&prepared.bytes);
+    T::deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| json_error(&e, &prepared))
+}
+
 /// Decodes a reply straight into `T` with serde_json, with no `Value` tree in between.
 ///
 /// Non-finite floats: a top-level `f64` result takes `NaN`/`Infinity` as is; float fields
