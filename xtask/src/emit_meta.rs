@@ -1,4 +1,4 @@
-//! `generated/meta.rs`: a static table of classes, fields and messages for dynamic code
+//! `generated/meta.rs`: a static table of classes, fields, messages and enums for dynamic code
 //! (simulator, bindings). Types stay as the spec's strings.
 
 use std::fmt::Write as _;
@@ -10,17 +10,19 @@ use crate::{lit, Model};
 pub fn meta_file(model: &Model) -> Result<String, String> {
     let mut out = String::new();
     out.push_str(
-        "//! The datamodel as static data: every class with its fields and messages.\n\n\
-         use crate::model::meta::{ClassMeta, FieldMeta as F, MessageMeta as M, ParamMeta as P};\n\n\
+        "//! The datamodel as static data: every class with its fields and messages, every enum.\n\n\
+         use crate::model::meta::{ClassMeta, EnumMeta, FieldMeta as F, MessageMeta as M, ParamMeta as P};\n\n\
          /// Every class, in datamodel order.\n#[rustfmt::skip]\npub static CLASSES: &[ClassMeta] = &[\n",
     );
     for c in &model.spec.classes {
+        let enums: Vec<String> = c.enums.iter().map(|e| lit(&e.name)).collect();
         let _ = writeln!(
             out,
-            "ClassMeta {{ name: {}, rust_name: {}, lifecycle: {}, fields: &[",
+            "ClassMeta {{ name: {}, rust_name: {}, lifecycle: {}, enums: &[{}], fields: &[",
             lit(&c.name),
             lit(&class_ident(&c.name)),
-            lit(&c.lifecycle.state)
+            lit(&c.lifecycle.state),
+            enums.join(", ")
         );
         for f in &c.fields {
             let default = f
@@ -63,6 +65,16 @@ pub fn meta_file(model: &Model) -> Result<String, String> {
             );
         }
         out.push_str("] },\n");
+    }
+    out.push_str("];\n\n/// Every enum with its wire values in datamodel order, sorted by name.\n#[rustfmt::skip]\npub static ENUMS: &[EnumMeta] = &[\n");
+    for (name, values) in &model.enums {
+        let wires: Vec<String> = values.iter().map(|v| lit(&v.0)).collect();
+        let _ = writeln!(
+            out,
+            "    EnumMeta {{ name: {}, values: &[{}] }},",
+            lit(name),
+            wires.join(", ")
+        );
     }
     out.push_str("];\n");
     Ok(out)

@@ -48,6 +48,7 @@ const RESERVED_TYPES: &[&str] = &[
     "Call",
     "Void",
     "ClassMeta",
+    "EnumMeta",
     "FieldMeta",
     "MessageMeta",
     "ParamMeta",

@@ -110,6 +110,7 @@ fn every_class_field_and_message_is_generated() {
 fn every_enum_value_is_generated() {
     let spec = json("spec/xenapi.json");
     let code = generated("enums.rs");
+    let meta = generated("meta.rs");
     let mut seen = std::collections::BTreeSet::new();
     for c in spec.as_array().expect("classes") {
         for e in arr(c, "enums") {
@@ -120,6 +121,17 @@ fn every_enum_value_is_generated() {
             assert!(
                 code.contains(&format!("/// The datamodel enum `{name}`.\n")),
                 "enum {name}"
+            );
+            let wires: Vec<String> = arr(e, "values")
+                .iter()
+                .map(|v| format!("{:?}", s(v, "name")))
+                .collect();
+            assert!(
+                meta.contains(&format!(
+                    "EnumMeta {{ name: {name:?}, values: &[{}] }}",
+                    wires.join(", ")
+                )),
+                "meta enum {name}"
             );
             for v in arr(e, "values") {
                 let wire = s(v, "name");
@@ -132,6 +144,7 @@ fn every_enum_value_is_generated() {
     }
     assert_eq!(seen.len(), 73);
     assert_eq!(code.matches("\npub enum ").count(), 73);
+    assert_eq!(meta.matches("EnumMeta { name:").count(), 73);
 }
 
 #[test]

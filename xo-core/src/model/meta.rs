@@ -1,7 +1,7 @@
 //! Static datamodel metadata for dynamic code (simulator, bindings): the structs here, the
 //! data in `generated/meta.rs`. Types are the datamodel's strings (`VM ref`, `(string -> string) map`).
 
-pub use super::generated::meta::CLASSES;
+pub use super::generated::meta::{CLASSES, ENUMS};
 
 /// One class of the datamodel.
 #[derive(Debug)]
@@ -12,6 +12,8 @@ pub struct ClassMeta {
     pub rust_name: &'static str,
     /// `Published_s`, `Prototyped_s`, `Deprecated_s` or `Removed_s`.
     pub lifecycle: &'static str,
+    /// Names of the enums this class declares (values in [`ENUMS`]).
+    pub enums: &'static [&'static str],
     pub fields: &'static [FieldMeta],
     pub messages: &'static [MessageMeta],
 }
@@ -54,6 +56,19 @@ pub struct ParamMeta {
     pub ty: &'static str,
     /// `false` when xapi has a default for it (it may be left off the end of the call).
     pub required: bool,
+}
+
+/// One enum of the datamodel.
+#[derive(Debug)]
+pub struct EnumMeta {
+    pub name: &'static str,
+    /// Wire values, in datamodel order (the first is the zero value).
+    pub values: &'static [&'static str],
+}
+
+/// The wire values of the enum with this name.
+pub fn enum_values(name: &str) -> Option<&'static [&'static str]> {
+    ENUMS.iter().find(|e| e.name == name).map(|e| e.values)
 }
 
 /// The class with this wire name, compared case-insensitively (events use `vm`, `vm_guest_metrics`).

@@ -1,11 +1,11 @@
-//! The vendored datamodel (`spec/xenapi.json`) as the simulator uses it: classes, field types,
-//! defaults, messages and their parameters. Parsed once, on first use.
+//! The datamodel as the simulator uses it: classes, field types, defaults, messages and their
+//! parameters. Built once, on first use, from the generated `model::meta` tables (the type
+//! strings and OCaml-ish defaults there are parsed here).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
-
+use crate::model::meta::{ClassMeta, EnumMeta, CLASSES, ENUMS};
 use crate::model::{DateTime, Struct, Value};
 
 /// A datamodel type: `string|int|float|bool|datetime|enum X|C ref|C record|t set|(k -> v) map|t option`.
@@ -25,7 +25,7 @@ pub enum Ty {
 }
 
 impl Ty {
-    /// Parses the type grammar of `xenapi.json`.
+    /// Parses the datamodel's type grammar.
     pub fn parse(text: &str) -> Option<Ty> {
         let t = text.trim();
         if let Some(inner) = t.strip_suffix(" set") {
@@ -128,9 +128,8 @@ impl Datamodel {
     pub fn get() -> &'static Datamodel {
         static DM: OnceLock<Datamodel> = OnceLock::new();
         DM.get_or_init(|| {
-            // The vendored file is checked by tests; a parse failure is a build defect.
-            Datamodel::parse(include_str!("../../../spec/xenapi.json"))
-                .unwrap_or_else(|e| panic!("spec/xenapi.json: {e}"))
+            // The generated tables are checked by tests; a failure here is a codegen defect.
+            Datamodel::from_meta(CLASSES, ENUMS).unwrap_or_else(|e| panic!("model::meta: {e}"))
         })
     }
 
@@ -156,60 +155,57 @@ impl Datamodel {
         self.enums.get(name).map(Vec::as_slice)
     }
 
-    pub fn parse(json: &str) -> Result<Datamodel, String> {
-        let raw: Vec<RawClass> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        let mut enums = HashMap::new();
-        for c in &raw {
-            for e in &c.enums {
-                enums.insert(
-                    e.name.clone(),
-                    e.values.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
-                );
-            }
-        }
+    /// Builds the view from the generated metadata (`model::meta`, from `cargo xtask codegen`).
+    pub fn from_meta(metas: &[ClassMeta], enum_metas: &[EnumMeta]) -> Result<Datamodel, String> {
+        let enums: HashMap<String, Vec<String>> = enum_metas
+            .iter()
+            .map(|e| {
+                (
+                    e.name.to_owned(),
+                    e.values.iter().map(|v| v.to_string()).collect(),
+                )
+            })
+            .collect();
         let mut classes = Vec::new();
-        for c in &raw {
+        for c in metas {
             let mut fields = Vec::new();
-            for f in &c.fields {
-                let ty = Ty::parse(&f.ty)
+            for f in c.fields {
+                let ty = Ty::parse(f.ty)
                     .ok_or_else(|| format!("{}.{}: bad type {}", c.name, f.name, f.ty))?;
-                let qualifier = match f.qualifier.as_str() {
+                let qualifier = match f.qualifier {
                     "RW" => Qualifier::Rw,
                     "RO/constructor" => Qualifier::StaticRo,
                     _ => Qualifier::DynamicRo,
                 };
-                let default = match &f.default {
+                let default = match f.default {
                     Some(d) => parse_default(&ty, d, &enums)
                         .ok_or_else(|| format!("{}.{}: bad default {d}", c.name, f.name))?,
                     None => zero(&ty, &enums),
                 };
                 fields.push(Field {
-                    name: f.name.clone(),
+                    name: f.name.to_owned(),
                     ty,
                     qualifier,
                     default,
                 });
             }
             let mut messages = Vec::new();
-            for m in &c.messages {
+            for m in c.messages {
                 let mut params = Vec::new();
-                for p in &m.params {
-                    let ty = Ty::parse(&p.ty)
+                for p in m.params {
+                    let ty = Ty::parse(p.ty)
                         .ok_or_else(|| format!("{}.{}: bad param type {}", c.name, m.name, p.ty))?;
                     params.push(Param {
-                        name: p.name.clone(),
+                        name: p.name.to_owned(),
                         ty,
                         required: p.required,
                     });
                 }
-                let session = params
-                    .first()
-                    .is_some_and(|p| p.ty == Ty::Ref("session".into()) && p.name == "session_id");
                 messages.push(Message {
-                    name: m.name.clone(),
+                    name: m.name.to_owned(),
                     params,
                     implicit: m.implicit,
-                    session,
+                    session: m.session,
                 });
             }
             let field_index = fields
@@ -226,22 +222,21 @@ impl Datamodel {
                 .enums
                 .iter()
                 .map(|e| {
-                    (
-                        e.name.clone(),
-                        e.values.iter().map(|v| v.name.clone()).collect(),
-                    )
+                    let values = enums
+                        .get(*e)
+                        .ok_or_else(|| format!("{}: unknown enum {e}", c.name))?;
+                    Ok((e.to_string(), values.clone()))
                 })
-                .collect();
-            let gen_events = !SILENT_CLASSES.contains(&c.name.as_str());
+                .collect::<Result<_, String>>()?;
             classes.push(Class {
-                name: c.name.clone(),
+                name: c.name.to_owned(),
                 lower: c.name.to_ascii_lowercase(),
                 fields,
                 field_index,
                 messages,
                 message_index,
                 enums: class_enums,
-                gen_events,
+                gen_events: !SILENT_CLASSES.contains(&c.name),
                 relations: Vec::new(),
             });
         }
@@ -357,7 +352,7 @@ pub fn zero(ty: &Ty, enums: &HashMap<String, Vec<String>>) -> Value {
     }
 }
 
-/// Parses a default as `xenapi.json` writes it (OCaml-ish: `""`, `0.`, `{}`, `{k -> v}`, `Null`).
+/// Parses a default as the datamodel writes it (OCaml-ish: `""`, `0.`, `{}`, `{k -> v}`, `Null`).
 fn parse_default(ty: &Ty, text: &str, enums: &HashMap<String, Vec<String>>) -> Option<Value> {
     let t = text.trim();
     Some(match ty {
@@ -404,56 +399,6 @@ fn unquote(t: &str) -> String {
         .and_then(|s| s.strip_suffix('"'))
         .unwrap_or(t)
         .replace("\\\"", "\"")
-}
-
-#[derive(Deserialize)]
-struct RawClass {
-    name: String,
-    fields: Vec<RawField>,
-    messages: Vec<RawMessage>,
-    #[serde(default)]
-    enums: Vec<RawEnum>,
-}
-
-#[derive(Deserialize)]
-struct RawField {
-    name: String,
-    #[serde(rename = "type")]
-    ty: String,
-    qualifier: String,
-    default: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawMessage {
-    name: String,
-    params: Vec<RawParam>,
-    #[serde(default)]
-    implicit: bool,
-}
-
-#[derive(Deserialize)]
-struct RawParam {
-    #[serde(rename = "type")]
-    ty: String,
-    name: String,
-    #[serde(default = "yes")]
-    required: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-struct RawEnum {
-    name: String,
-    values: Vec<RawEnumValue>,
-}
-
-#[derive(Deserialize)]
-struct RawEnumValue {
-    name: String,
 }
 
 #[cfg(test)]

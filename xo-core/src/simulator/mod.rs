@@ -11,7 +11,8 @@
 //! model is driven by the vendored datamodel: every class answers its implicit messages.
 //!
 //! Layout:
-//! - `datamodel`: `spec/xenapi.json` parsed (types, defaults, messages, one-to-many relations);
+//! - `datamodel`: the generated `model::meta` tables as typed classes (types, defaults,
+//!   messages, one-to-many relations);
 //! - `db`: class → ref → fields, uuid index, relation upkeep, change log keyed by generation;
 //! - `dispatch`: method lookup, parameter count/type checks, sessions and pool role, `Async.`;
 //! - `implicit`: getters, setters, map/set updates, records, lookups, create/destroy;
