@@ -1,5 +1,6 @@
 //! The HTTP/1.1 front end (hyper on a small tokio runtime): XML-RPC on POST `/`, `/RPC2` and
-//! any other path (longest-prefix, as xapi), JSON-RPC on POST `/jsonrpc`, `GET /rrd_updates`.
+//! any other path (longest-prefix, as xapi), JSON-RPC on POST `/jsonrpc`, `GET /rrd_updates`,
+//! `GET /export` and `PUT /import` (see `transfer`).
 //! One listener per simulated host, same port, its own loopback address.
 
 use std::net::IpAddr;
@@ -19,7 +20,7 @@ use super::faults::HttpFault;
 use super::state::Shared;
 use super::tls::TlsIdentity;
 use super::wire::{jsonrpc, xmlrpc};
-use super::{dispatch, rrd, SimError};
+use super::{dispatch, rrd, transfer, SimError};
 use crate::rpc::Limits;
 
 /// Largest request body accepted.
@@ -138,9 +139,9 @@ async fn serve_connection(
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
-fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
+pub(super) fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -155,7 +156,7 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Repl
 }
 
 /// xapi's HTML error page for requests it cannot parse.
-fn internal_error(detail: &str) -> Reply {
+pub(super) fn internal_error(detail: &str) -> Reply {
     let detail = detail
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -216,6 +217,19 @@ async fn handle(
             body,
         ));
     }
+    // XO asks for `/import/` with a trailing slash.
+    match (&method, path.trim_end_matches('/')) {
+        (&Method::GET, "/export") => {
+            let cookie = header(&req, hyper::header::COOKIE);
+            return Ok(transfer::export(&shared, host, &query, &cookie));
+        }
+        (&Method::PUT, "/import") => {
+            let cookie = header(&req, hyper::header::COOKIE);
+            let declared = header(&req, hyper::header::CONTENT_LENGTH).parse().ok();
+            return transfer::import(shared, host, query, cookie, declared, req.into_body()).await;
+        }
+        _ => {}
+    }
     if method != Method::POST {
         return Ok(reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"));
     }
@@ -241,6 +255,14 @@ async fn handle(
         }
     }
     Ok(reply)
+}
+
+fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 const THUMBPRINT_REQUEST: &str = "x-xenapi-request-host-certificate-thumbprint";

@@ -21,6 +21,7 @@
 //! - `tasks`, `events`: async tasks and `event.from`/`event.inject`;
 //! - `inventory`, `statedb`: the default pool, and xapi's `state.db` dump format;
 //! - `http`, `tls`, `rrd`, `wire`: hyper server, rcgen/rustls identity, `/rrd_updates`, codecs;
+//! - `transfer`, `xva`: `GET /export` and `PUT /import`, and the fake XVA they move;
 //! - `faults`: the fault-injection handle.
 //!
 //! One mutex guards the state; a condvar wakes `event.from` long-polls; a scheduler thread
@@ -43,10 +44,12 @@ mod statedb;
 mod storage;
 mod tasks;
 mod tls;
+mod transfer;
 mod vm;
 mod vm_config;
 mod vm_copy;
 mod wire;
+mod xva;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -81,6 +84,8 @@ pub struct SimConfig {
     pub db: Option<PathBuf>,
     /// Whether to serve HTTP at all (false: in-process `dispatch` only).
     pub serve: bool,
+    /// Largest `PUT /import` body accepted (larger ones get `413`); 64 MiB by default.
+    pub max_import_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -98,6 +103,7 @@ impl Default for SimConfig {
             guest_agent_delay: Duration::from_millis(200),
             db: None,
             serve: true,
+            max_import_bytes: transfer::DEFAULT_MAX_IMPORT,
         }
     }
 }
@@ -120,6 +126,7 @@ impl fmt::Debug for SimConfig {
             )
             .field("task_duration", &self.task_duration)
             .field("db", &self.db)
+            .field("max_import_bytes", &self.max_import_bytes)
             .finish()
     }
 }
@@ -218,6 +225,7 @@ impl Simulator {
             session_seq: 0,
             registrations: Default::default(),
             completed_tasks: Default::default(),
+            max_import_bytes: cfg.max_import_bytes,
         };
         let mut warnings = Vec::new();
         match &cfg.db {

@@ -54,6 +54,8 @@ pub struct State {
     pub registrations: HashMap<String, Registration>,
     /// Finished tasks, oldest first (xapi keeps at most `MAX_TASKS`).
     pub completed_tasks: std::collections::VecDeque<String>,
+    /// Largest `PUT /import` body accepted.
+    pub max_import_bytes: usize,
 }
 
 /// xapi's `max_tasks`: above this, the oldest completed tasks are deleted.

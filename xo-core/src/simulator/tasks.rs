@@ -11,7 +11,7 @@ use crate::rpc::Outcome;
 
 const STEPS: u32 = 4;
 
-fn new_task(st: &mut State, label: &str, description: &str) -> String {
+pub fn new_task(st: &mut State, label: &str, description: &str) -> String {
     let class = st.db.class_index("task");
     let host = st
         .hosts
@@ -148,7 +148,7 @@ fn release(st: &mut State, task: &str) {
     }
 }
 
-fn finish(st: &mut State, task: &str, result: Outcome<Value>) {
+pub fn finish(st: &mut State, task: &str, result: Outcome<Value>) {
     let tc = st.db.class_index("task");
     match result {
         Ok(v) => {
