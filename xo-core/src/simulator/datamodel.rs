@@ -460,5 +460,39 @@ mod tests {
         assert_eq!(vm.fields[res.2].name, "resident_on");
         assert!(!dm.class("session").unwrap().gen_events);
         assert!(dm.class("VM").unwrap().gen_events);
+        let power = ["Halted", "Paused", "Running", "Suspended"].map(String::from);
+        assert_eq!(dm.enum_values("vm_power_state"), Some(&power[..]));
+        assert_eq!(
+            vm.enums.get("vm_power_state").map(Vec::as_slice),
+            Some(&power[..])
+        );
+        let start = vm.message("start").unwrap();
+        let names: Vec<&str> = start.params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["session_id", "vm", "start_paused", "force"]);
+        assert!(start.session && !start.implicit);
+    }
+
+    #[test]
+    fn bad_metadata_is_an_error() {
+        use crate::model::meta::FieldMeta;
+        static BAD_TYPE: &[FieldMeta] = &[FieldMeta {
+            name: "x",
+            ty: "nonsense",
+            qualifier: "RW",
+            default: None,
+            lifecycle: "Published_s",
+        }];
+        let class = |fields, enums| ClassMeta {
+            name: "c",
+            rust_name: "C",
+            lifecycle: "Published_s",
+            enums,
+            fields,
+            messages: &[],
+        };
+        let e = Datamodel::from_meta(&[class(BAD_TYPE, &[])], &[]).unwrap_err();
+        assert!(e.contains("c.x: bad type nonsense"), "{e}");
+        let e = Datamodel::from_meta(&[class(&[], &["nope"])], &[]).unwrap_err();
+        assert!(e.contains("unknown enum nope"), "{e}");
     }
 }

@@ -11,6 +11,8 @@
 //! The archive is [`super::xva`]'s fake XVA. An import of one rebuilds the VM (halted, new
 //! uuid, its disks recreated on the target SR); any other non-empty body becomes a fresh VM
 //! named `Imported VM`. Import bodies are bounded by `SimConfig::max_import_bytes` (`413`).
+//! Not modelled: HTTP Basic auth, `use_compression` (the stream is never compressed),
+//! `preserve_power_state`, `restore`/`force`, and redirecting to the host that has the disks.
 
 use std::sync::Arc;
 
