@@ -1009,6 +1009,18 @@ fn bad_input_is_refused_with_what_and_where() {
         ("<value><value>1</value></value>", "typed value"),
         ("<value><data/></value>", "typed value"),
         ("<value>1</value><?xml version=\"1.0\"?>", "declaration"),
+        (
+            "<?xml version=\"1.0\"?><?xml version=\"1.0\"?><value>1</value>",
+            "declaration",
+        ),
+        (" <?xml version=\"1.0\"?><value>1</value>", "declaration"),
+        ("<value><?xml version=\"1.0\"?>1</value>", "declaration"),
+        (
+            "<value><struct><member><name>a<?xml version=\"1.0\"?></name><value/></member></struct></value>",
+            "declaration",
+        ),
+        ("<value><struct><member/></struct></value>", "expected <member> or </struct>"),
+        ("<value><array><data><member/></data></array></value>", "expected <value> or </data>"),
         ("<params/>", "expected <value>"),
     ];
     for (xml, what) in cases {
