@@ -161,7 +161,12 @@ impl<'de, T> serde::Deserialize<'de> for Ref<T> {
                 f.write_str("an object reference string")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Ref<T>, E> {
-                Ok(Ref::new(v))
+                // Records are full of null refs: share one string instead of allocating.
+                Ok(if v == NULL_REF {
+                    Ref::null()
+                } else {
+                    Ref::new(v)
+                })
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<Ref<T>, E> {
                 Ok(Ref::null())
