@@ -10,7 +10,7 @@ use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, IgnoredAny, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::lex::{Ev, Head, Item, Lexer, Tag};
+use super::lex::{Head, Item, Lexer, Tag};
 use super::prefix_path;
 use super::reader::{decode_base64, member_name, parse_bool, parse_double, parse_int};
 use crate::rpc::DecodeError;
@@ -289,17 +289,16 @@ struct Seq<'l, 'a> {
 impl Seq<'_, '_> {
     /// Reads `<data>` (or the empty forms) after a non-empty `<array>`.
     fn open(&mut self) -> Result<()> {
-        match self.lx.next()? {
-            Ev::Start(Tag::Data) => Ok(()),
-            Ev::Empty(Tag::Data) => {
+        match self.lx.item(Tag::Data, Tag::Array)? {
+            Item::Start => Ok(()),
+            Item::Empty => {
                 self.done = true;
                 self.lx.expect_end(Tag::Array)
             }
-            Ev::End(Tag::Array) => {
+            Item::End => {
                 self.done = true;
                 Ok(())
             }
-            other => Err(self.lx.unexpected(other, "<data>")),
         }
     }
 

@@ -175,28 +175,30 @@ pub(crate) struct Lexer<'a> {
 struct Acc<'a>(Option<Cow<'a, str>>);
 
 impl<'a> Acc<'a> {
-    /// Appends a piece; `left` bounds the bytes still to come, so joining allocates once.
-    fn push(&mut self, s: Cow<'a, str>, left: usize) {
+    /// Appends a piece. `left` bounds the bytes still to come; it is asked once, when the
+    /// text stops being a single borrowed piece, so joining allocates once.
+    fn push(&mut self, s: Cow<'a, str>, left: impl FnOnce() -> usize) {
         if self.0.is_none() {
             self.0 = Some(s);
         } else {
-            self.owned(left + s.len()).push_str(&s);
+            self.owned(|| left() + s.len()).push_str(&s);
         }
     }
 
-    fn push_char(&mut self, ch: char, left: usize) {
-        self.owned(left + ch.len_utf8()).push(ch);
+    fn push_char(&mut self, ch: char, left: impl FnOnce() -> usize) {
+        self.owned(|| left() + ch.len_utf8()).push(ch);
     }
 
-    fn owned(&mut self, more: usize) -> &mut String {
+    fn owned(&mut self, more: impl FnOnce() -> usize) -> &mut String {
         let c = self.0.get_or_insert(Cow::Borrowed(""));
         if let Cow::Borrowed(b) = *c {
-            let mut s = String::with_capacity(b.len() + more);
+            let mut s = String::with_capacity(b.len() + more());
             s.push_str(b);
             *c = Cow::Owned(s);
         }
         c.to_mut()
     }
+
     fn is_blank(&self) -> bool {
         self.0.as_deref().is_none_or(|s| s.bytes().all(is_ws))
     }
@@ -514,15 +516,15 @@ impl<'a> Lexer<'a> {
             match ev {
                 Event::Text(t) => {
                     let piece = self.text_of(t.into_inner())?;
-                    acc.push(piece, self.text_left());
+                    acc.push(piece, || self.text_left());
                 }
                 Event::CData(t) => {
                     let piece = self.text_of(t.into_inner())?;
-                    acc.push(piece, self.text_left());
+                    acc.push(piece, || self.text_left());
                 }
                 Event::GeneralRef(r) => {
                     let ch = self.resolve(&r)?;
-                    acc.push_char(ch, self.text_left());
+                    acc.push_char(ch, || self.text_left());
                 }
                 Event::Comment(_) | Event::PI(_) => {}
                 ev => {

@@ -107,8 +107,8 @@ fn typed<'a>(lx: &mut Lexer<'a>, tag: Tag, empty: bool) -> Result<Value, DecodeE
 /// The body of a non-empty `<array>`, through `</array>`.
 fn array(lx: &mut Lexer<'_>) -> Result<Vec<Value>, DecodeError> {
     let mut items = Vec::new();
-    match lx.next()? {
-        Ev::Start(Tag::Data) => loop {
+    match lx.item(Tag::Data, Tag::Array)? {
+        Item::Start => loop {
             let empty = match lx.item(Tag::Value, Tag::Data)? {
                 Item::Start => false,
                 Item::Empty => true,
@@ -117,9 +117,8 @@ fn array(lx: &mut Lexer<'_>) -> Result<Vec<Value>, DecodeError> {
             let i = items.len();
             items.push(value(lx, empty).map_err(|e| prefix_path(e, &format!("[{i}]")))?);
         },
-        Ev::Empty(Tag::Data) => {}
-        Ev::End(Tag::Array) => return Ok(items),
-        other => return Err(lx.unexpected(other, "<data>")),
+        Item::Empty => {}
+        Item::End => return Ok(items),
     }
     lx.expect_end(Tag::Array)?;
     Ok(items)
