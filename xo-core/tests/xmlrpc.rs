@@ -206,6 +206,17 @@ fn entities_char_refs_and_cdata() {
 }
 
 #[test]
+fn whitespace_inside_end_tags() {
+    let xml = "<value ><struct\t><member><name>a</name ><value>x</value\n></member  ></struct\r\n></value >";
+    let v = decode_value(xml.as_bytes(), lim()).unwrap();
+    assert_eq!(v.get("a").and_then(Value::as_str), Some("x"));
+    let typed: BTreeMap<String, String> = from_fragment(xml.as_bytes(), lim()).unwrap();
+    assert_eq!(typed.get("a").map(String::as_str), Some("x"));
+    // a different name is still a mismatch, whitespace or not
+    assert!(decode_value(b"<value>x</valu >", lim()).is_err());
+}
+
+#[test]
 fn prolog_comments_and_layout() {
     let xml = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c -->\n<methodResponse>\n  <params>\n    <param>\n      <value><int>1</int></value>\n    </param>\n  </params>\n</methodResponse>\n<!-- end -->\n";
     assert_eq!(

@@ -242,6 +242,9 @@ impl<'a> Lexer<'a> {
         cfg.expand_empty_elements = false;
         cfg.allow_dangling_amp = false;
         cfg.allow_unmatched_ends = false;
+        // `</value >` is legal XML but nobody writes it: the fast paths compare the raw name
+        // and the slow path trims (`end_tag`), instead of quick-xml trimming every end tag.
+        cfg.trim_markup_names_in_closing_tags = false;
         let mut lx = Lexer {
             src,
             rd,
@@ -403,6 +406,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn end_tag(&self, name: &[u8]) -> Result<Tag, DecodeError> {
+        let name = name.trim_ascii_end();
         Tag::from_name(name).ok_or_else(|| {
             self.err(format!(
                 "unexpected end tag </{}>",
