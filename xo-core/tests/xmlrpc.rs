@@ -206,6 +206,17 @@ fn entities_char_refs_and_cdata() {
 }
 
 #[test]
+fn whitespace_inside_end_tags() {
+    let xml = "<value ><struct\t><member><name>a</name ><value>x</value\n></member  ></struct\r\n></value >";
+    let v = decode_value(xml.as_bytes(), lim()).unwrap();
+    assert_eq!(v.get("a").and_then(Value::as_str), Some("x"));
+    let typed: BTreeMap<String, String> = from_fragment(xml.as_bytes(), lim()).unwrap();
+    assert_eq!(typed.get("a").map(String::as_str), Some("x"));
+    // a different name is still a mismatch, whitespace or not
+    assert!(decode_value(b"<value>x</valu >", lim()).is_err());
+}
+
+#[test]
 fn prolog_comments_and_layout() {
     let xml = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c -->\n<methodResponse>\n  <params>\n    <param>\n      <value><int>1</int></value>\n    </param>\n  </params>\n</methodResponse>\n<!-- end -->\n";
     assert_eq!(
@@ -1009,6 +1020,18 @@ fn bad_input_is_refused_with_what_and_where() {
         ("<value><value>1</value></value>", "typed value"),
         ("<value><data/></value>", "typed value"),
         ("<value>1</value><?xml version=\"1.0\"?>", "declaration"),
+        (
+            "<?xml version=\"1.0\"?><?xml version=\"1.0\"?><value>1</value>",
+            "declaration",
+        ),
+        (" <?xml version=\"1.0\"?><value>1</value>", "declaration"),
+        ("<value><?xml version=\"1.0\"?>1</value>", "declaration"),
+        (
+            "<value><struct><member><name>a<?xml version=\"1.0\"?></name><value/></member></struct></value>",
+            "declaration",
+        ),
+        ("<value><struct><member/></struct></value>", "expected <member> or </struct>"),
+        ("<value><array><data><member/></data></array></value>", "expected <value> or </data>"),
         ("<params/>", "expected <value>"),
     ];
     for (xml, what) in cases {

@@ -18,37 +18,70 @@ pub const NULL_REF: &str = "OpaqueRef:NULL";
 
 /// A reference to an object of class `T`, as the opaque string the server handed out.
 ///
-/// Cloning is cheap (shared string). The null ref, the empty string and xapi's
-/// `Ref:*` placeholders all count as null (XO does the same, after a xapi bug).
+/// xapi's refs are stored without a heap allocation and cloned by copy; a record holds a
+/// dozen of them. The null ref, the empty string and xapi's `Ref:*` placeholders all count
+/// as null (XO does the same, after a xapi bug).
 pub struct Ref<T> {
-    raw: Arc<str>,
+    raw: RefText,
     _class: PhantomData<fn() -> T>,
 }
 
+/// `OpaqueRef:` and a uuid: the length of every ref xapi hands out.
+const INLINE: usize = 46;
+
+/// A ref's text: inline up to [`INLINE`] bytes, shared beyond (other servers, tests).
+#[derive(Clone)]
+enum RefText {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Arc<str>),
+}
+
+impl RefText {
+    fn new(s: &str) -> Self {
+        if s.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            RefText::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            RefText::Shared(Arc::from(s))
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // `new` copied exactly `len` bytes of a `&str`, so this never fails; checking
+            // 46 bytes is far cheaper than the allocation it replaces.
+            RefText::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            RefText::Shared(s) => s,
+        }
+    }
+}
+
 impl<T> Ref<T> {
-    pub fn new(raw: impl Into<Arc<str>>) -> Self {
+    pub fn new(raw: impl AsRef<str>) -> Self {
         Ref {
-            raw: raw.into(),
+            raw: RefText::new(raw.as_ref()),
             _class: PhantomData,
         }
     }
 
     /// `OpaqueRef:NULL`.
     pub fn null() -> Self {
-        static NULL: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-        Ref {
-            raw: NULL.get_or_init(|| Arc::from(NULL_REF)).clone(),
-            _class: PhantomData,
-        }
+        Ref::new(NULL_REF)
     }
 
     pub fn is_null(&self) -> bool {
-        is_null_ref(&self.raw)
+        is_null_ref(self.as_str())
     }
 
     /// The wire text. For session refs this is a secret: do not log it.
     pub fn as_str(&self) -> &str {
-        &self.raw
+        self.raw.as_str()
     }
 
     /// Changes the class, for dynamic code that learned it at run time.
@@ -75,13 +108,13 @@ impl<T> Clone for Ref<T> {
 }
 impl<T> PartialEq for Ref<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw
+        self.as_str() == other.as_str()
     }
 }
 impl<T> Eq for Ref<T> {}
 impl<T> Hash for Ref<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.raw.hash(state)
+        self.as_str().hash(state)
     }
 }
 impl<T> PartialOrd for Ref<T> {
@@ -91,7 +124,7 @@ impl<T> PartialOrd for Ref<T> {
 }
 impl<T> Ord for Ref<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.raw.cmp(&other.raw)
+        self.as_str().cmp(other.as_str())
     }
 }
 impl<T> Default for Ref<T> {
@@ -101,7 +134,7 @@ impl<T> Default for Ref<T> {
 }
 impl<T> std::borrow::Borrow<str> for Ref<T> {
     fn borrow(&self) -> &str {
-        &self.raw
+        self.as_str()
     }
 }
 
@@ -110,7 +143,7 @@ impl<T: XapiClass> fmt::Debug for Ref<T> {
         if T::SECRET_REFS && !self.is_null() {
             write!(f, "Ref<{}>(<redacted>)", T::WIRE_NAME)
         } else {
-            write!(f, "Ref<{}>({})", T::WIRE_NAME, self.raw)
+            write!(f, "Ref<{}>({})", T::WIRE_NAME, self.as_str())
         }
     }
 }
@@ -120,7 +153,7 @@ impl<T: XapiClass> fmt::Display for Ref<T> {
         if T::SECRET_REFS && !self.is_null() {
             f.write_str("<redacted>")
         } else {
-            f.write_str(&self.raw)
+            f.write_str(self.as_str())
         }
     }
 }
@@ -137,18 +170,18 @@ impl<T> From<String> for Ref<T> {
 }
 impl<T> From<&Ref<T>> for crate::model::Value {
     fn from(r: &Ref<T>) -> Self {
-        crate::model::Value::String(r.raw.to_string())
+        crate::model::Value::String(r.as_str().to_owned())
     }
 }
 impl<T> From<Ref<T>> for crate::model::Value {
     fn from(r: Ref<T>) -> Self {
-        crate::model::Value::String(r.raw.to_string())
+        crate::model::Value::String(r.as_str().to_owned())
     }
 }
 
 impl<T> serde::Serialize for Ref<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.raw)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -186,6 +219,27 @@ mod tests {
     impl XapiClass for Session {
         const WIRE_NAME: &'static str = "session";
         const SECRET_REFS: bool = true;
+    }
+
+    #[test]
+    fn inline_and_long_refs_behave_alike() {
+        use std::collections::HashMap;
+        let short = "OpaqueRef:536000f4-bd6a-48f8-b0af-3ce429ca1790";
+        assert_eq!(short.len(), INLINE);
+        let long = format!("{short}-and-then-some");
+        let mut m: HashMap<Ref<Vm>, u8> = HashMap::new();
+        m.insert(Ref::new(short), 1);
+        m.insert(Ref::new(long.as_str()), 2);
+        m.insert(Ref::new(""), 3);
+        // Borrow<str> must hash like str for both representations.
+        assert_eq!(m.get(short), Some(&1));
+        assert_eq!(m.get(long.as_str()), Some(&2));
+        assert_eq!(m.get(""), Some(&3));
+        assert_eq!(Ref::<Vm>::new(long.clone()).as_str(), long);
+        assert_eq!(Ref::<Vm>::new("Ref:é").as_str(), "Ref:é");
+        assert!(Ref::<Vm>::new(short) < Ref::new(long.as_str()));
+        assert_eq!(Ref::<Vm>::new(short).clone().cast::<Session>().as_str(), short);
+        assert!(std::mem::size_of::<Ref<Vm>>() <= 48);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, IgnoredAny, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::lex::{Ev, Head, Lexer, Tag};
+use super::lex::{Head, Item, Lexer, Tag};
 use super::prefix_path;
 use super::reader::{decode_base64, member_name, parse_bool, parse_double, parse_int};
 use crate::rpc::DecodeError;
@@ -289,17 +289,16 @@ struct Seq<'l, 'a> {
 impl Seq<'_, '_> {
     /// Reads `<data>` (or the empty forms) after a non-empty `<array>`.
     fn open(&mut self) -> Result<()> {
-        match self.lx.next()? {
-            Ev::Start(Tag::Data) => Ok(()),
-            Ev::Empty(Tag::Data) => {
+        match self.lx.item(Tag::Data, Tag::Array)? {
+            Item::Start => Ok(()),
+            Item::Empty => {
                 self.done = true;
                 self.lx.expect_end(Tag::Array)
             }
-            Ev::End(Tag::Array) => {
+            Item::End => {
                 self.done = true;
                 Ok(())
             }
-            other => Err(self.lx.unexpected(other, "<data>")),
         }
     }
 
@@ -317,15 +316,14 @@ impl<'a> de::SeqAccess<'a> for Seq<'_, 'a> {
         if self.done {
             return Ok(None);
         }
-        let empty = match self.lx.next()? {
-            Ev::Start(Tag::Value) => false,
-            Ev::Empty(Tag::Value) => true,
-            Ev::End(Tag::Data) => {
+        let empty = match self.lx.item(Tag::Value, Tag::Data)? {
+            Item::Start => false,
+            Item::Empty => true,
+            Item::End => {
                 self.done = true;
                 self.lx.expect_end(Tag::Array)?;
                 return Ok(None);
             }
-            other => return Err(self.lx.unexpected(other, "<value> or </data>")),
         };
         let i = self.i;
         self.i += 1;
@@ -358,13 +356,13 @@ impl<'a> de::MapAccess<'a> for Map<'_, 'a> {
         if self.done {
             return Ok(None);
         }
-        match self.lx.next()? {
-            Ev::Start(Tag::Member) => {}
-            Ev::End(Tag::Struct) => {
+        match self.lx.item(Tag::Member, Tag::Struct)? {
+            Item::Start => {}
+            Item::End => {
                 self.done = true;
                 return Ok(None);
             }
-            other => return Err(self.lx.unexpected(other, "<member> or </struct>")),
+            Item::Empty => return Err(self.lx.empty_member()),
         }
         let pos = self.lx.pos();
         let name = member_name(self.lx)?;

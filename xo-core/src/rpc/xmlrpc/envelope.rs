@@ -4,7 +4,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 
 use super::de::ValueDe;
-use super::lex::{Ev, Head, Lexer, Tag};
+use super::lex::{Ev, Head, Item, Lexer, Tag};
 use super::{prefix_path, reader, Response};
 use crate::model::{ApiFailure, Value};
 use crate::rpc::{DecodeError, Outcome};
@@ -97,13 +97,13 @@ pub(crate) fn typed<T: DeserializeOwned>(lx: &mut Lexer<'_>) -> Result<Outcome<T
     let mut desc: Option<Vec<String>> = None;
     let mut open = !empty;
     while open {
-        match lx.next()? {
-            Ev::Start(Tag::Member) => {}
-            Ev::End(Tag::Struct) => {
+        match lx.item(Tag::Member, Tag::Struct)? {
+            Item::Start => {}
+            Item::End => {
                 open = false;
                 continue;
             }
-            other => return Err(lx.unexpected(other, "<member> or </struct>")),
+            Item::Empty => return Err(lx.empty_member()),
         }
         let name = reader::member_name(lx)?;
         let vempty = lx.expect_start(Tag::Value)?;

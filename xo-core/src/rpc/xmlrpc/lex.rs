@@ -69,6 +69,7 @@ impl Tag {
         })
     }
 
+    #[inline(always)]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Tag::MethodCall => "methodCall",
@@ -96,6 +97,7 @@ impl Tag {
     }
 
     /// Tags that may appear directly inside `<value>`.
+    #[inline(always)]
     fn is_type(self) -> bool {
         matches!(
             self,
@@ -134,6 +136,23 @@ impl Ev {
     }
 }
 
+/// What [`Lexer::item`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Item {
+    /// `<member>` / `<value>`
+    Start,
+    /// `<value/>` (`<member/>` is refused by the caller)
+    Empty,
+    /// `</struct>` / `</data>`
+    End,
+}
+
+/// `<tag>` without attributes: the form every xapi element has.
+#[inline(always)]
+fn is_plain(e: &quick_xml::events::BytesStart<'_>, tag: Tag) -> bool {
+    e.name().as_ref() == tag.name().as_bytes() && e.attributes_raw().is_empty()
+}
+
 /// What a `<value>` holds, once its start tag is read.
 pub(crate) enum Head<'a> {
     /// Untagged text; `</value>` has been consumed.
@@ -147,7 +166,6 @@ pub(crate) struct Lexer<'a> {
     rd: Reader<&'a [u8]>,
     depth: usize,
     max_depth: usize,
-    started: bool,
     /// Open elements while skipping an ignored subtree (reused between skips).
     skipping: Vec<Tag>,
 }
@@ -157,19 +175,30 @@ pub(crate) struct Lexer<'a> {
 struct Acc<'a>(Option<Cow<'a, str>>);
 
 impl<'a> Acc<'a> {
-    #[inline]
-    fn push(&mut self, s: Cow<'a, str>) {
-        match &mut self.0 {
-            None => self.0 = Some(s),
-            Some(c) => c.to_mut().push_str(&s),
+    /// Appends a piece. `left` bounds the bytes still to come; it is asked once, when the
+    /// text stops being a single borrowed piece, so joining allocates once.
+    fn push(&mut self, s: Cow<'a, str>, left: impl FnOnce() -> usize) {
+        if self.0.is_none() {
+            self.0 = Some(s);
+        } else {
+            self.owned(|| left() + s.len()).push_str(&s);
         }
     }
-    fn push_char(&mut self, ch: char) {
-        match &mut self.0 {
-            None => self.0 = Some(Cow::Owned(ch.to_string())),
-            Some(c) => c.to_mut().push(ch),
-        }
+
+    fn push_char(&mut self, ch: char, left: impl FnOnce() -> usize) {
+        self.owned(|| left() + ch.len_utf8()).push(ch);
     }
+
+    fn owned(&mut self, more: impl FnOnce() -> usize) -> &mut String {
+        let c = self.0.get_or_insert(Cow::Borrowed(""));
+        if let Cow::Borrowed(b) = *c {
+            let mut s = String::with_capacity(b.len() + more());
+            s.push_str(b);
+            *c = Cow::Owned(s);
+        }
+        c.to_mut()
+    }
+
     fn is_blank(&self) -> bool {
         self.0.as_deref().is_none_or(|s| s.bytes().all(is_ws))
     }
@@ -213,14 +242,30 @@ impl<'a> Lexer<'a> {
         cfg.expand_empty_elements = false;
         cfg.allow_dangling_amp = false;
         cfg.allow_unmatched_ends = false;
-        Ok(Lexer {
+        // `</value >` is legal XML but nobody writes it: the fast paths compare the raw name
+        // and the slow path trims (`end_tag`), instead of quick-xml trimming every end tag.
+        cfg.trim_markup_names_in_closing_tags = false;
+        let mut lx = Lexer {
             src,
             rd,
             depth: 0,
             max_depth: limits.max_depth,
-            started: false,
             skipping: Vec::new(),
-        })
+        };
+        // The declaration may only open the document: consume it here, so that every later
+        // read can treat a declaration as an error without tracking where it is.
+        if src
+            .strip_prefix('\u{feff}')
+            .unwrap_or(src)
+            .starts_with("<?xml")
+        {
+            match lx.raw()? {
+                Event::Decl(_) | Event::PI(_) => {}
+                Event::DocType(_) => return Err(lx.doctype()),
+                _ => return Err(lx.err("malformed XML declaration")),
+            }
+        }
+        Ok(lx)
     }
 
     pub(crate) fn pos(&self) -> u64 {
@@ -231,22 +276,64 @@ impl<'a> Lexer<'a> {
         DecodeError::new(msg).at(self.pos())
     }
 
-    /// One raw event, with the document-level rules applied.
+    #[cold]
+    fn doctype(&self) -> DecodeError {
+        self.err("DOCTYPE is not allowed (entities are never expanded)")
+    }
+
+    #[cold]
+    fn malformed(&self, e: quick_xml::Error) -> DecodeError {
+        DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
+    }
+
+    /// One quick-xml event. The fast paths below match the events a xapi reply is made of
+    /// and hand anything else to [`Lexer::classify`].
     #[inline(always)]
     fn raw(&mut self) -> Result<Event<'a>, DecodeError> {
-        let ev = self.rd.read_event().map_err(|e| {
-            DecodeError::new(format!("malformed XML: {e}")).at(self.rd.error_position())
-        })?;
-        let first = !self.started;
-        self.started = true;
+        match self.rd.read_event() {
+            Ok(ev) => Ok(ev),
+            Err(e) => Err(self.malformed(e)),
+        }
+    }
+
+    /// Any event reduced to a structural one: `None` for what may sit between elements
+    /// (whitespace, comments, processing instructions), an error for anything else.
+    #[inline(never)]
+    fn classify(&self, ev: Event<'a>) -> Result<Option<Ev>, DecodeError> {
         match ev {
-            Event::DocType(_) => {
-                Err(self.err("DOCTYPE is not allowed (entities are never expanded)"))
+            Event::Start(e) => self
+                .tag(e.name().as_ref(), e.attributes_raw())
+                .map(|t| Some(Ev::Start(t))),
+            Event::Empty(e) => self
+                .tag(e.name().as_ref(), e.attributes_raw())
+                .map(|t| Some(Ev::Empty(t))),
+            Event::End(e) => self.end_tag(e.name().as_ref()).map(|t| Some(Ev::End(t))),
+            Event::Text(t) => {
+                if t.iter().all(|&b| is_ws(b)) {
+                    Ok(None)
+                } else {
+                    let text = String::from_utf8_lossy(&t);
+                    Err(self.err(format!("unexpected text {}", snippet(text.trim()))))
+                }
             }
-            Event::Decl(_) if !first => {
-                Err(self.err("XML declaration is only allowed at the start"))
+            Event::CData(_) | Event::GeneralRef(_) => {
+                Err(self.err("unexpected text between elements"))
             }
-            ev => Ok(ev),
+            Event::Comment(_) | Event::PI(_) => Ok(None),
+            Event::Decl(_) => Err(self.err("XML declaration is only allowed at the start")),
+            Event::DocType(_) => Err(self.doctype()),
+            Event::Eof => Ok(Some(Ev::Eof)),
+        }
+    }
+
+    /// The structural event after `ev` and whatever may be skipped behind it.
+    #[inline(never)]
+    fn settle(&mut self, mut ev: Event<'a>) -> Result<Ev, DecodeError> {
+        loop {
+            match self.classify(ev)? {
+                Some(found) => return Ok(found),
+                None => ev = self.raw()?,
+            }
         }
     }
 
@@ -270,6 +357,17 @@ impl<'a> Lexer<'a> {
                 .map(Cow::Owned)
                 .map_err(|_| self.err("invalid UTF-8")),
         }
+    }
+
+    /// Bytes up to the next `<`: what is left of the current text at most, so a text that
+    /// must be joined from pieces (entity references) is allocated once.
+    fn text_left(&self) -> usize {
+        let rest = self
+            .src
+            .as_bytes()
+            .get(self.pos() as usize..)
+            .unwrap_or_default();
+        memchr::memchr(b'<', rest).unwrap_or(rest.len())
     }
 
     fn resolve(&self, r: &BytesRef<'_>) -> Result<char, DecodeError> {
@@ -298,7 +396,6 @@ impl<'a> Lexer<'a> {
         })
     }
 
-    #[inline(always)]
     fn tag(&self, name: &[u8], attrs: &[u8]) -> Result<Tag, DecodeError> {
         let tag = Tag::from_name(name)
             .ok_or_else(|| self.err(format!("unknown tag <{}>", String::from_utf8_lossy(name))))?;
@@ -308,8 +405,8 @@ impl<'a> Lexer<'a> {
         Ok(tag)
     }
 
-    #[inline(always)]
     fn end_tag(&self, name: &[u8]) -> Result<Tag, DecodeError> {
+        let name = name.trim_ascii_end();
         Tag::from_name(name).ok_or_else(|| {
             self.err(format!(
                 "unexpected end tag </{}>",
@@ -320,35 +417,9 @@ impl<'a> Lexer<'a> {
 
     /// The next structural event; whitespace, comments and processing instructions between
     /// elements are skipped, any other text is an error.
-    #[inline]
     pub(crate) fn next(&mut self) -> Result<Ev, DecodeError> {
-        loop {
-            match self.raw()? {
-                Event::Start(e) => {
-                    return self
-                        .tag(e.name().as_ref(), e.attributes_raw())
-                        .map(Ev::Start)
-                }
-                Event::Empty(e) => {
-                    return self
-                        .tag(e.name().as_ref(), e.attributes_raw())
-                        .map(Ev::Empty)
-                }
-                Event::End(e) => return self.end_tag(e.name().as_ref()).map(Ev::End),
-                Event::Text(t) => {
-                    if !t.iter().all(|&b| is_ws(b)) {
-                        let text = String::from_utf8_lossy(&t);
-                        return Err(self.err(format!("unexpected text {}", snippet(text.trim()))));
-                    }
-                }
-                Event::CData(_) | Event::GeneralRef(_) => {
-                    return Err(self.err("unexpected text between elements"));
-                }
-                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
-                Event::DocType(_) => return Err(self.err("DOCTYPE is not allowed")),
-                Event::Eof => return Ok(Ev::Eof),
-            }
-        }
+        let ev = self.raw()?;
+        self.settle(ev)
     }
 
     pub(crate) fn unexpected(&self, found: Ev, wanted: &str) -> DecodeError {
@@ -360,19 +431,66 @@ impl<'a> Lexer<'a> {
     }
 
     /// Expects `<tag>` or `<tag/>`; returns true for the empty form.
+    #[inline(always)]
     pub(crate) fn expect_start(&mut self, tag: Tag) -> Result<bool, DecodeError> {
-        match self.next()? {
+        match self.raw()? {
+            Event::Start(e) if is_plain(&e, tag) => Ok(false),
+            ev => self.expect_start_slow(ev, tag),
+        }
+    }
+
+    #[inline(never)]
+    fn expect_start_slow(&mut self, ev: Event<'a>, tag: Tag) -> Result<bool, DecodeError> {
+        match self.settle(ev)? {
             Ev::Start(t) if t == tag => Ok(false),
             Ev::Empty(t) if t == tag => Ok(true),
             other => Err(self.unexpected(other, &format!("<{}>", tag.name()))),
         }
     }
 
+    #[inline(always)]
     pub(crate) fn expect_end(&mut self, tag: Tag) -> Result<(), DecodeError> {
-        match self.next()? {
+        match self.raw()? {
+            Event::End(e) if e.name().as_ref() == tag.name().as_bytes() => Ok(()),
+            ev => self.expect_end_slow(ev, tag),
+        }
+    }
+
+    #[inline(never)]
+    fn expect_end_slow(&mut self, ev: Event<'a>, tag: Tag) -> Result<(), DecodeError> {
+        match self.settle(ev)? {
             Ev::End(t) if t == tag => Ok(()),
             other => Err(self.unexpected(other, &format!("</{}>", tag.name()))),
         }
+    }
+
+    /// The next item of a list (`<member>` in a struct, `<value>` in `<data>`) or the end
+    /// of the list (`</struct>`, `</data>`).
+    #[inline(always)]
+    pub(crate) fn item(&mut self, open: Tag, close: Tag) -> Result<Item, DecodeError> {
+        match self.raw()? {
+            Event::Start(e) if is_plain(&e, open) => Ok(Item::Start),
+            Event::End(e) if e.name().as_ref() == close.name().as_bytes() => Ok(Item::End),
+            ev => self.item_slow(ev, open, close),
+        }
+    }
+
+    #[inline(never)]
+    fn item_slow(&mut self, ev: Event<'a>, open: Tag, close: Tag) -> Result<Item, DecodeError> {
+        match self.settle(ev)? {
+            Ev::Start(t) if t == open => Ok(Item::Start),
+            Ev::Empty(t) if t == open => Ok(Item::Empty),
+            Ev::End(t) if t == close => Ok(Item::End),
+            other => {
+                Err(self.unexpected(other, &format!("<{}> or </{}>", open.name(), close.name())))
+            }
+        }
+    }
+
+    /// `<member/>`, which [`Lexer::item`] reports as [`Item::Empty`].
+    #[cold]
+    pub(crate) fn empty_member(&self) -> DecodeError {
+        self.unexpected(Ev::Empty(Tag::Member), "<member> or </struct>")
     }
 
     /// After the root element closed: only whitespace, comments and PIs may follow.
@@ -390,39 +508,62 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Collects text pieces until an element event; returns the text and that event.
-    #[inline]
-    fn gather(&mut self) -> Result<(Acc<'a>, Ev), DecodeError> {
-        let mut acc = Acc::default();
+    /// Collects text pieces, starting with `acc` and the event `ev`, until an element
+    /// event; returns the text and that event.
+    #[inline(never)]
+    fn gather(
+        &mut self,
+        mut acc: Acc<'a>,
+        mut ev: Event<'a>,
+    ) -> Result<(Acc<'a>, Ev), DecodeError> {
         loop {
-            match self.raw()? {
-                Event::Text(t) => acc.push(self.text_of(t.into_inner())?),
-                Event::CData(t) => acc.push(self.text_of(t.into_inner())?),
-                Event::GeneralRef(r) => acc.push_char(self.resolve(&r)?),
+            match ev {
+                Event::Text(t) => {
+                    let piece = self.text_of(t.into_inner())?;
+                    acc.push(piece, || self.text_left());
+                }
+                Event::CData(t) => {
+                    let piece = self.text_of(t.into_inner())?;
+                    acc.push(piece, || self.text_left());
+                }
+                Event::GeneralRef(r) => {
+                    let ch = self.resolve(&r)?;
+                    acc.push_char(ch, || self.text_left());
+                }
                 Event::Comment(_) | Event::PI(_) => {}
-                Event::Start(e) => {
-                    return Ok((
-                        acc,
-                        Ev::Start(self.tag(e.name().as_ref(), e.attributes_raw())?),
-                    ))
+                ev => {
+                    let found = self.settle(ev)?;
+                    return Ok((acc, found));
                 }
-                Event::Empty(e) => {
-                    return Ok((
-                        acc,
-                        Ev::Empty(self.tag(e.name().as_ref(), e.attributes_raw())?),
-                    ))
-                }
-                Event::End(e) => return Ok((acc, Ev::End(self.end_tag(e.name().as_ref())?))),
-                Event::Eof => return Ok((acc, Ev::Eof)),
-                Event::Decl(_) | Event::DocType(_) => return Err(self.err("misplaced declaration")),
             }
+            ev = self.raw()?;
         }
     }
 
     /// The text content of a leaf element whose start tag was just read, through its end tag.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn text(&mut self, tag: Tag) -> Result<Cow<'a, str>, DecodeError> {
-        match self.gather()? {
+        match self.raw()? {
+            Event::Text(t) => {
+                let s = self.text_of(t.into_inner())?;
+                match self.raw()? {
+                    Event::End(e) if e.name().as_ref() == tag.name().as_bytes() => Ok(s),
+                    ev => self.text_slow(Acc(Some(s)), ev, tag),
+                }
+            }
+            Event::End(e) if e.name().as_ref() == tag.name().as_bytes() => Ok(Cow::Borrowed("")),
+            ev => self.text_slow(Acc::default(), ev, tag),
+        }
+    }
+
+    #[inline(never)]
+    fn text_slow(
+        &mut self,
+        acc: Acc<'a>,
+        ev: Event<'a>,
+        tag: Tag,
+    ) -> Result<Cow<'a, str>, DecodeError> {
+        match self.gather(acc, ev)? {
             (acc, Ev::End(t)) if t == tag => Ok(acc.finish()),
             (_, other) => Err(self.unexpected(other, &format!("text or </{}>", tag.name()))),
         }
@@ -430,9 +571,30 @@ impl<'a> Lexer<'a> {
 
     /// Reads what follows `<value>`: untagged text (through `</value>`) or a typed child's
     /// start tag. Whitespace around a typed child is ignored; other text is an error.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn value_head(&mut self) -> Result<Head<'a>, DecodeError> {
-        let (acc, ev) = self.gather()?;
+        match self.raw()? {
+            Event::Text(t) => {
+                let s = self.text_of(t.into_inner())?;
+                match self.raw()? {
+                    Event::End(e) if e.name().as_ref() == b"value" => Ok(Head::Text(s)),
+                    ev => self.value_head_slow(Acc(Some(s)), ev),
+                }
+            }
+            Event::Start(e) => match Tag::from_name(e.name().as_ref()) {
+                Some(t) if t.is_type() && e.attributes_raw().is_empty() => {
+                    Ok(Head::Typed(t, false))
+                }
+                _ => self.value_head_slow(Acc::default(), Event::Start(e)),
+            },
+            Event::End(e) if e.name().as_ref() == b"value" => Ok(Head::Text(Cow::Borrowed(""))),
+            ev => self.value_head_slow(Acc::default(), ev),
+        }
+    }
+
+    #[inline(never)]
+    fn value_head_slow(&mut self, acc: Acc<'a>, ev: Event<'a>) -> Result<Head<'a>, DecodeError> {
+        let (acc, ev) = self.gather(acc, ev)?;
         match ev {
             Ev::End(Tag::Value) => Ok(Head::Text(acc.finish())),
             Ev::Start(t) | Ev::Empty(t) if t.is_type() => {
@@ -450,6 +612,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips whitespace after a typed child and consumes `</value>`.
+    #[inline(always)]
     pub(crate) fn end_value(&mut self) -> Result<(), DecodeError> {
         self.expect_end(Tag::Value)
     }
@@ -491,7 +654,10 @@ impl<'a> Lexer<'a> {
                     self.resolve(&r)?;
                 }
                 Event::Eof => break Err(self.err("truncated document: unexpected end of document")),
-                Event::Decl(_) | Event::DocType(_) => break Err(self.err("misplaced declaration")),
+                Event::Decl(_) => {
+                    break Err(self.err("XML declaration is only allowed at the start"))
+                }
+                Event::DocType(_) => break Err(self.doctype()),
                 Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
             }
         };

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
-use super::lex::{snippet, Ev, Head, Lexer, Tag};
+use super::lex::{snippet, Ev, Head, Item, Lexer, Tag};
 use super::{prefix_path, Response};
 use crate::model::{parse_float, DateTime, Struct, Value};
 use crate::rpc::{DecodeError, MethodCall};
@@ -107,20 +107,18 @@ fn typed<'a>(lx: &mut Lexer<'a>, tag: Tag, empty: bool) -> Result<Value, DecodeE
 /// The body of a non-empty `<array>`, through `</array>`.
 fn array(lx: &mut Lexer<'_>) -> Result<Vec<Value>, DecodeError> {
     let mut items = Vec::new();
-    match lx.next()? {
-        Ev::Start(Tag::Data) => loop {
-            let empty = match lx.next()? {
-                Ev::Start(Tag::Value) => false,
-                Ev::Empty(Tag::Value) => true,
-                Ev::End(Tag::Data) => break,
-                other => return Err(lx.unexpected(other, "<value> or </data>")),
+    match lx.item(Tag::Data, Tag::Array)? {
+        Item::Start => loop {
+            let empty = match lx.item(Tag::Value, Tag::Data)? {
+                Item::Start => false,
+                Item::Empty => true,
+                Item::End => break,
             };
             let i = items.len();
             items.push(value(lx, empty).map_err(|e| prefix_path(e, &format!("[{i}]")))?);
         },
-        Ev::Empty(Tag::Data) => {}
-        Ev::End(Tag::Array) => return Ok(items),
-        other => return Err(lx.unexpected(other, "<data>")),
+        Item::Empty => {}
+        Item::End => return Ok(items),
     }
     lx.expect_end(Tag::Array)?;
     Ok(items)
@@ -130,10 +128,10 @@ fn array(lx: &mut Lexer<'_>) -> Result<Vec<Value>, DecodeError> {
 fn members(lx: &mut Lexer<'_>) -> Result<Struct, DecodeError> {
     let mut out = Struct::new();
     loop {
-        match lx.next()? {
-            Ev::Start(Tag::Member) => {}
-            Ev::End(Tag::Struct) => return Ok(out),
-            other => return Err(lx.unexpected(other, "<member> or </struct>")),
+        match lx.item(Tag::Member, Tag::Struct)? {
+            Item::Start => {}
+            Item::End => return Ok(out),
+            Item::Empty => return Err(lx.empty_member()),
         }
         let name = member_name(lx)?;
         let empty = lx.expect_start(Tag::Value)?;
