@@ -273,7 +273,17 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
 
     // Storage: local LVM per host, a shared NFS SR, and the guest-tools ISO SR.
     let (src, pbdc, smc, vdic) = (c(st, "SR"), c(st, "PBD"), c(st, "SM"), c(st, "VDI"));
-    for (ty, name) in [("lvm", "Local LVM"), ("nfs", "NFS"), ("iso", "ISO")] {
+    // Drivers XCP-ng ships (`SR.create` refuses other types with SR_UNKNOWN_DRIVER).
+    for (ty, name) in [
+        ("lvm", "Local LVM"),
+        ("ext", "Local EXT3 VHD"),
+        ("nfs", "NFS"),
+        ("smb", "SMB"),
+        ("lvmoiscsi", "LVM over iSCSI"),
+        ("lvmohba", "LVM over FC"),
+        ("iso", "ISO"),
+        ("udev", "Removable storage"),
+    ] {
         st.db.create(
             smc,
             None,

@@ -17,7 +17,8 @@
 //! - `dispatch`: method lookup, parameter count/type checks, sessions and pool role, `Async.`;
 //! - `implicit`: getters, setters, map/set updates, records, lookups, create/destroy;
 //! - `vm` (power state machine), `vm_copy`, `vm_config`, `guest`, `storage`, `net`, `ops`: the
-//!   custom messages (state machines and their errors);
+//!   custom messages (state machines and their errors); `migrate`, `host_ops`, `sr_ops`:
+//!   migrations and evacuation, host enable/disable, SR and PBD lifecycle;
 //! - `tasks`, `events`: async tasks and `event.from`/`event.inject`;
 //! - `inventory`, `statedb`: the default pool, and xapi's `state.db` dump format;
 //! - `http`, `tls`, `rrd`, `wire`: hyper server, rcgen/rustls identity, `/rrd_updates`, codecs;
@@ -33,12 +34,15 @@ mod dispatch;
 mod events;
 mod faults;
 mod guest;
+mod host_ops;
 mod http;
 mod implicit;
 mod inventory;
+mod migrate;
 mod net;
 mod ops;
 mod rrd;
+mod sr_ops;
 mod state;
 mod statedb;
 mod storage;
