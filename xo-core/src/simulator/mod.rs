@@ -42,6 +42,7 @@ mod migrate;
 mod net;
 mod ops;
 mod rrd;
+mod session_idle;
 mod sr_ops;
 mod state;
 mod statedb;
@@ -90,6 +91,13 @@ pub struct SimConfig {
     pub serve: bool,
     /// Largest `PUT /import` body accepted (larger ones get `413`); 64 MiB by default.
     pub max_import_bytes: usize,
+    /// How long a blocked `event.from` waits after the first change it sees before it
+    /// replies, so that a burst arrives in one batch. xapi's `event_from_delay`: 50 ms.
+    /// Zero replies at once.
+    pub event_from_delay: Duration,
+    /// Sessions unused for this long are destroyed (`SESSION_INVALID` on next use). xapi's
+    /// `inactive_session_timeout` is 24 h, the default here; `None` keeps sessions forever.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -108,6 +116,8 @@ impl Default for SimConfig {
             db: None,
             serve: true,
             max_import_bytes: transfer::DEFAULT_MAX_IMPORT,
+            event_from_delay: Duration::from_millis(50),
+            session_idle_timeout: Some(Duration::from_secs(86_400)),
         }
     }
 }
@@ -131,6 +141,8 @@ impl fmt::Debug for SimConfig {
             .field("task_duration", &self.task_duration)
             .field("db", &self.db)
             .field("max_import_bytes", &self.max_import_bytes)
+            .field("event_from_delay", &self.event_from_delay)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .finish()
     }
 }
@@ -230,6 +242,8 @@ impl Simulator {
             registrations: Default::default(),
             completed_tasks: Default::default(),
             max_import_bytes: cfg.max_import_bytes,
+            event_from_delay: cfg.event_from_delay,
+            session_idle_timeout: cfg.session_idle_timeout,
         };
         let mut warnings = Vec::new();
         match &cfg.db {
