@@ -20,7 +20,8 @@
 //!   custom messages (state machines and their errors); `migrate`, `host_ops`, `sr_ops`:
 //!   migrations and evacuation, host enable/disable, SR and PBD lifecycle;
 //! - `tasks`, `events`: async tasks and `event.from`/`event.inject`;
-//! - `inventory`, `statedb`: the default pool, and xapi's `state.db` dump format;
+//! - `inventory` (+ `inventory_bond`), `statedb`: the default pool, and xapi's `state.db`
+//!   dump format;
 //! - `http`, `tls`, `rrd`, `wire`: hyper server, rcgen/rustls identity, `/rrd_updates`, codecs;
 //! - `transfer`, `xva`: `GET /export` and `PUT /import`, and the fake XVA they move;
 //! - `faults`: the fault-injection handle.
@@ -38,6 +39,7 @@ mod host_ops;
 mod http;
 mod implicit;
 mod inventory;
+mod inventory_bond;
 mod migrate;
 mod net;
 mod ops;
