@@ -449,8 +449,12 @@ fn migrate_send_within_the_pool_moves_disks_and_nics() {
         )
         .unwrap_err();
     assert_eq!(e.code, "VM_MIGRATE_CONTACT_REMOTE_SERVICE_FAILED");
-    // A paused VM cannot be migrated.
+    // A paused VM cannot be migrated, and says so in its allowed operations.
+    let allowed = |vm: &Value| list(&t.get("VM", "allowed_operations", vm));
+    assert!(allowed(&vm).contains(&s("migrate_send")));
+    assert!(allowed(&vm).contains(&s("pool_migrate")));
     t.ok("VM.pause", vec![vm.clone()]);
+    assert!(!allowed(&vm).contains(&s("migrate_send")));
     let e = send(map(&[]), map(&[])).unwrap_err();
     assert_eq!(e.code, "VM_BAD_POWER_STATE");
 }
@@ -543,7 +547,14 @@ fn sr_create_forget_destroy_and_pbds() {
             ("name_label", s("d")),
         ])],
     );
+    let tok = t.token();
     t.ok("SR.forget", vec![sr.clone()]);
+    let evs = t.events(&["sr", "pbd", "vdi"], &tok);
+    assert!(evs.contains(&("sr".into(), "del".into(), sr.clone())));
+    assert!(evs.contains(&("vdi".into(), "del".into(), vdi.clone())));
+    for p in &pbds {
+        assert!(evs.contains(&("pbd".into(), "del".into(), p.clone())));
+    }
     for gone in [("SR", &sr), ("PBD", &pbds[0]), ("VDI", &vdi)] {
         assert_eq!(
             t.err(&format!("{}.get_record", gone.0), vec![gone.1.clone()])

@@ -70,6 +70,7 @@ const LISTED_OPS: &[&str] = &[
     "pause",
     "unpause",
     "pool_migrate",
+    "migrate_send",
     "clone",
     "copy",
     "snapshot",
