@@ -77,7 +77,7 @@ fn a_burst_arrives_in_one_batch() {
             (events, Instant::now())
         });
         // Let the waiter block first.
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(400));
         let start = Instant::now();
         // A few milliseconds apart, so that without batching the waiter, woken by the first
         // change, would reply before the last ones.
@@ -108,7 +108,8 @@ fn default_delay_holds_the_reply_after_the_first_change() {
             let (events, _) = from(&sim, &sess, &token, 10.0);
             (events.len(), Instant::now())
         });
-        std::thread::sleep(Duration::from_millis(100));
+        // Let the waiter block first.
+        std::thread::sleep(Duration::from_millis(400));
         let changed = Instant::now();
         new_network(&sim, &sess);
         let (n, at) = waiter.join().unwrap();
@@ -135,16 +136,16 @@ fn pending_changes_are_returned_at_once() {
 #[test]
 fn idle_sessions_expire_and_used_ones_do_not() {
     let (sim, idle) = start(SimConfig {
-        session_idle_timeout: Some(Duration::from_millis(800)),
+        session_idle_timeout: Some(Duration::from_millis(1500)),
         ..in_process()
     });
     let (u, p) = sim.credentials();
     let busy = sim
         .dispatch("session.login_with_password", vec![s(&u), s(&p)])
         .unwrap();
-    // `busy` is used every 300 ms for 1.5 s; `idle` is left alone.
-    for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(300));
+    // `busy` is used every 250 ms for 2 s; `idle` is left alone.
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(250));
         sim.dispatch("host.get_all", vec![busy.clone()]).unwrap();
     }
     let e = sim
