@@ -3,7 +3,11 @@
 //! ```text
 //! cargo run --example simulator -- [--listen 127.0.0.1:PORT] [--tls] [--hosts N] [--vms N]
 //!     [--db FILE] [--user USER:PASSWORD] [--task-ms N] [--latency-ms N]
+//!     [--event-delay-ms N] [--session-idle-s N]
 //! ```
+//!
+//! `--event-delay-ms` is `event.from`'s batching delay (xapi: 50); `--session-idle-s` destroys
+//! sessions idle that long (xapi: 86400; 0 never).
 //!
 //! The first stdout line is `listening on http://127.0.0.1:PORT` (or `https://…` followed by
 //! `sha256 fingerprint AA:BB:…`), then `credentials: USER PASSWORD`.
@@ -22,7 +26,7 @@ use xo_core::simulator::{Faults, SimConfig, Simulator};
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
-    eprintln!("usage: simulator [--listen ADDR:PORT] [--tls] [--hosts N] [--vms N] [--db FILE] [--user USER:PASSWORD] [--task-ms N] [--latency-ms N]");
+    eprintln!("usage: simulator [--listen ADDR:PORT] [--tls] [--hosts N] [--vms N] [--db FILE] [--user USER:PASSWORD] [--task-ms N] [--latency-ms N] [--event-delay-ms N] [--session-idle-s N]");
     ExitCode::from(2)
 }
 
@@ -53,6 +57,19 @@ fn main() -> ExitCode {
                             .parse()
                             .map_err(|e| format!("--task-ms: {e}"))?,
                     )
+                }
+                "--event-delay-ms" => {
+                    cfg.event_from_delay = Duration::from_millis(
+                        value("--event-delay-ms")?
+                            .parse()
+                            .map_err(|e| format!("--event-delay-ms: {e}"))?,
+                    )
+                }
+                "--session-idle-s" => {
+                    let secs: u64 = value("--session-idle-s")?
+                        .parse()
+                        .map_err(|e| format!("--session-idle-s: {e}"))?;
+                    cfg.session_idle_timeout = (secs > 0).then(|| Duration::from_secs(secs));
                 }
                 "--latency-ms" => {
                     latency = Some(Duration::from_millis(

@@ -86,7 +86,9 @@ fn inventory_has_the_expected_shape() {
     assert_eq!(count("host"), 2);
     assert_eq!(count("pool"), 1);
     assert_eq!(count("VLAN"), 6);
-    assert_eq!(count("PIF"), 12);
+    // Per host: 3 NICs + 3 VLANs; the last host also has eth3, eth4 and their bond0.
+    assert_eq!(count("PIF"), 15);
+    assert_eq!(count("Bond"), 1);
     let vms = ok(&sim, "VM.get_all_records", vec![sess.clone()]);
     let vms = vms.as_struct().unwrap();
     let templates = vms

@@ -842,8 +842,10 @@ fn optional_parameters_default() {
         .unwrap()
         .iter()
         .filter(|p| {
+            // Free NICs: not the management one, not already in the inventory's bond.
             t.get("PIF", "physical", p) == Value::Bool(true)
                 && t.get("PIF", "device", p) != s("eth0")
+                && t.get("PIF", "bond_slave_of", p) == s("OpaqueRef:NULL")
         })
         .cloned()
         .collect();

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::datamodel::{Class, Datamodel, Message, Qualifier, Ty};
 use super::state::{Session, Shared, State, MAX_ANONYMOUS_SESSIONS, MAX_SESSIONS_PER_ORIGINATOR};
-use super::{events, implicit, ops, tasks};
+use super::{events, implicit, ops, session_idle, tasks};
 use crate::model::{ApiFailure, DateTime, Struct, Value};
 use crate::rpc::Outcome;
 
@@ -137,7 +137,7 @@ pub fn call(shared: &Arc<Shared>, host: usize, method: &str, params: Vec<Value>)
     }
     let mut st = shared.lock();
     let session = if msg.session {
-        Some(check_session(&st, host, &params[0])?)
+        Some(check_session(&mut st, host, &params[0])?)
     } else {
         None
     };
@@ -178,19 +178,20 @@ pub fn run(cx: &mut Cx, class: &Class, action: Action, args: &[Value]) -> Outcom
     }
 }
 
-/// Validates a session for a call arriving at `host`.
-pub fn check_session(st: &State, host: usize, v: &Value) -> Result<String, ApiFailure> {
+/// Validates a session for a call arriving at `host`, and marks it used.
+pub fn check_session(st: &mut State, host: usize, v: &Value) -> Result<String, ApiFailure> {
     let r = v.as_str().unwrap_or_default();
-    let s = st.sessions.get(r);
-    if host != st.master {
-        // A member only serves its own emergency (local) sessions.
-        return match s {
-            Some(s) if s.local && s.host == host => Ok(r.to_owned()),
-            _ => Err(fail("HOST_IS_SLAVE", &[&st.master_address()])),
-        };
-    }
-    match s {
-        Some(s) if !s.local || s.host == host => Ok(r.to_owned()),
+    let usable = st.sessions.get(r).map(|s| {
+        if host != st.master {
+            // A member only serves its own emergency (local) sessions.
+            s.local && s.host == host
+        } else {
+            !s.local || s.host == host
+        }
+    });
+    match usable {
+        Some(true) if session_idle::touch(st, r) => Ok(r.to_owned()),
+        _ if host != st.master => Err(fail("HOST_IS_SLAVE", &[&st.master_address()])),
         _ => Err(fail("SESSION_INVALID", &[r])),
     }
 }
@@ -219,6 +220,7 @@ fn login(shared: &Arc<Shared>, host: usize, params: &[Value], local: bool) -> Ou
             &[uname, "Authentication failure"],
         ));
     }
+    session_idle::sweep(&mut st);
     let r = format!("OpaqueRef:{}", secret_uuid());
     let class = st.db.class_index("session");
     let host_ref = st.hosts.get(host).map(|h| h.r.clone()).unwrap_or_default();
@@ -266,6 +268,8 @@ fn login(shared: &Arc<Shared>, host: usize, params: &[Value], local: bool) -> Ou
             local,
             originator,
             seq,
+            last_active: std::time::Instant::now(),
+            last_written: std::time::Instant::now(),
         },
     );
     Ok(Value::String(r))

@@ -9,7 +9,7 @@ use super::datamodel::{Datamodel, Message};
 use super::db::{record_of, Change, Db};
 use super::dispatch::{check_session, coerce, fail, Cx};
 use super::state::{Registration, Shared, State};
-use crate::model::{Struct, Value};
+use crate::model::{ApiFailure, Struct, Value};
 use crate::rpc::Outcome;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +164,7 @@ fn collect(db: &Db, subs: &[Sub], classes: &[usize], from: Option<u64>) -> Vec<V
 pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) -> Outcome<Value> {
     let dm = Datamodel::get();
     let mut st = shared.lock();
-    check_session(&st, host, &params[0])?;
+    check_session(&mut st, host, &params[0])?;
     let classes = coerce(dm, &msg.params[1].ty, params[1].clone())
         .ok_or_else(|| fail("FIELD_TYPE_ERROR", &["classes"]))?;
     let tok = params[2]
@@ -183,9 +183,22 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     let session = params[0].as_str().unwrap_or_default().to_owned();
     let mut since = from;
+    // Set once the call has had to wait: the first change it sees then starts the batching
+    // delay (xapi's `event_from_delay`), so that a burst comes back in one reply.
+    let mut waited = false;
     loop {
         let events = collect(&st.db, &subs, &class_list, since);
         let now = Instant::now();
+        let delay = st.event_from_delay;
+        if waited && !events.is_empty() && !delay.is_zero() {
+            waited = false;
+            let until = (now + delay).min(deadline);
+            drop(st);
+            std::thread::sleep(until.saturating_duration_since(now));
+            st = shared.lock();
+            check_alive(shared, &st, &session)?;
+            continue;
+        }
         if !events.is_empty() || since.is_none() || now >= deadline {
             let counts = class_list
                 .iter()
@@ -209,13 +222,20 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
             .wait_timeout(st, deadline - now)
             .unwrap_or_else(|e| e.into_inner())
             .0;
-        if !st.sessions.contains_key(&session) {
-            return Err(fail("SESSION_INVALID", &[&session]));
-        }
-        if shared.stopped.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(fail("INTERNAL_ERROR", &["the simulator is stopping"]));
-        }
+        waited = true;
+        check_alive(shared, &st, &session)?;
     }
+}
+
+/// After a wait: the session may have been destroyed, or the simulator stopped.
+fn check_alive(shared: &Shared, st: &State, session: &str) -> Result<(), ApiFailure> {
+    if !st.sessions.contains_key(session) {
+        return Err(fail("SESSION_INVALID", &[session]));
+    }
+    if shared.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(fail("INTERNAL_ERROR", &["the simulator is stopping"]));
+    }
+    Ok(())
 }
 
 /// Legacy `event.register(classes)`: adds classes to the session's subscription.
@@ -261,7 +281,7 @@ pub fn unregister(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
 pub fn next(shared: &Arc<Shared>, host: usize, params: &[Value]) -> Outcome<Value> {
     let dm = Datamodel::get();
     let mut st = shared.lock();
-    let session = check_session(&st, host, &params[0])?;
+    let session = check_session(&mut st, host, &params[0])?;
     loop {
         let floor = st.db.log_floor;
         let generation = st.db.generation;

@@ -1,5 +1,6 @@
 //! The default inventory: a freshly installed two-host XCP-ng pool with three NICs per host,
-//! VLANs 10/20/30 on the trunk, local + shared + ISO storage, templates and a few VMs.
+//! VLANs 10/20/30 on the trunk, two more NICs bonded on the last host (`inventory_bond`),
+//! local + shared + ISO storage, templates and a few VMs.
 //! Addresses come from the documentation ranges (RFC 5737, RFC 3849).
 
 use std::net::IpAddr;
@@ -264,6 +265,10 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             ],
         );
         st.db.set(hc, &h, "control_domain", s(&dom0));
+        // The last host (the master when alone) has its two extra NICs bonded.
+        if hi + 1 == ips.len() {
+            super::inventory_bond::add_bond(st, &h, hi, &now);
+        }
         st.hosts.push(HostSlot {
             r: h.clone(),
             ip: *ip,
@@ -273,7 +278,17 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
 
     // Storage: local LVM per host, a shared NFS SR, and the guest-tools ISO SR.
     let (src, pbdc, smc, vdic) = (c(st, "SR"), c(st, "PBD"), c(st, "SM"), c(st, "VDI"));
-    for (ty, name) in [("lvm", "Local LVM"), ("nfs", "NFS"), ("iso", "ISO")] {
+    // Drivers XCP-ng ships (`SR.create` refuses other types with SR_UNKNOWN_DRIVER).
+    for (ty, name) in [
+        ("lvm", "Local LVM"),
+        ("ext", "Local EXT3 VHD"),
+        ("nfs", "NFS"),
+        ("smb", "SMB"),
+        ("lvmoiscsi", "LVM over iSCSI"),
+        ("lvmohba", "LVM over FC"),
+        ("iso", "ISO"),
+        ("udev", "Removable storage"),
+    ] {
         st.db.create(
             smc,
             None,

@@ -17,9 +17,11 @@
 //! - `dispatch`: method lookup, parameter count/type checks, sessions and pool role, `Async.`;
 //! - `implicit`: getters, setters, map/set updates, records, lookups, create/destroy;
 //! - `vm` (power state machine), `vm_copy`, `vm_config`, `guest`, `storage`, `net`, `ops`: the
-//!   custom messages (state machines and their errors);
+//!   custom messages (state machines and their errors); `migrate`, `host_ops`, `sr_ops`:
+//!   migrations and evacuation, host enable/disable, SR and PBD lifecycle;
 //! - `tasks`, `events`: async tasks and `event.from`/`event.inject`;
-//! - `inventory`, `statedb`: the default pool, and xapi's `state.db` dump format;
+//! - `inventory` (+ `inventory_bond`), `statedb`: the default pool, and xapi's `state.db`
+//!   dump format;
 //! - `http`, `tls`, `rrd`, `wire`: hyper server, rcgen/rustls identity, `/rrd_updates`, codecs;
 //! - `transfer`, `xva`: `GET /export` and `PUT /import`, and the fake XVA they move;
 //! - `faults`: the fault-injection handle.
@@ -33,12 +35,17 @@ mod dispatch;
 mod events;
 mod faults;
 mod guest;
+mod host_ops;
 mod http;
 mod implicit;
 mod inventory;
+mod inventory_bond;
+mod migrate;
 mod net;
 mod ops;
 mod rrd;
+mod session_idle;
+mod sr_ops;
 mod state;
 mod statedb;
 mod storage;
@@ -86,6 +93,13 @@ pub struct SimConfig {
     pub serve: bool,
     /// Largest `PUT /import` body accepted (larger ones get `413`); 64 MiB by default.
     pub max_import_bytes: usize,
+    /// How long a blocked `event.from` waits after the first change it sees before it
+    /// replies, so that a burst arrives in one batch. xapi's `event_from_delay`: 50 ms.
+    /// Zero replies at once.
+    pub event_from_delay: Duration,
+    /// Sessions unused for this long are destroyed (`SESSION_INVALID` on next use). xapi's
+    /// `inactive_session_timeout` is 24 h, the default here; `None` keeps sessions forever.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -104,6 +118,8 @@ impl Default for SimConfig {
             db: None,
             serve: true,
             max_import_bytes: transfer::DEFAULT_MAX_IMPORT,
+            event_from_delay: Duration::from_millis(50),
+            session_idle_timeout: Some(Duration::from_secs(86_400)),
         }
     }
 }
@@ -127,6 +143,8 @@ impl fmt::Debug for SimConfig {
             .field("task_duration", &self.task_duration)
             .field("db", &self.db)
             .field("max_import_bytes", &self.max_import_bytes)
+            .field("event_from_delay", &self.event_from_delay)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .finish()
     }
 }
@@ -226,6 +244,8 @@ impl Simulator {
             registrations: Default::default(),
             completed_tasks: Default::default(),
             max_import_bytes: cfg.max_import_bytes,
+            event_from_delay: cfg.event_from_delay,
+            session_idle_timeout: cfg.session_idle_timeout,
         };
         let mut warnings = Vec::new();
         match &cfg.db {

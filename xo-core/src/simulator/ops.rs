@@ -3,7 +3,7 @@
 
 use super::dispatch::{check_ref, fail, void, Cx, Handler};
 use super::state::State;
-use super::{events, net, storage, tasks, vm, vm_config, vm_copy};
+use super::{events, host_ops, migrate, net, sr_ops, storage, tasks, vm, vm_config, vm_copy};
 use crate::model::{DateTime, Struct, Value};
 use crate::rpc::Outcome;
 
@@ -34,7 +34,8 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         ("VM", "resume_on") => vm::resume_on,
         ("VM", "pause") => vm::pause,
         ("VM", "unpause") => vm::unpause,
-        ("VM", "pool_migrate") => vm::pool_migrate,
+        ("VM", "pool_migrate") => migrate::pool_migrate,
+        ("VM", "migrate_send") => migrate::migrate_send,
         ("VM", "clone") => vm_copy::clone,
         ("VM", "copy") => vm_copy::copy,
         ("VM", "snapshot") => vm_copy::snapshot,
@@ -77,6 +78,17 @@ pub fn handler(class: &str, msg: &str) -> Option<Handler> {
         ("PIF", "plug") => net::pif_plug,
         ("PIF", "unplug") => net::pif_unplug,
         ("host", "get_servertime") => servertime,
+        ("host", "disable") => host_ops::disable,
+        ("host", "enable") => host_ops::enable,
+        ("host", "evacuate") => host_ops::evacuate,
+        ("host", "assert_can_evacuate") => host_ops::assert_can_evacuate,
+        ("host", "get_vms_which_prevent_evacuation") => host_ops::vms_preventing_evacuation,
+        ("host", "migrate_receive") => migrate::migrate_receive,
+        ("SR", "create") => sr_ops::create,
+        ("SR", "forget") => sr_ops::forget,
+        ("SR", "destroy") => sr_ops::destroy,
+        ("PBD", "plug") => sr_ops::pbd_plug,
+        ("PBD", "unplug") => sr_ops::pbd_unplug,
         ("host", "get_server_localtime") => localtime,
         ("message", "create") => message_create,
         ("message", "destroy") => message_destroy,

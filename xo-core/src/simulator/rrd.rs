@@ -73,7 +73,7 @@ pub fn handle(
     cookie: &str,
     accept_json: bool,
 ) -> (u16, &'static str, String) {
-    let st = shared.lock();
+    let mut st = shared.lock();
     let session = param(query, "session_id")
         .next()
         .map(unescape)
@@ -85,7 +85,7 @@ pub fn handle(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    if !st.sessions.contains_key(&session) {
+    if !super::session_idle::touch(&mut st, &session) {
         return (401, "text/plain", "Unauthorized\n".into());
     }
     let now = std::time::SystemTime::now()

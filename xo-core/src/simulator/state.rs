@@ -17,6 +17,10 @@ pub struct Session {
     pub originator: String,
     /// Login order, to find the oldest session when over the limit.
     pub seq: u64,
+    /// Last call made with the session (idle timeout).
+    pub last_active: Instant,
+    /// When the `last_active` field in the database was last written.
+    pub last_written: Instant,
 }
 
 /// A session's legacy event subscription (`event.register` / `event.next`).
@@ -56,6 +60,10 @@ pub struct State {
     pub completed_tasks: std::collections::VecDeque<String>,
     /// Largest `PUT /import` body accepted.
     pub max_import_bytes: usize,
+    /// `event.from` batching delay after the first change.
+    pub event_from_delay: Duration,
+    /// Idle sessions older than this are destroyed on their next use.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 /// xapi's `max_tasks`: above this, the oldest completed tasks are deleted.

@@ -59,10 +59,11 @@ fn session<'a>(q: &'a Query, cookie: &'a str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn authorised(st: &State, host: usize, session: &str) -> bool {
+fn authorised(st: &mut State, host: usize, session: &str) -> bool {
     st.sessions
         .get(session)
         .is_some_and(|s| !s.local || s.host == host)
+        && super::session_idle::touch(st, session)
 }
 
 /// xapi's answer to a missing or invalid session (`Http.Unauthorised`).
@@ -117,7 +118,7 @@ pub fn export(shared: &Arc<Shared>, host: usize, query: &str, cookie: &str) -> R
     let q = parse_query(query);
     let (task, outcome) = {
         let mut st = shared.lock();
-        if !authorised(&st, host, session(&q, cookie)) {
+        if !authorised(&mut st, host, session(&q, cookie)) {
             return unauthorised();
         }
         let task = task_for(&mut st, &q, "VM.export");
@@ -245,7 +246,7 @@ pub async fn import(
     let q = parse_query(&query);
     let started = {
         let mut st = shared.lock();
-        if authorised(&st, host, session(&q, &cookie)) {
+        if authorised(&mut st, host, session(&q, &cookie)) {
             Some((task_for(&mut st, &q, "VM.import"), st.max_import_bytes))
         } else {
             None

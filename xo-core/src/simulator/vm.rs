@@ -35,6 +35,7 @@ fn allowed_states(op: &str) -> &'static [&'static str] {
         "resume" | "resume_on" => &[SUSPENDED],
         "clone" | "copy" | "destroy" => &[HALTED, SUSPENDED],
         "changing_dynamic_range" => &[HALTED, RUNNING],
+        "migrate_send" => &[HALTED, SUSPENDED, RUNNING],
         "snapshot" | "export" | "metadata_export" => &[HALTED, RUNNING, PAUSED, SUSPENDED],
         "revert" => &[HALTED, SUSPENDED],
         _ => &[],
@@ -69,6 +70,7 @@ const LISTED_OPS: &[&str] = &[
     "pause",
     "unpause",
     "pool_migrate",
+    "migrate_send",
     "clone",
     "copy",
     "snapshot",
@@ -468,15 +470,6 @@ pub fn resume_on(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
     let host = check_ref(cx.st, "host", &args[1])?;
     resume_as(cx, &vm, &host, flag(args, 2), "resume_on")
-}
-
-pub fn pool_migrate(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
-    let vm = vm_arg(cx, args)?;
-    let host = check_ref(cx.st, "host", &args[1])?;
-    ensure(cx, &vm, "pool_migrate")?;
-    let vc = cx.st.db.class_index("VM");
-    cx.st.db.set(vc, &vm, "resident_on", Value::String(host));
-    void()
 }
 
 pub fn refs_of(st: &State, class: usize, r: &str, field: &str) -> Vec<String> {
