@@ -8,7 +8,7 @@ use super::engine::{AttemptEvent, Engine, EngineOptions, Submission};
 use super::pool_events::{ChangeTracker, EventFeed};
 use super::router::WebhookRouter;
 use super::spec::Spec;
-use super::store::{AttemptQuery, ListFilter, SqliteStore};
+use super::store::{AttemptQuery, ListFilter, SqliteStore, State};
 use crate::model::Value;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -219,6 +219,16 @@ fn tour<T: CallTarget + Clone>(
             || rx.count(|g| g.path == "/power" && g.status == 200) < 1)
     {
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // The receiver answers before the engine records the outcome: wait for the queue too,
+    // so the log below shows final states.
+    while Instant::now() < until
+        && engine
+            .list(&ListFilter::default())?
+            .iter()
+            .any(|m| matches!(m.state, State::Pending | State::InFlight))
+    {
+        std::thread::sleep(Duration::from_millis(20));
     }
 
     writeln!(out, "\ndeliveries received:")?;
