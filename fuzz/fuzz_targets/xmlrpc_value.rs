@@ -12,6 +12,7 @@ use xo_core::rpc::Limits;
 fn normalise(v: &Value) -> Value {
     match v {
         Value::Int(i) => Value::String(i.to_string()),
+        Value::Int32(i) => Value::String(i.to_string()),
         Value::Double(f) if f.is_nan() => Value::String("NaN".into()),
         Value::String(s) => Value::String(
             s.chars()

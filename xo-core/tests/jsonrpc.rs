@@ -87,6 +87,30 @@ fn call_round_trip_both_versions() {
     }
 }
 
+/// JSON has one number kind: an Int32 is written as a plain number and reads back as an int.
+#[test]
+fn int32_is_a_plain_number() {
+    let counts = Value::Struct(Struct(vec![
+        ("vm".into(), Value::Int32(12)),
+        ("min".into(), Value::Int32(i32::MIN)),
+    ]));
+    let mut out = Vec::new();
+    encode_value(&counts, &mut out);
+    assert_eq!(
+        std::str::from_utf8(&out).unwrap(),
+        r#"{"vm":12,"min":-2147483648}"#
+    );
+    for version in [Version::V1, Version::V2] {
+        let bytes = encode_call("x.y", std::slice::from_ref(&counts), &Id::Int(1), version);
+        let back = decode_call(&bytes, lim()).unwrap().params.remove(0);
+        assert_eq!(back.get("vm"), Some(&Value::Int(12)));
+        assert_eq!(back.get("min").and_then(Value::as_i64), Some(-2147483648));
+        let reply = encode_reply(&Ok(counts.clone()), &Id::Int(1), version);
+        let back = decode_reply(&reply, lim()).unwrap().outcome.unwrap();
+        assert_eq!(back.get("vm"), Some(&Value::Int(12)));
+    }
+}
+
 #[test]
 fn datetime_and_base64_encode_as_strings() {
     let mut out = Vec::new();

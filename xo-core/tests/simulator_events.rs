@@ -5,6 +5,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use xo_core::model::{ApiFailure, Struct, Value};
+use xo_core::rpc::xmlrpc;
 use xo_core::simulator::{SimConfig, Simulator};
 
 fn s(v: &str) -> Value {
@@ -221,7 +222,15 @@ fn event_from_semantics() {
         .iter()
         .all(|(c, op, _, snap)| c == "vm" && op == "add" && snap.is_some()));
     let counts = all.get("valid_ref_counts").unwrap();
-    assert_eq!(counts.get("vm"), Some(&Value::Int(nvms as i64)));
+    assert_eq!(counts.get("vm"), Some(&Value::Int32(nvms as i32)));
+    // xapi's counts are Int32s: the XML-RPC encoder the server replies with writes `<i4>`.
+    let xml = String::from_utf8(xmlrpc::encode_envelope(&Ok(all.clone()))).unwrap();
+    assert!(
+        xml.contains(&format!(
+            "<name>valid_ref_counts</name><value><struct><member><name>vm</name><value><i4>{nvms}</i4></value></member></struct>"
+        )),
+        "{xml}"
+    );
     let tok = token(&all);
     assert_eq!(tok.len(), 41);
     assert_eq!(&tok[20..21], ",");

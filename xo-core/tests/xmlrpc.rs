@@ -829,6 +829,54 @@ fn encodes_like_xapi() {
     }
 }
 
+/// rpclib's Int32 is xapi's only tagged int (`valid_ref_counts`); readers take it as any int.
+#[test]
+fn int32_writes_i4_and_reads_back_as_an_int() {
+    let v = st(&[
+        ("vm", Value::Int32(12)),
+        ("min", Value::Int32(i32::MIN)),
+        ("max", Value::Int32(i32::MAX)),
+        ("plain", Value::Int(12)),
+    ]);
+    let mut out = Vec::new();
+    encode_value(&v, &mut out);
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        "<value><struct><member><name>vm</name><value><i4>12</i4></value></member>\
+         <member><name>min</name><value><i4>-2147483648</i4></value></member>\
+         <member><name>max</name><value><i4>2147483647</i4></value></member>\
+         <member><name>plain</name><value>12</value></member></struct></value>"
+    );
+    let back = decode_value(&out, lim()).unwrap();
+    assert_eq!(back.get("vm"), Some(&Value::Int(12)));
+    assert_eq!(back.get("min"), Some(&Value::Int(i32::MIN.into())));
+    assert_eq!(back.get("max"), Some(&Value::Int(i32::MAX.into())));
+    // The untagged int64 still comes back as text.
+    assert_eq!(back.get("plain"), Some(&s("12")));
+    // Typed decoding and the xapi envelope carry it the same way.
+    let counts: BTreeMap<String, i32> = from_fragment(&out, lim()).unwrap();
+    assert_eq!(counts["min"], i32::MIN);
+    let env = encode_envelope(&Ok(v.clone()));
+    let text = String::from_utf8(env.clone()).unwrap();
+    assert!(
+        text.contains("<name>vm</name><value><i4>12</i4></value>"),
+        "{text}"
+    );
+    let back = decode_envelope(&env, lim()).unwrap().unwrap();
+    assert_eq!(back.get("max").and_then(Value::as_i64), Some(2147483647));
+    // xapi-decode prints it as it prints a decoded `<i4>`.
+    let typed = |v: &Value| {
+        let mut line = String::new();
+        xo_core::rpc::typed_json::write_value(v, &mut line);
+        line
+    };
+    assert_eq!(
+        typed(&Value::Int32(12)),
+        typed(&val("<value><i4>12</i4></value>"))
+    );
+    assert_eq!(typed(&Value::Int32(-3)), r#"{"int":"-3"}"#);
+}
+
 #[test]
 fn encodes_documents() {
     let call = encode_call("session.login_with_password", &[s("root"), s("p&ss")]);

@@ -255,7 +255,11 @@ impl MemorySource {
                 let counts = db
                     .tables
                     .iter()
-                    .map(|(c, t)| (c.clone(), Value::Int(t.len() as i64)))
+                    // Int32, as xapi's counts are.
+                    .map(|(c, t)| {
+                        let n = i32::try_from(t.len()).unwrap_or(i32::MAX);
+                        (c.clone(), Value::Int32(n))
+                    })
                     .collect();
                 return Ok(Value::Struct(Struct(vec![
                     (

@@ -1,9 +1,9 @@
 //! serde for [`Value`] and [`DateTime`], and the entry points [`to_value`] / [`from_value`].
 //!
 //! `Value` serializes JSON-naturally (DateTime as its text, Base64 as a base64 string, a
-//! struct as a map in member order). Two private newtype names let our own `Value`
-//! serializer ([`to_value`]) keep DateTime and Base64 typed instead of turning them into
-//! strings; every other serializer sees a plain string.
+//! struct as a map in member order, Int32 as a number). Private newtype names let our own
+//! `Value` serializer ([`to_value`]) keep DateTime, Base64 and Int32 typed instead of turning
+//! them into strings or int64s; every other serializer sees the plain inner value.
 //!
 //! Non-finite floats: serde_json cannot read `NaN`/`Infinity`, so the JSON-RPC decoder
 //! rewrites them into strings holding a sentinel (see [`float_sentinel`]); deserializing a
@@ -20,6 +20,7 @@ use crate::rpc::DecodeError;
 
 pub(crate) const DATETIME_NEWTYPE: &str = "$xo::DateTime";
 pub(crate) const BASE64_NEWTYPE: &str = "$xo::Base64";
+pub(crate) const INT32_NEWTYPE: &str = "$xo::Int32";
 
 /// What the JSON-RPC pre-pass writes for bare `NaN`, `Infinity` and `-Infinity`. The leading
 /// NUL keeps them apart from real xapi strings (xapi never sends control characters).
@@ -68,6 +69,7 @@ impl Serialize for Value {
         match self {
             Value::String(v) => s.serialize_str(v),
             Value::Int(i) => s.serialize_i64(*i),
+            Value::Int32(i) => s.serialize_newtype_struct(INT32_NEWTYPE, i),
             Value::Double(f) => s.serialize_f64(*f),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::DateTime(d) => d.serialize(s),
@@ -130,6 +132,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
         Ok(Value::Int(v))
+    }
+    /// Only a `Value` source calls this (serde_json and our decoders give i64).
+    fn visit_i32<E>(self, v: i32) -> Result<Value, E> {
+        Ok(Value::Int32(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
         // Beyond int64 there is no exact XAPI type left; keep the magnitude.
@@ -225,6 +231,29 @@ mod tests {
         assert_eq!(st.get("s"), Some(&Value::Double(f64::NEG_INFINITY)));
         // A real string spelling NaN stays a string.
         assert_eq!(st.get("t"), Some(&Value::String("NaN".into())));
+    }
+
+    #[test]
+    fn int32_serde() {
+        let v = Value::Struct(Struct(vec![
+            ("vm".into(), Value::Int32(3)),
+            ("max".into(), Value::Int32(i32::MAX)),
+        ]));
+        // JSON sees a plain number, and reads it back as an int64.
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(text, r#"{"vm":3,"max":2147483647}"#);
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.get("vm"), Some(&Value::Int(3)));
+        // Our own Value serializer and deserializer keep the kind.
+        assert_eq!(to_value(&v).unwrap(), v);
+        assert_eq!(from_value::<Value>(v.clone()).unwrap(), v);
+        // Typed targets take it as any int, within range.
+        assert_eq!(from_value::<i64>(Value::Int32(-4)).unwrap(), -4);
+        assert_eq!(from_value::<f64>(Value::Int32(2)).unwrap(), 2.0);
+        let e = from_value::<u8>(Value::Int32(300)).unwrap_err().to_string();
+        assert!(e.contains("out of range"), "{e}");
+        let e = from_value::<bool>(Value::Int32(1)).unwrap_err().to_string();
+        assert!(e.contains("found int32 1"), "{e}");
     }
 
     #[test]

@@ -6,10 +6,17 @@ use super::DateTime;
 ///
 /// XML-RPC from xapi writes strings and 64-bit ints without a type tag, so an int decoded
 /// from xapi's XML-RPC arrives here as [`Value::String`]; typed decoding converts it.
+///
+/// Equality is structural: `Int32(3)` and `Int(3)` differ, as their XML-RPC encodings do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     String(String),
+    /// rpclib's `Int` (XAPI `int`, int64): untagged in xapi's XML-RPC.
     Int(i64),
+    /// rpclib's `Int32`: written as `<i4>` in XML-RPC (xapi uses it only for `event.from`'s
+    /// `valid_ref_counts`), a plain number in JSON. The wire decoders never produce it: they read
+    /// `<i4>` as [`Value::Int`]. Read it with [`Value::as_i64`] like any int.
+    Int32(i32),
     Double(f64),
     Bool(bool),
     DateTime(DateTime),
@@ -83,6 +90,7 @@ impl Value {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
+            Value::Int32(i) => Some((*i).into()),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         }
@@ -93,6 +101,7 @@ impl Value {
         match self {
             Value::Double(f) => Some(*f),
             Value::Int(i) => Some(*i as f64),
+            Value::Int32(i) => Some((*i).into()),
             Value::String(s) => parse_float(s),
             _ => None,
         }
@@ -131,6 +140,7 @@ impl Value {
         match self {
             Value::String(_) => "string",
             Value::Int(_) => "int",
+            Value::Int32(_) => "int32",
             Value::Double(_) => "double",
             Value::Bool(_) => "boolean",
             Value::DateTime(_) => "dateTime",
@@ -170,6 +180,8 @@ macro_rules! from_scalar {
 from_scalar!(String, String);
 from_scalar!(&str, String);
 from_scalar!(i64, Int);
+// A Rust i32 is still an XAPI int (untagged on the wire); only an explicit
+// `Value::Int32` writes `<i4>`. Unsuffixed literals (`Value::from(3)`) infer i32.
 from_scalar!(i32, Int);
 from_scalar!(f64, Double);
 from_scalar!(bool, Bool);
@@ -179,5 +191,25 @@ from_scalar!(Struct, Struct);
 impl From<Vec<Value>> for Value {
     fn from(v: Vec<Value>) -> Self {
         Value::Array(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int32_reads_like_any_int_but_keeps_its_kind() {
+        let v = Value::Int32(-7);
+        assert_eq!(v.as_i64(), Some(-7));
+        assert_eq!(v.as_f64(), Some(-7.0));
+        assert_eq!(v.as_str(), None);
+        assert_eq!(v.kind(), "int32");
+        assert_eq!(Value::Int(-7).kind(), "int");
+        // Distinct kinds are distinct values: they encode differently.
+        assert_ne!(v, Value::Int(-7));
+        assert_eq!(v, Value::Int32(-7));
+        // A plain Rust i32 is still an untagged XAPI int.
+        assert_eq!(Value::from(5i32), Value::Int(5));
     }
 }

@@ -24,6 +24,7 @@ fn invalid(v: &Value, expected: &str) -> DecodeError {
     let found = match v {
         Value::String(s) => format!("string {:?}", s.chars().take(64).collect::<String>()),
         Value::Int(i) => format!("int {i}"),
+        Value::Int32(i) => format!("int32 {i}"),
         Value::Double(f) => format!("double {f}"),
         Value::Bool(b) => format!("boolean {b}"),
         other => other.kind().to_owned(),
@@ -35,6 +36,7 @@ impl ValueDe<'_> {
     fn int(&self) -> R<i128> {
         match self.0 {
             Value::Int(i) => Ok((*i).into()),
+            Value::Int32(i) => Ok((*i).into()),
             Value::String(s) => s
                 .trim()
                 .parse::<i128>()
@@ -47,6 +49,7 @@ impl ValueDe<'_> {
         match self.0 {
             Value::Double(f) => Ok(*f),
             Value::Int(i) => Ok(*i as f64),
+            Value::Int32(i) => Ok((*i).into()),
             Value::String(s) => float_sentinel(s)
                 .or_else(|| parse_float(s))
                 .ok_or_else(|| invalid(self.0, "a float")),
@@ -72,6 +75,7 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
         match self.0 {
             Value::String(s) => v.visit_borrowed_str(s),
             Value::Int(i) => v.visit_i64(*i),
+            Value::Int32(i) => v.visit_i32(*i),
             Value::Double(f) => v.visit_f64(*f),
             Value::Bool(b) => v.visit_bool(*b),
             Value::DateTime(d) => v.visit_borrowed_str(d.as_str()),

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use serde::ser::{self, Impossible, Serialize};
 
-use super::serde_value::{BASE64_NEWTYPE, DATETIME_NEWTYPE};
+use super::serde_value::{BASE64_NEWTYPE, DATETIME_NEWTYPE, INT32_NEWTYPE};
 use super::{DateTime, Struct, Value};
 use crate::rpc::DecodeError;
 
@@ -98,7 +98,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::String(variant.to_owned()))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> R {
-        // Our DateTime and Base64 announce themselves so they stay typed.
+        // Our DateTime, Base64 and Int32 announce themselves so they stay typed.
         let inner = v.serialize(self)?;
         match (name, inner) {
             (DATETIME_NEWTYPE, Value::String(s)) => DateTime::parse(&s)
@@ -108,6 +108,9 @@ impl ser::Serializer for ValueSerializer {
                 .decode(s)
                 .map(Value::Base64)
                 .map_err(|e| DecodeError::new(format!("invalid base64: {e}"))),
+            (INT32_NEWTYPE, Value::Int(i)) => i32::try_from(i)
+                .map(Value::Int32)
+                .map_err(|_| DecodeError::new(format!("integer {i} does not fit in int32"))),
             (_, inner) => Ok(inner),
         }
     }

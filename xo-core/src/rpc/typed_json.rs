@@ -30,7 +30,11 @@ pub fn write_value(v: &Value, out: &mut String) {
             out.push_str("{\"string\":");
             write_str(s, out);
         }
+        // Both int kinds print as `int`, as `<int>`, `<i4>` and `<i8>` do once decoded.
         Value::Int(i) => {
+            let _ = write!(out, "{{\"int\":\"{i}\"");
+        }
+        Value::Int32(i) => {
             let _ = write!(out, "{{\"int\":\"{i}\"");
         }
         Value::Double(f) => {

@@ -200,13 +200,13 @@ pub fn from(shared: &Arc<Shared>, host: usize, params: &[Value], msg: &Message) 
             continue;
         }
         if !events.is_empty() || since.is_none() || now >= deadline {
+            // xapi's counts are Int32s, so XML-RPC carries them as `<i4>` (its only tagged
+            // ints); clients compare them as numbers.
             let counts = class_list
                 .iter()
                 .map(|&c| {
-                    (
-                        dm.classes[c].lower.clone(),
-                        Value::Int(st.db.count(c) as i64),
-                    )
+                    let n = i32::try_from(st.db.count(c)).unwrap_or(i32::MAX);
+                    (dm.classes[c].lower.clone(), Value::Int32(n))
                 })
                 .collect::<Struct>();
             return Ok(Value::Struct(Struct(vec![

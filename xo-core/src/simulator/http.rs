@@ -290,59 +290,13 @@ async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> (Reply, bool
         Ok(c) => c,
         Err(e) => return (internal_error(&format!("Xmlrpc.Parse_error({e})")), false),
     };
-    let is_event_from = call.method == "event.from";
     match run_call(shared, host, call.method, call.params).await {
         Some(outcome) => {
-            let mut body = xmlrpc::encode_envelope(&outcome);
-            if is_event_from && outcome.is_ok() {
-                body = tag_ref_counts(&body);
-            }
+            let body = xmlrpc::encode_envelope(&outcome);
             (reply(StatusCode::OK, "text/xml", body), is_slave(&outcome))
         }
         None => (internal_error("internal error"), false),
     }
-}
-
-/// xapi writes `valid_ref_counts` as `<i4>` (Rpc.Int32), its only tagged ints; clients compare
-/// them as numbers (XO refetches all tasks otherwise). `Value` has no 32-bit int, so the
-/// simulator tags the counts in its own encoded event batch.
-fn tag_ref_counts(body: &[u8]) -> Vec<u8> {
-    const START: &[u8] = b"<name>valid_ref_counts</name><value><struct>";
-    let find = |hay: &[u8], needle: &[u8], from: usize| {
-        hay.get(from..)
-            .and_then(|h| h.windows(needle.len()).position(|w| w == needle))
-            .map(|i| i + from)
-    };
-    let Some(start) = find(body, START, 0).map(|i| i + START.len()) else {
-        return body.to_vec();
-    };
-    let Some(end) = find(body, b"</struct>", start) else {
-        return body.to_vec();
-    };
-    let mut out = body[..start].to_vec();
-    let mut rest = &body[start..end];
-    while let Some(i) = find(rest, b"<value>", 0) {
-        out.extend_from_slice(&rest[..i]);
-        rest = &rest[i + b"<value>".len()..];
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits > 0 && rest[digits..].starts_with(b"</value>") {
-            out.extend_from_slice(b"<value><i4>");
-            out.extend_from_slice(&rest[..digits]);
-            out.extend_from_slice(b"</i4>");
-        } else {
-            out.extend_from_slice(b"<value>");
-        }
-        // The closing `</value>` (or whatever followed) is copied with the remainder.
-        let copied = if digits > 0 && rest[digits..].starts_with(b"</value>") {
-            digits
-        } else {
-            0
-        };
-        rest = &rest[copied..];
-    }
-    out.extend_from_slice(rest);
-    out.extend_from_slice(&body[end..]);
-    out
 }
 
 /// Answers one JSON-RPC call; the flag says whether it was refused with HOST_IS_SLAVE.
@@ -365,28 +319,5 @@ async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> (Reply, boo
             )
         }
         None => (internal_error("internal error"), false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ref_counts_become_i4() {
-        let body = b"<struct><member><name>valid_ref_counts</name><value><struct><member><name>vm</name><value>12</value></member><member><name>task</name><value>0</value></member></struct></value></member><member><name>token</name><value>7</value></member></struct>";
-        let out = String::from_utf8(super::tag_ref_counts(body)).unwrap();
-        assert!(
-            out.contains("<name>vm</name><value><i4>12</i4></value>"),
-            "{out}"
-        );
-        assert!(
-            out.contains("<name>task</name><value><i4>0</i4></value>"),
-            "{out}"
-        );
-        // Outside the counts nothing changes.
-        assert!(
-            out.ends_with("<name>token</name><value>7</value></member></struct>"),
-            "{out}"
-        );
-        assert_eq!(super::tag_ref_counts(b"<nothing/>"), b"<nothing/>".to_vec());
     }
 }

@@ -435,6 +435,7 @@ fn scalar_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Int(i) => i.to_string(),
+        Value::Int32(i) => i.to_string(),
         Value::Double(f) => format!("{f}"),
         Value::Bool(b) => b.to_string(),
         Value::DateTime(d) => d.as_str().to_owned(),

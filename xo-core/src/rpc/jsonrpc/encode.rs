@@ -16,6 +16,9 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }
+        Value::Int32(i) => {
+            let _ = write!(out, "{i}");
+        }
         Value::Double(f) => write_float(*f, out),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::DateTime(d) => write_str(d.as_str(), out),

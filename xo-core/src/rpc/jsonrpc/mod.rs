@@ -314,6 +314,7 @@ fn optional_id(id: Option<Value>) -> Result<Option<Id>, DecodeError> {
     match id {
         None | Some(Value::Nil) => Ok(None),
         Some(Value::Int(i)) => Ok(Some(Id::Int(i))),
+        Some(Value::Int32(i)) => Ok(Some(Id::Int(i.into()))),
         Some(Value::String(s)) => Ok(Some(Id::Str(s))),
         Some(other) => Err(wrong("id", "a string or an int64", &other)),
     }
@@ -325,6 +326,7 @@ fn failure(error: Value) -> Result<Option<ApiFailure>, DecodeError> {
         match v {
             Value::String(s) => Ok(s),
             Value::Int(i) => Ok(i.to_string()),
+            Value::Int32(i) => Ok(i.to_string()),
             Value::Double(f) => Ok(f.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
             other => Err(wrong(path, "a string", &other)),

@@ -48,6 +48,7 @@ pub(crate) fn from_response(r: Response) -> Result<Outcome<Value>, DecodeError> 
                 out.push(match v {
                     Value::String(s) => s,
                     Value::Int(n) => n.to_string(),
+                    Value::Int32(n) => n.to_string(),
                     other => {
                         return Err(DecodeError::new(format!(
                             "expected string, found {}",

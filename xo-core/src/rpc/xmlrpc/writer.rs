@@ -1,5 +1,5 @@
 //! Encoding, byte for byte as xapi writes (rpclib `xmlrpc.ml`, non-strict): untagged strings
-//! and ints, `<boolean>1</boolean>`, no pretty-printing.
+//! and int64s, `<i4>` for int32s, `<boolean>1</boolean>`, no pretty-printing.
 
 use std::io::Write as _;
 
@@ -53,6 +53,9 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
         Value::String(s) => escape(s, out),
         Value::Int(i) => {
             let _ = write!(out, "{i}");
+        }
+        Value::Int32(i) => {
+            let _ = write!(out, "<i4>{i}</i4>");
         }
         Value::Bool(b) => out.extend_from_slice(if *b {
             b"<boolean>1</boolean>"
