@@ -91,7 +91,12 @@ pub fn random_id(prefix: &str) -> String {
         raw[8..16].copy_from_slice(&n.to_le_bytes());
         raw[16..24].copy_from_slice(&std::process::id().to_le_bytes().repeat(2));
     }
-    let mut s = String::with_capacity(prefix.len() + 24);
+    base62_id(prefix, &raw)
+}
+
+/// `prefix` + one base62 character per byte (no `.`, see [`random_id`]).
+pub(crate) fn base62_id(prefix: &str, raw: &[u8]) -> String {
+    let mut s = String::with_capacity(prefix.len() + raw.len());
     s.push_str(prefix);
     for b in raw {
         // 256 % 62 bias is irrelevant for ids.

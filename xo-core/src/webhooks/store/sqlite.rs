@@ -224,6 +224,51 @@ impl SqliteStore {
         tx.commit()
     }
 
+    /// Writes `msgs` and whatever `also` writes in one transaction: all or none, fsynced like
+    /// [`Store::enqueue`]. A producer commits its own progress with the messages it produced
+    /// (the daemon: its `event.from` token and snapshots), so a crash can neither lose them nor
+    /// queue them twice. A message whose id is already stored (queued, delivered or dead) is
+    /// skipped, not replaced; returns how many were new, and what `also` returned.
+    pub fn enqueue_with<R>(
+        &self,
+        msgs: &[NewMessage],
+        also: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+    ) -> Result<(usize, R), StoreError> {
+        let mut c = lock(&self.conn);
+        Self::set_sync(&mut c, self.durability == Durability::Full)?;
+        // Dropped without commit on any error: rolled back.
+        let tx = c.conn.transaction()?;
+        let mut new = 0;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO messages (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)",
+            )?;
+            for m in msgs {
+                new += st.execute(params![
+                    m.id.0,
+                    m.endpoint,
+                    m.body,
+                    headers_to_json(&m.headers),
+                    m.created_ms,
+                    m.next_attempt_ms
+                ])?;
+            }
+        }
+        let r = also(&tx)?;
+        tx.commit()?;
+        Ok((new, r))
+    }
+
+    /// Runs `f` on the store's connection (reads, schema of data kept with the queue).
+    pub fn with_conn<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let c = self.conn()?;
+        Ok(f(&c.conn)?)
+    }
+
     /// Group commit: queue the op; whoever holds the connection writes every queued op in one
     /// transaction. If that transaction fails, each op is retried alone so one bad op does not
     /// fail the others.
