@@ -435,3 +435,82 @@ fn commit(
     report.duplicates += (n - new) as u64;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "xo-daemon-{name}-{}",
+            super::super::secret::random_id("")
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn known(pairs: &[(&str, &str)]) -> ChangeTracker {
+        let m = pairs
+            .iter()
+            .map(|(r, state)| {
+                let snapshot = serde_json::json!({ "power_state": state });
+                let class = "VM".to_owned();
+                (r.to_string(), Known { class, snapshot })
+            })
+            .collect();
+        ChangeTracker::from_known(m)
+    }
+
+    #[test]
+    fn save_writes_the_token_and_the_touched_snapshots() {
+        let dir = tmp("save");
+        let store = SqliteStore::open(dir.join("queue.db")).unwrap();
+        init_state(&store, &dir).unwrap();
+        let all = known(&[("r1", "Halted"), ("r2", "Halted")]);
+        store
+            .enqueue_with(&[], |tx| save(tx, "t1", &all, None))
+            .unwrap();
+        // r1 changed, r2 went away: only the refs of the batch are rewritten.
+        let later = known(&[("r1", "Running")]);
+        let refs = ["r1".to_owned(), "r2".to_owned()];
+        store
+            .enqueue_with(&[], |tx| save(tx, "t2", &later, Some(&refs)))
+            .unwrap();
+        let (tok, objs) = store.with_conn(load).unwrap();
+        assert_eq!(tok.as_deref(), Some("t2"));
+        assert_eq!(objs.len(), 1);
+        assert_eq!(objs["r1"].snapshot["power_state"], "Running");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_events_db_from_an_older_version_is_imported_once() {
+        let dir = tmp("import");
+        let old = Connection::open(dir.join("events.db")).unwrap();
+        old.execute_batch(
+            "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+             CREATE TABLE objects (ref TEXT PRIMARY KEY, class TEXT NOT NULL, snapshot TEXT NOT NULL);
+             INSERT INTO meta VALUES ('token', 'tok-7');
+             INSERT INTO objects VALUES ('r1', 'VM', '{\"power_state\":\"Halted\"}');",
+        )
+        .unwrap();
+        drop(old);
+        let store = SqliteStore::open(dir.join("queue.db")).unwrap();
+        init_state(&store, &dir).unwrap();
+        let (tok, objs) = store.with_conn(load).unwrap();
+        assert_eq!(tok.as_deref(), Some("tok-7"));
+        assert_eq!(objs["r1"].snapshot["power_state"], "Halted");
+        assert!(!dir.join("events.db").exists());
+        assert!(dir.join("events.db.imported").exists());
+        // Later starts keep the state and import nothing.
+        store
+            .enqueue_with(&[], |tx| write_token(tx, "tok-8"))
+            .unwrap();
+        init_state(&store, &dir).unwrap();
+        let st = EventState::open(&dir).unwrap();
+        assert_eq!(st.token().unwrap().as_deref(), Some("tok-8"));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -124,6 +124,28 @@ mod tests {
     }
 
     #[test]
+    fn derived_ids_are_stable_and_shaped_like_random_ones() {
+        use crate::webhooks::MessageId;
+        let a = MessageId::derived(&["up", "tok1", "0", "VM", "OpaqueRef:1", "mod"]);
+        assert_eq!(
+            a,
+            MessageId::derived(&["up", "tok1", "0", "VM", "OpaqueRef:1", "mod"])
+        );
+        // Parts are length-prefixed: moving a boundary changes the id.
+        assert_ne!(
+            a,
+            MessageId::derived(&["up", "tok10", "", "VM", "OpaqueRef:1", "mod"])
+        );
+        assert_ne!(
+            a,
+            MessageId::derived(&["up", "tok2", "0", "VM", "OpaqueRef:1", "mod"])
+        );
+        let s = a.as_str();
+        assert_eq!(s.len(), 28);
+        assert!(s.starts_with("msg_") && s[4..].chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
     fn ids_are_distinct_and_dotless() {
         let a = random_id("msg_");
         let b = random_id("msg_");

@@ -764,6 +764,53 @@ mod tests {
     }
 
     #[test]
+    fn enqueue_with_is_atomic_and_skips_known_ids() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.with_conn(|c| c.execute_batch("CREATE TABLE side (v TEXT)"))
+            .unwrap();
+        let a = msg("a", 1);
+        let b = msg("a", 2);
+        let (new, ()) = s
+            .enqueue_with(&[a.clone()], |tx| {
+                tx.execute("INSERT INTO side VALUES ('one')", [])
+                    .map(|_| ())
+            })
+            .unwrap();
+        assert_eq!(new, 1);
+        // Delivered, then submitted again with the same id: skipped, body kept.
+        s.claim_due(10, 10, &[slot("a", false, 10)]).unwrap();
+        let att = AttemptRecord {
+            msg_id: a.id.clone(),
+            endpoint: "a".into(),
+            at_ms: 10,
+            attempt: 1,
+            status: Some(200),
+            latency_ms: 1,
+            response: None,
+            error: None,
+        };
+        s.finish_attempt(&att, &Outcome::Delivered, 10).unwrap();
+        let mut again = a.clone();
+        again.body = b"changed".to_vec();
+        let (new, ()) = s.enqueue_with(&[again, b.clone()], |_| Ok(())).unwrap();
+        assert_eq!(new, 1);
+        assert_eq!(s.get(&a.id).unwrap().unwrap().state, State::Delivered);
+        assert_eq!(s.body(&a.id).unwrap().unwrap(), a.body);
+        // A failing side write rolls the messages back too.
+        let c = msg("a", 3);
+        let err = s.enqueue_with(&[c.clone()], |tx| {
+            tx.execute("INSERT INTO side VALUES ('two')", [])?;
+            tx.execute("INSERT INTO nowhere VALUES (1)", []).map(|_| ())
+        });
+        assert!(err.is_err());
+        assert!(s.get(&c.id).unwrap().is_none());
+        let side: i64 = s
+            .with_conn(|c| c.query_row("SELECT COUNT(*) FROM side", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(side, 1);
+    }
+
+    #[test]
     fn retention_keeps_pending() {
         let s = SqliteStore::in_memory().unwrap();
         let ms: Vec<_> = (0..5).map(|n| msg("a", n)).collect();
