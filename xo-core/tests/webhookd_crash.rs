@@ -267,7 +267,7 @@ fn crash_at_commit(at: &str) {
     let sim = Arc::new(
         Simulator::start(SimConfig {
             hosts: 1,
-            vms: 8,
+            vms: 24,
             ..SimConfig::default()
         })
         .unwrap(),
