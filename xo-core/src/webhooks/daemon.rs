@@ -364,7 +364,9 @@ fn watch<T: CallTarget>(
                 };
                 match &ev {
                     WatchEvent::Resync(why) => {
-                        log(&format!("event token rejected ({why:?}): resynchronising"));
+                        log(&format!(
+                            "events lost or token rejected ({why:?}): resynchronising"
+                        ));
                         report.resyncs += 1;
                     }
                     WatchEvent::InitDone { .. } => pending.full = true,
