@@ -771,7 +771,7 @@ mod tests {
         let a = msg("a", 1);
         let b = msg("a", 2);
         let (new, ()) = s
-            .enqueue_with(&[a.clone()], |tx| {
+            .enqueue_with(std::slice::from_ref(&a), |tx| {
                 tx.execute("INSERT INTO side VALUES ('one')", [])
                     .map(|_| ())
             })
@@ -798,7 +798,7 @@ mod tests {
         assert_eq!(s.body(&a.id).unwrap().unwrap(), a.body);
         // A failing side write rolls the messages back too.
         let c = msg("a", 3);
-        let err = s.enqueue_with(&[c.clone()], |tx| {
+        let err = s.enqueue_with(std::slice::from_ref(&c), |tx| {
             tx.execute("INSERT INTO side VALUES ('two')", [])?;
             tx.execute("INSERT INTO nowhere VALUES (1)", []).map(|_| ())
         });
