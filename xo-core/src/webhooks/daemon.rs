@@ -290,7 +290,13 @@ pub fn run<T: CallTarget>(
         },
     )?);
     let router = WebhookRouter::new(opts.spec.clone(), engine.clone());
-    let result = watch(target, &opts, &router, &engine, &store, &stop);
+    let ctx = Ctx {
+        opts: &opts,
+        router: &router,
+        engine: &engine,
+        store: &store,
+    };
+    let result = watch(target, &ctx, &stop);
     drop(router);
     if let Ok(engine) = Arc::try_unwrap(engine) {
         let r = engine.shutdown(opts.shutdown_grace);
@@ -313,14 +319,20 @@ struct Pending {
     full: bool,
 }
 
+/// What committing a batch needs.
+struct Ctx<'a> {
+    opts: &'a DaemonOptions,
+    router: &'a WebhookRouter<Arc<Engine>>,
+    engine: &'a Engine,
+    store: &'a SqliteStore,
+}
+
 fn watch<T: CallTarget>(
     target: T,
-    opts: &DaemonOptions,
-    router: &WebhookRouter<Arc<Engine>>,
-    engine: &Engine,
-    store: &SqliteStore,
+    ctx: &Ctx<'_>,
     stop: &AtomicBool,
 ) -> Result<RunReport, DaemonError> {
+    let (opts, store) = (ctx.opts, ctx.store);
     let log = &opts.log;
     let mut report = RunReport::default();
     if watched_classes(&opts.spec).is_empty() {
@@ -377,17 +389,7 @@ fn watch<T: CallTarget>(
                 pending.changes.extend(changes);
                 let Some(next) = token else { continue };
                 let batch = std::mem::take(&mut pending);
-                commit(
-                    opts,
-                    router,
-                    engine,
-                    store,
-                    &adapter,
-                    &from,
-                    &next,
-                    batch,
-                    &mut report,
-                )?;
+                ctx.commit(&adapter.tracker, &from, &next, batch, &mut report)?;
                 if first_start && report.batches == 1 {
                     log(&format!("baseline: {} objects", adapter.tracker.len()));
                 }
@@ -401,41 +403,44 @@ fn watch<T: CallTarget>(
     Ok(report)
 }
 
-/// Queues one batch's messages with the token after it and its snapshots, in one transaction.
-#[allow(clippy::too_many_arguments)]
-fn commit(
-    opts: &DaemonOptions,
-    router: &WebhookRouter<Arc<Engine>>,
-    engine: &Engine,
-    store: &SqliteStore,
-    adapter: &WatchAdapter,
-    from: &str,
-    next: &str,
-    batch: Pending,
-    report: &mut RunReport,
-) -> Result<(), DaemonError> {
-    let msgs = engine.prepare(submissions(router, from, &batch.changes))?;
-    let n = msgs.len();
-    let hook = |c| {
-        if let Some(h) = &opts.checkpoint {
-            h(c)
+impl Ctx<'_> {
+    /// Queues one batch's messages with the token after it and its snapshots, in one
+    /// transaction.
+    fn commit(
+        &self,
+        tracker: &ChangeTracker,
+        from: &str,
+        next: &str,
+        batch: Pending,
+        report: &mut RunReport,
+    ) -> Result<(), DaemonError> {
+        let msgs = self
+            .engine
+            .prepare(submissions(self.router, from, &batch.changes))?;
+        let n = msgs.len();
+        let hook = |c| {
+            if let Some(h) = &self.opts.checkpoint {
+                h(c)
+            }
+        };
+        hook(Checkpoint::BeforeCommit { messages: n });
+        let refs = (!batch.full).then_some(batch.refs.as_slice());
+        let (new, ()) = self
+            .store
+            .enqueue_with(&msgs, |tx| save(tx, next, tracker, refs))?;
+        hook(Checkpoint::AfterCommit { messages: n });
+        if new > 0 {
+            self.engine.wake();
         }
-    };
-    hook(Checkpoint::BeforeCommit { messages: n });
-    let refs = (!batch.full).then_some(batch.refs.as_slice());
-    let (new, ()) = store.enqueue_with(&msgs, |tx| save(tx, next, &adapter.tracker, refs))?;
-    hook(Checkpoint::AfterCommit { messages: n });
-    if new > 0 {
-        engine.wake();
+        if new < n {
+            (self.opts.log)(&format!("{} message(s) already queued, skipped", n - new));
+        }
+        report.batches += 1;
+        report.changes += batch.changes.len() as u64;
+        report.queued += new as u64;
+        report.duplicates += (n - new) as u64;
+        Ok(())
     }
-    if new < n {
-        (opts.log)(&format!("{} message(s) already queued, skipped", n - new));
-    }
-    report.batches += 1;
-    report.changes += batch.changes.len() as u64;
-    report.queued += new as u64;
-    report.duplicates += (n - new) as u64;
-    Ok(())
 }
 
 #[cfg(test)]
