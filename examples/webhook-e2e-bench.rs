@@ -155,7 +155,10 @@ fn main() {
         std::thread::spawn(move || daemon::run(target, opts, st).map(|_| ()))
     };
     // Wait for the baseline.
-    while !dir.join("events.db").exists() {
+    while !daemon::EventState::open(&dir)
+        .and_then(|s| s.token())
+        .is_ok_and(|t| t.is_some())
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));

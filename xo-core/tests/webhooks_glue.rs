@@ -224,7 +224,7 @@ fn start_daemon(
 impl Running {
     fn wait_ready(&self, dir: &std::path::Path) {
         webhook_support::eventually(Duration::from_secs(10), || {
-            EventState::open(&dir.join("events.db"))
+            EventState::open(dir)
                 .ok()
                 .and_then(|s| s.token().ok().flatten())
         });
@@ -323,7 +323,7 @@ fn restart_resumes_from_the_saved_token_and_loses_nothing() {
 
     // Run 3 with a token the server rejects: resync from a listing, diffed against the saved
     // snapshots, still sees the net change made while down (Halted → Running).
-    EventState::open(&dir.join("events.db"))
+    EventState::open(&dir)
         .unwrap()
         .set_token("not-a-token")
         .unwrap();

@@ -2,7 +2,9 @@
 //!
 //! xapi's `event.from` sends the record *after* a change (and nothing for `del`), so to say
 //! "power_state went Halted → Running" we keep the previous snapshot of every watched object.
-//! [`ChangeTracker`] holds those snapshots; [`EventFeed`] runs the `event.from` loop over any
+//! [`ChangeTracker`] holds those snapshots; [`WatchAdapter`] feeds it from the events module's
+//! [`Watcher`](crate::events::Watcher) (which owns the `event.from` loop: tokens, listings,
+//! resync on a rejected token), and [`TargetSource`] lets that watcher run over any
 //! [`CallTarget`]. xapi coalesces: several changes of one object between two polls arrive as one
 //! event carrying the latest record, so intermediate states (Running → Paused → Running) are
 //! invisible to every watcher, us included.
@@ -10,7 +12,8 @@
 use super::client_hooks::{to_json, CallTarget};
 use super::router::ObjectChange;
 use super::spec::{Operation, Spec};
-use crate::model::{EventBatch, EventOperation, EventRecord, Value};
+use crate::events::{EventSource, SourceError};
+use crate::model::{EventOperation, EventRecord, Value};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
@@ -181,77 +184,37 @@ pub fn watched_classes(spec: &Spec) -> Vec<String> {
     out
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FeedError {
-    /// The server no longer accepts the token (too old, unparseable, events lost): resync.
-    #[error("event token rejected: {0}")]
-    TokenRejected(String),
-    #[error("event.from failed: {0}")]
-    Call(String),
-    #[error("event.from reply: {0}")]
-    Decode(String),
+/// Wire class names for the watcher (`VM`, `VM_guest_metrics`, or `*`): it calls
+/// `<class>.get_all_records` with them, which wants xapi's spelling.
+pub fn watcher_classes(spec: &Spec) -> Vec<String> {
+    watched_classes(spec)
+        .iter()
+        .map(|c| {
+            if c == "*" {
+                c.clone()
+            } else {
+                canonical_class(c)
+            }
+        })
+        .collect()
 }
 
-/// The `event.from` long-poll over a [`CallTarget`].
-pub struct EventFeed<T: CallTarget> {
-    target: T,
-    classes: Vec<String>,
-    /// Server-side wait per poll, seconds.
-    pub poll_timeout: f64,
-}
+/// Any [`CallTarget`] as an [`EventSource`], so the events watcher can run over it. `relogin`
+/// does nothing: the client logs in again by itself and a simulator session does not expire.
+pub struct TargetSource<T>(pub T);
 
-impl<T: CallTarget> EventFeed<T> {
-    pub fn new(target: T, classes: Vec<String>) -> Self {
-        EventFeed {
-            target,
-            classes,
-            poll_timeout: 5.0,
-        }
-    }
-
-    pub fn classes(&self) -> &[String] {
-        &self.classes
-    }
-
-    pub fn target(&self) -> &T {
-        &self.target
-    }
-
-    /// Every object of the watched classes (as `add` events) and the token after them.
-    pub fn list(&self) -> Result<EventBatch, FeedError> {
-        self.from("", 0.0)
-    }
-
-    /// Changes after `token`, waiting up to `poll_timeout` for some.
-    pub fn next(&self, token: &str) -> Result<EventBatch, FeedError> {
-        self.from(token, self.poll_timeout)
-    }
-
-    fn from(&self, token: &str, timeout: f64) -> Result<EventBatch, FeedError> {
-        let classes = Value::Array(
-            self.classes
-                .iter()
-                .map(|c| Value::String(c.clone()))
-                .collect(),
-        );
-        let v = self
-            .target
-            .call_value(
-                "event.from",
-                vec![classes, Value::String(token.into()), Value::Double(timeout)],
-            )
+impl<T: CallTarget> EventSource for TargetSource<T> {
+    fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, SourceError> {
+        self.0
+            .call_value(method, params)
             .map_err(|e| match T::api_failure(&e) {
-                Some(f)
-                    if matches!(
-                        f.code.as_str(),
-                        "EVENTS_LOST" | "EVENT_FROM_TOKEN_PARSE_FAILURE"
-                    ) =>
-                {
-                    FeedError::TokenRejected(f.code.clone())
-                }
-                _ => FeedError::Call(e.to_string()),
-            })?;
-        crate::model::from_value::<EventBatch>(v).map_err(|e| FeedError::Decode(e.to_string()))
+                Some(f) => SourceError::from(f.clone()),
+                None => SourceError::Transport(e.to_string()),
+            })
+    }
+
+    fn relogin(&self) -> Result<(), SourceError> {
+        Ok(())
     }
 }
 
@@ -325,15 +288,17 @@ mod tests {
     }
 }
 
-/// Feeds the `events` module's [`Watcher`](crate::events::Watcher) stream into a tracker: a
-/// listing becomes a baseline the first time (nothing known yet) and a diff against the
-/// last-known snapshots after that (a resync); `event.from` changes go through
-/// [`ChangeTracker::apply`]. `InitDone`/`Bookmark` hand back the token to save once the returned
-/// changes are queued.
+/// Feeds the `events` module's [`Watcher`](crate::events::Watcher) stream into a tracker: on a
+/// first start (nothing saved) the listing becomes the baseline; any later listing (a resync
+/// after a rejected token) is diffed against the last-known snapshots; `event.from` changes go
+/// through [`ChangeTracker::apply`]. `InitDone`/`Bookmark` hand back the token to save once the
+/// changes returned so far are queued.
 pub struct WatchAdapter {
     pub tracker: ChangeTracker,
     classes: Vec<String>,
     listing: Option<Vec<EventRecord>>,
+    /// The next listing is a baseline, not news.
+    baseline: bool,
 }
 
 fn record(d: &crate::events::DynamicEvent, op: EventOperation) -> EventRecord {
@@ -348,11 +313,13 @@ fn record(d: &crate::events::DynamicEvent, op: EventOperation) -> EventRecord {
 }
 
 impl WatchAdapter {
-    pub fn new(tracker: ChangeTracker, classes: Vec<String>) -> Self {
+    /// `first_start`: no saved state, so the first listing is a baseline.
+    pub fn new(tracker: ChangeTracker, classes: Vec<String>, first_start: bool) -> Self {
         WatchAdapter {
             tracker,
             classes,
             listing: None,
+            baseline: first_start,
         }
     }
 
@@ -376,7 +343,7 @@ impl WatchAdapter {
             }
             WatchEvent::InitDone { token } => {
                 let listing = self.listing.take().unwrap_or_default();
-                if self.tracker.is_empty() {
+                if std::mem::take(&mut self.baseline) {
                     self.tracker.baseline(&listing);
                     (Vec::new(), Some(token.clone()))
                 } else {
@@ -418,7 +385,7 @@ mod watch_tests {
 
     #[test]
     fn watcher_stream_to_changes() {
-        let mut a = WatchAdapter::new(ChangeTracker::new(), vec!["vm".into()]);
+        let mut a = WatchAdapter::new(ChangeTracker::new(), vec!["vm".into()], true);
         assert!(a.on_watch_event(&WatchEvent::Init).0.is_empty());
         a.on_watch_event(&WatchEvent::InitObject(d(Op::Add, "r1", Some("Halted"))));
         let (ch, tok) = a.on_watch_event(&WatchEvent::InitDone { token: "t1".into() });
@@ -434,5 +401,43 @@ mod watch_tests {
         assert_eq!(ch.len(), 1);
         assert_eq!(ch[0].operation, Operation::Mod);
         assert_eq!(ch[0].new.as_ref().unwrap()["power_state"], "Halted");
+    }
+
+    #[test]
+    fn a_resync_with_nothing_known_is_news() {
+        // Saved state that knows no object yet (not a first start): the listing is all adds.
+        let mut a = WatchAdapter::new(ChangeTracker::new(), vec!["VM".into()], false);
+        a.on_watch_event(&WatchEvent::Resync(
+            crate::events::ResyncReason::TokenRejected,
+        ));
+        a.on_watch_event(&WatchEvent::Init);
+        a.on_watch_event(&WatchEvent::InitObject(d(Op::Add, "r1", Some("Halted"))));
+        let (ch, tok) = a.on_watch_event(&WatchEvent::InitDone { token: "t".into() });
+        assert_eq!(tok.as_deref(), Some("t"));
+        let ops: Vec<_> = ch.iter().map(|c| (c.operation, c.ref_.as_str())).collect();
+        assert_eq!(ops, [(Operation::Add, "r1")]);
+    }
+
+    struct Failing(&'static str);
+    impl CallTarget for Failing {
+        type Error = crate::model::ApiFailure;
+        fn call_value(&self, _: &str, _: Vec<Value>) -> Result<Value, Self::Error> {
+            Err(crate::model::ApiFailure::new(self.0, Vec::<String>::new()))
+        }
+        fn api_failure(e: &Self::Error) -> Option<&crate::model::ApiFailure> {
+            Some(e)
+        }
+    }
+
+    #[test]
+    fn target_failures_map_to_what_the_watcher_acts_on() {
+        let from = |code| TargetSource(Failing(code)).event_from(&["VM".into()], "t", 0.0);
+        assert_eq!(from("EVENTS_LOST"), Err(SourceError::EventsLost));
+        assert_eq!(
+            from("EVENT_FROM_TOKEN_PARSE_FAILURE"),
+            Err(SourceError::TokenRejected)
+        );
+        assert_eq!(from("SESSION_INVALID"), Err(SourceError::SessionInvalid));
+        assert!(matches!(from("HOST_OFFLINE"), Err(SourceError::Api(_))));
     }
 }

@@ -91,7 +91,12 @@ pub fn random_id(prefix: &str) -> String {
         raw[8..16].copy_from_slice(&n.to_le_bytes());
         raw[16..24].copy_from_slice(&std::process::id().to_le_bytes().repeat(2));
     }
-    let mut s = String::with_capacity(prefix.len() + 24);
+    base62_id(prefix, &raw)
+}
+
+/// `prefix` + one base62 character per byte (no `.`, see [`random_id`]).
+pub(crate) fn base62_id(prefix: &str, raw: &[u8]) -> String {
+    let mut s = String::with_capacity(prefix.len() + raw.len());
     s.push_str(prefix);
     for b in raw {
         // 256 % 62 bias is irrelevant for ids.
@@ -116,6 +121,28 @@ mod tests {
         assert_eq!(Secret::parse("whsec_!!!"), Err(SecretError::NotBase64));
         let g = Secret::generate().unwrap();
         assert_eq!(Secret::parse(&g.expose_whsec()).unwrap(), g);
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_shaped_like_random_ones() {
+        use crate::webhooks::MessageId;
+        let a = MessageId::derived(&["up", "tok1", "0", "VM", "OpaqueRef:1", "mod"]);
+        assert_eq!(
+            a,
+            MessageId::derived(&["up", "tok1", "0", "VM", "OpaqueRef:1", "mod"])
+        );
+        // Parts are length-prefixed: moving a boundary changes the id.
+        assert_ne!(
+            a,
+            MessageId::derived(&["up", "tok10", "", "VM", "OpaqueRef:1", "mod"])
+        );
+        assert_ne!(
+            a,
+            MessageId::derived(&["up", "tok2", "0", "VM", "OpaqueRef:1", "mod"])
+        );
+        let s = a.as_str();
+        assert_eq!(s.len(), 28);
+        assert!(s.starts_with("msg_") && s[4..].chars().all(|c| c.is_ascii_alphanumeric()));
     }
 
     #[test]

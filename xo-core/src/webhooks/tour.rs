@@ -5,10 +5,11 @@
 
 use super::client_hooks::{CallTarget, Caller, HookedClient, RouterObserver};
 use super::engine::{AttemptEvent, Engine, EngineOptions, Submission};
-use super::pool_events::{ChangeTracker, EventFeed};
+use super::pool_events::{ChangeTracker, TargetSource, WatchAdapter};
 use super::router::WebhookRouter;
 use super::spec::Spec;
 use super::store::{AttemptQuery, ListFilter, SqliteStore, State};
+use crate::events::{WatchConfig, WatchEvent, Watcher};
 use crate::model::Value;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,12 +179,16 @@ fn tour<T: CallTarget + Clone>(
     );
 
     // Watch VMs: a baseline listing, then changes from its token.
-    let mut feed = EventFeed::new(target.clone(), vec!["vm".into()]);
-    feed.poll_timeout = 1.0;
-    let listing = feed.list()?;
-    let mut tracker = ChangeTracker::new();
-    tracker.baseline(&listing.events);
-    let mut token = listing.token;
+    let cfg = WatchConfig::new(["VM"]).poll_timeout(1.0);
+    let mut watcher = Watcher::new(TargetSource(target.clone()), cfg);
+    let mut adapter = WatchAdapter::new(ChangeTracker::new(), vec!["VM".into()], true);
+    for ev in watcher.by_ref() {
+        let ev = ev?;
+        adapter.on_watch_event(&ev);
+        if matches!(ev, WatchEvent::InitDone { .. }) {
+            break;
+        }
+    }
 
     let (vm, name) = halted_guest(&target)?;
     writeln!(out, "starting VM {name:?} through a hooked client")?;
@@ -194,24 +199,30 @@ fn tour<T: CallTarget + Clone>(
         )
         .map_err(|e| e.to_string())?;
 
-    // Feed VM changes to the router until the power-state transition has been queued.
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut queued = 0;
-    while queued == 0 && Instant::now() < until {
-        let batch = feed.next(&token)?;
-        token = batch.token;
-        let subs: Vec<Submission> = batch
-            .events
-            .iter()
-            .filter_map(|e| tracker.apply(e))
-            .flat_map(|c| router.route_change(&c, SystemTime::now()))
-            .map(|r| Submission::json(r.endpoint, r.body))
-            .collect();
-        queued += subs.len();
-        if !subs.is_empty() {
-            engine.submit_many(subs)?;
+    // Feed VM changes to the router until the power-state transition has been queued (or 10 s
+    // have passed: the stop handle ends the watcher's blocking iteration).
+    let stop = watcher.stop_handle();
+    std::thread::scope(|s| -> Res<()> {
+        let timer = stop.clone();
+        s.spawn(move || {
+            timer.sleep(Duration::from_secs(10));
+            timer.stop();
+        });
+        for ev in watcher.by_ref() {
+            let (changes, _) = adapter.on_watch_event(&ev?);
+            let subs: Vec<Submission> = changes
+                .iter()
+                .flat_map(|c| router.route_change(c, SystemTime::now()))
+                .map(|r| Submission::json(r.endpoint, r.body))
+                .collect();
+            if !subs.is_empty() {
+                engine.submit_many(subs)?;
+                break;
+            }
         }
-    }
+        stop.stop();
+        Ok(())
+    })?;
     // pre + post on /calls; the power change fails once (500), then is retried.
     let until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < until

@@ -268,42 +268,57 @@ impl Engine {
         items: Vec<Submission>,
         ids: Vec<MessageId>,
     ) -> Result<(), EngineError> {
+        let msgs = self.prepare(items.into_iter().zip(ids).collect())?;
+        self.shared.store.enqueue(msgs)?;
+        self.shared.notify();
+        Ok(())
+    }
+
+    /// Checks submissions (known endpoint, body size) and turns them into store rows, for a
+    /// producer that writes them itself in a transaction of its own
+    /// ([`SqliteStore::enqueue_with`](crate::webhooks::SqliteStore::enqueue_with)); call
+    /// [`Engine::wake`] after the commit.
+    pub fn prepare(
+        &self,
+        items: Vec<(Submission, MessageId)>,
+    ) -> Result<Vec<NewMessage>, EngineError> {
         if self.shared.stopping.load(AtomicOrdering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
         let now = unix_ms(self.shared.opts.clock.now());
+        let eps = self
+            .shared
+            .endpoints
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let mut msgs = Vec::with_capacity(items.len());
-        {
-            let eps = self
-                .shared
-                .endpoints
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            for (s, id) in items.into_iter().zip(ids) {
-                if !eps.contains_key(&s.endpoint) {
-                    return Err(EngineError::UnknownEndpoint(s.endpoint));
-                }
-                if s.body.len() > self.shared.opts.max_body {
-                    return Err(EngineError::TooLarge(s.body.len()));
-                }
-                let headers = if s.headers.is_empty() {
-                    vec![("content-type".to_string(), "application/json".to_string())]
-                } else {
-                    s.headers
-                };
-                msgs.push(NewMessage {
-                    id,
-                    endpoint: s.endpoint,
-                    body: s.body,
-                    headers,
-                    created_ms: now,
-                    next_attempt_ms: now,
-                });
+        for (s, id) in items {
+            if !eps.contains_key(&s.endpoint) {
+                return Err(EngineError::UnknownEndpoint(s.endpoint));
             }
+            if s.body.len() > self.shared.opts.max_body {
+                return Err(EngineError::TooLarge(s.body.len()));
+            }
+            let headers = if s.headers.is_empty() {
+                vec![("content-type".to_string(), "application/json".to_string())]
+            } else {
+                s.headers
+            };
+            msgs.push(NewMessage {
+                id,
+                endpoint: s.endpoint,
+                body: s.body,
+                headers,
+                created_ms: now,
+                next_attempt_ms: now,
+            });
         }
-        self.shared.store.enqueue(msgs)?;
+        Ok(msgs)
+    }
+
+    /// Tells the dispatcher new messages were stored behind its back.
+    pub fn wake(&self) {
         self.shared.notify();
-        Ok(())
     }
 
     /// Submits, then waits up to `timeout` for the first attempt (for XO's `waitForResponse`

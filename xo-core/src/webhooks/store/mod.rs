@@ -21,6 +21,18 @@ impl MessageId {
     pub fn new() -> MessageId {
         MessageId(super::secret::random_id("msg_"))
     }
+    /// The same id for the same `parts`, in the same `msg_` + 24 base62 form as a random one
+    /// (SHA-256 of the length-prefixed parts). Lets a producer that may redo some work after a
+    /// crash mint the id it minted the first time.
+    pub fn derived(parts: &[&str]) -> MessageId {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+        MessageId(super::secret::base62_id("msg_", &h.finalize()[..24]))
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -224,6 +224,51 @@ impl SqliteStore {
         tx.commit()
     }
 
+    /// Writes `msgs` and whatever `also` writes in one transaction: all or none, fsynced like
+    /// [`Store::enqueue`]. A producer commits its own progress with the messages it produced
+    /// (the daemon: its `event.from` token and snapshots), so a crash can neither lose them nor
+    /// queue them twice. A message whose id is already stored (queued, delivered or dead) is
+    /// skipped, not replaced; returns how many were new, and what `also` returned.
+    pub fn enqueue_with<R>(
+        &self,
+        msgs: &[NewMessage],
+        also: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R>,
+    ) -> Result<(usize, R), StoreError> {
+        let mut c = lock(&self.conn);
+        Self::set_sync(&mut c, self.durability == Durability::Full)?;
+        // Dropped without commit on any error: rolled back.
+        let tx = c.conn.transaction()?;
+        let mut new = 0;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO messages (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)",
+            )?;
+            for m in msgs {
+                new += st.execute(params![
+                    m.id.0,
+                    m.endpoint,
+                    m.body,
+                    headers_to_json(&m.headers),
+                    m.created_ms,
+                    m.next_attempt_ms
+                ])?;
+            }
+        }
+        let r = also(&tx)?;
+        tx.commit()?;
+        Ok((new, r))
+    }
+
+    /// Runs `f` on the store's connection (reads, schema of data kept with the queue).
+    pub fn with_conn<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let c = self.conn()?;
+        Ok(f(&c.conn)?)
+    }
+
     /// Group commit: queue the op; whoever holds the connection writes every queued op in one
     /// transaction. If that transaction fails, each op is retried alone so one bad op does not
     /// fail the others.
@@ -716,6 +761,53 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(s.recover_in_flight(0).unwrap(), 3);
         assert_eq!(s.counts().unwrap().pending, 3);
+    }
+
+    #[test]
+    fn enqueue_with_is_atomic_and_skips_known_ids() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.with_conn(|c| c.execute_batch("CREATE TABLE side (v TEXT)"))
+            .unwrap();
+        let a = msg("a", 1);
+        let b = msg("a", 2);
+        let (new, ()) = s
+            .enqueue_with(std::slice::from_ref(&a), |tx| {
+                tx.execute("INSERT INTO side VALUES ('one')", [])
+                    .map(|_| ())
+            })
+            .unwrap();
+        assert_eq!(new, 1);
+        // Delivered, then submitted again with the same id: skipped, body kept.
+        s.claim_due(10, 10, &[slot("a", false, 10)]).unwrap();
+        let att = AttemptRecord {
+            msg_id: a.id.clone(),
+            endpoint: "a".into(),
+            at_ms: 10,
+            attempt: 1,
+            status: Some(200),
+            latency_ms: 1,
+            response: None,
+            error: None,
+        };
+        s.finish_attempt(&att, &Outcome::Delivered, 10).unwrap();
+        let mut again = a.clone();
+        again.body = b"changed".to_vec();
+        let (new, ()) = s.enqueue_with(&[again, b.clone()], |_| Ok(())).unwrap();
+        assert_eq!(new, 1);
+        assert_eq!(s.get(&a.id).unwrap().unwrap().state, State::Delivered);
+        assert_eq!(s.body(&a.id).unwrap().unwrap(), a.body);
+        // A failing side write rolls the messages back too.
+        let c = msg("a", 3);
+        let err = s.enqueue_with(std::slice::from_ref(&c), |tx| {
+            tx.execute("INSERT INTO side VALUES ('two')", [])?;
+            tx.execute("INSERT INTO nowhere VALUES (1)", []).map(|_| ())
+        });
+        assert!(err.is_err());
+        assert!(s.get(&c.id).unwrap().is_none());
+        let side: i64 = s
+            .with_conn(|c| c.query_row("SELECT COUNT(*) FROM side", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(side, 1);
     }
 
     #[test]
