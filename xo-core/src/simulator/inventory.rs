@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use super::guest::guest_agent_report;
+use super::inventory_nic::{nic_metrics, nic_network, Pif};
 use super::state::{HostSlot, State};
 use super::storage::{map, new_vbd, new_vdi};
 use super::vm::{refresh_ops, HALTED, RUNNING};
@@ -26,24 +27,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
     let (hc, pc, nc, pifc) = (c(st, "host"), c(st, "pool"), c(st, "network"), c(st, "PIF"));
 
     // Networks first: pool-wide ones keep XCP-ng's default names.
-    let mut nets = Vec::new();
-    for i in 0..3 {
-        nets.push(st.db.create(
-            nc,
-            None,
-            None,
-            vec![
-                (
-                    "name_label",
-                    s(&format!("Pool-wide network associated with eth{i}")),
-                ),
-                ("bridge", s(&format!("xenbr{i}"))),
-                ("MTU", Value::Int(1500)),
-                ("managed", Value::Bool(true)),
-                ("other_config", map(&[("automatic", "true")])),
-            ],
-        ));
-    }
+    let nets: Vec<String> = (0..3).map(|i| nic_network(st, i)).collect();
     st.db.create(
         nc,
         None,
@@ -76,12 +60,11 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
     }
 
     // Hosts, with metrics, CPUs, PIFs, VLANs and a control domain each.
-    let (hmc, cpuc, vmc, mmc, pmc, vlc) = (
+    let (hmc, cpuc, vmc, mmc, vlc) = (
         c(st, "host_metrics"),
         c(st, "host_cpu"),
         c(st, "VM"),
         c(st, "VM_metrics"),
-        c(st, "PIF_metrics"),
         c(st, "VLAN"),
     );
     let mut hosts = Vec::new();
@@ -144,36 +127,22 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
         // eth0 management (192.0.2.0/25), eth1 trunk, eth2 storage (192.0.2.128/25).
         let mut phys = Vec::new();
         for (i, net) in nets.iter().enumerate() {
-            let pm = st.db.create(
-                pmc,
-                None,
-                None,
-                vec![
-                    ("carrier", Value::Bool(true)),
-                    ("speed", Value::Int(10000)),
-                    ("duplex", Value::Bool(true)),
-                    ("vendor_name", s("Intel Corporation")),
-                    ("device_name", s("Ethernet Controller X710 for 10GbE SFP+")),
-                    ("pci_bus_path", s(&format!("0000:03:00.{i}"))),
-                    ("last_updated", Value::DateTime(now.clone())),
-                ],
-            );
+            let pm = nic_metrics(st, &format!("0000:03:00.{i}"), &now);
             let mac = format!("b2:00:00:00:{:02x}:{:02x}", hi + 1, i);
-            let mut vals = vec![
-                ("device", s(&format!("eth{i}"))),
-                ("network", s(net)),
-                ("host", s(&h)),
-                ("MAC", s(&mac)),
-                ("MTU", Value::Int(1500)),
-                ("VLAN", Value::Int(-1)),
-                ("physical", Value::Bool(true)),
-                ("currently_attached", Value::Bool(true)),
-                ("managed", Value::Bool(true)),
+            let mut vals = Pif {
+                device: &format!("eth{i}"),
+                network: net,
+                host: &h,
+                mac: &mac,
+                vlan: -1,
+                physical: true,
+                attached: true,
+            }
+            .fields();
+            vals.extend([
                 ("metrics", s(&pm)),
-                ("primary_address_type", s("IPv4")),
-                ("ipv6_configuration_mode", s("None")),
                 ("disallow_unplug", Value::Bool(i != 1)),
-            ];
+            ]);
             match i {
                 0 => vals.extend([
                     ("management", Value::Bool(true)),
@@ -194,25 +163,18 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             phys.push(st.db.create(pifc, None, None, vals));
         }
         for (tag, net) in &vlan_nets {
-            let pif = st.db.create(
-                pifc,
-                None,
-                None,
-                vec![
-                    ("device", s("eth1")),
-                    ("network", s(net)),
-                    ("host", s(&h)),
-                    ("MAC", s(&format!("b2:00:00:00:{:02x}:01", hi + 1))),
-                    ("MTU", Value::Int(1500)),
-                    ("VLAN", Value::Int(*tag)),
-                    ("physical", Value::Bool(false)),
-                    ("currently_attached", Value::Bool(true)),
-                    ("managed", Value::Bool(true)),
-                    ("ip_configuration_mode", s("None")),
-                    ("ipv6_configuration_mode", s("None")),
-                    ("primary_address_type", s("IPv4")),
-                ],
-            );
+            let mut vals = Pif {
+                device: "eth1",
+                network: net,
+                host: &h,
+                mac: &format!("b2:00:00:00:{:02x}:01", hi + 1),
+                vlan: *tag,
+                physical: false,
+                attached: true,
+            }
+            .fields();
+            vals.push(("ip_configuration_mode", s("None")));
+            let pif = st.db.create(pifc, None, None, vals);
             let vlan = st.db.create(
                 vlc,
                 None,

@@ -40,6 +40,7 @@ mod http;
 mod implicit;
 mod inventory;
 mod inventory_bond;
+mod inventory_nic;
 mod migrate;
 mod net;
 mod ops;
