@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(Ref::<Vm>::new(long.clone()).as_str(), long);
         assert_eq!(Ref::<Vm>::new("Ref:é").as_str(), "Ref:é");
         assert!(Ref::<Vm>::new(short) < Ref::new(long.as_str()));
-        assert_eq!(Ref::<Vm>::new(short).clone().cast::<Session>().as_str(), short);
+        assert_eq!(
+            Ref::<Vm>::new(short).clone().cast::<Session>().as_str(),
+            short
+        );
         assert!(std::mem::size_of::<Ref<Vm>>() <= 48);
     }
 
