@@ -278,7 +278,8 @@ fn evacuate_refuses_before_moving_anything() {
 fn memory_is_checked_on_migrate_and_evacuate() {
     let t = T::new(false);
     let hosts = t.hosts();
-    // A halted guest grown past what host 2 has left, then started on host 1.
+    // A guest started small on host 1, then grown past what host 2 has left (a start at
+    // that size is refused: start_on checks memory too).
     let big = t.vm("build-01");
     t.ok(
         "VM.set_memory_limits",
@@ -286,8 +287,8 @@ fn memory_is_checked_on_migrate_and_evacuate() {
             big.clone(),
             Value::Int(GIB),
             Value::Int(70 * GIB),
-            Value::Int(70 * GIB),
-            Value::Int(70 * GIB),
+            Value::Int(GIB),
+            Value::Int(GIB),
         ],
     );
     t.ok(
@@ -298,6 +299,10 @@ fn memory_is_checked_on_migrate_and_evacuate() {
             Value::Bool(false),
             Value::Bool(false),
         ],
+    );
+    t.ok(
+        "VM.set_memory_dynamic_range",
+        vec![big.clone(), Value::Int(70 * GIB), Value::Int(70 * GIB)],
     );
     let available = t.free(&hosts[1]);
     let e = t.err(
@@ -320,6 +325,157 @@ fn memory_is_checked_on_migrate_and_evacuate() {
     );
     t.ok("host.evacuate", vec![hosts[0].clone()]);
     assert_eq!(t.get("VM", "resident_on", &big), hosts[1]);
+}
+
+fn start_on_args(vm: &Value, host: &Value) -> Vec<Value> {
+    vec![
+        vm.clone(),
+        host.clone(),
+        Value::Bool(false),
+        Value::Bool(false),
+    ]
+}
+
+#[test]
+fn start_on_and_resume_on_refuse_a_disabled_host() {
+    let t = T::new(false);
+    let hosts = t.hosts();
+    // app-01 is halted with its disk on the shared SR: it can run on either host.
+    let vm = t.vm("app-01");
+    t.ok("host.disable", vec![hosts[0].clone()]);
+    let e = t.err("VM.start_on", start_on_args(&vm, &hosts[0]));
+    assert_eq!(
+        (e.code.as_str(), e.params.clone()),
+        ("HOST_DISABLED", vec![text(&hosts[0]).to_owned()])
+    );
+    assert_eq!(t.get("VM", "power_state", &vm), s("Halted"));
+    t.ok("VM.start_on", start_on_args(&vm, &hosts[1]));
+    t.ok("VM.suspend", vec![vm.clone()]);
+    let e = t.err("VM.resume_on", start_on_args(&vm, &hosts[0]));
+    assert_eq!(
+        (e.code.as_str(), e.params.clone()),
+        ("HOST_DISABLED", vec![text(&hosts[0]).to_owned()])
+    );
+    assert_eq!(t.get("VM", "power_state", &vm), s("Suspended"));
+}
+
+#[test]
+fn start_on_refuses_a_host_without_enough_memory() {
+    let t = T::new(false);
+    let hosts = t.hosts();
+    let vm = t.vm("app-01");
+    t.ok(
+        "VM.set_memory_limits",
+        vec![
+            vm.clone(),
+            Value::Int(GIB),
+            Value::Int(70 * GIB),
+            Value::Int(70 * GIB),
+            Value::Int(70 * GIB),
+        ],
+    );
+    let needed = 70 * GIB + t.get("VM", "memory_overhead", &vm).as_i64().unwrap();
+    let available = t.free(&hosts[0]);
+    assert!(available < needed);
+    let e = t.err("VM.start_on", start_on_args(&vm, &hosts[0]));
+    assert_eq!(e.code, "HOST_NOT_ENOUGH_FREE_MEMORY");
+    assert_eq!(e.params, vec![needed.to_string(), available.to_string()]);
+    assert_eq!(t.get("VM", "power_state", &vm), s("Halted"));
+    // No host has room: a plain start fails the same way on the host it would pick.
+    let e = t.err(
+        "VM.start",
+        vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+    );
+    assert_eq!(e.code, "HOST_NOT_ENOUGH_FREE_MEMORY");
+    assert_eq!(e.params[0], needed.to_string());
+    let frees: Vec<String> = hosts.iter().map(|h| t.free(h).to_string()).collect();
+    assert!(frees.contains(&e.params[1]), "{e}");
+    // Shrunk to what only host 1 can hold after host 2 fills up, a plain start picks host 1.
+    let fill = t.free(&hosts[1]) - GIB;
+    let filler = t.vm("build-01");
+    t.ok(
+        "VM.set_memory_limits",
+        vec![
+            filler.clone(),
+            Value::Int(GIB),
+            Value::Int(fill),
+            Value::Int(GIB),
+            Value::Int(GIB),
+        ],
+    );
+    t.ok("VM.start_on", start_on_args(&filler, &hosts[1]));
+    t.ok(
+        "VM.set_memory_dynamic_range",
+        vec![filler.clone(), Value::Int(fill), Value::Int(fill)],
+    );
+    t.ok(
+        "VM.set_memory_limits",
+        vec![
+            vm.clone(),
+            Value::Int(GIB),
+            Value::Int(2 * GIB),
+            Value::Int(2 * GIB),
+            Value::Int(2 * GIB),
+        ],
+    );
+    assert!(t.free(&hosts[1]) < 2 * GIB);
+    t.ok(
+        "VM.start",
+        vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+    );
+    assert_eq!(t.get("VM", "resident_on", &vm), hosts[0]);
+}
+
+#[test]
+fn plain_start_and_resume_skip_a_disabled_host() {
+    for off in 0..2 {
+        let t = T::new(false);
+        let hosts = t.hosts();
+        let on = &hosts[1 - off];
+        let vm = t.vm("app-01");
+        t.ok("host.disable", vec![hosts[off].clone()]);
+        t.ok(
+            "VM.start",
+            vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+        );
+        assert_eq!(&t.get("VM", "resident_on", &vm), on);
+        t.ok("VM.suspend", vec![vm.clone()]);
+        t.ok(
+            "VM.resume",
+            vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+        );
+        assert_eq!(&t.get("VM", "resident_on", &vm), on);
+        t.ok("VM.hard_shutdown", vec![vm.clone()]);
+        // No enabled host left: xapi's NO_HOSTS_AVAILABLE, without parameters.
+        t.ok("host.disable", vec![on.clone()]);
+        let e = t.err(
+            "VM.start",
+            vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+        );
+        assert_eq!((e.code.as_str(), e.params.len()), ("NO_HOSTS_AVAILABLE", 0));
+    }
+}
+
+#[test]
+fn plain_start_picks_a_host_that_sees_the_disks() {
+    let t = T::new(false);
+    let hosts = t.hosts();
+    // build-01's disk is on host 2's local SR.
+    let vm = t.vm("build-01");
+    for _ in 0..2 {
+        t.ok(
+            "VM.start",
+            vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+        );
+        assert_eq!(t.get("VM", "resident_on", &vm), hosts[1]);
+        t.ok("VM.hard_shutdown", vec![vm.clone()]);
+    }
+    t.ok("host.disable", vec![hosts[1].clone()]);
+    let e = t.err(
+        "VM.start",
+        vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
+    );
+    assert_eq!(e.code, "NO_HOSTS_AVAILABLE");
 }
 
 #[test]

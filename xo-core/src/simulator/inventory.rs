@@ -19,6 +19,15 @@ fn s(v: &str) -> Value {
     Value::String(v.to_owned())
 }
 
+/// Memory of an inventory guest of the given kind (kind 5, Windows, has more).
+fn guest_memory(kind: usize) -> i64 {
+    if kind == 5 {
+        4 * GIB
+    } else {
+        2 * GIB
+    }
+}
+
 /// Fills `st` (which already has its host slots with IPs) with the default pool.
 pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
     let now = DateTime::now();
@@ -70,12 +79,20 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
     let mut hosts = Vec::new();
     for (hi, ip) in ips.iter().enumerate() {
         let name = format!("xcp-ng-{:02}", hi + 1);
+        // 64 GiB, or more so that every guest placed here (below) can run at once next to
+        // dom0 (4 GiB) and the host overhead, with room to spare: VM.start's memory check
+        // never refuses the inventory's own guests.
+        let guests: i64 = (hi..vms)
+            .step_by(ips.len())
+            .map(|i| guest_memory(i % 6))
+            .sum();
+        let total = (64 * GIB).max(guests + 4 * GIB + 600 * MIB + 16 * GIB);
         let metrics = st.db.create(
             hmc,
             None,
             None,
             vec![
-                ("memory_total", Value::Int(64 * GIB)),
+                ("memory_total", Value::Int(total)),
                 ("memory_free", Value::Int(48 * GIB)),
                 ("live", Value::Bool(true)),
                 ("last_updated", Value::DateTime(now.clone())),
@@ -514,7 +531,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             format!("vm-{:05}", i + 1)
         };
         let hi = i % hosts.len();
-        let mem = if kind == 5 { 4 * GIB } else { 2 * GIB };
+        let mem = guest_memory(kind);
         let metrics = st.db.create(
             mmc,
             None,

@@ -43,10 +43,7 @@ fn check_reachable_after(
     srs: &[(String, String)],
     nets: &[(String, String)],
 ) -> Result<(), ApiFailure> {
-    let hc = st.db.class_index("host");
-    if !st.db.get_bool(hc, host, "enabled") {
-        return Err(fail("HOST_DISABLED", &[host]));
-    }
+    check_enabled(st, host)?;
     let (vc, bc, dc) = (
         st.db.class_index("VM"),
         st.db.class_index("VBD"),
@@ -78,6 +75,15 @@ fn check_reachable_after(
     Ok(())
 }
 
+/// `HOST_DISABLED [host]` unless `host` is enabled.
+fn check_enabled(st: &State, host: &str) -> Result<(), ApiFailure> {
+    let hc = st.db.class_index("host");
+    if !st.db.get_bool(hc, host, "enabled") {
+        return Err(fail("HOST_DISABLED", &[host]));
+    }
+    Ok(())
+}
+
 fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
 }
@@ -95,6 +101,43 @@ pub fn sr_plugged_on(st: &State, sr: &str, host: &str) -> bool {
 pub fn check_move(st: &State, vm: &str, host: &str) -> Result<(), ApiFailure> {
     check_reachable(st, vm, host)?;
     check_memory(st, vm, host)
+}
+
+/// The host a halted or suspended VM boots on: `host` itself if enabled and with room
+/// (`VM.start_on`, `VM.resume_on`), or xapi's choice when `None`. Unlike xapi, a named host
+/// is not checked for the VM's SRs and networks (existing tests start guests on a host
+/// without their local SR).
+pub fn boot_host(st: &State, vm: &str, host: Option<&str>) -> Result<String, ApiFailure> {
+    match host {
+        Some(h) => check_enabled(st, h)
+            .and_then(|()| check_memory(st, vm, h))
+            .map(|()| h.to_owned()),
+        None => choose_host(st, vm),
+    }
+}
+
+/// xapi's `choose_host_for_vm_no_wlb`: among the enabled hosts that see the VM's SRs and
+/// networks, the one with the fewest resident VMs that has room; with none reachable,
+/// `NO_HOSTS_AVAILABLE []`. When none has room xapi chooses again without the memory check
+/// and the boot then fails on that host's reservation, so the error is that host's
+/// `HOST_NOT_ENOUGH_FREE_MEMORY [needed, available]`.
+fn choose_host(st: &State, vm: &str) -> Result<String, ApiFailure> {
+    let hc = st.db.class_index("host");
+    let mut reachable: Vec<&str> = st
+        .hosts
+        .iter()
+        .map(|h| h.r.as_str())
+        .filter(|h| check_reachable(st, vm, h).is_ok())
+        .collect();
+    reachable.sort_by_key(|h| refs_of(st, hc, h, "resident_VMs").len());
+    let first = reachable
+        .first()
+        .ok_or_else(|| fail("NO_HOSTS_AVAILABLE", &[]))?;
+    let fits = reachable.iter().find(|h| check_memory(st, vm, h).is_ok());
+    match fits {
+        Some(h) => Ok((*h).to_owned()),
+        None => check_memory(st, vm, first).map(|()| (*first).to_owned()),
+    }
 }
 
 /// `HOST_NOT_ENOUGH_FREE_MEMORY [needed, available]` unless the VM fits on `host`.

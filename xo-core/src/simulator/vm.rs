@@ -2,6 +2,7 @@
 //! `resident_on`, `domid`, `VM_metrics`, and the guest agent.
 
 use super::dispatch::{check_ref, fail, void, Cx};
+use super::migrate::boot_host;
 use super::state::State;
 use super::tasks::busy;
 use crate::model::{ApiFailure, DateTime, Value, NULL_REF};
@@ -208,22 +209,6 @@ pub(super) fn vm_arg(cx: &Cx, args: &[Value]) -> Result<String, ApiFailure> {
     check_ref(cx.st, "VM", &args[0])
 }
 
-/// Picks the enabled host with the fewest resident VMs.
-fn pick_host(st: &State) -> String {
-    let hc = st.db.class_index("host");
-    st.hosts
-        .iter()
-        .filter(|h| st.db.get_bool(hc, &h.r, "enabled"))
-        .min_by_key(|h| {
-            st.db
-                .get(hc, &h.r, "resident_VMs")
-                .and_then(Value::as_array)
-                .map_or(0, <[Value]>::len)
-        })
-        .map(|h| h.r.clone())
-        .unwrap_or_default()
-}
-
 fn set_devices_attached(st: &mut State, vm: &str, attached: bool) {
     let vc = st.db.class_index("VM");
     for (class, field) in [("VBD", "VBDs"), ("VIF", "VIFs")] {
@@ -331,10 +316,7 @@ fn flag(args: &[Value], i: usize) -> bool {
 pub fn start(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
     ensure(cx, &vm, "start")?;
-    let host = pick_host(cx.st);
-    if host.is_empty() {
-        return Err(fail("NO_HOSTS_AVAILABLE", &[]));
-    }
+    let host = boot_host(cx.st, &vm, None)?;
     power_on(cx, &vm, &host, flag(args, 1));
     void()
 }
@@ -343,6 +325,7 @@ pub fn start_on(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
     let host = check_ref(cx.st, "host", &args[1])?;
     ensure(cx, &vm, "start_on")?;
+    boot_host(cx.st, &vm, Some(&host))?;
     power_on(cx, &vm, &host, flag(args, 2));
     void()
 }
@@ -447,8 +430,9 @@ pub(super) fn first_disk_sr(st: &State, vm: &str) -> String {
         })
 }
 
-fn resume_as(cx: &mut Cx, vm: &str, host: &str, paused: bool, op: &str) -> Outcome<Value> {
+fn resume_as(cx: &mut Cx, vm: &str, host: Option<&str>, paused: bool, op: &str) -> Outcome<Value> {
     ensure(cx, vm, op)?;
+    let host = boot_host(cx.st, vm, host)?;
     let vc = cx.st.db.class_index("VM");
     let dc = cx.st.db.class_index("VDI");
     let sv = cx.st.db.get_str(vc, vm, "suspend_VDI");
@@ -456,20 +440,19 @@ fn resume_as(cx: &mut Cx, vm: &str, host: &str, paused: bool, op: &str) -> Outco
     cx.st
         .db
         .set(vc, vm, "suspend_VDI", Value::String(NULL_REF.into()));
-    power_on(cx, vm, host, paused);
+    power_on(cx, vm, &host, paused);
     void()
 }
 
 pub fn resume(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
-    let host = pick_host(cx.st);
-    resume_as(cx, &vm, &host, flag(args, 1), "resume")
+    resume_as(cx, &vm, None, flag(args, 1), "resume")
 }
 
 pub fn resume_on(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     let vm = vm_arg(cx, args)?;
     let host = check_ref(cx.st, "host", &args[1])?;
-    resume_as(cx, &vm, &host, flag(args, 2), "resume_on")
+    resume_as(cx, &vm, Some(&host), flag(args, 2), "resume_on")
 }
 
 pub fn refs_of(st: &State, class: usize, r: &str, field: &str) -> Vec<String> {
