@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+scripts/install-system.sh
+
 echo "== Rust tests"
 cargo test --workspace --all-targets
 
