@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use super::guest::guest_agent_report;
 use super::inventory_nic::{nic_metrics, nic_network, Pif};
+use super::sr_ops::sr_allowed_ops;
 use super::state::{HostSlot, State};
 use super::storage::{map, new_vbd, new_vdi};
 use super::vm::{refresh_ops, HALTED, RUNNING};
@@ -311,25 +312,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
                         ("i18n-original-value-name_label", "Local storage"),
                     ]),
                 ),
-                (
-                    "allowed_operations",
-                    Value::Array(
-                        [
-                            "vdi_create",
-                            "vdi_destroy",
-                            "vdi_clone",
-                            "vdi_snapshot",
-                            "vdi_resize",
-                            "scan",
-                            "plug",
-                            "unplug",
-                            "update",
-                        ]
-                        .iter()
-                        .map(|x| s(x))
-                        .collect(),
-                    ),
-                ),
+                ("allowed_operations", sr_allowed_ops(false)),
             ],
         );
         st.db.create(
@@ -355,25 +338,7 @@ pub fn build(st: &mut State, ips: &[IpAddr], vms: usize) {
             ("content_type", s("user")),
             ("shared", Value::Bool(true)),
             ("physical_size", Value::Int(2048 * GIB)),
-            (
-                "allowed_operations",
-                Value::Array(
-                    [
-                        "vdi_create",
-                        "vdi_destroy",
-                        "vdi_clone",
-                        "vdi_snapshot",
-                        "vdi_resize",
-                        "scan",
-                        "plug",
-                        "unplug",
-                        "update",
-                    ]
-                    .iter()
-                    .map(|x| s(x))
-                    .collect(),
-                ),
-            ),
+            ("allowed_operations", sr_allowed_ops(false)),
         ],
     );
     let iso = st.db.create(

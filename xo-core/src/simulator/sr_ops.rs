@@ -9,7 +9,9 @@ use super::vm::refs_of;
 use crate::model::Value;
 use crate::rpc::Outcome;
 
-const SR_OPS: &[&str] = &[
+/// What xapi allows on an attached SR; `forget` and `destroy` come on top for SRs made by
+/// `SR.create` (the inventory's install-time SRs list only these).
+const ATTACHED_SR_OPS: &[&str] = &[
     "vdi_create",
     "vdi_destroy",
     "vdi_clone",
@@ -19,9 +21,23 @@ const SR_OPS: &[&str] = &[
     "plug",
     "unplug",
     "update",
-    "forget",
-    "destroy",
 ];
+
+/// `allowed_operations` of an SR, as a wire value.
+pub fn sr_allowed_ops(forgettable: bool) -> Value {
+    let extra: &[&str] = if forgettable {
+        &["forget", "destroy"]
+    } else {
+        &[]
+    };
+    Value::Array(
+        ATTACHED_SR_OPS
+            .iter()
+            .chain(extra)
+            .map(|o| Value::from(*o))
+            .collect(),
+    )
+}
 
 /// `SR.create(host, device_config, physical_size, name_label, name_description, type,
 /// content_type, shared, sm_config)`. The type must be a known SM driver. As in xapi, a
@@ -40,7 +56,7 @@ pub fn create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
         _ => map(&[]),
     };
     let sc = st.db.class_index("SR");
-    let ops = Value::Array(SR_OPS.iter().map(|o| Value::from(*o)).collect());
+    let ops = sr_allowed_ops(true);
     let sr = st.db.create(
         sc,
         None,

@@ -203,20 +203,7 @@ impl SqliteStore {
         for op in ops {
             match op {
                 Op::Enqueue(msgs) => {
-                    let mut st = tx.prepare_cached(
-                        "INSERT INTO messages (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)",
-                    )?;
-                    for m in msgs {
-                        st.execute(params![
-                            m.id.0,
-                            m.endpoint,
-                            m.body,
-                            headers_to_json(&m.headers),
-                            m.created_ms,
-                            m.next_attempt_ms
-                        ])?;
-                    }
+                    insert_messages(&tx, msgs, Existing::Fail)?;
                 }
                 Op::Finish(a, outcome, now_ms) => write_finish(&tx, a, outcome, *now_ms)?,
             }
@@ -238,23 +225,7 @@ impl SqliteStore {
         Self::set_sync(&mut c, self.durability == Durability::Full)?;
         // Dropped without commit on any error: rolled back.
         let tx = c.conn.transaction()?;
-        let mut new = 0;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT OR IGNORE INTO messages (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)",
-            )?;
-            for m in msgs {
-                new += st.execute(params![
-                    m.id.0,
-                    m.endpoint,
-                    m.body,
-                    headers_to_json(&m.headers),
-                    m.created_ms,
-                    m.next_attempt_ms
-                ])?;
-            }
-        }
+        let new = insert_messages(&tx, msgs, Existing::Skip)?;
         let r = also(&tx)?;
         tx.commit()?;
         Ok((new, r))
@@ -325,6 +296,43 @@ impl Drop for SqliteStore {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// What inserting a message whose id is already stored does.
+#[derive(Clone, Copy)]
+enum Existing {
+    /// Fails the transaction: ids are fresh, a clash is a bug.
+    Fail,
+    /// Keeps the stored one: ids derived from the change, a replay after a crash.
+    Skip,
+}
+
+/// Inserts `msgs` as pending; returns how many rows were written.
+fn insert_messages(
+    tx: &rusqlite::Transaction<'_>,
+    msgs: &[NewMessage],
+    existing: Existing,
+) -> rusqlite::Result<usize> {
+    let sql = match existing {
+        Existing::Fail => "INSERT INTO messages",
+        Existing::Skip => "INSERT OR IGNORE INTO messages",
+    };
+    let mut st = tx.prepare_cached(&format!(
+        "{sql} (id, endpoint, body, headers, created_ms, next_attempt_ms, attempts, state, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'pending', ?5)"
+    ))?;
+    let mut written = 0;
+    for m in msgs {
+        written += st.execute(params![
+            m.id.0,
+            m.endpoint,
+            m.body,
+            headers_to_json(&m.headers),
+            m.created_ms,
+            m.next_attempt_ms
+        ])?;
+    }
+    Ok(written)
 }
 
 fn write_finish(
