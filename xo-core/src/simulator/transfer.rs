@@ -186,7 +186,7 @@ fn archive(st: &State, q: &Query) -> Result<Vec<u8>, ApiFailure> {
     doc.insert("disks", Value::Array(disks));
     let json = serde_json::to_vec(&Value::Struct(doc))
         .map_err(|e| fail("INTERNAL_ERROR", &[&e.to_string()]))?;
-    Ok(xva::write(&json))
+    xva::write(&json).map_err(|e| fail("INTERNAL_ERROR", &[&e.to_string()]))
 }
 
 enum BodyError {
@@ -310,7 +310,7 @@ fn rebuild(cx: &mut Cx, q: &Query, bytes: &[u8]) -> Result<String, ApiFailure> {
         return Err(import_error("empty import stream"));
     }
     let (record, disks) = match xva::read(bytes) {
-        Some(member) => document(cx.st, member).ok_or_else(|| import_error("bad simulator XVA"))?,
+        Some(member) => document(cx.st, &member).ok_or_else(|| import_error("bad simulator XVA"))?,
         None => {
             let mut rec = Struct::new();
             rec.insert("name_label", Value::from("Imported VM"));
