@@ -4,6 +4,7 @@
 //! not attached; the bond master PIF is.
 
 use super::inventory_nic::{nic_metrics, nic_network, Pif};
+use super::net::make_bond;
 use super::state::State;
 use super::storage::map;
 use crate::model::{DateTime, Value};
@@ -14,11 +15,7 @@ fn s(v: &str) -> Value {
 
 /// Adds the NICs, networks, bond master PIF and Bond to `host` (index `hi` in the pool).
 pub fn add_bond(st: &mut State, host: &str, hi: usize, now: &DateTime) {
-    let (nc, pc, bc) = (
-        st.db.class_index("network"),
-        st.db.class_index("PIF"),
-        st.db.class_index("Bond"),
-    );
+    let (nc, pc) = (st.db.class_index("network"), st.db.class_index("PIF"));
     let mut slaves = Vec::new();
     for i in [3usize, 4] {
         let net = nic_network(st, i);
@@ -50,32 +47,8 @@ pub fn add_bond(st: &mut State, host: &str, hi: usize, now: &DateTime) {
             ("managed", Value::Bool(true)),
         ],
     );
-    let mac = st.db.get_str(pc, &slaves[0], "MAC");
-    let mut vals = Pif {
-        device: "bond0",
-        network: &bond_net,
-        host,
-        mac: &mac,
-        vlan: -1,
-        physical: false,
-        attached: true,
-    }
-    .fields();
-    vals.push(("ip_configuration_mode", s("None")));
-    let master = st.db.create(pc, None, None, vals);
-    let bond = st.db.create(
-        bc,
-        None,
-        None,
-        vec![
-            ("master", s(&master)),
-            ("primary_slave", s(&slaves[0])),
-            ("mode", s("active-backup")),
-            ("properties", map(&[])),
-            ("links_up", Value::Int(2)),
-        ],
-    );
-    for p in &slaves {
-        st.db.set(pc, p, "bond_slave_of", s(&bond));
+    // The same path as `Bond.create`: master PIF `bond0`, the slaves' MAC, slaves detached.
+    if let Err(e) = make_bond(st, bond_net, &slaves, None, "active-backup", map(&[])) {
+        log::warn!("simulator inventory: bonding eth3+eth4 failed: {}", e.code);
     }
 }

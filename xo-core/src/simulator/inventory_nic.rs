@@ -1,6 +1,6 @@
 //! The network pieces every simulated host is built from: per-NIC pool-wide networks, the
-//! Intel X710 port metrics, and the PIF fields all PIFs share. Used by the default inventory
-//! and its bonded host, so both describe a NIC the same way.
+//! Intel X710 port metrics, and the PIF fields all PIFs share. Used by the default inventory,
+//! its bonded host and `Bond.create`, so all describe a PIF the same way.
 
 use super::state::State;
 use super::storage::map;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::dispatch::{check_ref, fail, settable_at_create, void, Cx};
+use super::inventory_nic::Pif;
 use super::state::State;
 use super::storage::plug_device;
 use super::vm::{refs_of, RUNNING};
@@ -261,13 +262,31 @@ pub fn bond_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
     for m in args[1].as_array().unwrap_or_default() {
         members.push(check_ref(cx.st, "PIF", m)?);
     }
-    let st = &mut *cx.st;
+    let mac = args[2].as_str().filter(|m| !m.is_empty());
+    let mode = args.get(3).and_then(Value::as_str).unwrap_or("balance-slb");
+    let properties = args
+        .get(4)
+        .cloned()
+        .unwrap_or_else(|| super::storage::map(&[]));
+    make_bond(cx.st, network, &members, mac, mode, properties).map(Value::String)
+}
+
+/// Bonds `members` (physical PIFs of one host) on `network`, as `Bond.create` does; the
+/// default inventory builds its bonded host with it too. Returns the Bond ref.
+pub fn make_bond(
+    st: &mut State,
+    network: String,
+    members: &[String],
+    mac: Option<&str>,
+    mode: &str,
+    properties: Value,
+) -> Result<String, ApiFailure> {
     let pc = st.db.class_index("PIF");
     if members.len() < 2 {
         return Err(fail("PIF_BOND_NEEDS_MORE_MEMBERS", &[]));
     }
     let host = st.db.get_str(pc, &members[0], "host");
-    for m in &members {
+    for m in members {
         if st.db.get_str(pc, m, "host") != host {
             return Err(fail("PIF_CANNOT_BOND_CROSS_HOST", &[]));
         }
@@ -288,37 +307,25 @@ pub fn bond_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
         .iter()
         .filter(|p| st.db.get_str(pc, p, "device").starts_with("bond"))
         .count();
-    let mac = match args[2].as_str() {
-        Some(m) if !m.is_empty() => m.to_owned(),
-        _ => st.db.get_str(pc, &members[0], "MAC"),
+    let mac = match mac {
+        Some(m) => m.to_owned(),
+        None => st.db.get_str(pc, &members[0], "MAC"),
     };
-    let mode = args
-        .get(3)
-        .and_then(Value::as_str)
-        .unwrap_or("balance-slb")
-        .to_owned();
-    let properties = args
-        .get(4)
-        .cloned()
-        .unwrap_or_else(|| super::storage::map(&[]));
     // The management interface and its IP configuration move to the bond.
     let mgmt = members
         .iter()
         .find(|m| st.db.get_bool(pc, m, "management"))
         .cloned();
-    let mut vals = vec![
-        ("device", Value::String(format!("bond{n}"))),
-        ("network", Value::String(network)),
-        ("host", Value::String(host)),
-        ("MAC", Value::String(mac)),
-        ("MTU", Value::Int(1500)),
-        ("VLAN", Value::Int(-1)),
-        ("physical", Value::Bool(false)),
-        ("currently_attached", Value::Bool(true)),
-        ("managed", Value::Bool(true)),
-        ("primary_address_type", Value::from("IPv4")),
-        ("ipv6_configuration_mode", Value::from("None")),
-    ];
+    let mut vals = Pif {
+        device: &format!("bond{n}"),
+        network: &network,
+        host: &host,
+        mac: &mac,
+        vlan: -1,
+        physical: false,
+        attached: true,
+    }
+    .fields();
     if let Some(m) = &mgmt {
         for f in ["ip_configuration_mode", "IP", "netmask", "gateway", "DNS"] {
             vals.push((f, st.db.get(pc, m, f).cloned().unwrap_or(Value::Nil)));
@@ -335,12 +342,12 @@ pub fn bond_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
         vec![
             ("master", Value::String(master.clone())),
             ("primary_slave", Value::String(members[0].clone())),
-            ("mode", Value::String(mode)),
+            ("mode", Value::from(mode)),
             ("properties", properties),
             ("links_up", Value::Int(members.len() as i64)),
         ],
     );
-    for m in &members {
+    for m in members {
         st.db
             .set(pc, m, "bond_slave_of", Value::String(bond.clone()));
         st.db.set(pc, m, "currently_attached", Value::Bool(false));
@@ -351,7 +358,7 @@ pub fn bond_create(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {
             st.db.set(pc, m, "IP", Value::from(""));
         }
     }
-    Ok(Value::String(bond))
+    Ok(bond)
 }
 
 pub fn bond_destroy(cx: &mut Cx, args: &[Value]) -> Outcome<Value> {

@@ -310,7 +310,9 @@ fn rebuild(cx: &mut Cx, q: &Query, bytes: &[u8]) -> Result<String, ApiFailure> {
         return Err(import_error("empty import stream"));
     }
     let (record, disks) = match xva::read(bytes) {
-        Some(member) => document(cx.st, &member).ok_or_else(|| import_error("bad simulator XVA"))?,
+        Some(member) => {
+            document(cx.st, &member).ok_or_else(|| import_error("bad simulator XVA"))?
+        }
         None => {
             let mut rec = Struct::new();
             rec.insert("name_label", Value::from("Imported VM"));

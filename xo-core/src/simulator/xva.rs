@@ -32,7 +32,9 @@ pub fn read(bytes: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     // The declared size cannot exceed what was sent: no allocation beyond the body.
-    let size = usize::try_from(entry.size()).ok().filter(|&n| n <= bytes.len())?;
+    let size = usize::try_from(entry.size())
+        .ok()
+        .filter(|&n| n <= bytes.len())?;
     let mut out = Vec::with_capacity(size);
     entry.read_to_end(&mut out).ok()?;
     (out.len() == size).then_some(out)
