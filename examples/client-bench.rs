@@ -11,9 +11,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xo_core::client::{Client, ClientConfig, Transport};
+use xo_core::client::{Client, ClientConfig};
 use xo_core::model::Vm;
 use xo_core::rpc::Call;
+use xo_core::rpc::Protocol;
 use xo_core::simulator::{SimConfig, Simulator};
 
 struct Row {
@@ -54,7 +55,7 @@ fn main() {
         Ok(r) => rows.push(r),
         Err(e) => eprintln!("raw: {e}"),
     }
-    for transport in [Transport::XmlRpc, Transport::JsonRpc] {
+    for transport in [Protocol::XmlRpc, Protocol::JsonRpcV2] {
         match bench_rust(&url, &user, &password, transport, small, runs) {
             Ok(r) => rows.push(r),
             Err(e) => eprintln!("xo-rs {transport:?}: {e}"),
@@ -122,13 +123,13 @@ fn bench_rust(
     url: &str,
     user: &str,
     password: &str,
-    transport: Transport,
+    transport: Protocol,
     small: usize,
     runs: usize,
 ) -> Result<Row, xo_core::client::Error> {
     let config = ClientConfig::new(url)
         .with_plain_http(true)
-        .with_transport(transport)
+        .with_protocol(transport)
         .with_call_timeout(Duration::from_secs(120));
     let client = Client::connect(config, user, password)?;
     let pool_get_all = || Call::<Vec<String>>::new("pool.get_all", vec![]);
@@ -165,7 +166,7 @@ fn bench_raw(
 ) -> Result<Row, Box<dyn std::error::Error>> {
     let config = ClientConfig::new(url)
         .with_plain_http(true)
-        .with_transport(Transport::XmlRpc);
+        .with_protocol(Protocol::XmlRpc);
     let client = Client::connect(config, user, password)?;
     let session = client.session_ref().ok_or("no session")?;
     let body = xo_core::rpc::xmlrpc::encode_call(

@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use xo_core::client::{
-    Client, ClientConfig, Error, Fingerprint, RrdQuery, Tls, Transport, TransportKind,
-};
+use xo_core::client::{Client, ClientConfig, Error, Fingerprint, RrdQuery, Tls, TransportKind};
 use xo_core::model::{Host, Vm, VmPowerState};
 use xo_core::rpc::Protocol;
 use xo_core::simulator::{SimConfig, Simulator};
@@ -20,9 +18,10 @@ fn sim(tls: bool) -> Simulator {
     .expect("simulator")
 }
 
-fn config(sim: &Simulator, transport: Transport) -> ClientConfig {
-    let c = ClientConfig::new(sim.url())
-        .with_transport(transport)
+fn config(sim: &Simulator, protocol: Option<Protocol>) -> ClientConfig {
+    let mut c = ClientConfig::new(sim.url());
+    c.protocol = protocol;
+    let c = c
         .with_call_timeout(Duration::from_secs(10))
         .with_probe_timeout(Duration::from_secs(3));
     match sim.fingerprint() {
@@ -31,9 +30,9 @@ fn config(sim: &Simulator, transport: Transport) -> ClientConfig {
     }
 }
 
-fn connect(sim: &Simulator, transport: Transport) -> Client {
+fn connect(sim: &Simulator, protocol: Option<Protocol>) -> Client {
     let (user, password) = sim.credentials();
-    Client::connect(config(sim, transport), &user, password.as_str()).expect("login")
+    Client::connect(config(sim, protocol), &user, password.as_str()).expect("login")
 }
 
 fn guests(client: &Client) -> Vec<(xo_core::model::Ref<Vm>, Vm)> {
@@ -52,9 +51,9 @@ fn typed_calls_over_every_protocol_plain_and_tls() {
     for tls in [false, true] {
         let sim = sim(tls);
         for (transport, want) in [
-            (Transport::XmlRpc, Protocol::XmlRpc),
-            (Transport::JsonRpc, Protocol::JsonRpcV2),
-            (Transport::Auto, Protocol::JsonRpcV2),
+            (Some(Protocol::XmlRpc), Protocol::XmlRpc),
+            (Some(Protocol::JsonRpcV2), Protocol::JsonRpcV2),
+            (None, Protocol::JsonRpcV2),
         ] {
             let client = connect(&sim, transport);
             assert_eq!(client.protocol(), Some(want));
@@ -104,7 +103,7 @@ fn tls_wrong_fingerprint_and_unknown_ca_are_rejected() {
 
 #[test]
 fn session_expiry_mid_run_logs_in_again() {
-    for transport in [Transport::XmlRpc, Transport::JsonRpc] {
+    for transport in [Some(Protocol::XmlRpc), Some(Protocol::JsonRpcV2)] {
         let sim = sim(false);
         let client = connect(&sim, transport);
         let before = client.session_ref().unwrap();
@@ -116,7 +115,7 @@ fn session_expiry_mid_run_logs_in_again() {
 
 #[test]
 fn master_switch_mid_run_is_followed() {
-    for transport in [Transport::XmlRpc, Transport::JsonRpc] {
+    for transport in [Some(Protocol::XmlRpc), Some(Protocol::JsonRpcV2)] {
         let sim = sim(false);
         let client = connect(&sim, transport);
         assert!(sim.faults().switch_master(2));
@@ -155,7 +154,7 @@ fn login_on_a_member_lands_on_the_master() {
 #[test]
 fn dropped_connections_and_http_errors() {
     let sim = sim(false);
-    let client = connect(&sim, Transport::XmlRpc);
+    let client = connect(&sim, Some(Protocol::XmlRpc));
     // A dropped connection under a read is resent.
     sim.faults().drop_connections(1);
     assert_eq!(client.call(Host::get_all_records()).unwrap().len(), 3);
@@ -180,7 +179,7 @@ fn dropped_connections_and_http_errors() {
 #[test]
 fn api_errors_are_typed_and_latency_hits_the_deadline() {
     let sim = sim(false);
-    let client = connect(&sim, Transport::JsonRpc);
+    let client = connect(&sim, Some(Protocol::JsonRpcV2));
     sim.faults()
         .fail_method("host.get_all", "HOST_OFFLINE", &["OpaqueRef:h"], 1);
     let e = client.call(Host::get_all()).unwrap_err();
@@ -199,7 +198,7 @@ fn api_errors_are_typed_and_latency_hits_the_deadline() {
 
 #[test]
 fn async_start_with_progress_then_metrics() {
-    for transport in [Transport::XmlRpc, Transport::JsonRpc] {
+    for transport in [Some(Protocol::XmlRpc), Some(Protocol::JsonRpcV2)] {
         let sim = sim(false);
         let client = connect(&sim, transport);
         let (vm, _) = guests(&client)
@@ -255,7 +254,7 @@ fn async_cancel() {
         ..SimConfig::default()
     })
     .unwrap();
-    let client = connect(&sim, Transport::XmlRpc);
+    let client = connect(&sim, Some(Protocol::XmlRpc));
     let (vm, _) = guests(&client)
         .into_iter()
         .find(|(_, v)| v.power_state == VmPowerState::Halted)

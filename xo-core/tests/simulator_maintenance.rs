@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use xo_core::client::{Client, ClientConfig, Transport};
+use xo_core::client::{Client, ClientConfig};
 use xo_core::model::Host;
 use xo_core::model::{ApiFailure, Ref, Struct, Value};
+use xo_core::rpc::Protocol;
 use xo_core::simulator::{SimConfig, Simulator};
 
 const GIB: i64 = 1 << 30;
@@ -483,7 +484,7 @@ fn async_evacuate_through_the_client() {
     let t = T::new(true);
     let (user, password) = t.sim.credentials();
     let config = ClientConfig::new(t.sim.url())
-        .with_transport(Transport::JsonRpc)
+        .with_protocol(Protocol::JsonRpcV2)
         .with_plain_http(true)
         .with_call_timeout(Duration::from_secs(10));
     let c = Client::connect(config, &user, password.as_str()).unwrap();

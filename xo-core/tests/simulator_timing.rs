@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use xo_core::client::{Client, ClientConfig, Transport};
+use xo_core::client::{Client, ClientConfig};
 use xo_core::model::{Struct, Value};
+use xo_core::rpc::Protocol;
 use xo_core::simulator::{SimConfig, Simulator};
 
 fn s(v: &str) -> Value {
@@ -182,7 +183,7 @@ fn the_client_logs_in_again_after_an_idle_timeout() {
     .unwrap();
     let (user, password) = sim.credentials();
     let config = ClientConfig::new(sim.url())
-        .with_transport(Transport::XmlRpc)
+        .with_protocol(Protocol::XmlRpc)
         .with_plain_http(true)
         .with_call_timeout(Duration::from_secs(10));
     let c = Client::connect(config, &user, password.as_str()).unwrap();

@@ -6,8 +6,9 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use xo_core::client::{Client, ClientConfig, Error, Progress, Transport};
+use xo_core::client::{Client, ClientConfig, Error, Progress};
 use xo_core::model::Value;
+use xo_core::rpc::Protocol;
 use xo_core::simulator::{SimConfig, Simulator};
 
 fn start(max_import_bytes: usize) -> Simulator {
@@ -22,7 +23,7 @@ fn start(max_import_bytes: usize) -> Simulator {
 fn connect(sim: &Simulator) -> Client {
     let (user, password) = sim.credentials();
     let config = ClientConfig::new(sim.url())
-        .with_transport(Transport::XmlRpc)
+        .with_protocol(Protocol::XmlRpc)
         .with_plain_http(true)
         .with_call_timeout(Duration::from_secs(10));
     Client::connect(config, &user, password.as_str()).expect("login")

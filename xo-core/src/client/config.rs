@@ -1,21 +1,13 @@
 //! Client settings: where the pool is, how to trust it, which wire protocol, timeouts, limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{Error, Result};
+use super::observer::{CallObserver, Observers};
 use super::tls::Tls;
-use crate::rpc::Limits;
-
-/// Which RPC protocol to speak.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Transport {
-    /// JSON-RPC v2 (`POST /jsonrpc`), falling back to XML-RPC for good when the host answers
-    /// with something other than `application/json` (hosts older than XenServer 7.3).
-    #[default]
-    Auto,
-    XmlRpc,
-    JsonRpc,
-}
+use super::transport::Transport;
+use crate::rpc::{Limits, Protocol};
 
 /// Settings for one pool connection. Build with [`ClientConfig::new`] and the `with_*`
 /// methods; every field has a sensible default except the URL.
@@ -26,9 +18,20 @@ pub struct ClientConfig {
     pub tls: Tls,
     /// Plain `http://` is refused unless this is set.
     pub allow_plain_http: bool,
-    pub transport: Transport,
-    /// Sent with logins: xapi counts (and caps at 500) sessions per originator.
+    /// The wire protocol; `None` (the default) speaks JSON-RPC v2 (`POST /jsonrpc`) and falls
+    /// back to XML-RPC for good when the host answers with something other than
+    /// `application/json` (hosts older than XenServer 7.3).
+    pub protocol: Option<Protocol>,
+    /// What carries requests; `None` is HTTP(S) ([`HttpTransport`](super::HttpTransport)).
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Sent with logins and as the `originator` header: xapi counts (and caps at 500)
+    /// sessions per originator.
     pub originator: String,
+    /// W3C trace context sent as the `traceparent` header; `None` takes the `TRACEPARENT`
+    /// environment variable when the client is built, as the official Python module does.
+    pub traceparent: Option<String>,
+    /// Called before and after every call.
+    pub observers: Observers,
     pub connect_timeout: Duration,
     /// Default for a whole call (request, server work, reply).
     pub call_timeout: Duration,
@@ -45,13 +48,17 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Settings for the pool at `url` (`https://` is assumed when no scheme is given).
     pub fn new(url: impl Into<String>) -> Self {
         ClientConfig {
             url: url.into(),
             tls: Tls::System,
             allow_plain_http: false,
-            transport: Transport::Auto,
+            protocol: None,
+            transport: None,
             originator: "xo-rs".into(),
+            traceparent: None,
+            observers: Observers::default(),
             connect_timeout: Duration::from_secs(10),
             call_timeout: Duration::from_secs(300),
             event_slack: Duration::from_secs(10),
@@ -62,6 +69,7 @@ impl ClientConfig {
         }
     }
 
+    /// How to trust the server's certificate.
     pub fn with_tls(mut self, tls: Tls) -> Self {
         self.tls = tls;
         self
@@ -79,39 +87,89 @@ impl ClientConfig {
         self
     }
 
-    pub fn with_transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
+    /// Settings for xapi's Unix socket in dom0 ([`XAPI_SOCKET`](super::XAPI_SOCKET) or
+    /// another path). Only that host is reached: `HOST_IS_SLAVE` is reported, not followed.
+    pub fn unix(path: impl Into<std::path::PathBuf>) -> Self {
+        ClientConfig::new("http://localhost")
+            .with_plain_http(true)
+            .with_transport(super::UnixTransport::new(path))
+    }
+
+    /// Speaks this protocol from the first call (no JSON-RPC probe).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
         self
     }
 
+    /// Carries requests over `transport` instead of HTTP(S).
+    pub fn with_transport(mut self, transport: impl Transport + 'static) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Names this tool to xapi (session accounting) and in the `originator` header.
     pub fn with_originator(mut self, originator: impl Into<String>) -> Self {
         self.originator = originator.into();
         self
     }
 
+    /// Sends `traceparent` (W3C trace context) with every request.
+    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
+        self
+    }
+
+    /// Adds an observer that sees every call before it is sent and after it ends.
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observers.0.push(observer);
+        self
+    }
+
+    /// Time allowed to open a connection.
     pub fn with_connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
         self
     }
 
+    /// Default deadline for a whole call.
     pub fn with_call_timeout(mut self, t: Duration) -> Self {
         self.call_timeout = t;
         self
     }
 
+    /// Time allowed to each member when looking for a new master.
     pub fn with_probe_timeout(mut self, t: Duration) -> Self {
         self.probe_timeout = t;
         self
     }
 
+    /// How many re-logins a call may trigger on `SESSION_INVALID`.
     pub fn with_relogin_retries(mut self, n: u32) -> Self {
         self.relogin_retries = n;
         self
     }
 
+    /// Size and depth bounds for replies.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The headers every request carries: `originator` and, when known, `traceparent`.
+    pub(crate) fn trace_headers(&self) -> Vec<(String, String)> {
+        let mut headers = Vec::new();
+        if !self.originator.is_empty() {
+            headers.push(("originator".to_owned(), self.originator.clone()));
+        }
+        let traceparent = self
+            .traceparent
+            .clone()
+            .or_else(|| std::env::var("TRACEPARENT").ok());
+        if let Some(t) = traceparent.filter(|t| is_header_safe(t)) {
+            headers.push(("traceparent".to_owned(), t));
+        }
+        headers.retain(|(_, v)| is_header_safe(v));
+        headers
     }
 
     /// Parses and checks the URL: scheme and authority only.
@@ -126,6 +184,8 @@ impl ClientConfig {
             .map_err(|e| Error::Config(format!("bad URL {raw:?}: {e}")))?;
         match url.scheme() {
             "https" => {}
+            // A custom transport (Unix socket, in-process) never puts them on a network.
+            "http" if self.allow_plain_http && self.transport.is_some() => {}
             "http" if self.allow_plain_http => super::tls::warn(
                 "plain HTTP: the password and session travel unencrypted (allow_plain_http)",
             ),
@@ -179,6 +239,11 @@ pub(crate) fn sibling_url(base: &url::Url, address: &str) -> Result<url::Url> {
             .map_err(|_| Error::Config(format!("bad port in {address:?}")))?;
     }
     Ok(url)
+}
+
+/// Printable ASCII only: a header value must not smuggle a line break.
+fn is_header_safe(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 /// `host:port` / `[v6]:port` → (host, Some(port)); anything else (incl. bare IPv6) unchanged.
@@ -246,6 +311,18 @@ mod tests {
             "https://[fd00::4]:9001/"
         );
         assert!(sibling_url(&base, "bad host/x").is_err());
+    }
+
+    #[test]
+    fn trace_headers_skip_unsafe_values() {
+        let c = ClientConfig::new("h")
+            .with_originator("tool")
+            .with_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let h = c.trace_headers();
+        assert_eq!(h[0], ("originator".into(), "tool".into()));
+        assert_eq!(h[1].0, "traceparent");
+        let c = ClientConfig::new("h").with_originator("a\r\nX-Evil: 1");
+        assert!(c.trace_headers().iter().all(|(n, _)| n != "originator"));
     }
 
     #[test]

@@ -34,9 +34,27 @@ pub enum Error {
     /// xapi refused the call (`[code, params…]`).
     #[error("{method}: {failure}")]
     Api { method: String, failure: ApiFailure },
-    /// The client was configured wrongly (bad URL, bad fingerprint, no session, …).
+    /// The client was configured wrongly (bad URL, bad fingerprint, TLS setup, …).
     #[error("configuration: {0}")]
     Config(String),
+    /// The call needs a session and the client has none (or lost it with no credentials).
+    #[error("{method}: not logged in")]
+    NotLoggedIn { method: String },
+    /// `call_async` on a message that has no `Async.` form.
+    #[error("{method} has no Async form")]
+    NoAsyncForm { method: String },
+    /// A login was sent on by `HOST_IS_SLAVE` more times than allowed.
+    #[error("{method}: more than {hops} HOST_IS_SLAVE redirections")]
+    TooManyRedirections { method: String, hops: u32 },
+    /// The master stopped answering and no pool member named a new one.
+    #[error("master unreachable and none of {asked} other pool members named a new one")]
+    MasterNotFound { asked: usize },
+    /// The operation cannot run over this client's transport.
+    #[error("{method}: {reason}")]
+    Unsupported {
+        method: String,
+        reason: &'static str,
+    },
     /// A task was cancelled before it finished.
     #[error("{method}: task cancelled")]
     TaskCancelled { method: String },
@@ -57,8 +75,12 @@ impl Error {
             | Error::Protocol { method, .. }
             | Error::Api { method, .. }
             | Error::TaskCancelled { method }
-            | Error::Timeout { method } => method,
-            Error::Config(_) => "",
+            | Error::Timeout { method }
+            | Error::NotLoggedIn { method }
+            | Error::NoAsyncForm { method }
+            | Error::TooManyRedirections { method, .. }
+            | Error::Unsupported { method, .. } => method,
+            Error::Config(_) | Error::MasterNotFound { .. } => "",
         }
     }
 
@@ -138,6 +160,15 @@ impl TransportError {
         self.kind == TransportKind::Timeout
     }
 
+    /// Classifies an I/O error (timeouts apart from the rest).
+    pub fn from_io(e: &std::io::Error) -> Self {
+        let kind = match e.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => TransportKind::Timeout,
+            _ => TransportKind::Io,
+        };
+        TransportError::new(kind, e.to_string())
+    }
+
     /// Classifies a ureq transport error. The ureq message is kept but its URL is dropped,
     /// since export/import/rrd URLs carry the session ref in the query.
     pub(crate) fn from_ureq(t: &ureq::Transport) -> Self {
@@ -196,13 +227,14 @@ impl fmt::Display for TransportError {
 
 impl std::error::Error for TransportError {}
 
-/// A secret string (password): usable, but never printed.
+/// A password: usable, but never printed.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Password(String);
 
-impl Secret {
+impl Password {
+    /// Wraps a password.
     pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
+        Password(s.into())
     }
 
     /// The secret itself, for putting on the wire.
@@ -211,25 +243,25 @@ impl Secret {
     }
 }
 
-impl From<&str> for Secret {
+impl From<&str> for Password {
     fn from(s: &str) -> Self {
-        Secret(s.to_owned())
+        Password(s.to_owned())
     }
 }
 
-impl From<String> for Secret {
+impl From<String> for Password {
     fn from(s: String) -> Self {
-        Secret(s)
+        Password(s)
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        f.write_str("Password(<redacted>)")
     }
 }
 
-impl fmt::Display for Secret {
+impl fmt::Display for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
@@ -255,7 +287,7 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        let s = Secret::new("hunter2");
+        let s = Password::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");

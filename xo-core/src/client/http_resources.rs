@@ -5,8 +5,8 @@
 use std::io::{self, Read};
 
 use super::error::{snippet, Error, Result, TransportError};
+use super::http::read_limited;
 use super::rrd::RrdUpdates;
-use super::transport::read_limited;
 use super::Client;
 
 /// Which metrics to fetch from `/rrd_updates`.
@@ -105,7 +105,9 @@ impl Client {
             let st = self.state();
             (st.base.clone(), st.session.clone())
         };
-        let session = session.ok_or_else(|| Error::Config(format!("{path}: not logged in")))?;
+        let session = session.ok_or_else(|| Error::NotLoggedIn {
+            method: path.into(),
+        })?;
         let mut url = match host {
             Some(h) => super::config::sibling_url(&base, h)?,
             None => base,
@@ -156,7 +158,7 @@ impl Client {
         }
         let url = self.resource_url("/rrd_updates", query.host_address.as_deref(), &pairs)?;
         let response = self
-            .agent()
+            .http_agent(METHOD)?
             .request_url("GET", &url)
             .timeout(self.config().call_timeout)
             .call()
@@ -182,7 +184,7 @@ impl Client {
         pairs.extend_from_slice(extra);
         let url = self.resource_url("/export", None, &pairs)?;
         let response = self
-            .agent()
+            .http_agent(METHOD)?
             .request_url("GET", &url)
             .call()
             .map_err(|e| self.http_error(METHOD, e))?;
@@ -216,7 +218,7 @@ impl Client {
         pairs.extend_from_slice(extra);
         let url = self.resource_url("/import", None, &pairs)?;
         let mut request = self
-            .agent()
+            .http_agent(METHOD)?
             .request_url("PUT", &url)
             .set("Content-Type", "application/octet-stream");
         let length;

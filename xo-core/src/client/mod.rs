@@ -28,10 +28,17 @@
 //!
 //! # Behaviour
 //!
-//! - **Transport.** [`Transport::Auto`] first speaks JSON-RPC v2 (`POST /jsonrpc`); if the reply
-//!   is not `application/json` (hosts before XenServer 7.3 answer with XML or an HTML error),
-//!   it switches to XML-RPC (`POST /`) for good and resends the call.
-//! - **Sessions.** Credentials are kept (redacted, see [`Secret`]) so that `SESSION_INVALID`
+//! - **Transport.** Requests go through a [`Transport`]: HTTP(S) by default
+//!   ([`HttpTransport`]), xapi's Unix socket in dom0 ([`ClientConfig::unix`]), or the embedded
+//!   simulator in-process (`Simulator::client_config`). Every request carries xapi's tracing
+//!   headers (`originator`, and `traceparent` from the config or `TRACEPARENT`).
+//! - **Protocol.** Unless [`ClientConfig::with_protocol`] fixes one, the client first speaks
+//!   JSON-RPC v2 (`POST /jsonrpc`); if the reply is not `application/json` (hosts before
+//!   XenServer 7.3 answer with XML or an HTML error), it switches to XML-RPC (`POST /`) for
+//!   good and resends the call.
+//! - **Observers.** [`ClientConfig::with_observer`] adds a [`CallObserver`] that sees every
+//!   call before and after, with its params by datamodel name (XO-style pre/post hooks).
+//! - **Sessions.** Credentials are kept (redacted, see [`Password`]) so that `SESSION_INVALID`
 //!   leads to a new login and a retry, at most [`ClientConfig::relogin_retries`] times.
 //!   Concurrent callers share one re-login.
 //! - **Pool master.** A login on a member answers `HOST_IS_SLAVE [master address]`; the client
@@ -48,36 +55,44 @@
 //! - **Timeouts.** Connect timeout on the agent; every call has a deadline for the whole
 //!   exchange ([`ClientConfig::call_timeout`], or [`Client::call_with_timeout`]); `event.from`
 //!   gets its server-side timeout plus [`ClientConfig::event_slack`].
-//! - **Secrets.** Passwords are [`Secret`]s and session refs print as `<redacted>`; errors never
+//! - **Secrets.** Passwords are [`Password`]s and session refs print as `<redacted>`; errors never
 //!   carry request bodies or URLs with a `session_id`.
 
 mod config;
 mod error;
+mod http;
 mod http_resources;
+mod observer;
 pub mod rrd;
 mod session;
 mod task;
-#[cfg(test)]
-mod tests;
 mod tls;
 mod transport;
+#[cfg(unix)]
+mod unix;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::de::DeserializeOwned;
 
-pub use config::{ClientConfig, Transport};
-pub use error::{Error, Result, Secret, TransportError, TransportKind};
+pub use config::ClientConfig;
+pub use error::{Error, Password, Result, TransportError, TransportKind};
+pub use http::HttpTransport;
 pub use http_resources::{Download, Progress, ProgressReader, RrdQuery};
+pub use observer::{message_meta, CallObserver, ObservedCall, Observers, REDACTED};
 pub use rrd::{ObjectKind, RrdUpdates, Series};
-pub use task::Task;
+pub use task::TaskHandle;
 pub use tls::{fetch_fingerprint, Fingerprint, Tls};
+pub use transport::{Request, Response, Transport};
+#[cfg(unix)]
+pub use unix::{UnixTransport, XAPI_SOCKET};
 
 use crate::model::{Ref, Value};
 use crate::rpc::{Call, Outcome, Protocol};
 use session::State;
-use transport::Reply;
+use transport::{Exchange, Reply};
 
 /// A session ref: a credential, printed as `<redacted>`.
 pub type SessionRef = Ref<crate::model::Session>;
@@ -91,7 +106,12 @@ pub struct Client {
 }
 
 struct Inner {
-    agent: ureq::Agent,
+    transport: Arc<dyn Transport>,
+    /// The HTTP(S) agent for `/export`, `/import` and `/rrd_updates` (`None` over other
+    /// transports).
+    http: Option<HttpTransport>,
+    /// `originator` and `traceparent`, fixed when the client is built.
+    headers: Vec<(String, String)>,
     config: ClientConfig,
     state: Mutex<State>,
     /// Serialises re-logins so that concurrent callers hitting `SESSION_INVALID` share one.
@@ -104,6 +124,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("master", &st.base.as_str())
             .field("protocol", &st.protocol)
+            .field("transport", &self.inner.transport)
             .field("logged_in", &st.session.is_some())
             .finish()
     }
@@ -113,15 +134,16 @@ impl Client {
     /// A client with no session yet. Checks the URL and TLS settings; does no IO.
     pub fn new(config: ClientConfig) -> Result<Client> {
         let base = config.base_url()?;
-        let agent = transport::agent(&config)?;
-        let protocol = match config.transport {
-            Transport::Auto => None,
-            Transport::XmlRpc => Some(Protocol::XmlRpc),
-            Transport::JsonRpc => Some(Protocol::JsonRpcV2),
+        let (transport, http): (Arc<dyn Transport>, _) = match &config.transport {
+            Some(t) => (t.clone(), None),
+            None => {
+                let http = HttpTransport::new(&config)?;
+                (Arc::new(http.clone()), Some(http))
+            }
         };
         let state = State {
             base,
-            protocol,
+            protocol: config.protocol,
             session: None,
             generation: 0,
             login: None,
@@ -129,7 +151,9 @@ impl Client {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                agent,
+                transport,
+                http,
+                headers: config.trace_headers(),
                 config,
                 state: Mutex::new(state),
                 relogin: Mutex::new(()),
@@ -141,19 +165,27 @@ impl Client {
     pub fn connect(
         config: ClientConfig,
         user: &str,
-        password: impl Into<Secret>,
+        password: impl Into<Password>,
     ) -> Result<Client> {
         let client = Client::new(config)?;
         client.login_with_password(user, password)?;
         Ok(client)
     }
 
+    /// The settings this client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
 
-    pub(crate) fn agent(&self) -> &ureq::Agent {
-        &self.inner.agent
+    /// The HTTP agent, for the HTTP resources (`/export`, `/rrd_updates`…).
+    pub(crate) fn http_agent(&self, method: &str) -> Result<&ureq::Agent> {
+        match &self.inner.http {
+            Some(h) => Ok(h.agent()),
+            None => Err(Error::Unsupported {
+                method: method.into(),
+                reason: "HTTP resources need the HTTP(S) transport",
+            }),
+        }
     }
 
     pub(crate) fn relogin_guard(&self) -> MutexGuard<'_, ()> {
@@ -163,6 +195,11 @@ impl Client {
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave State half-updated (single assignments).
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `HOST_IS_SLAVE` and failover may move calls to another host.
+    pub(crate) fn reaches_other_hosts(&self) -> bool {
+        self.inner.transport.reaches_other_hosts()
     }
 
     /// The current session, if logged in (a secret: do not log it).
@@ -208,13 +245,19 @@ impl Client {
     }
 
     /// Starts the `Async.` form of a call and returns its task handle.
-    pub fn call_async<R: DeserializeOwned>(&self, call: Call<R>) -> Result<Task<R>> {
+    pub fn call_async<R: DeserializeOwned>(&self, call: Call<R>) -> Result<TaskHandle<R>> {
         let Some(async_method) = call.async_method else {
-            return Err(Error::Config(format!("{} has no Async form", call.method)));
+            return Err(Error::NoAsyncForm {
+                method: call.method.into_owned(),
+            });
         };
         let timeout = self.config().call_timeout;
         let task: TaskRef = self.execute(async_method, &call.params, call.session, timeout)?;
-        Ok(Task::new(self.clone(), task, call.method.into_owned()))
+        Ok(TaskHandle::new(
+            self.clone(),
+            task,
+            call.method.into_owned(),
+        ))
     }
 
     fn default_timeout(&self, method: &str, params: &[Value]) -> Duration {
@@ -228,8 +271,7 @@ impl Client {
         config.call_timeout
     }
 
-    /// The call loop: session prepended, re-login on `SESSION_INVALID`, master following on
-    /// `HOST_IS_SLAVE`, failover on unreachable master.
+    /// One logical call, between the observers' `before` and `after`.
     fn execute<R: DeserializeOwned>(
         &self,
         method: &str,
@@ -237,12 +279,67 @@ impl Client {
         with_session: bool,
         timeout: Duration,
     ) -> Result<R> {
+        let observers = &self.config().observers;
+        if observers.is_empty() {
+            return self.run(method, params, with_session, timeout);
+        }
+        static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+        let redact = |values: &[Value]| -> Vec<Value> {
+            match self.session_ref() {
+                Some(s) => values
+                    .iter()
+                    .map(|v| observer::redact(v, s.as_str()))
+                    .collect(),
+                None => values.to_vec(),
+            }
+        };
+        let shown = redact(params);
+        let mut call = ObservedCall {
+            id: NEXT_CALL.fetch_add(1, Ordering::Relaxed),
+            method,
+            params: &shown,
+            started: SystemTime::now(),
+            elapsed: Duration::ZERO,
+        };
+        observers.0.iter().for_each(|o| o.before(&call));
+        let t0 = Instant::now();
+        let (result, value) = if observers.want_results() {
+            match self.run::<Value>(method, params, with_session, timeout) {
+                Ok(v) => {
+                    let typed = crate::model::from_value::<R>(v.clone())
+                        .map_err(|e| Error::protocol(method, e));
+                    (typed, redact(std::slice::from_ref(&v)).pop())
+                }
+                Err(e) => (Err(e), None),
+            }
+        } else {
+            (self.run::<R>(method, params, with_session, timeout), None)
+        };
+        call.elapsed = t0.elapsed();
+        let outcome = match &result {
+            Ok(_) => Ok(value.as_ref()),
+            Err(e) => Err(e),
+        };
+        observers.0.iter().for_each(|o| o.after(&call, outcome));
+        result
+    }
+
+    /// The call loop: session prepended, re-login on `SESSION_INVALID`, master following on
+    /// `HOST_IS_SLAVE`, failover on unreachable master.
+    fn run<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &[Value],
+        with_session: bool,
+        timeout: Duration,
+    ) -> Result<R> {
         let config = self.config();
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
+        let follow = self.reaches_other_hosts();
         let (mut relogins, mut hops, mut failovers) = (0, 0, 0);
         loop {
             // Retries share the caller's deadline: the call never takes much longer than asked.
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left < Duration::from_millis(5) && (relogins + hops + failovers) > 0 {
                 return Err(Error::transport(
                     method,
@@ -263,7 +360,9 @@ impl Client {
             let mut wire = Vec::with_capacity(params.len() + 1);
             if with_session {
                 let Some(s) = &session else {
-                    return Err(Error::Config(format!("{method}: not logged in")));
+                    return Err(Error::NotLoggedIn {
+                        method: method.into(),
+                    });
                 };
                 wire.push(Value::from(s));
             }
@@ -280,7 +379,8 @@ impl Client {
                         self.relogin(generation)?;
                         continue;
                     }
-                    if f.code == "HOST_IS_SLAVE" && !slave_local && hops < config.max_master_hops {
+                    let may_hop = follow && !slave_local && hops < config.max_master_hops;
+                    if f.code == "HOST_IS_SLAVE" && may_hop {
                         hops += 1;
                         let master = f.params.first().cloned().unwrap_or_default();
                         let url = config::sibling_url(&base, &master)?;
@@ -297,7 +397,7 @@ impl Client {
                     // A timeout already used the caller's time; TLS failures do not heal.
                     let transient =
                         !matches!(source.kind, TransportKind::Timeout | TransportKind::Tls);
-                    if retry_safe && transient && failovers < 2 {
+                    if follow && retry_safe && transient && failovers < 2 {
                         failovers += 1;
                         let probe = !slave_local && !self.state().hosts.is_empty();
                         // A new master, or the same one answering again: resend there.
@@ -312,7 +412,17 @@ impl Client {
         }
     }
 
-    /// One call at one URL, resolving `Transport::Auto` on first use.
+    /// The wire-level settings of one exchange.
+    pub(crate) fn exchange(&self, timeout: Duration) -> Exchange<'_> {
+        Exchange {
+            transport: &*self.inner.transport,
+            headers: &self.inner.headers,
+            limits: self.config().limits,
+            timeout,
+        }
+    }
+
+    /// One call at one URL; the first call settles the protocol when none was configured.
     pub(crate) fn rpc_at<R: DeserializeOwned>(
         &self,
         base: &url::Url,
@@ -320,20 +430,10 @@ impl Client {
         params: &[Value],
         timeout: Duration,
     ) -> Result<Outcome<R>> {
-        let config = self.config();
+        let exchange = self.exchange(timeout);
         let settled = self.state().protocol;
         let protocol = settled.unwrap_or(Protocol::JsonRpcV2);
-        let reply = transport::rpc::<R>(
-            self.agent(),
-            base,
-            protocol,
-            settled.is_none(),
-            method,
-            params,
-            timeout,
-            config.limits,
-        )?;
-        match reply {
+        match exchange.run::<R>(base, protocol, settled.is_none(), method, params)? {
             Reply::Outcome(o) => {
                 if settled.is_none() {
                     self.state().protocol = Some(protocol);
@@ -342,22 +442,7 @@ impl Client {
             }
             Reply::NotJson => {
                 self.state().protocol = Some(Protocol::XmlRpc);
-                let again = transport::rpc::<R>(
-                    self.agent(),
-                    base,
-                    Protocol::XmlRpc,
-                    false,
-                    method,
-                    params,
-                    timeout,
-                    config.limits,
-                )?;
-                match again {
-                    Reply::Outcome(o) => Ok(o),
-                    Reply::NotJson => {
-                        Err(Error::Config("unreachable: XML-RPC probed as JSON".into()))
-                    }
-                }
+                exchange.outcome(base, Protocol::XmlRpc, method, params)
             }
         }
     }

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::config::sibling_url;
-use super::error::{Error, Result, Secret};
-use super::transport::{self, Reply};
+use super::error::{Error, Password, Result};
 use super::{Client, SessionRef};
 use crate::model::Value;
 use crate::rpc::Protocol;
@@ -26,7 +25,7 @@ pub(crate) enum LoginKind {
 #[derive(Clone, Debug)]
 pub(crate) struct Login {
     pub user: String,
-    pub password: Secret,
+    pub password: Password,
     pub kind: LoginKind,
 }
 
@@ -55,7 +54,7 @@ struct HostAddress {
 impl Client {
     /// Logs in to the pool master (following `HOST_IS_SLAVE` from a member) and remembers
     /// the credentials to log in again when the session expires.
-    pub fn login_with_password(&self, user: &str, password: impl Into<Secret>) -> Result<()> {
+    pub fn login_with_password(&self, user: &str, password: impl Into<Password>) -> Result<()> {
         let login = Login {
             user: user.into(),
             password: password.into(),
@@ -70,7 +69,7 @@ impl Client {
     pub fn slave_local_login_with_password(
         &self,
         user: &str,
-        password: impl Into<Secret>,
+        password: impl Into<Password>,
     ) -> Result<()> {
         let login = Login {
             user: user.into(),
@@ -109,7 +108,7 @@ impl Client {
         let start = self.state().base.clone();
         self.login_at(start, &login)?;
         self.state().login = Some(login.clone());
-        if login.kind == LoginKind::Pool {
+        if login.kind == LoginKind::Pool && self.reaches_other_hosts() {
             self.refresh_hosts();
         }
         Ok(())
@@ -146,17 +145,21 @@ impl Client {
                     st.generation += 1;
                     return Ok(());
                 }
-                Err(f) if f.code == "HOST_IS_SLAVE" && login.kind == LoginKind::Pool => {
+                Err(f)
+                    if f.code == "HOST_IS_SLAVE"
+                        && login.kind == LoginKind::Pool
+                        && self.reaches_other_hosts() =>
+                {
                     let master = f.params.first().cloned().unwrap_or_default();
                     base = sibling_url(&base, &master)?;
                 }
                 Err(f) => return Err(Error::api(method, f)),
             }
         }
-        Err(Error::Config(format!(
-            "{method}: more than {} HOST_IS_SLAVE redirections",
-            config.max_master_hops
-        )))
+        Err(Error::TooManyRedirections {
+            method: method.into(),
+            hops: config.max_master_hops,
+        })
     }
 
     /// Logs in again after `SESSION_INVALID`, unless another thread already did since
@@ -171,9 +174,9 @@ impl Client {
             match &st.login {
                 Some(l) => (l.clone(), st.base.clone()),
                 None => {
-                    return Err(Error::Config(
-                        "session expired and no credentials kept".into(),
-                    ))
+                    return Err(Error::NotLoggedIn {
+                        method: "session.login_with_password".into(),
+                    })
                 }
             }
         };
@@ -223,35 +226,30 @@ impl Client {
         candidates.retain(|c| c != failed);
         candidates.dedup();
         if candidates.is_empty() {
-            return Err(Error::Config(
-                "master unreachable and no other pool member known".into(),
-            ));
+            return Err(Error::MasterNotFound { asked: 0 });
         }
         let params: Vec<Value> = session.iter().map(Value::from).collect();
         let (tx, rx) = mpsc::channel::<Option<url::Url>>();
         let n = candidates.len();
         let probe_timeout = config.probe_timeout.min(budget);
         for candidate in candidates {
-            let (tx, agent, params) = (tx.clone(), self.agent().clone(), params.clone());
-            let (timeout, limits) = (probe_timeout, config.limits);
+            let (tx, client, params) = (tx.clone(), self.clone(), params.clone());
             std::thread::spawn(move || {
-                let reply = transport::rpc::<serde::de::IgnoredAny>(
-                    &agent,
-                    &candidate,
-                    protocol,
-                    false,
-                    "pool.get_all",
-                    &params,
-                    timeout,
-                    limits,
-                );
+                let reply = client
+                    .exchange(probe_timeout)
+                    .outcome::<serde::de::IgnoredAny>(
+                        &candidate,
+                        protocol,
+                        "pool.get_all",
+                        &params,
+                    );
                 let found = match reply {
-                    Ok(Reply::Outcome(Err(f))) if f.code == "HOST_IS_SLAVE" => f
+                    Ok(Err(f)) if f.code == "HOST_IS_SLAVE" => f
                         .params
                         .first()
                         .and_then(|m| sibling_url(&candidate, m).ok()),
-                    Ok(Reply::Outcome(_)) => Some(candidate),
-                    _ => None,
+                    Ok(_) => Some(candidate),
+                    Err(_) => None,
                 };
                 let _ = tx.send(found);
             });
@@ -269,8 +267,6 @@ impl Client {
                 Err(_) => break,
             }
         }
-        Err(Error::Config(
-            "master unreachable and no pool member named a new one".into(),
-        ))
+        Err(Error::MasterNotFound { asked: n })
     }
 }

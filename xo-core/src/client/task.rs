@@ -16,7 +16,7 @@ use crate::rpc::{xmlrpc, Call, Void};
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// A running server-side task whose result decodes into `R`.
-pub struct Task<R> {
+pub struct TaskHandle<R> {
     client: Client,
     task: TaskRef,
     /// The synchronous method name, for errors (`VM.start`).
@@ -24,9 +24,9 @@ pub struct Task<R> {
     _result: PhantomData<fn() -> R>,
 }
 
-impl<R> std::fmt::Debug for Task<R> {
+impl<R> std::fmt::Debug for TaskHandle<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task")
+        f.debug_struct("TaskHandle")
             .field("task", &self.task.as_str())
             .field("method", &self.method)
             .finish()
@@ -62,9 +62,9 @@ struct TaskSnapshot {
     error_info: Vec<String>,
 }
 
-impl<R: DeserializeOwned> Task<R> {
+impl<R: DeserializeOwned> TaskHandle<R> {
     pub(crate) fn new(client: Client, task: TaskRef, method: String) -> Self {
-        Task {
+        TaskHandle {
             client,
             task,
             method,
@@ -82,9 +82,9 @@ impl<R: DeserializeOwned> Task<R> {
         self.wait_with_progress(timeout, |_| {})
     }
 
-    /// Like [`Task::wait`], calling `progress` with each new progress value (0.0 to 1.0).
+    /// Like [`TaskHandle::wait`], calling `progress` with each new progress value (0.0 to 1.0).
     /// On success, failure or cancellation the task is destroyed; on timeout it is left
-    /// running (cancel it with [`Task::cancel`] if needed).
+    /// running (cancel it with [`TaskHandle::cancel`] if needed).
     pub fn wait_with_progress(
         &self,
         timeout: Duration,

@@ -1,18 +1,93 @@
-//! One RPC over HTTP: encode with the right codec, POST, bound the reply, decode typed.
-//! No session logic here; see `session.rs` and `mod.rs`.
+//! The seam under [`Client`](super::Client): a [`Transport`] moves one encoded request to a
+//! host and brings the reply's bytes back. Encoding, decoding, sessions, retries and failover
+//! stay in the client, so every transport behaves the same above this line.
+//!
+//! Implementations: [`HttpTransport`](super::HttpTransport) (HTTP(S) over ureq, the default),
+//! [`UnixTransport`](super::UnixTransport) (dom0's `/var/lib/xcp/xapi`), and, with the
+//! `simulator` feature, `simulator::InProcess` (straight into the embedded simulator).
 
-use std::io::Read;
+use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::config::ClientConfig;
 use super::error::{snippet, Error, Result, TransportError};
 use crate::model::Value;
 use crate::rpc::{jsonrpc, xmlrpc, DecodeError, Limits, Outcome, Protocol};
 
-/// What came back from one POST.
+/// Carries one RPC request to a host and returns its reply. Implementations must bound the
+/// reply (read at most [`Request::max_reply`] + 1 bytes) and give up at [`Request::timeout`].
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// Sends `request` and waits for the whole reply.
+    fn send(&self, request: &Request<'_>) -> Result<Response, TransportError>;
+
+    /// Whether distinct hosts of a pool can be reached through this transport. The client
+    /// follows `HOST_IS_SLAVE` and fails over only when they can (not over a Unix socket).
+    fn reaches_other_hosts(&self) -> bool {
+        true
+    }
+}
+
+/// One encoded call on its way to a host.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The host: `https://host[:port]/` (the path is always `/`).
+    pub host: &'a url::Url,
+    /// Decides the path: `/jsonrpc` for JSON-RPC, `/` for XML-RPC.
+    pub protocol: Protocol,
+    /// The encoded call.
+    pub body: &'a [u8],
+    /// Extra headers: xapi's tracing headers (`originator`, `traceparent`).
+    pub headers: &'a [(String, String)],
+    /// The deadline for the whole exchange.
+    pub timeout: Duration,
+    /// Largest reply body the client accepts.
+    pub max_reply: usize,
+}
+
+impl Request<'_> {
+    /// The HTTP path for this request's protocol.
+    pub fn path(&self) -> &'static str {
+        match self.protocol {
+            Protocol::XmlRpc => "/",
+            Protocol::JsonRpcV1 | Protocol::JsonRpcV2 => "/jsonrpc",
+        }
+    }
+
+    /// The request's `Content-Type`.
+    pub fn content_type(&self) -> &'static str {
+        match self.protocol {
+            Protocol::XmlRpc => "text/xml",
+            Protocol::JsonRpcV1 | Protocol::JsonRpcV2 => "application/json",
+        }
+    }
+}
+
+/// What came back: any HTTP status, with its body (at most `max_reply + 1` bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The reply's `Content-Type`, without parameters, lower case (`""` when absent).
+    pub content_type: String,
+    /// The reply body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response, normalising the content type (`text/xml; charset=utf-8` → `text/xml`).
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        let bare = content_type.split(';').next().unwrap_or_default().trim();
+        Response {
+            status,
+            content_type: bare.to_ascii_lowercase(),
+            body,
+        }
+    }
+}
+
+/// What one exchange produced.
 pub(crate) enum Reply<T> {
     /// A well-formed envelope: the value or xapi's refusal.
     Outcome(Outcome<T>),
@@ -20,38 +95,96 @@ pub(crate) enum Reply<T> {
     NotJson,
 }
 
-/// Builds the HTTP agent: keep-alive pool, connect timeout, TLS mode.
-pub(crate) fn agent(config: &ClientConfig) -> Result<ureq::Agent> {
-    let builder = ureq::AgentBuilder::new()
-        .timeout_connect(config.connect_timeout)
-        // Streams (export/import) have no overall deadline, but a stalled read or write fails.
-        // RPCs set a whole-exchange deadline per request, which overrides these.
-        .timeout_read(config.call_timeout)
-        .timeout_write(config.call_timeout)
-        .user_agent(concat!("xo-rs/", env!("CARGO_PKG_VERSION")))
-        // /export and /rrd_updates may 302 to the host holding the data.
-        .redirects(3)
-        .max_idle_connections_per_host(8);
-    let tls = super::tls::rustls_config(&config.tls)?;
-    Ok(builder.tls_config(tls).build())
-}
-
 static NEXT_ID: AtomicI64 = AtomicI64::new(1);
 
-/// Sends one call and decodes the reply into `T`.
-#[allow(clippy::too_many_arguments)] // one flat call path; a struct would only rename them
-pub(crate) fn rpc<T: DeserializeOwned>(
-    agent: &ureq::Agent,
-    base: &url::Url,
-    protocol: Protocol,
-    probing: bool,
-    method: &str,
-    params: &[Value],
-    timeout: Duration,
-    limits: Limits,
-) -> Result<Reply<T>> {
-    let (path, content_type, body) = match protocol {
-        Protocol::XmlRpc => ("", "text/xml", xmlrpc::encode_call(method, params)),
+/// One call's wire-level inputs, shared by every exchange of that call.
+pub(crate) struct Exchange<'a> {
+    pub transport: &'a dyn Transport,
+    pub headers: &'a [(String, String)],
+    pub limits: Limits,
+    pub timeout: Duration,
+}
+
+impl Exchange<'_> {
+    /// Encodes, sends to `host`, and decodes the reply into `T`. With `probing`, a reply that
+    /// is not JSON is reported as [`Reply::NotJson`] instead of an error.
+    pub(crate) fn run<T: DeserializeOwned>(
+        &self,
+        host: &url::Url,
+        protocol: Protocol,
+        probing: bool,
+        method: &str,
+        params: &[Value],
+    ) -> Result<Reply<T>> {
+        let response = self.send(host, protocol, method, params)?;
+        if probing && response.content_type != "application/json" {
+            return Ok(Reply::NotJson);
+        }
+        self.decode(protocol, method, &response).map(Reply::Outcome)
+    }
+
+    /// [`Exchange::run`] without the probe.
+    pub(crate) fn outcome<T: DeserializeOwned>(
+        &self,
+        host: &url::Url,
+        protocol: Protocol,
+        method: &str,
+        params: &[Value],
+    ) -> Result<Outcome<T>> {
+        let response = self.send(host, protocol, method, params)?;
+        self.decode(protocol, method, &response)
+    }
+
+    fn send(
+        &self,
+        host: &url::Url,
+        protocol: Protocol,
+        method: &str,
+        params: &[Value],
+    ) -> Result<Response> {
+        let body = encode(protocol, method, params);
+        let request = Request {
+            host,
+            protocol,
+            body: &body,
+            headers: self.headers,
+            timeout: self.timeout,
+            max_reply: self.limits.max_size,
+        };
+        self.transport
+            .send(&request)
+            .map_err(|e| Error::transport(method, e))
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        protocol: Protocol,
+        method: &str,
+        response: &Response,
+    ) -> Result<Outcome<T>> {
+        if !(200..300).contains(&response.status) {
+            return Err(Error::Http {
+                method: method.into(),
+                status: response.status,
+                body_snippet: snippet(&response.body, 300),
+            });
+        }
+        let max = self.limits.max_size;
+        if response.body.len() > max {
+            let e = DecodeError::new(format!("reply larger than the {max}-byte limit"));
+            return Err(Error::protocol(method, e));
+        }
+        let outcome = match protocol {
+            Protocol::XmlRpc => xmlrpc::decode_envelope_typed::<T>(&response.body, self.limits),
+            _ => jsonrpc::decode_reply_typed::<T>(&response.body, self.limits).map(|r| r.outcome),
+        };
+        outcome.map_err(|e| Error::protocol(method, e))
+    }
+}
+
+fn encode(protocol: Protocol, method: &str, params: &[Value]) -> Vec<u8> {
+    match protocol {
+        Protocol::XmlRpc => xmlrpc::encode_call(method, params),
         Protocol::JsonRpcV1 | Protocol::JsonRpcV2 => {
             let id = jsonrpc::Id::Int(NEXT_ID.fetch_add(1, Ordering::Relaxed));
             let version = if protocol == Protocol::JsonRpcV1 {
@@ -59,92 +192,9 @@ pub(crate) fn rpc<T: DeserializeOwned>(
             } else {
                 jsonrpc::Version::V2
             };
-            (
-                "jsonrpc",
-                "application/json",
-                jsonrpc::encode_call(method, params, &id, version),
-            )
+            jsonrpc::encode_call(method, params, &id, version)
         }
-    };
-    let url = base
-        .join(path)
-        .map_err(|e| Error::Config(format!("bad URL: {e}")))?;
-    let result = agent
-        .request_url("POST", &url)
-        .timeout(timeout)
-        .set("Content-Type", content_type)
-        .send_bytes(&body);
-    let is_json = |ct: &str| ct.eq_ignore_ascii_case("application/json");
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(status, r)) => {
-            if probing && !is_json(r.content_type()) {
-                return Ok(Reply::NotJson);
-            }
-            let body = read_limited(r, 4096, method, false).unwrap_or_default();
-            return Err(Error::Http {
-                method: method.into(),
-                status,
-                body_snippet: snippet(&body, 300),
-            });
-        }
-        Err(ureq::Error::Transport(t)) => {
-            return Err(Error::transport(method, TransportError::from_ureq(&t)));
-        }
-    };
-    if probing && !is_json(response.content_type()) {
-        return Ok(Reply::NotJson);
     }
-    let bytes = read_limited(response, limits.max_size, method, true)?;
-    let outcome = match protocol {
-        Protocol::XmlRpc => xmlrpc::decode_envelope_typed::<T>(&bytes, limits),
-        _ => jsonrpc::decode_reply_typed::<T>(&bytes, limits).map(|r| r.outcome),
-    };
-    outcome
-        .map(Reply::Outcome)
-        .map_err(|e| Error::protocol(method, e))
-}
-
-/// Reads a response body, refusing more than `max` bytes when `strict` (else truncating).
-pub(crate) fn read_limited(
-    response: ureq::Response,
-    max: usize,
-    method: &str,
-    strict: bool,
-) -> Result<Vec<u8>> {
-    let hint = response
-        .header("Content-Length")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(max)
-        .min(64 << 20);
-    let mut buf = Vec::with_capacity(hint);
-    let limit = (max as u64).saturating_add(1);
-    response
-        .into_reader()
-        .take(limit)
-        .read_to_end(&mut buf)
-        .map_err(|e| io_error(method, e))?;
-    if buf.len() > max {
-        if strict {
-            return Err(Error::protocol(
-                method,
-                DecodeError::new(format!("reply larger than the {max}-byte limit")),
-            ));
-        }
-        buf.truncate(max);
-    }
-    Ok(buf)
-}
-
-/// An I/O error while reading a body, classified like ureq's transport errors.
-pub(crate) fn io_error(method: &str, e: std::io::Error) -> Error {
-    use super::error::TransportKind as K;
-    let kind = match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => K::Timeout,
-        _ => K::Io,
-    };
-    Error::transport(method, TransportError::new(kind, e.to_string()))
 }
 
 /// Calls that only read, which are safe to send again after a broken connection.
@@ -164,7 +214,7 @@ pub(crate) fn is_read_only(method: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_read_only;
+    use super::*;
 
     #[test]
     fn read_only_methods() {
@@ -174,5 +224,12 @@ mod tests {
         assert!(!is_read_only("VM.start"));
         assert!(!is_read_only("VM.set_name_label"));
         assert!(!is_read_only("nonsense"));
+    }
+
+    #[test]
+    fn content_types_are_normalised() {
+        let r = Response::new(200, "Text/XML; charset=utf-8", Vec::new());
+        assert_eq!(r.content_type, "text/xml");
+        assert_eq!(Response::new(200, "", Vec::new()).content_type, "");
     }
 }

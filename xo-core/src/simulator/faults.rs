@@ -16,6 +16,10 @@ pub struct FaultState {
     pub http_status: Option<(u16, usize)>,
     /// Method → (failure, remaining calls).
     pub method_errors: Vec<(String, ApiFailure, usize)>,
+    /// Answer as a host older than XenServer 7.3: no JSON-RPC.
+    pub xml_rpc_only: bool,
+    /// Hosts that accept no connection, by index.
+    pub unreachable: Vec<usize>,
 }
 
 impl FaultState {
@@ -110,6 +114,22 @@ impl Faults {
         let ok = super::ops::designate_master(&mut self.shared.lock(), index);
         self.shared.changed.notify_all();
         ok
+    }
+
+    /// Behaves as a host older than XenServer 7.3, which has no JSON-RPC: a JSON body then
+    /// meets the XML-RPC parser and gets xapi's HTML 500 page.
+    pub fn xml_rpc_only(&self, on: bool) {
+        self.shared.faults().xml_rpc_only = on;
+    }
+
+    /// Host `index` stops (or starts again) accepting connections, as when it is powered off:
+    /// over HTTP its connections are closed at once, in-process a connection error is returned.
+    pub fn set_unreachable(&self, index: usize, unreachable: bool) {
+        let mut f = self.shared.faults();
+        f.unreachable.retain(|&i| i != index);
+        if unreachable {
+            f.unreachable.push(index);
+        }
     }
 
     /// Removes every armed fault.

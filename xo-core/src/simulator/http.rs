@@ -19,9 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use super::faults::HttpFault;
 use super::state::Shared;
 use super::tls::TlsIdentity;
-use super::wire::{jsonrpc, xmlrpc};
-use super::{dispatch, rrd, transfer, SimError};
-use crate::rpc::Limits;
+use super::{rpc_body, rrd, transfer, SimError};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 << 20;
@@ -37,6 +35,7 @@ impl Server {
         ips: &[IpAddr],
         port: u16,
         tls: Option<&TlsIdentity>,
+        unix_socket: Option<&std::path::Path>,
     ) -> Result<(Server, u16), SimError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -75,6 +74,9 @@ impl Server {
                     ));
                 }
             });
+        }
+        if let Some(path) = unix_socket {
+            serve_unix(&rt, shared, path)?;
         }
         Ok((Server { rt: Some(rt) }, port))
     }
@@ -117,6 +119,36 @@ fn bind_all(ips: &[IpAddr], port: u16) -> std::io::Result<(Vec<std::net::TcpList
     Err(last.unwrap_or_else(|| std::io::Error::other("no address to bind")))
 }
 
+/// dom0's local socket (`/var/lib/xcp/xapi` on a real host): plain HTTP, answered as the
+/// first host.
+fn serve_unix(
+    rt: &tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    path: &std::path::Path,
+) -> Result<(), SimError> {
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    let listener = {
+        let _guard = rt.enter();
+        tokio::net::UnixListener::from_std(listener)?
+    };
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(shared.clone(), 0, None, req));
+                let io = TokioIo::new(stream);
+                let _ = http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    });
+    Ok(())
+}
+
 async fn serve_connection(
     shared: Arc<Shared>,
     host: usize,
@@ -124,6 +156,10 @@ async fn serve_connection(
     acceptor: Option<TlsAcceptor>,
     thumbprint: Option<Arc<str>>,
 ) {
+    if shared.faults().unreachable.contains(&host) {
+        // A powered-off host: the connection goes nowhere.
+        return;
+    }
     stream.set_nodelay(true).ok();
     let svc = service_fn(move |req| handle(shared.clone(), host, thumbprint.clone(), req));
     let builder = http1::Builder::new();
@@ -157,13 +193,7 @@ pub(super) fn reply(status: StatusCode, content_type: &str, body: impl Into<Byte
 
 /// xapi's HTML error page for requests it cannot parse.
 pub(super) fn internal_error(detail: &str) -> Reply {
-    let detail = detail
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    let body = format!(
-        "<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please wait a while and try again. If the problem persists, please contact your support representative.<h1> Additional information </h1>{detail}</body></html>"
-    );
+    let body = rpc_body::internal_error_page(detail);
     reply(StatusCode::INTERNAL_SERVER_ERROR, "text/html", body)
 }
 
@@ -244,11 +274,7 @@ async fn handle(
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(internal_error(&format!("request body: {e}"))),
     };
-    let (mut reply, slave) = if path == "/jsonrpc" {
-        json_call(shared, host, body).await
-    } else {
-        xml_call(shared, host, body).await
-    };
+    let (mut reply, slave) = answer(shared, host, path == "/jsonrpc", body).await;
     if let (true, Some(t)) = (slave, thumbprint) {
         if let Ok(v) = hyper::header::HeaderValue::from_str(&t) {
             reply.headers_mut().insert(THUMBPRINT_RESPONSE, v);
@@ -268,56 +294,15 @@ fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> String {
 const THUMBPRINT_REQUEST: &str = "x-xenapi-request-host-certificate-thumbprint";
 const THUMBPRINT_RESPONSE: &str = "x-xenapi-response-host-certificate-thumbprint";
 
-fn is_slave(outcome: &crate::rpc::Outcome) -> bool {
-    matches!(outcome, Err(f) if f.code == "HOST_IS_SLAVE")
-}
-
-async fn run_call(
-    shared: Arc<Shared>,
-    host: usize,
-    method: String,
-    params: Vec<crate::model::Value>,
-) -> Option<crate::rpc::Outcome> {
+async fn answer(shared: Arc<Shared>, host: usize, json: bool, body: Bytes) -> (Reply, bool) {
     // Calls may block (event.from long-polls), so they run off the async workers.
-    tokio::task::spawn_blocking(move || dispatch::call(&shared, host, &method, params))
-        .await
-        .ok()
-}
-
-/// Answers one XML-RPC call; the flag says whether it was refused with HOST_IS_SLAVE.
-async fn xml_call(shared: Arc<Shared>, host: usize, body: Bytes) -> (Reply, bool) {
-    let call = match xmlrpc::decode_call(&body, Limits::default()) {
-        Ok(c) => c,
-        Err(e) => return (internal_error(&format!("Xmlrpc.Parse_error({e})")), false),
-    };
-    match run_call(shared, host, call.method, call.params).await {
-        Some(outcome) => {
-            let body = xmlrpc::encode_envelope(&outcome);
-            (reply(StatusCode::OK, "text/xml", body), is_slave(&outcome))
+    let answered =
+        tokio::task::spawn_blocking(move || rpc_body::answer(&shared, host, json, &body));
+    match answered.await {
+        Ok(a) => {
+            let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+            (reply(status, a.content_type, a.body), a.slave)
         }
-        None => (internal_error("internal error"), false),
-    }
-}
-
-/// Answers one JSON-RPC call; the flag says whether it was refused with HOST_IS_SLAVE.
-async fn json_call(shared: Arc<Shared>, host: usize, body: Bytes) -> (Reply, bool) {
-    let req = match jsonrpc::decode_call(&body, Limits::default()) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
-                false,
-            )
-        }
-    };
-    match run_call(shared, host, req.method, req.params).await {
-        Some(outcome) => {
-            let body = jsonrpc::encode_reply(&outcome, &req.id, req.version);
-            (
-                reply(StatusCode::OK, "application/json", body),
-                is_slave(&outcome),
-            )
-        }
-        None => (internal_error("internal error"), false),
+        Err(_) => (internal_error("internal error"), false),
     }
 }

@@ -38,12 +38,14 @@ mod guest;
 mod host_ops;
 mod http;
 mod implicit;
+mod in_process;
 mod inventory;
 mod inventory_bond;
 mod inventory_nic;
 mod migrate;
 mod net;
 mod ops;
+mod rpc_body;
 mod rrd;
 mod session_idle;
 mod sr_ops;
@@ -66,6 +68,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use faults::Faults;
+pub use in_process::InProcess;
 
 use crate::model::Value;
 use crate::rpc::Outcome;
@@ -101,6 +104,9 @@ pub struct SimConfig {
     /// Sessions unused for this long are destroyed (`SESSION_INVALID` on next use). xapi's
     /// `inactive_session_timeout` is 24 h, the default here; `None` keeps sessions forever.
     pub session_idle_timeout: Option<Duration>,
+    /// Also serve plain HTTP on this Unix socket, as the first host (xapi's
+    /// `/var/lib/xcp/xapi` in dom0). Needs `serve`.
+    pub unix_socket: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -121,6 +127,7 @@ impl Default for SimConfig {
             max_import_bytes: transfer::DEFAULT_MAX_IMPORT,
             event_from_delay: Duration::from_millis(50),
             session_idle_timeout: Some(Duration::from_secs(86_400)),
+            unix_socket: None,
         }
     }
 }
@@ -272,8 +279,13 @@ impl Simulator {
             None
         };
         let (server, urls) = if cfg.serve {
-            let (server, port) =
-                http::Server::start(shared.clone(), &ips, cfg.listen.port(), tls.as_ref())?;
+            let (server, port) = http::Server::start(
+                shared.clone(),
+                &ips,
+                cfg.listen.port(),
+                tls.as_ref(),
+                cfg.unix_socket.as_deref(),
+            )?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             let urls = ips
                 .iter()
@@ -322,6 +334,31 @@ impl Simulator {
         Faults {
             shared: self.shared.clone(),
         }
+    }
+
+    /// A transport straight into this simulator (no socket); see [`InProcess`].
+    pub fn transport(&self) -> InProcess {
+        InProcess {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Client settings for the current master over [`Simulator::transport`].
+    pub fn client_config(&self) -> crate::client::ClientConfig {
+        let ip = {
+            let st = self.shared.lock();
+            st.hosts.get(st.master).map(|h| h.ip)
+        };
+        let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        crate::client::ClientConfig::new(format!("http://{}", SocketAddr::new(ip, 80)))
+            .with_plain_http(true)
+            .with_transport(self.transport())
+    }
+
+    /// A client logged in as the first configured user, over [`Simulator::transport`].
+    pub fn connect(&self) -> crate::client::Result<crate::client::Client> {
+        let (user, password) = self.credentials();
+        crate::client::Client::connect(self.client_config(), &user, password)
     }
 
     /// Calls a method in-process on the current master, as if it came over the wire.
