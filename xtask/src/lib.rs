@@ -212,7 +212,12 @@ fn md_words(text: &str, out: &mut String) {
         if word.starts_with("http://") || word.starts_with("https://") {
             // Trailing sentence punctuation is not part of the URL.
             let url = word.trim_end_matches(['.', ',', ';', ':', ')']);
-            let _ = write!(out, "<{url}>");
+            if url.contains(['<', '>']) {
+                // A URL template (`https://<host>/…`) cannot be an autolink; show it as code.
+                let _ = write!(out, "`{url}`");
+            } else {
+                let _ = write!(out, "<{url}>");
+            }
             md_escape(&word[url.len()..], out);
         } else {
             md_escape(word, out);
@@ -276,6 +281,7 @@ fn mod_file(model: &Model) -> String {
     out.push_str(
         "//! The XAPI object model, generated from the datamodel: one module per class (record,\n\
          //! `Default` with xapi's defaults, call descriptions), plus enums, errors and metadata.\n\n\
+         #![deny(missing_docs)]\n\
          #![allow(unused_imports, clippy::too_many_arguments, clippy::large_enum_variant, clippy::derivable_impls)]\n\
          pub mod errors;\npub mod meta;\nmod enums;\n\npub use enums::*;\n\n",
     );
@@ -346,4 +352,29 @@ pub fn write_files(root: &Path, files: &[(String, String)]) -> Result<usize, Str
         changed += 1;
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::md;
+
+    #[test]
+    fn markdown_escaping() {
+        // Link brackets, HTML-looking tags and emphasis are escaped; `_` inside words is not.
+        assert_eq!(
+            md("Rows of [uuid; name_label], <addr>/<len> *"),
+            r"Rows of \[uuid; name_label\], \<addr\>/\<len\> \*"
+        );
+        assert_eq!(md("_x_ PKCS#8 a|b"), r"\_x\_ PKCS\#8 a\|b");
+        // Balanced backticks stay code spans; an odd one is escaped.
+        assert_eq!(md("set `a_<b>` to true"), "set `a_<b>` to true");
+        assert_eq!(md("a ` b"), r"a \` b");
+        // URLs become autolinks without their trailing punctuation; templates become code.
+        assert_eq!(
+            md("See: https://x.org/a#b. Or https://<host>/r."),
+            "See: <https://x.org/a#b>. Or `https://<host>/r`."
+        );
+        // Indentation would make a code block (a doctest).
+        assert_eq!(md("one\n        two"), "one\ntwo");
+    }
 }

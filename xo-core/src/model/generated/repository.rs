@@ -147,7 +147,7 @@ impl Repository {
     /// Params:
     /// - `name_label`: The name of the repository
     /// - `name_description`: The description of the repository
-    /// - `binary_url`: Base URL of binary packages in the local repository of this remote pool in <https://<coordinator-ip>/repository/enabled> format
+    /// - `binary_url`: Base URL of binary packages in the local repository of this remote pool in `https://<coordinator-ip>/repository/enabled` format
     /// - `certificate`: The host certificate of the coordinator of the remote pool
     ///
     /// Returns: The ref of the created repository record.
