@@ -144,7 +144,7 @@ fn message(
     // Docs: description, params, result, errors, async form.
     let description = match m.description.trim() {
         "" => format!(
-            "Calls `{wire}`, returning `{}`.",
+            "no description in the datamodel; returns `{}`.",
             m.result.first().map_or("void", String::as_str)
         ),
         d => md(d),

@@ -2,7 +2,8 @@
 //!
 //! This crate must not depend on xo-core, so it still runs when the generated code is broken.
 //! Output is deterministic: classes, fields and messages keep the spec's order, enums and errors
-//! are sorted by name, and every file goes through prettyplease (see [`pretty`]).
+//! are sorted by name, and every file but `meta.rs` (a table laid out by its emitter) goes
+//! through prettyplease (see [`pretty`]).
 //!
 //! Generated: one file per class (record, field defaults, `Default`, `XapiClass`, `ToValue`,
 //! redacting `Debug` where a field is a credential, call descriptions), `enums.rs`,

@@ -88,7 +88,7 @@ impl Blob {
         let params: Vec<Value> = vec![];
         Call::new("blob.get_all", params)
     }
-    /// `blob.destroy`: Calls `blob.destroy`, returning `void`.
+    /// `blob.destroy`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The reference of the blob to destroy

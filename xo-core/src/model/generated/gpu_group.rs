@@ -112,7 +112,7 @@ impl GpuGroup {
         let params: Vec<Value> = vec![];
         Call::new("GPU_group.get_all", params)
     }
-    /// `GPU_group.get_remaining_capacity`: Calls `GPU_group.get_remaining_capacity`, returning `int`.
+    /// `GPU_group.get_remaining_capacity`: no description in the datamodel; returns `int`.
     ///
     /// Params:
     /// - `self_`: The GPU group to query
@@ -129,7 +129,7 @@ impl GpuGroup {
         Call::new("GPU_group.get_remaining_capacity", params)
             .with_async("Async.GPU_group.get_remaining_capacity")
     }
-    /// `GPU_group.destroy`: Calls `GPU_group.destroy`, returning `void`.
+    /// `GPU_group.destroy`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The GPU group to destroy
@@ -139,7 +139,7 @@ impl GpuGroup {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("GPU_group.destroy", params).with_async("Async.GPU_group.destroy")
     }
-    /// `GPU_group.create`: Calls `GPU_group.create`, returning `GPU_group ref`.
+    /// `GPU_group.create`: no description in the datamodel; returns `GPU_group ref`.
     ///
     /// Params:
     /// - `name_label`: the `name_label` argument, of type `string` (optional: trailing `None`s are not sent)

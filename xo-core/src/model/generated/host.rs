@@ -1529,7 +1529,7 @@ impl Host {
         let params: Vec<Value> = vec![host.to_value()];
         Call::new("host.restart_agent", params).with_async("Async.host.restart_agent")
     }
-    /// `host.get_system_status_capabilities`: Calls `host.get_system_status_capabilities`, returning `string`.
+    /// `host.get_system_status_capabilities`: no description in the datamodel; returns `string`.
     ///
     /// Params:
     /// - `host`: The host to interrogate
@@ -1707,7 +1707,7 @@ impl Host {
         let params: Vec<Value> = vec![host.to_value(), data_source.to_value()];
         Call::new("host.record_data_source", params)
     }
-    /// `host.get_data_sources`: Calls `host.get_data_sources`, returning `data_source record set`.
+    /// `host.get_data_sources`: no description in the datamodel; returns `data_source record set`.
     ///
     /// Params:
     /// - `host`: The host to interrogate

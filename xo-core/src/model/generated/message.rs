@@ -74,7 +74,7 @@ impl ToValue for Message {
 }
 /// Call descriptions for `message` messages (no IO; a client executes them).
 impl Message {
-    /// `message.get_all_records_where`: Calls `message.get_all_records_where`, returning `(message ref -> message record) map`.
+    /// `message.get_all_records_where`: no description in the datamodel; returns `(message ref -> message record) map`.
     ///
     /// Params:
     /// - `expr`: The expression to match
@@ -84,14 +84,14 @@ impl Message {
         let params: Vec<Value> = vec![expr.to_value()];
         Call::new("message.get_all_records_where", params)
     }
-    /// `message.get_all_records`: Calls `message.get_all_records`, returning `(message ref -> message record) map`.
+    /// `message.get_all_records`: no description in the datamodel; returns `(message ref -> message record) map`.
     ///
     /// Returns: The messages
     pub fn get_all_records() -> Call<HashMap<Ref<Message>, Message>> {
         let params: Vec<Value> = vec![];
         Call::new("message.get_all_records", params)
     }
-    /// `message.get_by_uuid`: Calls `message.get_by_uuid`, returning `message ref`.
+    /// `message.get_by_uuid`: no description in the datamodel; returns `message ref`.
     ///
     /// Params:
     /// - `uuid`: The uuid of the message
@@ -101,7 +101,7 @@ impl Message {
         let params: Vec<Value> = vec![uuid.to_value()];
         Call::new("message.get_by_uuid", params)
     }
-    /// `message.get_record`: Calls `message.get_record`, returning `message record`.
+    /// `message.get_record`: no description in the datamodel; returns `message record`.
     ///
     /// Params:
     /// - `self_`: The reference to the message
@@ -111,7 +111,7 @@ impl Message {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("message.get_record", params)
     }
-    /// `message.get_since`: Calls `message.get_since`, returning `(message ref -> message record) map`.
+    /// `message.get_since`: no description in the datamodel; returns `(message ref -> message record) map`.
     ///
     /// Params:
     /// - `since`: The cutoff time. When the timezone is missing, UTC is assumed
@@ -121,14 +121,14 @@ impl Message {
         let params: Vec<Value> = vec![since.to_value()];
         Call::new("message.get_since", params)
     }
-    /// `message.get_all`: Calls `message.get_all`, returning `message ref set`.
+    /// `message.get_all`: no description in the datamodel; returns `message ref set`.
     ///
     /// Returns: The references to the messages
     pub fn get_all() -> Call<Vec<Ref<Message>>> {
         let params: Vec<Value> = vec![];
         Call::new("message.get_all", params)
     }
-    /// `message.get`: Calls `message.get`, returning `(message ref -> message record) map`.
+    /// `message.get`: no description in the datamodel; returns `(message ref -> message record) map`.
     ///
     /// Params:
     /// - `cls`: The class of object
@@ -146,7 +146,7 @@ impl Message {
         ];
         Call::new("message.get", params)
     }
-    /// `message.destroy_all`: Calls `message.destroy_all`, returning `void`.
+    /// `message.destroy_all`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -156,7 +156,7 @@ impl Message {
         let params: Vec<Value> = vec![filters.to_value()];
         Call::new("message.destroy_all", params)
     }
-    /// `message.destroy_many`: Calls `message.destroy_many`, returning `void`.
+    /// `message.destroy_many`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -166,7 +166,7 @@ impl Message {
         let params: Vec<Value> = vec![messages.to_value()];
         Call::new("message.destroy_many", params)
     }
-    /// `message.destroy`: Calls `message.destroy`, returning `void`.
+    /// `message.destroy`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The reference of the message to destroy
@@ -174,7 +174,7 @@ impl Message {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("message.destroy", params)
     }
-    /// `message.create`: Calls `message.create`, returning `message ref`.
+    /// `message.create`: no description in the datamodel; returns `message ref`.
     ///
     /// Params:
     /// - `name`: The name of the message

@@ -135,7 +135,7 @@ impl Pgpu {
         let params: Vec<Value> = vec![];
         Call::new("PGPU.get_all", params)
     }
-    /// `PGPU.disable_dom0_access`: Calls `PGPU.disable_dom0_access`, returning `enum pci_dom0_access`.
+    /// `PGPU.disable_dom0_access`: no description in the datamodel; returns `enum pci_dom0_access`.
     ///
     /// Deprecated in the datamodel.
     ///
@@ -150,7 +150,7 @@ impl Pgpu {
         Call::new("PGPU.disable_dom0_access", params)
             .with_async("Async.PGPU.disable_dom0_access")
     }
-    /// `PGPU.enable_dom0_access`: Calls `PGPU.enable_dom0_access`, returning `enum pci_dom0_access`.
+    /// `PGPU.enable_dom0_access`: no description in the datamodel; returns `enum pci_dom0_access`.
     ///
     /// Deprecated in the datamodel.
     ///
@@ -165,7 +165,7 @@ impl Pgpu {
         Call::new("PGPU.enable_dom0_access", params)
             .with_async("Async.PGPU.enable_dom0_access")
     }
-    /// `PGPU.get_remaining_capacity`: Calls `PGPU.get_remaining_capacity`, returning `int`.
+    /// `PGPU.get_remaining_capacity`: no description in the datamodel; returns `int`.
     ///
     /// Params:
     /// - `self_`: The PGPU to query
@@ -182,7 +182,7 @@ impl Pgpu {
         Call::new("PGPU.get_remaining_capacity", params)
             .with_async("Async.PGPU.get_remaining_capacity")
     }
-    /// `PGPU.set_GPU_group`: Calls `PGPU.set_GPU_group`, returning `void`.
+    /// `PGPU.set_GPU_group`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The PGPU to move to a new group
@@ -193,7 +193,7 @@ impl Pgpu {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("PGPU.set_GPU_group", params).with_async("Async.PGPU.set_GPU_group")
     }
-    /// `PGPU.set_enabled_VGPU_types`: Calls `PGPU.set_enabled_VGPU_types`, returning `void`.
+    /// `PGPU.set_enabled_VGPU_types`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The PGPU on which we are enabling a set of VGPU types
@@ -208,7 +208,7 @@ impl Pgpu {
         Call::new("PGPU.set_enabled_VGPU_types", params)
             .with_async("Async.PGPU.set_enabled_VGPU_types")
     }
-    /// `PGPU.remove_enabled_VGPU_types`: Calls `PGPU.remove_enabled_VGPU_types`, returning `void`.
+    /// `PGPU.remove_enabled_VGPU_types`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The PGPU from which we are removing an enabled VGPU type
@@ -223,7 +223,7 @@ impl Pgpu {
         Call::new("PGPU.remove_enabled_VGPU_types", params)
             .with_async("Async.PGPU.remove_enabled_VGPU_types")
     }
-    /// `PGPU.add_enabled_VGPU_types`: Calls `PGPU.add_enabled_VGPU_types`, returning `void`.
+    /// `PGPU.add_enabled_VGPU_types`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The PGPU to which we are adding an enabled VGPU type

@@ -824,7 +824,7 @@ impl Pool {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("pool.enable_ssh", params).with_async("Async.pool.enable_ssh")
     }
-    /// `pool.get_guest_secureboot_readiness`: Calls `pool.get_guest_secureboot_readiness`, returning `enum pool_guest_secureboot_readiness`.
+    /// `pool.get_guest_secureboot_readiness`: no description in the datamodel; returns `enum pool_guest_secureboot_readiness`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -841,7 +841,7 @@ impl Pool {
         Call::new("pool.get_guest_secureboot_readiness", params)
             .with_async("Async.pool.get_guest_secureboot_readiness")
     }
-    /// `pool.set_ext_auth_cache_expiry`: Calls `pool.set_ext_auth_cache_expiry`, returning `void`.
+    /// `pool.set_ext_auth_cache_expiry`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -855,7 +855,7 @@ impl Pool {
         Call::new("pool.set_ext_auth_cache_expiry", params)
             .with_async("Async.pool.set_ext_auth_cache_expiry")
     }
-    /// `pool.set_ext_auth_cache_size`: Calls `pool.set_ext_auth_cache_size`, returning `void`.
+    /// `pool.set_ext_auth_cache_size`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -869,7 +869,7 @@ impl Pool {
         Call::new("pool.set_ext_auth_cache_size", params)
             .with_async("Async.pool.set_ext_auth_cache_size")
     }
-    /// `pool.set_ext_auth_cache_enabled`: Calls `pool.set_ext_auth_cache_enabled`, returning `void`.
+    /// `pool.set_ext_auth_cache_enabled`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -883,7 +883,7 @@ impl Pool {
         Call::new("pool.set_ext_auth_cache_enabled", params)
             .with_async("Async.pool.set_ext_auth_cache_enabled")
     }
-    /// `pool.set_ext_auth_max_threads`: Calls `pool.set_ext_auth_max_threads`, returning `void`.
+    /// `pool.set_ext_auth_max_threads`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -894,7 +894,7 @@ impl Pool {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("pool.set_ext_auth_max_threads", params)
     }
-    /// `pool.set_local_auth_max_threads`: Calls `pool.set_local_auth_max_threads`, returning `void`.
+    /// `pool.set_local_auth_max_threads`: no description in the datamodel; returns `void`.
     ///
     /// Prototyped: may change in future releases.
     ///
@@ -1202,7 +1202,7 @@ impl Pool {
         Call::new("pool.set_repositories", params)
             .with_async("Async.pool.set_repositories")
     }
-    /// `pool.rotate_secret`: Calls `pool.rotate_secret`, returning `void`.
+    /// `pool.rotate_secret`: no description in the datamodel; returns `void`.
     ///
     /// Errors: `INTERNAL_ERROR`, `HOST_IS_SLAVE`, `CANNOT_CONTACT_HOST`, `HA_IS_ENABLED`, `NOT_SUPPORTED_DURING_UPGRADE`.
     ///

@@ -140,7 +140,7 @@ impl Pusb {
         let params: Vec<Value> = vec![];
         Call::new("PUSB.get_all", params)
     }
-    /// `PUSB.set_passthrough_enabled`: Calls `PUSB.set_passthrough_enabled`, returning `void`.
+    /// `PUSB.set_passthrough_enabled`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: this PUSB
@@ -152,7 +152,7 @@ impl Pusb {
         Call::new("PUSB.set_passthrough_enabled", params)
             .with_async("Async.PUSB.set_passthrough_enabled")
     }
-    /// `PUSB.scan`: Calls `PUSB.scan`, returning `void`.
+    /// `PUSB.scan`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `host`: The host

@@ -164,7 +164,7 @@ impl Session {
         let params: Vec<Value> = vec![];
         Call::new("session.local_logout", params)
     }
-    /// `session.create_from_db_file`: Calls `session.create_from_db_file`, returning `session ref`.
+    /// `session.create_from_db_file`: no description in the datamodel; returns `session ref`.
     ///
     /// Params:
     /// - `filename`: Database dump filename.

@@ -215,7 +215,7 @@ impl Sr {
         let params: Vec<Value> = vec![sr.to_value(), data_source.to_value()];
         Call::new("SR.record_data_source", params)
     }
-    /// `SR.get_data_sources`: Calls `SR.get_data_sources`, returning `data_source record set`.
+    /// `SR.get_data_sources`: no description in the datamodel; returns `data_source record set`.
     ///
     /// Params:
     /// - `sr`: The SR to interrogate
@@ -225,7 +225,7 @@ impl Sr {
         let params: Vec<Value> = vec![sr.to_value()];
         Call::new("SR.get_data_sources", params)
     }
-    /// `SR.disable_database_replication`: Calls `SR.disable_database_replication`, returning `void`.
+    /// `SR.disable_database_replication`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `sr`: The SR to which metadata should be no longer replicated
@@ -236,7 +236,7 @@ impl Sr {
         Call::new("SR.disable_database_replication", params)
             .with_async("Async.SR.disable_database_replication")
     }
-    /// `SR.enable_database_replication`: Calls `SR.enable_database_replication`, returning `void`.
+    /// `SR.enable_database_replication`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `sr`: The SR to which metadata should be replicated

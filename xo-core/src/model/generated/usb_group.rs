@@ -81,7 +81,7 @@ impl UsbGroup {
         let params: Vec<Value> = vec![];
         Call::new("USB_group.get_all", params)
     }
-    /// `USB_group.destroy`: Calls `USB_group.destroy`, returning `void`.
+    /// `USB_group.destroy`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The USB group to destroy
@@ -91,7 +91,7 @@ impl UsbGroup {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("USB_group.destroy", params).with_async("Async.USB_group.destroy")
     }
-    /// `USB_group.create`: Calls `USB_group.create`, returning `USB_group ref`.
+    /// `USB_group.create`: no description in the datamodel; returns `USB_group ref`.
     ///
     /// Params:
     /// - `name_label`: the `name_label` argument, of type `string` (optional: trailing `None`s are not sent)

@@ -134,7 +134,7 @@ impl Vgpu {
         let params: Vec<Value> = vec![];
         Call::new("VGPU.get_all", params)
     }
-    /// `VGPU.destroy`: Calls `VGPU.destroy`, returning `void`.
+    /// `VGPU.destroy`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The vGPU to destroy
@@ -144,7 +144,7 @@ impl Vgpu {
         let params: Vec<Value> = vec![self_.to_value()];
         Call::new("VGPU.destroy", params).with_async("Async.VGPU.destroy")
     }
-    /// `VGPU.create`: Calls `VGPU.create`, returning `VGPU ref`.
+    /// `VGPU.create`: no description in the datamodel; returns `VGPU ref`.
     ///
     /// Params:
     /// - `vm`: the `VM` argument, of type `VM ref`

@@ -1405,7 +1405,7 @@ impl Vm {
         let params: Vec<Value> = vec![self_.to_value(), data_source.to_value()];
         Call::new("VM.record_data_source", params)
     }
-    /// `VM.get_data_sources`: Calls `VM.get_data_sources`, returning `data_source record set`.
+    /// `VM.get_data_sources`: no description in the datamodel; returns `data_source record set`.
     ///
     /// Params:
     /// - `self_`: The VM to interrogate
@@ -1788,7 +1788,7 @@ impl Vm {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VM.set_ha_restart_priority", params)
     }
-    /// `VM.remove_from_NVRAM`: Calls `VM.remove_from_NVRAM`, returning `void`.
+    /// `VM.remove_from_NVRAM`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The VM
@@ -1800,7 +1800,7 @@ impl Vm {
         Call::new("VM.remove_from_NVRAM", params)
             .with_async("Async.VM.remove_from_NVRAM")
     }
-    /// `VM.add_to_NVRAM`: Calls `VM.add_to_NVRAM`, returning `void`.
+    /// `VM.add_to_NVRAM`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The VM
@@ -1814,7 +1814,7 @@ impl Vm {
         ];
         Call::new("VM.add_to_NVRAM", params).with_async("Async.VM.add_to_NVRAM")
     }
-    /// `VM.set_NVRAM`: Calls `VM.set_NVRAM`, returning `void`.
+    /// `VM.set_NVRAM`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The VM

@@ -206,7 +206,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![];
         Call::new("VMPP.get_all", params)
     }
-    /// `VMPP.set_archive_last_run_time`: Calls `VMPP.set_archive_last_run_time`, returning `void`.
+    /// `VMPP.set_archive_last_run_time`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -217,7 +217,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_last_run_time", params)
     }
-    /// `VMPP.set_backup_last_run_time`: Calls `VMPP.set_backup_last_run_time`, returning `void`.
+    /// `VMPP.set_backup_last_run_time`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -228,7 +228,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_backup_last_run_time", params)
     }
-    /// `VMPP.remove_from_alarm_config`: Calls `VMPP.remove_from_alarm_config`, returning `void`.
+    /// `VMPP.remove_from_alarm_config`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -239,7 +239,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_alarm_config", params)
     }
-    /// `VMPP.remove_from_archive_schedule`: Calls `VMPP.remove_from_archive_schedule`, returning `void`.
+    /// `VMPP.remove_from_archive_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -250,7 +250,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_archive_schedule", params)
     }
-    /// `VMPP.remove_from_archive_target_config`: Calls `VMPP.remove_from_archive_target_config`, returning `void`.
+    /// `VMPP.remove_from_archive_target_config`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -264,7 +264,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_archive_target_config", params)
     }
-    /// `VMPP.remove_from_backup_schedule`: Calls `VMPP.remove_from_backup_schedule`, returning `void`.
+    /// `VMPP.remove_from_backup_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -275,7 +275,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMPP.remove_from_backup_schedule", params)
     }
-    /// `VMPP.add_to_alarm_config`: Calls `VMPP.add_to_alarm_config`, returning `void`.
+    /// `VMPP.add_to_alarm_config`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -289,7 +289,7 @@ impl Vmpp {
         ];
         Call::new("VMPP.add_to_alarm_config", params)
     }
-    /// `VMPP.add_to_archive_schedule`: Calls `VMPP.add_to_archive_schedule`, returning `void`.
+    /// `VMPP.add_to_archive_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -307,7 +307,7 @@ impl Vmpp {
         ];
         Call::new("VMPP.add_to_archive_schedule", params)
     }
-    /// `VMPP.add_to_archive_target_config`: Calls `VMPP.add_to_archive_target_config`, returning `void`.
+    /// `VMPP.add_to_archive_target_config`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -325,7 +325,7 @@ impl Vmpp {
         ];
         Call::new("VMPP.add_to_archive_target_config", params)
     }
-    /// `VMPP.add_to_backup_schedule`: Calls `VMPP.add_to_backup_schedule`, returning `void`.
+    /// `VMPP.add_to_backup_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -343,7 +343,7 @@ impl Vmpp {
         ];
         Call::new("VMPP.add_to_backup_schedule", params)
     }
-    /// `VMPP.set_alarm_config`: Calls `VMPP.set_alarm_config`, returning `void`.
+    /// `VMPP.set_alarm_config`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -368,7 +368,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_is_alarm_enabled", params)
     }
-    /// `VMPP.set_archive_target_config`: Calls `VMPP.set_archive_target_config`, returning `void`.
+    /// `VMPP.set_archive_target_config`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -396,7 +396,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_target_type", params)
     }
-    /// `VMPP.set_archive_schedule`: Calls `VMPP.set_archive_schedule`, returning `void`.
+    /// `VMPP.set_archive_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -424,7 +424,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_archive_frequency", params)
     }
-    /// `VMPP.set_backup_schedule`: Calls `VMPP.set_backup_schedule`, returning `void`.
+    /// `VMPP.set_backup_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///
@@ -452,7 +452,7 @@ impl Vmpp {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMPP.set_backup_frequency", params)
     }
-    /// `VMPP.set_backup_retention_value`: Calls `VMPP.set_backup_retention_value`, returning `void`.
+    /// `VMPP.set_backup_retention_value`: no description in the datamodel; returns `void`.
     ///
     /// Removed from the datamodel; still decoded for older hosts.
     ///

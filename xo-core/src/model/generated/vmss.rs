@@ -115,7 +115,7 @@ impl Vmss {
         let params: Vec<Value> = vec![];
         Call::new("VMSS.get_all", params)
     }
-    /// `VMSS.set_type`: Calls `VMSS.set_type`, returning `void`.
+    /// `VMSS.set_type`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The snapshot schedule
@@ -124,7 +124,7 @@ impl Vmss {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMSS.set_type", params)
     }
-    /// `VMSS.set_last_run_time`: Calls `VMSS.set_last_run_time`, returning `void`.
+    /// `VMSS.set_last_run_time`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The snapshot schedule
@@ -133,7 +133,7 @@ impl Vmss {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMSS.set_last_run_time", params)
     }
-    /// `VMSS.remove_from_schedule`: Calls `VMSS.remove_from_schedule`, returning `void`.
+    /// `VMSS.remove_from_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The snapshot schedule
@@ -142,7 +142,7 @@ impl Vmss {
         let params: Vec<Value> = vec![self_.to_value(), key.to_value()];
         Call::new("VMSS.remove_from_schedule", params)
     }
-    /// `VMSS.add_to_schedule`: Calls `VMSS.add_to_schedule`, returning `void`.
+    /// `VMSS.add_to_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The snapshot schedule
@@ -154,7 +154,7 @@ impl Vmss {
         ];
         Call::new("VMSS.add_to_schedule", params)
     }
-    /// `VMSS.set_schedule`: Calls `VMSS.set_schedule`, returning `void`.
+    /// `VMSS.set_schedule`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The snapshot schedule
@@ -175,7 +175,7 @@ impl Vmss {
         let params: Vec<Value> = vec![self_.to_value(), value.to_value()];
         Call::new("VMSS.set_frequency", params)
     }
-    /// `VMSS.set_retained_snapshots`: Calls `VMSS.set_retained_snapshots`, returning `void`.
+    /// `VMSS.set_retained_snapshots`: no description in the datamodel; returns `void`.
     ///
     /// Params:
     /// - `self_`: The schedule snapshot
