@@ -189,8 +189,9 @@ pub fn md(text: &str) -> String {
 
 fn md_line(line: &str) -> String {
     let mut out = String::new();
-    // With an even number of backticks, every odd segment is a code span and is kept verbatim.
-    let spans = line.matches('`').count() % 2 == 0;
+    // With an even number of backticks (an odd number of segments), every odd segment is a
+    // code span and is kept verbatim.
+    let spans = line.split('`').count() % 2 == 1;
     for (i, seg) in line.split('`').enumerate() {
         if i > 0 {
             out.push_str(if spans { "`" } else { "\\`" });
