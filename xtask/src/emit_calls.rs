@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::names::snake;
 use crate::spec::{Class, Message, Param};
 use crate::types::{self, Ty, Use};
-use crate::{defaults, doc, lit, unique, Model};
+use crate::{defaults, doc, lit, md, unique, Model};
 
 /// Classes with no `Async.` form at all (xenadmin's generated XML-RPC proxy lists none for
 /// them; `blob.create`/`destroy` and every `message` call included).
@@ -142,7 +142,14 @@ fn message(
     let asy = has_async(&class.name, m);
 
     // Docs: description, params, result, errors, async form.
-    doc(out, &format!("`{wire}`: {}", m.description.trim()));
+    let description = match m.description.trim() {
+        "" => format!(
+            "no description in the datamodel; returns `{}`.",
+            m.result.first().map_or("void", String::as_str)
+        ),
+        d => md(d),
+    };
+    doc(out, &format!("`{wire}`: {description}"));
     if let Some(note) = crate::emit_records::lifecycle_note(&m.lifecycle.state) {
         doc(out, &format!("\n{note}"));
     }
@@ -154,11 +161,15 @@ fn message(
             } else {
                 " (optional: trailing `None`s are not sent)"
             };
-            doc(out, &format!("- `{i}`: {}{opt}", one_line(&p.doc)));
+            let pdoc = match one_line(&p.doc) {
+                d if d.is_empty() => format!("the `{}` argument, of type `{}`", p.name, p.ty),
+                d => md(&d),
+            };
+            doc(out, &format!("- `{i}`: {pdoc}{opt}"));
         }
     }
     if let Some(rdoc) = m.result.get(1).filter(|d| !d.trim().is_empty()) {
-        doc(out, &format!("\nReturns: {}", one_line(rdoc)));
+        doc(out, &format!("\nReturns: {}", md(&one_line(rdoc))));
     }
     if !m.errors.is_empty() {
         let codes: Vec<String> = m.errors.iter().map(|e| format!("`{}`", e.name)).collect();

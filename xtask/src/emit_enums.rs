@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::names::camel;
-use crate::{doc, lit, Model};
+use crate::{doc, lit, md, Model};
 
 pub fn enums_file(model: &Model) -> Result<String, String> {
     let mut out = String::new();
@@ -18,6 +18,10 @@ pub fn enums_file(model: &Model) -> Result<String, String> {
         out.push_str("#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n");
         let _ = writeln!(out, "pub enum {ty} {{");
         for (wire, vdoc, variant) in values {
+            let vdoc = match vdoc.trim() {
+                "" => "no description in the datamodel.".to_owned(),
+                d => md(d),
+            };
             doc(&mut out, &format!("`{wire}`: {vdoc}"));
             let _ = writeln!(out, "{variant},");
         }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::names::{error_variant, snake};
 use crate::spec::ApiErrors;
-use crate::{doc, lit, unique};
+use crate::{doc, lit, md, unique};
 
 struct Entry {
     code: String,
@@ -52,6 +52,42 @@ fn entries(errors: &ApiErrors) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
+/// One `ApiError` variant: what the code means, its wire code and parameter names in order,
+/// and a doc line on each field.
+fn variant(e: &Entry, out: &mut String) {
+    doc(out, &md(e.doc.trim()));
+    let Some(ps) = &e.params else {
+        doc(out, &format!("\nWire code: `{}`.", e.code));
+        let _ = writeln!(
+            out,
+            "{} {{\n/// The parameters, as on the wire.\nparams: Vec<String>,\n}},",
+            e.variant
+        );
+        return;
+    };
+    let names: Vec<String> = ps.iter().map(|p| format!("`{}`", p.0)).collect();
+    let params = if names.is_empty() {
+        "No parameters.".to_owned()
+    } else {
+        format!("Parameters: {}.", names.join(", "))
+    };
+    doc(out, &format!("\nWire code: `{}`. {params}", e.code));
+    if ps.is_empty() {
+        let _ = writeln!(out, "{},", e.variant);
+        return;
+    }
+    let _ = writeln!(out, "{} {{", e.variant);
+    for (i, (wire, field)) in ps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "/// Parameter {} of {}: `{wire}`.\n{field}: String,",
+            i + 1,
+            ps.len()
+        );
+    }
+    out.push_str("},\n");
+}
+
 pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
     let entries = entries(errors)?;
     let mut out = String::new();
@@ -63,27 +99,11 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
          #[derive(Clone, PartialEq, Eq)]\npub enum ApiError {\n",
     );
     for e in &entries {
-        doc(&mut out, e.doc.trim());
-        match &e.params {
-            Some(ps) => {
-                let names: Vec<&str> = ps.iter().map(|p| p.0.as_str()).collect();
-                doc(&mut out, &format!("\nWire: `{}` {names:?}.", e.code));
-                if ps.is_empty() {
-                    let _ = writeln!(out, "{},", e.variant);
-                } else {
-                    let fields: Vec<String> =
-                        ps.iter().map(|p| format!("{}: String", p.1)).collect();
-                    let _ = writeln!(out, "{} {{ {} }},", e.variant, fields.join(", "));
-                }
-            }
-            None => {
-                doc(&mut out, &format!("\nWire: `{}`.", e.code));
-                let _ = writeln!(out, "{} {{ params: Vec<String> }},", e.variant);
-            }
-        }
+        variant(e, &mut out);
     }
     out.push_str(
-        "/// A code this SDK does not know.\nUnknown { code: String, params: Vec<String> },\n}\n\n",
+        "/// A code this SDK does not know.\nUnknown {\n/// The wire code.\ncode: String,\n\
+         /// The parameters, as on the wire.\nparams: Vec<String>,\n},\n}\n\n",
     );
 
     out.push_str("/// Every wire code, sorted.\npub const ERROR_CODES: &[&str] = &[\n");
@@ -196,7 +216,7 @@ pub fn errors_file(errors: &ApiErrors) -> Result<String, String> {
 
     out.push_str(
         "impl From<&ApiFailure> for ApiError {\nfn from(f: &ApiFailure) -> Self {\nApiError::from_failure(f)\n}\n}\n\n\
-         // Display and Debug redact session refs (see `api_failure::write_failure`).\n\
+         /// Redacts session refs (see `api_failure::write_failure`), like `Debug`.\n\
          impl fmt::Display for ApiError {\nfn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {\n\
          let params: Vec<String> = self.params().into_iter().map(str::to_owned).collect();\n\
          crate::model::api_failure::write_failure(f, self.code(), &params)\n}\n}\n\n\

@@ -12,7 +12,7 @@ pub fn meta_file(model: &Model) -> Result<String, String> {
     out.push_str(
         "//! The datamodel as static data: every class with its fields and messages, every enum.\n\n\
          use crate::model::meta::{ClassMeta, EnumMeta, FieldMeta as F, MessageMeta as M, ParamMeta as P};\n\n\
-         /// Every class, in datamodel order.\n#[rustfmt::skip]\npub static CLASSES: &[ClassMeta] = &[\n",
+         /// Every class, in datamodel order.\npub static CLASSES: &[ClassMeta] = &[\n",
     );
     for c in &model.spec.classes {
         let enums: Vec<String> = c.enums.iter().map(|e| lit(&e.name)).collect();
@@ -66,7 +66,7 @@ pub fn meta_file(model: &Model) -> Result<String, String> {
         }
         out.push_str("] },\n");
     }
-    out.push_str("];\n\n/// Every enum with its wire values in datamodel order, sorted by name.\n#[rustfmt::skip]\npub static ENUMS: &[EnumMeta] = &[\n");
+    out.push_str("];\n\n/// Every enum with its wire values in datamodel order, sorted by name.\npub static ENUMS: &[EnumMeta] = &[\n");
     for (name, values) in &model.enums {
         let wires: Vec<String> = values.iter().map(|v| lit(&v.0)).collect();
         let _ = writeln!(

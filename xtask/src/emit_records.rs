@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::names::{class_ident, snake};
 use crate::spec::{Class, Field};
 use crate::types::{self, Ty, Use};
-use crate::{defaults, doc, emit_calls, lit, unique, Model};
+use crate::{defaults, doc, emit_calls, lit, md, unique, Model};
 
 /// Fields whose value is a credential: printed as `<redacted>` by `Debug`.
 pub fn is_secret_field(class: &str, field: &str) -> bool {
@@ -41,7 +41,7 @@ pub fn class_file(model: &Model, class: &Class) -> Result<String, String> {
         out,
         "//! `{}`: {}\n",
         class.name,
-        first_line(&class.description)
+        md(first_line(&class.description))
     );
     out.push_str(PREAMBLE);
     if class.name == "event" {
@@ -94,7 +94,7 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
         .iter()
         .any(|f| is_secret_field(&class.name, &f.spec.name));
 
-    doc(out, class.description.trim());
+    doc(out, &md(class.description.trim()));
     if let Some(note) = lifecycle_note(&class.lifecycle.state) {
         doc(out, &format!("\n{note}"));
     }
@@ -110,7 +110,7 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     for f in &fields {
         let dflt = defaults::expr(model, &f.ty, f.spec.default.as_deref())
             .map_err(|e| format!("field {}: {e}", f.spec.name))?;
-        doc(out, f.spec.description.trim());
+        doc(out, &field_doc(f));
         let mut note = f.spec.qualifier.clone();
         if let Some(l) = lifecycle_note(&f.spec.lifecycle.state) {
             note = format!("{note}. {l}");
@@ -181,7 +181,7 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     if secret {
         let _ = writeln!(
             out,
-            "// Hand-rolled so credentials never reach logs.\nimpl std::fmt::Debug for {ident} {{\n\
+            "/// Hand-rolled so credentials never reach logs (they print as `<redacted>`).\nimpl std::fmt::Debug for {ident} {{\n\
              fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\nf.debug_struct({})",
             lit(ident)
         );
@@ -199,6 +199,16 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
         out.push_str(".finish()\n}\n}\n\n");
     }
     Ok(())
+}
+
+/// The field's description, or a sentence from its name and type when the datamodel has none.
+fn field_doc(f: &FieldOut) -> String {
+    let text = f.spec.description.trim();
+    if text.is_empty() {
+        format!("The `{}` field, of type `{}`.", f.spec.name, f.spec.ty)
+    } else {
+        md(text)
+    }
 }
 
 /// The lenient serde helper a field needs, if any. Floats anywhere else are refused so a new

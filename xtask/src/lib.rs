@@ -2,7 +2,8 @@
 //!
 //! This crate must not depend on xo-core, so it still runs when the generated code is broken.
 //! Output is deterministic: classes, fields and messages keep the spec's order, enums and errors
-//! are sorted by name, and every file goes through `rustfmt --edition 2021`.
+//! are sorted by name, and every file but `meta.rs` (a table laid out by its emitter) goes
+//! through prettyplease (see [`pretty`]).
 //!
 //! Generated: one file per class (record, field defaults, `Default`, `XapiClass`, `ToValue`,
 //! redacting `Debug` where a field is a credential, call descriptions), `enums.rs`,
@@ -160,7 +161,7 @@ pub fn unique<'s>(idents: impl Iterator<Item = &'s str>, what: &str) -> Result<(
     Ok(())
 }
 
-/// Writes `text` as `///` doc lines.
+/// Writes `text` as `///` doc lines. `text` is Markdown: spec text goes through [`md`] first.
 pub fn doc(out: &mut String, text: &str) {
     // Only trailing space is trimmed: a leading "\n" makes a blank `///` paragraph break.
     let text = text.trim_end();
@@ -174,6 +175,70 @@ pub fn doc(out: &mut String, text: &str) {
         } else {
             let _ = writeln!(out, "/// {line}");
         }
+    }
+}
+
+/// Datamodel prose as Markdown that renders as written: no accidental links (`[..]`), HTML tags
+/// (`<addr>`), emphasis, headings or tables; URLs become autolinks (rustdoc warns on bare
+/// URLs); balanced backticks stay code spans. Lines lose their indentation, which would
+/// otherwise make a code block that rustdoc compiles as a doctest.
+pub fn md(text: &str) -> String {
+    let lines: Vec<String> = text.lines().map(|l| md_line(l.trim())).collect();
+    lines.join("\n")
+}
+
+fn md_line(line: &str) -> String {
+    let mut out = String::new();
+    // With an even number of backticks (an odd number of segments), every odd segment is a
+    // code span and is kept verbatim.
+    let spans = line.split('`').count() % 2 == 1;
+    for (i, seg) in line.split('`').enumerate() {
+        if i > 0 {
+            out.push_str(if spans { "`" } else { "\\`" });
+        }
+        if spans && i % 2 == 1 {
+            out.push_str(seg);
+        } else {
+            md_words(seg, &mut out);
+        }
+    }
+    out
+}
+
+/// Escapes prose word by word so URLs can be recognised whole.
+fn md_words(text: &str, out: &mut String) {
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.starts_with("http://") || word.starts_with("https://") {
+            // Trailing sentence punctuation is not part of the URL.
+            let url = word.trim_end_matches(['.', ',', ';', ':', ')']);
+            if url.contains(['<', '>']) {
+                // A URL template (`https://<host>/…`) cannot be an autolink; show it as code.
+                let _ = write!(out, "`{url}`");
+            } else {
+                let _ = write!(out, "<{url}>");
+            }
+            md_escape(&word[url.len()..], out);
+        } else {
+            md_escape(word, out);
+        }
+    }
+}
+
+fn md_escape(text: &str, out: &mut String) {
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        // `_` inside a word (`power_state`) is never emphasis; escaping it would only clutter.
+        let inside_word = c == '_'
+            && i > 0
+            && chars[i - 1].is_alphanumeric()
+            && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
+        if "\\[]<>*_#|~".contains(c) && !inside_word {
+            out.push('\\');
+        }
+        out.push(c);
     }
 }
 
@@ -194,35 +259,21 @@ pub fn generate(spec: &Spec) -> Result<Vec<(String, String)>, String> {
     files.push(("errors.rs".into(), emit_errors::errors_file(&spec.errors)?));
     files.push(("meta.rs".into(), emit_meta::meta_file(&model)?));
     files.push(("mod.rs".into(), mod_file(&model)));
-    // rustfmt dominates the run time: format on a few threads.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<(String, String), String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..4)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, code)) = files.get(i) else {
-                            break;
-                        };
-                        let formatted = rustfmt(&format!("{HEADER}{code}"))
-                            .map_err(|e| format!("rustfmt {name}: {e}"));
-                        done.push(formatted.map(|f| (name.clone(), f)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| vec![Err("rustfmt worker panicked".into())])
-            })
-            .collect()
-    });
-    let mut out = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut out = files
+        .into_iter()
+        .map(|(name, code)| {
+            // meta.rs is laid out by its emitter, one table row per line: prettyplease would
+            // spread each row over several lines and make the file 15 times longer.
+            let formatted = if name == "meta.rs" {
+                checked(&code)
+            } else {
+                pretty(&code)
+            };
+            formatted
+                .map(|f| (name.clone(), f))
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     out.sort();
     Ok(out)
 }
@@ -232,8 +283,8 @@ fn mod_file(model: &Model) -> String {
     out.push_str(
         "//! The XAPI object model, generated from the datamodel: one module per class (record,\n\
          //! `Default` with xapi's defaults, call descriptions), plus enums, errors and metadata.\n\n\
+         #![deny(missing_docs)]\n\
          #![allow(unused_imports, clippy::too_many_arguments, clippy::large_enum_variant, clippy::derivable_impls)]\n\
-         #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls)]\n\n\
          pub mod errors;\npub mod meta;\nmod enums;\n\npub use enums::*;\n\n",
     );
     for c in &model.spec.classes {
@@ -247,36 +298,20 @@ fn mod_file(model: &Model) -> String {
     out
 }
 
-/// Formats with `rustfmt --edition 2021`, run from the output directory so it picks up the
-/// workspace's rustfmt config just like `cargo fmt` does.
-pub fn rustfmt(code: &str) -> Result<String, String> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let dir = workspace_root().join(OUT_DIR);
-    let cwd = if dir.is_dir() { dir } else { workspace_root() };
-    let mut child = Command::new("rustfmt")
-        .args(["--edition", "2021", "--emit", "stdout"])
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run rustfmt: {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let input = code.to_owned();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    writer
-        .join()
-        .map_err(|_| "writer panicked")?
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr)
-            .chars()
-            .take(4000)
-            .collect());
-    }
-    String::from_utf8(output.stdout).map_err(|e| e.to_string())
+/// Formats with prettyplease (pinned in Cargo.lock, so every toolchain writes the same bytes)
+/// and prepends [`HEADER`]. `cargo fmt` skips the generated module, whose style differs slightly.
+pub fn pretty(code: &str) -> Result<String, String> {
+    Ok(format!("{HEADER}{}", prettyplease::unparse(&parse(code)?)))
+}
+
+/// Keeps the emitter's layout, after checking that the code parses; prepends [`HEADER`].
+pub fn checked(code: &str) -> Result<String, String> {
+    parse(code)?;
+    Ok(format!("{HEADER}{code}"))
+}
+
+fn parse(code: &str) -> Result<syn::File, String> {
+    syn::parse_file(code).map_err(|e| format!("generated code does not parse: {e}"))
 }
 
 /// Compares generated files with what is on disk. Returns the names that differ (or are missing
@@ -319,4 +354,29 @@ pub fn write_files(root: &Path, files: &[(String, String)]) -> Result<usize, Str
         changed += 1;
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::md;
+
+    #[test]
+    fn markdown_escaping() {
+        // Link brackets, HTML-looking tags and emphasis are escaped; `_` inside words is not.
+        assert_eq!(
+            md("Rows of [uuid; name_label], <addr>/<len> *"),
+            r"Rows of \[uuid; name_label\], \<addr\>/\<len\> \*"
+        );
+        assert_eq!(md("_x_ PKCS#8 a|b"), r"\_x\_ PKCS\#8 a\|b");
+        // Balanced backticks stay code spans; an odd one is escaped.
+        assert_eq!(md("set `a_<b>` to true"), "set `a_<b>` to true");
+        assert_eq!(md("a ` b"), r"a \` b");
+        // URLs become autolinks without their trailing punctuation; templates become code.
+        assert_eq!(
+            md("See: https://x.org/a#b. Or https://<host>/r."),
+            "See: <https://x.org/a#b>. Or `https://<host>/r`."
+        );
+        // Indentation would make a code block (a doctest).
+        assert_eq!(md("one\n        two"), "one\ntwo");
+    }
 }

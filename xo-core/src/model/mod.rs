@@ -5,6 +5,8 @@ mod api_failure;
 mod convert;
 mod datetime;
 mod event;
+// Formatted by the generator (prettyplease, pinned in Cargo.lock), not by `cargo fmt`.
+#[rustfmt::skip]
 pub mod generated;
 pub mod meta;
 mod refs;

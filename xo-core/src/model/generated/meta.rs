@@ -4,7 +4,6 @@
 use crate::model::meta::{ClassMeta, EnumMeta, FieldMeta as F, MessageMeta as M, ParamMeta as P};
 
 /// Every class, in datamodel order.
-#[rustfmt::skip]
 pub static CLASSES: &[ClassMeta] = &[
 ClassMeta { name: "session", rust_name: "Session", lifecycle: "Published_s", enums: &[], fields: &[
     F { name: "uuid", ty: "string", qualifier: "RO/runtime", default: None, lifecycle: "Published_s" },
@@ -3154,7 +3153,6 @@ ClassMeta { name: "Rate_limit", rust_name: "RateLimit", lifecycle: "Prototyped_s
 ];
 
 /// Every enum with its wire values in datamodel order, sorted by name.
-#[rustfmt::skip]
 pub static ENUMS: &[EnumMeta] = &[
     EnumMeta { name: "after_apply_guidance", values: &["restartHVM", "restartPV", "restartHost", "restartXAPI"] },
     EnumMeta { name: "allocation_algorithm", values: &["breadth_first", "depth_first"] },
