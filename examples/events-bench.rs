@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use xo_core::client::{Client, ClientConfig};
-use xo_core::events::{cache, MemorySource, WatchConfig, WatchEvent, Watcher};
+use xo_core::events::{cache, WatchConfig, WatchEvent, Watcher};
 use xo_core::model::Value;
 
 const CLASSES: [&str; 11] = [
@@ -226,42 +226,6 @@ fn catch_up(client: Client, gen: &Client, vms: &[String], base: u64) -> Res<(usi
     Ok((seen, t0.elapsed().as_secs_f64(), call_secs))
 }
 
-/// The watcher + cache alone: the same VM records in a [`MemorySource`], every VM modified
-/// once, one drain timed.
-fn in_process(records: &Value) -> Res<(usize, f64)> {
-    let src = Arc::new(MemorySource::new());
-    let refs: Vec<String> = records
-        .as_struct()
-        .ok_or("not a struct")?
-        .iter()
-        .filter_map(|(_, r)| Some(src.create("VM", r.as_struct()?.clone())))
-        .collect();
-    let (mut writer, _reader) = cache();
-    let mut w = Watcher::new(src.clone(), WatchConfig::new(["VM"]).poll_timeout(5.0));
-    for ev in w.by_ref().flatten() {
-        let listed = matches!(ev, WatchEvent::InitDone { .. });
-        writer.apply(ev);
-        if listed {
-            break;
-        }
-    }
-    for r in &refs {
-        src.modify("VM", r, |rec| {
-            rec.insert("name_description", "changed".into())
-        });
-    }
-    let (t0, mut seen) = (Instant::now(), 0);
-    for ev in w.by_ref().flatten() {
-        seen += usize::from(matches!(ev, WatchEvent::Event(_)));
-        let done = matches!(ev, WatchEvent::Bookmark { .. });
-        writer.apply(ev);
-        if done && seen >= refs.len() {
-            break;
-        }
-    }
-    Ok((seen, t0.elapsed().as_secs_f64()))
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -419,8 +383,6 @@ fn main() -> Res<()> {
     )?;
     println!();
     println!("xo-core catch-up: {events} events (one change per VM, made while the watcher was away) fetched, parsed and applied in {:.3} s = {:.0} ev/s (the bare event.from call alone: {:.3} s)", secs, events as f64 / secs.max(1e-9), call_secs);
-    let (events, secs) = in_process(&records)?;
-    println!("xo-core in-process (MemorySource, same VM records, no HTTP/codec): {events} events parsed and applied in {:.3} s = {:.0} ev/s", secs, events as f64 / secs.max(1e-9));
     if let Some(mut c) = child {
         drop(c.stdin.take());
         let _ = c.kill();

@@ -158,7 +158,7 @@ fn run() -> Res<()> {
     // VM.start, a delivery that fails once and is retried, and the delivery log.
     if simulated {
         println!();
-        xo_core::webhooks::tour::run(client.clone(), &mut std::io::stdout())?;
+        xo_core::webhooks::tour::run(&client, &mut std::io::stdout())?;
     }
 
     client.logout()?;

@@ -1,10 +1,9 @@
 //! The webhooks part of the tour on its own, against the embedded simulator:
 //! `cargo run -p xo-examples --example tour_webhooks`. The main tour calls
-//! `xo_core::webhooks::tour::run(client.clone(), &mut std::io::stdout())`.
+//! `xo_core::webhooks::tour::run(&client, &mut std::io::stdout())`.
 
 use std::sync::Arc;
 use xo_core::simulator::{SimConfig, Simulator};
-use xo_core::webhooks::client_hooks::SimTarget;
 
 fn main() {
     let sim = match Simulator::start(SimConfig {
@@ -19,14 +18,14 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let target = match SimTarget::login(sim) {
-        Ok(t) => Arc::new(t),
+    let client = match sim.connect() {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("error: login: {e}");
             std::process::exit(1);
         }
     };
-    if let Err(e) = xo_core::webhooks::tour::run(target, &mut std::io::stdout()) {
+    if let Err(e) = xo_core::webhooks::tour::run(&client, &mut std::io::stdout()) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

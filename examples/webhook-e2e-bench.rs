@@ -15,7 +15,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use xo_core::model::Value;
 use xo_core::simulator::{SimConfig, Simulator};
-use xo_core::webhooks::client_hooks::{CallTarget, SimTarget};
 use xo_core::webhooks::daemon::{self, DaemonOptions};
 use xo_core::webhooks::Spec;
 
@@ -65,7 +64,7 @@ fn wait_for(arr: &Arrivals, key: &(String, String)) -> Option<Instant> {
     }
 }
 
-fn guests(t: &SimTarget) -> Vec<String> {
+fn guests(t: &xo_core::client::Client) -> Vec<String> {
     let Ok(recs) = t.call_value("VM.get_all_records", vec![]) else {
         return Vec::new();
     };
@@ -87,7 +86,7 @@ fn guests(t: &SimTarget) -> Vec<String> {
         .collect()
 }
 
-fn toggle(t: &SimTarget, vm: &str, up: bool) {
+fn toggle(t: &xo_core::client::Client, vm: &str, up: bool) {
     let v = Value::String(vm.to_owned());
     let r = if up {
         t.call_value("VM.start", vec![v, Value::Bool(false), Value::Bool(false)])
@@ -126,7 +125,7 @@ fn main() {
         })
         .expect("simulator"),
     );
-    let t = SimTarget::login(sim.clone()).expect("login");
+    let t = sim.connect().expect("login");
     let (url, arrivals) = receiver();
     let spec = Spec::load(&format!(
         r#"{{"version":1,"endpoints":[{{"id":"r","url":"{url}","maxInFlight":8}}],
@@ -151,7 +150,7 @@ fn main() {
         .expect("client");
         std::thread::spawn(move || daemon::run(client, opts, st).map(|_| ()))
     } else {
-        let target = SimTarget::login(sim.clone()).expect("login");
+        let target = sim.connect().expect("login");
         std::thread::spawn(move || daemon::run(target, opts, st).map(|_| ()))
     };
     // Wait for the baseline.

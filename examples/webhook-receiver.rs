@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use xo_core::webhooks::payload::{PoolEvent, XoPayload};
 use xo_core::webhooks::verify::{verify, DEFAULT_TOLERANCE};
-use xo_core::webhooks::Secret;
+use xo_core::webhooks::SigningSecret;
 
 fn main() {
     let mut port = 8080u16;
@@ -22,7 +22,7 @@ fn main() {
     while i < args.len() {
         match (args[i].as_str(), args.get(i + 1)) {
             ("--port", Some(p)) => port = p.parse().expect("--port expects a number"),
-            ("--secret", Some(s)) => match Secret::parse(s) {
+            ("--secret", Some(s)) => match SigningSecret::parse(s) {
                 Ok(s) => secrets.push(s),
                 Err(e) => {
                     eprintln!("--secret: {e}");

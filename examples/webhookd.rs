@@ -11,14 +11,13 @@
 //! state directory, and a restart delivers everything accepted and picks up changes made while
 //! it was down (see `xo_core::webhooks::daemon` for what coalescing makes unrecoverable).
 //! The spec is an extended spec or an XO web-hooks config; only its `events` subscriptions
-//! apply here (call hooks need a process that makes the calls: `HookedClient`).
+//! apply here (call hooks need the process that makes the calls: `webhooks::call_hooks::CallHooks`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use xo_core::client::{Client, ClientConfig};
-use xo_core::webhooks::client_hooks::SimTarget;
 use xo_core::webhooks::daemon::{self, DaemonOptions};
 use xo_core::webhooks::Spec;
 
@@ -89,8 +88,8 @@ fn main() -> ExitCode {
                 }
             };
             println!("watching the embedded simulator at {}", sim.url());
-            match SimTarget::login(sim) {
-                Ok(t) => daemon::run(t, opts, stop),
+            match sim.connect() {
+                Ok(client) => daemon::run(client, opts, stop),
                 Err(e) => {
                     eprintln!("error: simulator login: {e}");
                     return ExitCode::FAILURE;

@@ -2,13 +2,13 @@
 //! modifies and destroys in several classes, with session expiry, transport failures, API
 //! errors and lost events injected along the way.
 
+mod memory_xapi;
+use memory_xapi::{Fault, MemorySource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use xo_core::events::{
-    cache, Cache, Fault, MemorySource, Objects, WatchConfig, WatchEvent, Watcher,
-};
+use xo_core::events::{cache, Cache, Objects, WatchConfig, WatchEvent, Watcher};
 use xo_core::model::{Struct, Value};
 
 const CLASSES: [&str; 5] = ["VM", "VIF", "network", "VDI", "message"];
@@ -117,7 +117,7 @@ fn spawned_cache_matches_a_fresh_listing_after_random_changes_under_faults() {
         let src = Arc::new(MemorySource::new());
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         random_ops(&src, &mut rng, 50, false);
-        let c = Cache::spawn(src.clone(), cfg()).unwrap();
+        let c = Cache::spawn(memory_xapi::client(&src), cfg()).unwrap();
         assert!(c.wait_ready(Duration::from_secs(5)));
         let injected = random_ops(&src, &mut rng, 600, true);
         assert!(injected > 5, "seed {seed}: only {injected} faults");
@@ -161,7 +161,7 @@ fn manual_drive_applies_each_batch_exactly() {
     let mut rng = Rng(0xDEAD_BEEF);
     random_ops(&src, &mut rng, 40, false);
     let (mut writer, reader) = cache();
-    let mut w = Watcher::new(src.clone(), cfg());
+    let mut w = Watcher::new(memory_xapi::client(&src), cfg());
     let mut applied = 0u64;
     for round in 0..60 {
         random_ops(&src, &mut rng, 10, round % 3 == 0);

@@ -1,4 +1,4 @@
-//! The watcher and cache against the simulator: in-process (`SimSource`) and over HTTP with the
+//! The watcher and cache against the simulator: in-process (the client over `Simulator::transport`) and over HTTP with the
 //! client, through a long seeded random sequence of changes with session expiry, dropped
 //! connections, lost events, rejected tokens and master switches; then the views on the
 //! simulator's default inventory.
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use xo_core::client::{Client, ClientConfig};
 use xo_core::events::views::{network_map, tools_report, Verdict};
-use xo_core::events::{Cache, EventSource, Objects, SimSource, WatchConfig};
+use xo_core::events::{Cache, Objects, WatchConfig};
 use xo_core::model::{Struct, Value};
 use xo_core::simulator::{SimConfig, Simulator};
 
@@ -55,20 +55,43 @@ fn cached(o: &Objects) -> BTreeMap<String, BTreeMap<String, Value>> {
         .collect()
 }
 
-fn truth(src: &dyn EventSource) -> BTreeMap<String, BTreeMap<String, Value>> {
+/// Checker calls ride out the faults injected for the watcher under test (dropped
+/// connections are shared by every client of the simulator).
+trait Ask {
+    fn ask(&self, method: &str, params: Vec<Value>) -> xo_core::client::Result<Value>;
+}
+
+impl Ask for xo_core::client::Client {
+    fn ask(&self, method: &str, params: Vec<Value>) -> xo_core::client::Result<Value> {
+        let mut tries = 0;
+        loop {
+            match self.call_value(method, params.clone()) {
+                Err(e) if tries < 5 && matches!(e, xo_core::client::Error::Transport { .. }) => {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn truth(src: &xo_core::client::Client) -> BTreeMap<String, BTreeMap<String, Value>> {
     CLASSES
         .iter()
         .map(|c| {
             (
                 c.to_string(),
-                src.get_all_records(c).unwrap().into_iter().collect(),
+                match src.ask(&format!("{c}.get_all_records"), vec![]).unwrap() {
+                    Value::Struct(s) => s.0.into_iter().collect(),
+                    other => panic!("{c}.get_all_records: {other:?}"),
+                },
             )
         })
         .collect()
 }
 
-fn refs(src: &SimSource, class: &str) -> Vec<String> {
-    let v = src.call(&format!("{class}.get_all"), vec![]).unwrap();
+fn refs(src: &xo_core::client::Client, class: &str) -> Vec<String> {
+    let v = src.ask(&format!("{class}.get_all"), vec![]).unwrap();
     let mut out: Vec<String> = v
         .as_array()
         .unwrap()
@@ -84,20 +107,20 @@ fn refs(src: &SimSource, class: &str) -> Vec<String> {
 /// Faults go through `faults` every ~20 operations when `fault` is set; returns how many.
 fn random_ops(
     sim: &Simulator,
-    src: &SimSource,
+    src: &xo_core::client::Client,
     rng: &mut Rng,
     n: usize,
     fault: impl Fn(&mut Rng),
 ) -> usize {
     let mut faults = 0;
     let sr = refs(src, "SR").into_iter().find(|r| {
-        src.call("SR.get_name_label", vec![s(r)])
+        src.ask("SR.get_name_label", vec![s(r)])
             .ok()
             .and_then(|v| v.as_str().map(|x| x == "NFS VM storage"))
             == Some(true)
     });
     let template = src
-        .call("VM.get_by_name_label", vec![s("build-01")])
+        .ask("VM.get_by_name_label", vec![s("build-01")])
         .unwrap()
         .as_array()
         .unwrap()[0]
@@ -107,7 +130,7 @@ fn random_ops(
         let pick =
             |rng: &mut Rng, v: Vec<String>| v.get(rng.below(v.len() as u64) as usize).cloned();
         let _ = match rng.below(12) {
-            0 | 1 => src.call(
+            0 | 1 => src.ask(
                 "network.create",
                 vec![rec(&[
                     ("name_label", s(&format!("net-{i}"))),
@@ -116,7 +139,7 @@ fn random_ops(
                 ])],
             ),
             2 => match pick(rng, refs(src, "network")) {
-                Some(r) => src.call("network.set_name_description", vec![s(&r), s(&seq)]),
+                Some(r) => src.ask("network.set_name_description", vec![s(&r), s(&seq)]),
                 None => Ok(Value::Nil),
             },
             3 => match pick(
@@ -124,38 +147,38 @@ fn random_ops(
                 refs(src, "network")
                     .into_iter()
                     .filter(|r| {
-                        src.call("network.get_name_label", vec![s(r)])
+                        src.ask("network.get_name_label", vec![s(r)])
                             .ok()
                             .and_then(|v| v.as_str().map(|x| x.starts_with("net-")))
                             == Some(true)
                     })
                     .collect(),
             ) {
-                Some(r) => src.call("network.destroy", vec![s(&r)]),
+                Some(r) => src.ask("network.destroy", vec![s(&r)]),
                 None => Ok(Value::Nil),
             },
             4 | 5 => match pick(rng, refs(src, "VM")) {
-                Some(r) => src.call("VM.set_name_description", vec![s(&r), s(&seq)]),
+                Some(r) => src.ask("VM.set_name_description", vec![s(&r), s(&seq)]),
                 None => Ok(Value::Nil),
             },
-            6 => src.call("VM.clone", vec![template.clone(), s(&format!("clone-{i}"))]),
+            6 => src.ask("VM.clone", vec![template.clone(), s(&format!("clone-{i}"))]),
             7 => match pick(
                 rng,
                 refs(src, "VM")
                     .into_iter()
                     .filter(|r| {
-                        src.call("VM.get_name_label", vec![s(r)])
+                        src.ask("VM.get_name_label", vec![s(r)])
                             .ok()
                             .and_then(|v| v.as_str().map(|x| x.starts_with("clone-")))
                             == Some(true)
                     })
                     .collect(),
             ) {
-                Some(r) => src.call("VM.destroy", vec![s(&r)]),
+                Some(r) => src.ask("VM.destroy", vec![s(&r)]),
                 None => Ok(Value::Nil),
             },
             8 => match &sr {
-                Some(sr) => src.call(
+                Some(sr) => src.ask(
                     "VDI.create",
                     vec![rec(&[
                         ("SR", s(sr)),
@@ -174,17 +197,17 @@ fn random_ops(
                 refs(src, "VDI")
                     .into_iter()
                     .filter(|r| {
-                        src.call("VDI.get_name_label", vec![s(r)])
+                        src.ask("VDI.get_name_label", vec![s(r)])
                             .ok()
                             .and_then(|v| v.as_str().map(|x| x.starts_with("vdi-")))
                             == Some(true)
                     })
                     .collect(),
             ) {
-                Some(r) => src.call("VDI.destroy", vec![s(&r)]),
+                Some(r) => src.ask("VDI.destroy", vec![s(&r)]),
                 None => Ok(Value::Nil),
             },
-            10 => src.call(
+            10 => src.ask(
                 "message.create",
                 vec![
                     s(&format!("BENCH_{i}")),
@@ -195,7 +218,7 @@ fn random_ops(
                 ],
             ),
             _ => match pick(rng, refs(src, "message")) {
-                Some(r) => src.call("message.destroy", vec![s(&r)]),
+                Some(r) => src.ask("message.destroy", vec![s(&r)]),
                 None => Ok(Value::Nil),
             },
         };
@@ -232,7 +255,7 @@ fn cfg() -> WatchConfig {
         .backoff(Duration::from_millis(5), Duration::from_millis(100))
 }
 
-fn check(c: &Cache, checker: &dyn EventSource, what: &str) {
+fn check(c: &Cache, checker: &xo_core::client::Client, what: &str) {
     let mut want = truth(checker);
     let ok = c.wait_until(Duration::from_secs(30), |o| {
         let got = cached(o);
@@ -254,15 +277,14 @@ fn in_process_cache_matches_listing_under_faults() {
         })
         .unwrap(),
     );
-    let src = SimSource::new(sim.clone()).unwrap();
-    let checker = SimSource::new(sim.clone()).unwrap();
+    let src = sim.connect().unwrap();
+    let checker = sim.connect().unwrap();
     let c = Cache::spawn(src, cfg()).unwrap();
     assert!(c.wait_ready(Duration::from_secs(10)));
     check(&c, &checker, "after listing");
     let mut rng = Rng(0x5EED_0001);
     let n = random_ops(&sim, &checker, &mut rng, 400, |rng| {
         sim_faults(&sim, rng, false);
-        let _ = checker.relogin();
     });
     assert!(n >= 10, "{n} faults");
     sim.faults().clear();
@@ -281,7 +303,7 @@ fn http_cache_matches_listing_under_faults() {
         password,
     )
     .unwrap();
-    let checker = SimSource::new(sim.clone()).unwrap();
+    let checker = sim.connect().unwrap();
     // Compared through the same wire path (dateTimes arrive as strings over HTTP).
     let reader = client.clone();
     let c = Cache::spawn(client, cfg()).unwrap();
@@ -289,7 +311,6 @@ fn http_cache_matches_listing_under_faults() {
     let mut rng = Rng(0x5EED_0002);
     let n = random_ops(&sim, &checker, &mut rng, 300, |rng| {
         sim_faults(&sim, rng, true);
-        let _ = checker.relogin();
     });
     assert!(n >= 8, "{n} faults");
     sim.faults().clear();
@@ -308,8 +329,8 @@ fn views_on_the_default_inventory() {
         })
         .unwrap(),
     );
-    let src = SimSource::new(sim.clone()).unwrap();
-    let checker = SimSource::new(sim.clone()).unwrap();
+    let src = sim.connect().unwrap();
+    let checker = sim.connect().unwrap();
     let classes = [
         "host",
         "PIF",
@@ -351,9 +372,9 @@ fn views_on_the_default_inventory() {
     for n in &map.networks {
         for a in &n.vms {
             let gm = checker
-                .call("VM.get_guest_metrics", vec![s(&a.vm_ref)])
+                .ask("VM.get_guest_metrics", vec![s(&a.vm_ref)])
                 .unwrap();
-            let want: Vec<String> = match checker.call("VM_guest_metrics.get_networks", vec![gm]) {
+            let want: Vec<String> = match checker.ask("VM_guest_metrics.get_networks", vec![gm]) {
                 Ok(Value::Struct(m)) => {
                     let mut v4: Vec<(String, String)> = m
                         .iter()
@@ -380,15 +401,15 @@ fn views_on_the_default_inventory() {
     let mut attached = 0;
     for n in &map.networks {
         for a in &n.vms {
-            let vifs = checker.call("VM.get_VIFs", vec![s(&a.vm_ref)]).unwrap();
+            let vifs = checker.ask("VM.get_VIFs", vec![s(&a.vm_ref)]).unwrap();
             let on_net = vifs.as_array().unwrap().iter().any(|vif| {
                 checker
-                    .call("VIF.get_network", vec![vif.clone()])
+                    .ask("VIF.get_network", vec![vif.clone()])
                     .unwrap()
                     .as_str()
                     == Some(n.network_ref.as_str())
                     && checker
-                        .call("VIF.get_device", vec![vif.clone()])
+                        .ask("VIF.get_device", vec![vif.clone()])
                         .unwrap()
                         .as_str()
                         == Some(a.vif_device.as_str())
@@ -407,7 +428,7 @@ fn views_on_the_default_inventory() {
     let r = tools_report(&o);
     for row in &r.vms {
         let power = checker
-            .call("VM.get_power_state", vec![s(&row.vm_ref)])
+            .ask("VM.get_power_state", vec![s(&row.vm_ref)])
             .unwrap();
         let want = match (power.as_str(), row.vm.as_str()) {
             (Some("Halted"), _) => Verdict::Halted,
@@ -437,10 +458,10 @@ fn typed_events_and_cached_records_decode_into_generated_types() {
         })
         .unwrap(),
     );
-    let src = SimSource::new(sim.clone()).unwrap();
-    let checker = SimSource::new(sim.clone()).unwrap();
+    let src = sim.connect().unwrap();
+    let checker = sim.connect().unwrap();
     let c = Cache::spawn(
-        SimSource::new(sim.clone()).unwrap(),
+        sim.connect().unwrap(),
         WatchConfig::new(["VM"]).poll_timeout(0.5),
     )
     .unwrap();
@@ -452,13 +473,13 @@ fn typed_events_and_cached_records_decode_into_generated_types() {
         }
     }
     let vm = checker
-        .call("VM.get_by_name_label", vec![s("build-01")])
+        .ask("VM.get_by_name_label", vec![s("build-01")])
         .unwrap()
         .as_array()
         .unwrap()[0]
         .clone();
     checker
-        .call(
+        .ask(
             "VM.start",
             vec![vm.clone(), Value::Bool(false), Value::Bool(false)],
         )

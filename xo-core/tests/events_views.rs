@@ -1,11 +1,13 @@
 //! Views and cache navigation on a small hand-built pool: one host, eth0 management, eth1
 //! carrying VLANs 10/20/30, a bond of eth2+eth3, four VMs with and without tools.
 
+mod memory_xapi;
+use memory_xapi::MemorySource;
 use std::sync::Arc;
 use std::time::Duration;
 
 use xo_core::events::views::{network_map, tools_report, MemoryData, Verdict};
-use xo_core::events::{Cache, MemorySource, WatchConfig};
+use xo_core::events::{Cache, WatchConfig};
 use xo_core::model::{Struct, Value};
 
 const CLASSES: [&str; 9] = [
@@ -250,7 +252,7 @@ fn spawn(p: &Pool) -> Cache {
     let cfg = WatchConfig::new(CLASSES)
         .poll_timeout(0.2)
         .backoff(Duration::from_millis(1), Duration::from_millis(5));
-    let c = Cache::spawn(p.src.clone(), cfg).unwrap();
+    let c = Cache::spawn(memory_xapi::client(&p.src), cfg).unwrap();
     assert!(c.wait_ready(Duration::from_secs(5)));
     c
 }

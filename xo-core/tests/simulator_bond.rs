@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use xo_core::events::views::network_map;
-use xo_core::events::{Cache, SimSource, WatchConfig};
+use xo_core::events::{Cache, WatchConfig};
 use xo_core::model::Value;
 use xo_core::simulator::{SimConfig, Simulator};
 
@@ -106,7 +106,7 @@ fn the_network_map_shows_the_bond() {
         })
         .unwrap(),
     );
-    let src = SimSource::new(sim.clone()).unwrap();
+    let src = sim.connect().unwrap();
     let classes = ["host", "PIF", "network", "VLAN", "Bond", "VM", "VIF"];
     let c = Cache::spawn(src, WatchConfig::new(classes).poll_timeout(0.5)).unwrap();
     assert!(c.wait_ready(Duration::from_secs(10)));

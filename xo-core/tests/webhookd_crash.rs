@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime};
 use webhook_support::Receiver;
 use xo_core::model::Value;
 use xo_core::simulator::{SimConfig, Simulator};
-use xo_core::webhooks::client_hooks::{CallTarget, SimTarget};
 use xo_core::webhooks::daemon::{self, Checkpoint, DaemonOptions, EventState};
 use xo_core::webhooks::Spec;
 
@@ -99,7 +98,7 @@ impl Rng {
     }
 }
 
-fn guests(t: &SimTarget, state: &str) -> Vec<String> {
+fn guests(t: &xo_core::client::Client, state: &str) -> Vec<String> {
     let recs = t.call_value("VM.get_all_records", vec![]).unwrap();
     let mut out: Vec<String> = recs
         .as_struct()
@@ -175,7 +174,7 @@ fn webhookd_survives_sigkill() {
     })
     .unwrap();
     let sim = Arc::new(sim);
-    let t = SimTarget::login(sim.clone()).unwrap();
+    let t = sim.connect().unwrap();
     let rx = Receiver::start();
     let spec = SPEC.replace("URL", rx.url.trim_end_matches("/hook"));
     let dir = std::env::temp_dir().join(format!("xo-webhookd-crash-{}", std::process::id()));
@@ -276,7 +275,7 @@ fn crash_at_commit(at: &str) {
         })
         .unwrap(),
     );
-    let t = SimTarget::login(sim.clone()).unwrap();
+    let t = sim.connect().unwrap();
     let rx = webhook_support::Receiver::start();
     let spec = SPEC.replace("URL", rx.url.trim_end_matches("/hook"));
     let dir = std::env::temp_dir().join(format!("xo-webhookd-commit-{at}-{}", std::process::id()));

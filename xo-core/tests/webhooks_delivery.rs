@@ -9,7 +9,7 @@ use xo_core::webhooks::engine::{AttemptEvent, AttemptResult, Engine, EngineOptio
 use xo_core::webhooks::spec::Spec;
 use xo_core::webhooks::store::{AttemptQuery, ListFilter, Retention, SqliteStore, State, Store};
 use xo_core::webhooks::verify::{verify, verify_github, DEFAULT_TOLERANCE};
-use xo_core::webhooks::Secret;
+use xo_core::webhooks::SigningSecret;
 
 const T: Duration = Duration::from_secs(10);
 const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -82,7 +82,7 @@ fn success_is_signed_with_every_secret() {
         verify(
             &r.headers,
             &r.body,
-            &[Secret::parse(s).unwrap()],
+            &[SigningSecret::parse(s).unwrap()],
             DEFAULT_TOLERANCE,
         )
         .unwrap();
@@ -90,11 +90,11 @@ fn success_is_signed_with_every_secret() {
     assert!(verify(
         &r.headers,
         &r.body,
-        &[Secret::generate().unwrap()],
+        &[SigningSecret::generate().unwrap()],
         DEFAULT_TOLERANCE
     )
     .is_err());
-    let gh = Secret::from_bytes("gh-secret").unwrap();
+    let gh = SigningSecret::from_bytes("gh-secret").unwrap();
     verify_github(&r.headers, &r.body, &[gh]).unwrap();
 
     eventually(T, || {
@@ -507,7 +507,7 @@ fn disabled_endpoints_and_panicking_observers() {
 
 #[test]
 fn xo_config_pre_hook_waits_for_the_response_post_does_not() {
-    use xo_core::webhooks::payload::{CallInfo, CallOutcome, Phase};
+    use xo_core::webhooks::payload::{CallInfo, CallOutcome, HookPhase};
     use xo_core::webhooks::router::{CallEvent, WebhookRouter};
     let rx = Receiver::with(|r, _| {
         let slow = r.json()["type"] == "pre";
@@ -532,7 +532,7 @@ fn xo_config_pre_hook_waits_for_the_response_post_does_not() {
     let start = Instant::now();
     let d = router
         .on_call(&CallEvent {
-            phase: Phase::Pre,
+            phase: HookPhase::Pre,
             call: call.clone(),
             outcome: None,
             end_ms: None,
@@ -547,7 +547,7 @@ fn xo_config_pre_hook_waits_for_the_response_post_does_not() {
     let start = Instant::now();
     let d = router
         .on_call(&CallEvent {
-            phase: Phase::Post,
+            phase: HookPhase::Post,
             call,
             outcome: Some(CallOutcome::Result(None)),
             end_ms: Some(9),
@@ -600,7 +600,7 @@ fn every_attempt_is_signed_with_its_own_timestamp() {
         .collect();
     assert!(ts[1] > ts[0], "timestamps {ts:?}");
     assert_eq!(got[0].id(), got[1].id());
-    let key = [Secret::parse(SECRET_A).unwrap()];
+    let key = [SigningSecret::parse(SECRET_A).unwrap()];
     for (r, t) in got.iter().zip(&ts) {
         verify_at(&r.headers, &r.body, &key, DEFAULT_TOLERANCE, *t).unwrap();
     }

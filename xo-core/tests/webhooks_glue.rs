@@ -10,9 +10,7 @@ use webhook_support::{Receiver, Reply};
 use xo_core::client::{Client, ClientConfig};
 use xo_core::model::Value;
 use xo_core::simulator::{SimConfig, Simulator};
-use xo_core::webhooks::client_hooks::{
-    CallTarget, Caller, HookedClient, RouterObserver, SimTarget,
-};
+use xo_core::webhooks::call_hooks::{CallHooks, Caller};
 use xo_core::webhooks::daemon::{self, DaemonOptions, EventState};
 use xo_core::webhooks::{Engine, EngineOptions, Spec, SqliteStore, WebhookRouter};
 
@@ -32,10 +30,7 @@ fn s(v: &str) -> Value {
 }
 
 /// A guest VM in the given power state.
-fn guest<T: CallTarget>(t: &T, state: &str) -> String
-where
-    T::Error: std::fmt::Debug,
-{
+fn guest(t: &Client, state: &str) -> String {
     let recs = t.call_value("VM.get_all_records", vec![]).unwrap();
     let recs = recs.as_struct().unwrap();
     recs.0
@@ -98,9 +93,9 @@ fn call_hooks_around_the_client() {
         user_name: Some("root".into()),
         ..Caller::default()
     };
-    let hooked = HookedClient::new(client, Arc::new(RouterObserver::new(router, caller)));
+    let hooked = client.with_observer(Arc::new(CallHooks::new(router, caller)));
 
-    let vm = guest(hooked.inner(), "Halted");
+    let vm = guest(&client, "Halted");
     // Unsubscribed methods send nothing.
     hooked
         .call_value("VM.get_power_state", vec![s(&vm)])
@@ -153,7 +148,7 @@ fn call_hooks_around_the_client() {
 #[test]
 fn wait_for_response_blocks_up_to_the_timeout() {
     let sim = sim();
-    let target = SimTarget::login(sim.clone()).unwrap();
+    let target = sim.connect().unwrap();
     // The receiver takes 2 s; the endpoint timeout is 0.4 s: the call waits about 0.4 s.
     let rx = Receiver::with(|_, _| Reply::status(200).delay(Duration::from_secs(2)));
     let dir = tempdir("wait");
@@ -169,12 +164,12 @@ fn wait_for_response_blocks_up_to_the_timeout() {
         EngineOptions::default(),
     )
     .unwrap();
-    let obs = Arc::new(RouterObserver::new(
+    let obs = Arc::new(CallHooks::new(
         Arc::new(WebhookRouter::new(spec, engine)),
         Caller::default(),
     ));
-    let hooked = HookedClient::new(target, obs.clone());
-    let vm = guest(hooked.inner(), "Halted");
+    let hooked = target.with_observer(obs.clone());
+    let vm = guest(&target, "Halted");
     let t0 = Instant::now();
     hooked.call_value("VM.get_uuid", vec![s(&vm)]).unwrap();
     let took = t0.elapsed();
@@ -215,7 +210,7 @@ fn start_daemon(
     opts.shutdown_grace = grace;
     let l = log.clone();
     opts.log = Arc::new(move |line: &str| l.lock().unwrap().push(line.to_owned()));
-    let target = SimTarget::login(sim.clone()).unwrap();
+    let target = sim.connect().unwrap();
     let st = stop.clone();
     let handle = std::thread::spawn(move || daemon::run(target, opts, st));
     Running { stop, handle, log }
@@ -254,7 +249,7 @@ fn power_transitions_fire_once_each() {
     let dir = tempdir("events");
     let d = start_daemon(&sim, &spec, &dir, Duration::from_secs(5));
     d.wait_ready(&dir);
-    let t = SimTarget::login(sim.clone()).unwrap();
+    let t = sim.connect().unwrap();
     let vm = guest(&t, "Halted");
     // Baseline objects are not news.
     assert!(rx.received().is_empty());
@@ -295,7 +290,7 @@ fn restart_resumes_from_the_saved_token_and_loses_nothing() {
     let base = rx.url.trim_end_matches("/hook").to_owned();
     let spec = Spec::load(&EVENTS_SPEC.replace("URL", &base)).unwrap();
     let dir = tempdir("restart");
-    let t = SimTarget::login(sim.clone()).unwrap();
+    let t = sim.connect().unwrap();
     let vm = guest(&t, "Halted");
 
     // Run 1: start the VM; its delivery fails and stays queued; stop without grace.
@@ -351,7 +346,7 @@ fn restart_resumes_from_the_saved_token_and_loses_nothing() {
 fn tour_with_the_client() {
     fn tour(client: &Client) -> Result<String, Box<dyn std::error::Error>> {
         let mut out = Vec::new();
-        xo_core::webhooks::tour::run(client.clone(), &mut out)?;
+        xo_core::webhooks::tour::run(client, &mut out)?;
         Ok(String::from_utf8(out)?)
     }
     let sim = sim();

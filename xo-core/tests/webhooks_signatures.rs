@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-use xo_core::webhooks::secret::{Secret, SecretError};
+use xo_core::webhooks::secret::{SecretError, SigningSecret};
 use xo_core::webhooks::sign::{github_signature, sign_v1};
 use xo_core::webhooks::verify::{verify_at, verify_github, VerifyError};
 
@@ -25,7 +25,7 @@ fn standard_webhooks_sign_vectors() {
     let vs = d["sign_vectors_upstream"].as_array().unwrap();
     assert!(vs.len() >= 2);
     for v in vs {
-        let secret = Secret::parse(s(&v["secret"])).unwrap();
+        let secret = SigningSecret::parse(s(&v["secret"])).unwrap();
         let sig = sign_v1(
             &secret,
             s(&v["msg_id"]),
@@ -55,15 +55,15 @@ fn standard_webhooks_sign_vectors() {
 fn secret_parsing_vectors() {
     let d = load("standard-webhooks-v1.json");
     for v in d["secret_parsing_upstream"].as_array().unwrap() {
-        let r = Secret::parse(s(&v["secret"]));
+        let r = SigningSecret::parse(s(&v["secret"]));
         assert_eq!(r.is_ok(), v["valid"].as_bool().unwrap(), "{v}");
         if !v["valid"].as_bool().unwrap() {
             assert_eq!(r.unwrap_err(), SecretError::Empty);
         }
     }
     // The prefix is optional: both spellings are the same key.
-    let a = Secret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-    let b = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let a = SigningSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let b = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     assert_eq!(a, b);
 }
 
@@ -71,7 +71,7 @@ fn secret_parsing_vectors() {
 fn invalid_signature_strings() {
     let d = load("standard-webhooks-v1.json");
     let basic = &d["sign_vectors_upstream"][0];
-    let secret = Secret::parse(s(&basic["secret"])).unwrap();
+    let secret = SigningSecret::parse(s(&basic["secret"])).unwrap();
     let ts = basic["timestamp"].as_i64().unwrap();
     for v in d["invalid_signature_strings_upstream"].as_array().unwrap() {
         let h = vec![
@@ -94,7 +94,7 @@ fn invalid_signature_strings() {
 fn derived_verify_cases() {
     let d = load("standard-webhooks-v1.json");
     let block = &d["verify_vectors_derived"];
-    let secret = Secret::parse(s(&block["secret"])).unwrap();
+    let secret = SigningSecret::parse(s(&block["secret"])).unwrap();
     let tol = Duration::from_secs(d["tolerance_seconds"].as_u64().unwrap());
     let cases = block["cases"].as_array().unwrap();
     assert!(cases.len() >= 14);
@@ -142,7 +142,7 @@ fn derived_verify_cases() {
 fn github_vectors() {
     let d = load("github-hub-signature-256.json");
     for v in d["vectors"].as_array().unwrap() {
-        let secret = Secret::from_bytes(s(&v["secret"]).as_bytes()).unwrap();
+        let secret = SigningSecret::from_bytes(s(&v["secret"]).as_bytes()).unwrap();
         let body = s(&v["payload"]).as_bytes();
         assert_eq!(
             github_signature(&secret, body),
@@ -166,7 +166,7 @@ fn github_vectors() {
 fn stripe_style_derived_hmac() {
     let d = load("stripe-style-derived.json");
     let v = &d["vectors"][0];
-    let secret = Secret::from_bytes(s(&v["secret"]).as_bytes()).unwrap();
+    let secret = SigningSecret::from_bytes(s(&v["secret"]).as_bytes()).unwrap();
     let signed = format!("{}.{}", v["timestamp"], s(&v["payload"]));
     let want = s(&v["header"]).split("v1=").nth(1).unwrap();
     assert_eq!(

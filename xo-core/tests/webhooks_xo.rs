@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use xo_core::webhooks::payload::{
     obfuscate, render_xo, xo_backup_post, xo_backup_pre, xo_call_post, xo_call_pre, BackupJobInfo,
-    CallInfo, CallOutcome, Phase, PoolEvent, XoError, XoPayload,
+    CallInfo, CallOutcome, HookPhase, PoolEvent, XoError, XoPayload,
 };
 use xo_core::webhooks::router::{pool_event, ObjectChange};
 use xo_core::webhooks::spec::{Format, HookType, Operation, Spec, XoConfig};
@@ -72,20 +72,20 @@ fn call(params: Value) -> CallInfo {
 #[test]
 fn call_payloads_field_for_field() {
     let c = call(json!({"id": "a1b2"}));
-    let pre = render_xo(Format::Json, &xo_call_pre(&c), Phase::Pre);
+    let pre = render_xo(Format::Json, &xo_call_pre(&c), HookPhase::Pre);
     assert_eq!(
         String::from_utf8(pre.clone()).unwrap(),
         r#"{"callId":"k2j4h5","userId":"722d17b9","userName":"admin@admin.net","userIp":"::ffff:10.0.0.9","method":"vm.start","params":{"id":"a1b2"},"timestamp":1700000000000,"type":"pre"}"#
     );
     let parsed = XoPayload::parse(&pre).unwrap();
-    assert_eq!(parsed.type_, Phase::Pre);
+    assert_eq!(parsed.type_, HookPhase::Pre);
     assert_eq!(parsed.duration, None);
 
     // Post: same callId, end timestamp in place, duration, undefined result -> true.
     let post = render_xo(
         Format::Json,
         &xo_call_post(&c, 1_700_000_000_250, &CallOutcome::Result(None)),
-        Phase::Post,
+        HookPhase::Post,
     );
     assert_eq!(
         String::from_utf8(post).unwrap(),
@@ -102,7 +102,7 @@ fn call_payloads_field_for_field() {
     let body = render_xo(
         Format::Json,
         &xo_call_post(&anon, 1_700_000_001_000, &CallOutcome::Error(err)),
-        Phase::Post,
+        HookPhase::Post,
     );
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert!(v.get("userId").is_none());
@@ -130,7 +130,8 @@ fn params_are_obfuscated_but_results_are_not() {
         c.timestamp_ms + 1,
         &CallOutcome::Result(Some(json!({"token":"new"}))),
     );
-    let v: Value = serde_json::from_slice(&render_xo(Format::Json, &data, Phase::Post)).unwrap();
+    let v: Value =
+        serde_json::from_slice(&render_xo(Format::Json, &data, HookPhase::Post)).unwrap();
     let o = "* obfuscated *";
     assert_eq!(
         v["params"],
@@ -147,7 +148,7 @@ fn params_are_obfuscated_but_results_are_not() {
 fn office365_message_card() {
     let mut c = call(json!({"id": "a1b2"}));
     c.user_id = None;
-    let card = render_xo(Format::Office365, &xo_call_pre(&c), Phase::Pre);
+    let card = render_xo(Format::Office365, &xo_call_pre(&c), HookPhase::Pre);
     let want = concat!(
         r#"{"@type":"MessageCard","@context":"https://schema.org/extensions","themeColor":"6B63BF","#,
         r#""summary":"New notification from the Xen-Orchestra webhook plugin","sections":[{"title":"XO PRE notification","facts":["#,
@@ -159,7 +160,7 @@ fn office365_message_card() {
     let post = render_xo(
         Format::Office365,
         &xo_call_post(&c, c.timestamp_ms + 5, &CallOutcome::Result(None)),
-        Phase::Post,
+        HookPhase::Post,
     );
     let v: Value = serde_json::from_slice(&post).unwrap();
     assert_eq!(v["sections"][0]["title"], "XO POST notification");
@@ -199,18 +200,23 @@ fn backup_job_payloads() {
         user_name: None,
         timestamp_ms: 1000,
     };
-    let pre = render_xo(Format::Json, &xo_backup_pre(&j), Phase::Pre);
+    let pre = render_xo(Format::Json, &xo_backup_pre(&j), HookPhase::Pre);
     assert_eq!(
         String::from_utf8(pre).unwrap(),
         r#"{"callId":"q9","method":"backupNg.runJob","params":{"id":"job-1","schedule":"sched-1","settings":{"":{"retention":3}},"vms":{"id":{"__or":["vm-a","vm-b"]}}},"timestamp":1000,"userId":"u1","userName":"(unknown user)","type":"pre"}"#
     );
-    let post = render_xo(Format::Json, &xo_backup_post(&j, 61_000, None), Phase::Post);
+    let post = render_xo(
+        Format::Json,
+        &xo_backup_post(&j, 61_000, None),
+        HookPhase::Post,
+    );
     assert_eq!(
         String::from_utf8(post).unwrap(),
         r#"{"callId":"q9","method":"backupNg.runJob","params":{"id":"job-1","schedule":"sched-1","settings":{"":{"retention":3}},"vms":{"id":{"__or":["vm-a","vm-b"]}}},"timestamp":61000,"userId":"u1","userName":"(unknown user)","result":true,"duration":60000,"type":"post"}"#
     );
     let failed = xo_backup_post(&j, 2000, Some(&XoError::new("Error", "no space")));
-    let v: Value = serde_json::from_slice(&render_xo(Format::Json, &failed, Phase::Post)).unwrap();
+    let v: Value =
+        serde_json::from_slice(&render_xo(Format::Json, &failed, HookPhase::Post)).unwrap();
     assert_eq!(v["error"]["message"], "no space");
     assert!(v.get("result").is_none());
 }

@@ -103,6 +103,8 @@ pub type TaskRef = Ref<crate::model::Task>;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// The config's observers plus any added with [`Client::with_observer`].
+    observers: Observers,
 }
 
 struct Inner {
@@ -150,6 +152,7 @@ impl Client {
             hosts: Vec::new(),
         };
         Ok(Client {
+            observers: config.observers.clone(),
             inner: Arc::new(Inner {
                 transport,
                 http,
@@ -170,6 +173,14 @@ impl Client {
         let client = Client::new(config)?;
         client.login_with_password(user, password)?;
         Ok(client)
+    }
+
+    /// This client (same session, same connections) with one more observer: calls made
+    /// through the returned handle are observed, calls through `self` are not.
+    pub fn with_observer(&self, observer: Arc<dyn CallObserver>) -> Client {
+        let mut client = self.clone();
+        client.observers.0.push(observer);
+        client
     }
 
     /// The settings this client was built with.
@@ -279,7 +290,7 @@ impl Client {
         with_session: bool,
         timeout: Duration,
     ) -> Result<R> {
-        let observers = &self.config().observers;
+        let observers = &self.observers;
         if observers.is_empty() {
             return self.run(method, params, with_session, timeout);
         }

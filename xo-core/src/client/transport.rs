@@ -29,6 +29,17 @@ pub trait Transport: Send + Sync + fmt::Debug {
     }
 }
 
+/// A shared transport (tests keep a handle to inspect or script it).
+impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
+    fn send(&self, request: &Request<'_>) -> Result<Response, TransportError> {
+        (**self).send(request)
+    }
+
+    fn reaches_other_hosts(&self) -> bool {
+        (**self).reaches_other_hosts()
+    }
+}
+
 /// One encoded call on its way to a host.
 #[derive(Debug)]
 pub struct Request<'a> {

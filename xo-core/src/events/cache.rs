@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::event::{DynamicEvent, Op};
-use super::source::EventSource;
 use super::watcher::{StopHandle, WatchConfig, WatchEvent, Watcher};
+use crate::client::Client;
 use crate::model::{from_value, is_null_ref, Value, XapiClass};
 
 /// One cached object: an immutable snapshot of its record, typed on demand.
@@ -520,10 +520,10 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Starts watching `cfg.classes` on `source` in a new thread.
-    pub fn spawn<S: EventSource + 'static>(source: S, cfg: WatchConfig) -> std::io::Result<Cache> {
+    /// Starts watching `cfg.classes` through `client` in a new thread.
+    pub fn spawn(client: Client, cfg: WatchConfig) -> std::io::Result<Cache> {
         let (mut writer, reader) = cache();
-        let watcher = Watcher::new(source, cfg);
+        let watcher = Watcher::new(client, cfg);
         let stop = watcher.stop_handle();
         let thread = std::thread::Builder::new()
             .name("xo-events".into())

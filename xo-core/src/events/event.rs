@@ -5,8 +5,9 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
-use super::source::{clip, SourceError};
+use super::calls::clip;
 use crate::model::{from_value, Ref, Value, XapiClass};
+use crate::rpc::DecodeError;
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,9 +122,9 @@ pub struct Batch {
 pub(crate) fn parse_batch(
     v: Value,
     class_name: &dyn Fn(&str) -> String,
-) -> Result<Batch, SourceError> {
+) -> Result<Batch, DecodeError> {
     let Value::Struct(s) = v else {
-        return Err(SourceError::Decode(format!(
+        return Err(DecodeError::new(format!(
             "event.from: expected a struct, got {}",
             v.kind()
         )));
@@ -163,7 +164,7 @@ pub(crate) fn parse_batch(
     Ok(batch)
 }
 
-fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicEvent, SourceError> {
+fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicEvent, DecodeError> {
     let Value::Struct(s) = v else {
         return Err(decode("event is not a struct"));
     };
@@ -177,7 +178,7 @@ fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicE
                     "mod" => Op::Mod,
                     "del" => Op::Del,
                     other => {
-                        return Err(SourceError::Decode(format!(
+                        return Err(DecodeError::new(format!(
                             "unknown event operation {}",
                             clip(other)
                         )))
@@ -193,7 +194,7 @@ fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicE
         return Err(decode("event lacks class, operation or ref"));
     };
     if op != Op::Del && snapshot.is_none() {
-        return Err(SourceError::Decode(format!(
+        return Err(DecodeError::new(format!(
             "{op} event for {} without a snapshot",
             clip(&class)
         )));
@@ -207,6 +208,6 @@ fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicE
     })
 }
 
-fn decode(msg: &str) -> SourceError {
-    SourceError::Decode(msg.to_owned())
+fn decode(msg: &str) -> DecodeError {
+    DecodeError::new(msg)
 }

@@ -2,7 +2,7 @@
 //! operators ask for (network map, guest tools report) built on a cache snapshot.
 //!
 //! ```text
-//! EventSource (client / simulator / MemorySource)
+//! Client (HTTP(S), Unix socket, or the simulator in-process)
 //!   └─ Watcher: Iterator<Item = Result<WatchEvent, WatchError>>   token → list → event.from loop
 //!        └─ CacheWriter ──(Arc<RwLock<Objects>>)── CacheReader (clone, many threads)
 //!                                                     └─ views::{NetworkMap, ToolsReport}
@@ -10,7 +10,7 @@
 //!
 //! XO's order is kept: a token first (`event.inject` on the pool), then `get_all_records` per
 //! class, then the `event.from` loop. `SESSION_INVALID` logs in again and resumes from the same
-//! token; `EVENTS_LOST` or a rejected token yields [`WatchEvent::Resync`] and lists again;
+//! token (the client does that); `EVENTS_LOST` or a rejected token yields [`WatchEvent::Resync`] and lists again;
 //! other failures are yielded as [`WatchError`] and retried with bounded back-off. Because xapi
 //! sends no `del` for an object created after the listing's token and deleted before the next
 //! poll, the watcher compares each batch's `valid_ref_counts` with what it has yielded and
@@ -18,12 +18,13 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use xo_core::events::{Cache, MemorySource, WatchConfig};
+//! use xo_core::client::{Client, ClientConfig};
+//! use xo_core::events::{Cache, WatchConfig};
 //! use xo_core::events::views::tools_report;
 //!
-//! # fn main() -> std::io::Result<()> {
-//! let source = std::sync::Arc::new(MemorySource::new()); // or a client, or a SimSource
-//! let cache = Cache::spawn(source, WatchConfig::new(["VM", "VM_guest_metrics"]))?;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect(ClientConfig::new("https://pool-master.lan"), "root", "secret")?;
+//! let cache = Cache::spawn(client, WatchConfig::new(["VM", "VM_guest_metrics"]))?;
 //! cache.wait_ready(Duration::from_secs(30));
 //! println!("{}", tools_report(&cache.read()));
 //! // Block until some VM runs with an address reported by its guest agent.
@@ -39,21 +40,13 @@
 //! ```
 
 mod cache;
-mod client_source;
+mod calls;
 mod event;
-pub mod memory;
-#[cfg(feature = "simulator")]
-mod sim_source;
-mod source;
 pub mod views;
 mod watcher;
 
 pub use cache::{cache, Cache, CacheReader, CacheStats, CacheWriter, Object, Objects, Snapshot};
 pub use event::{Batch, DynamicEvent, Op, TypeError, TypedEvent};
-pub use memory::{Fault, MemorySource};
-#[cfg(feature = "simulator")]
-pub use sim_source::SimSource;
-pub use source::{EventSource, SourceError};
 pub use watcher::{
-    Phase, ResyncReason, StopHandle, WatchConfig, WatchError, WatchEvent, WatchStats, Watcher,
+    ResyncReason, StopHandle, WatchConfig, WatchError, WatchEvent, WatchPhase, WatchStats, Watcher,
 };

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::calls;
 use super::event::{parse_batch, Batch, DynamicEvent, Op};
-use super::source::{EventSource, SourceError};
+use crate::client::{Client, Error};
 
 /// What the watcher is told to follow.
 #[derive(Clone, Debug)]
@@ -79,20 +80,24 @@ pub enum WatchEvent {
     },
 }
 
-/// Where an error happened.
+/// Where a watcher error happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub enum WatchPhase {
+    /// Getting a token and listing the classes.
     List,
+    /// Waiting in `event.from`.
     Watch,
-    Relogin,
 }
 
 /// A failure the watcher recovers from by itself: it retries after `retry_in`.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{phase:?} failed (retrying in {retry_in:?}): {source}")]
 pub struct WatchError {
-    pub phase: Phase,
-    pub source: SourceError,
+    /// Where it happened.
+    pub phase: WatchPhase,
+    /// The client's error, typed (`api_code()`, `is_timeout()`…).
+    pub source: Arc<Error>,
+    /// When the watcher tries again.
     pub retry_in: Duration,
 }
 
@@ -104,7 +109,6 @@ pub struct WatchStats {
     pub events: u64,
     pub listings: u64,
     pub resyncs: u64,
-    pub relogins: u64,
     pub errors: u64,
     /// Classes fetched again because `valid_ref_counts` disagreed with what was yielded.
     pub reconciles: u64,
@@ -155,8 +159,8 @@ enum State {
 
 /// A blocking iterator of [`WatchEvent`]s. Errors are yielded and then retried with bounded
 /// exponential back-off; the iterator ends only when stopped.
-pub struct Watcher<S> {
-    source: S,
+pub struct Watcher {
+    client: Client,
     cfg: WatchConfig,
     state: State,
     out: VecDeque<WatchEvent>,
@@ -169,12 +173,12 @@ pub struct Watcher<S> {
     yielded_token: Option<String>,
     delay: Option<Duration>,
     backoff: Duration,
-    session_retries: u32,
     stats: WatchStats,
 }
 
-impl<S: EventSource> Watcher<S> {
-    pub fn new(source: S, cfg: WatchConfig) -> Self {
+impl Watcher {
+    /// A watcher over `client` (logged in), following `cfg`. Does no IO until iterated.
+    pub fn new(client: Client, cfg: WatchConfig) -> Self {
         let names = cfg
             .classes
             .iter()
@@ -188,7 +192,7 @@ impl<S: EventSource> Watcher<S> {
         Watcher {
             yielded_token: cfg.resume_token.clone(),
             backoff: cfg.backoff_min,
-            source,
+            client,
             cfg,
             state,
             out: VecDeque::new(),
@@ -196,7 +200,6 @@ impl<S: EventSource> Watcher<S> {
             names,
             known: HashMap::new(),
             delay: None,
-            session_retries: 0,
             stats: WatchStats::default(),
         }
     }
@@ -221,8 +224,9 @@ impl<S: EventSource> Watcher<S> {
         self.stats
     }
 
-    pub fn source(&self) -> &S {
-        &self.source
+    /// The client the watcher calls.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Does one call to the server and queues what it produced.
@@ -237,27 +241,34 @@ impl<S: EventSource> Watcher<S> {
                 }
                 Err(e) => {
                     self.out.clear();
-                    self.failed(Phase::List, e)
+                    self.failed(WatchPhase::List, e)
                 }
             },
             State::Watching { token } => {
                 let names = &self.names;
-                let res = self
-                    .source
-                    .event_from(&self.cfg.classes, &token, self.cfg.poll_timeout)
-                    .and_then(|v| parse_batch(v, &|c| class_name(names, c)));
+                let res = calls::event_from(
+                    &self.client,
+                    &self.cfg.classes,
+                    &token,
+                    self.cfg.poll_timeout,
+                )
+                .and_then(|v| parse_batch(v, &|c| class_name(names, c)).map_err(from_decode));
                 match res {
                     Ok(batch) => {
                         self.succeeded();
                         self.queue_batch(batch);
                         Ok(())
                     }
-                    Err(SourceError::EventsLost) => self.resync(ResyncReason::EventsLost),
-                    Err(SourceError::TokenRejected) => self.resync(ResyncReason::TokenRejected),
-                    Err(e) => {
-                        self.state = State::Watching { token };
-                        self.failed(Phase::Watch, e)
-                    }
+                    Err(e) => match e.api_code() {
+                        Some("EVENTS_LOST") => self.resync(ResyncReason::EventsLost),
+                        Some("EVENT_FROM_TOKEN_PARSE_FAILURE") => {
+                            self.resync(ResyncReason::TokenRejected)
+                        }
+                        _ => {
+                            self.state = State::Watching { token };
+                            self.failed(WatchPhase::Watch, e)
+                        }
+                    },
                 }
             }
         }
@@ -319,7 +330,7 @@ impl<S: EventSource> Watcher<S> {
                 continue;
             };
             // On failure the counts still differ after the next batch, which retries.
-            let Ok(records) = self.source.get_all_records(&class) else {
+            let Ok(records) = calls::get_all_records(&self.client, &class) else {
                 continue;
             };
             self.stats.reconciles += 1;
@@ -350,13 +361,13 @@ impl<S: EventSource> Watcher<S> {
     }
 
     /// Token first, then the records (XO's order), queued as Init … InitDone.
-    fn list(&mut self) -> Result<String, SourceError> {
+    fn list(&mut self) -> Result<String, Error> {
         self.out.push_back(WatchEvent::Init);
         if self.cfg.classes.iter().any(|c| c == "*") {
             // No class list to walk: an event.from from the empty token lists everything.
             let names = &self.names;
-            let v = self.source.event_from(&self.cfg.classes, "", 0.0)?;
-            let batch = parse_batch(v, &|c| class_name(names, c))?;
+            let v = calls::event_from(&self.client, &self.cfg.classes, "", 0.0)?;
+            let batch = parse_batch(v, &|c| class_name(names, c)).map_err(from_decode)?;
             for e in batch.events.into_iter().filter(|e| e.op != Op::Del) {
                 self.out
                     .push_back(WatchEvent::InitObject(DynamicEvent { op: Op::Add, ..e }));
@@ -367,18 +378,16 @@ impl<S: EventSource> Watcher<S> {
             return Ok(batch.token);
         }
         self.known.clear();
-        let pool = self.source.pool_ref()?;
-        let token = self.source.inject("pool", &pool)?;
+        let pool = calls::pool_ref(&self.client)?;
+        let token = calls::inject(&self.client, "pool", &pool)?;
         for sub in self.cfg.classes.clone() {
             let class = class_part(&sub).to_owned();
             let records = match sub.split_once('/') {
-                Some((_, r)) => self
-                    .source
-                    .get_record(&class, r)?
+                Some((_, r)) => calls::get_record(&self.client, &class, r)?
                     .map(|v| (r.to_owned(), v))
                     .into_iter()
                     .collect(),
-                None => self.source.get_all_records(&class)?,
+                None => calls::get_all_records(&self.client, &class)?,
             };
             for (ref_, record) in records {
                 let ev = DynamicEvent {
@@ -409,42 +418,31 @@ impl<S: EventSource> Watcher<S> {
 
     fn succeeded(&mut self) {
         self.backoff = self.cfg.backoff_min;
-        self.session_retries = 0;
     }
 
-    /// Decides what an error means: a first `SESSION_INVALID` is handled by logging in again
-    /// and retrying at once (not yielded); anything else is yielded and retried after back-off.
-    fn failed(&mut self, phase: Phase, e: SourceError) -> Result<(), WatchError> {
-        let mut phase = phase;
-        let mut e = e;
-        if e == SourceError::SessionInvalid {
-            self.session_retries += 1;
-            match self.source.relogin() {
-                Ok(()) => {
-                    self.stats.relogins += 1;
-                    if self.session_retries <= 2 {
-                        return Ok(());
-                    }
-                }
-                Err(err) => {
-                    phase = Phase::Relogin;
-                    e = err;
-                }
-            }
-        }
+    /// Yields the error and retries after back-off. The client already logged in again and
+    /// failed over where it could, so there is nothing else to try first.
+    fn failed(&mut self, phase: WatchPhase, e: Error) -> Result<(), WatchError> {
         self.stats.errors += 1;
         let retry_in = self.backoff;
         self.backoff = (self.backoff * 2).min(self.cfg.backoff_max);
         self.delay = Some(retry_in);
         Err(WatchError {
             phase,
-            source: e,
+            source: Arc::new(e),
             retry_in,
         })
     }
 }
 
-impl<S: EventSource> Iterator for Watcher<S> {
+fn from_decode(e: crate::rpc::DecodeError) -> Error {
+    Error::Protocol {
+        method: "event.from".into(),
+        source: e,
+    }
+}
+
+impl Iterator for Watcher {
     type Item = Result<WatchEvent, WatchError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -1,8 +1,7 @@
 //! The `webhookd` service: watch a pool, route its changes per a spec, deliver durably, and
 //! pick up where it left off after a restart.
 //!
-//! Events come from the events module's [`Watcher`] (over the target, through
-//! [`TargetSource`]): it owns the `event.from` loop, the listing, the resync on a rejected token
+//! Events come from the events module's [`Watcher`] over the client: it owns the `event.from` loop, the listing, the resync on a rejected token
 //! and the class filter. [`WatchAdapter`] turns its stream into changes against the last-known
 //! snapshots.
 //!
@@ -32,14 +31,12 @@
 //! changed object are recovered; intermediate states and objects created and destroyed while
 //! down are not.
 
-use super::client_hooks::CallTarget;
 use super::engine::{AttemptEvent, Engine, EngineError, EngineOptions, Submission};
-use super::pool_events::{
-    watched_classes, watcher_classes, ChangeTracker, Known, TargetSource, WatchAdapter,
-};
+use super::pool_events::{watched_classes, watcher_classes, ChangeTracker, Known, WatchAdapter};
 use super::router::{ObjectChange, WebhookRouter};
 use super::spec::Spec;
 use super::store::{MessageId, SqliteStore, StoreError};
+use crate::client::Client;
 use crate::events::{WatchConfig, WatchEvent, Watcher};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -265,10 +262,10 @@ fn submissions<S: super::router::Sink>(
     out
 }
 
-/// Runs until `stop` is set: watches the pool through `target`, queues routed changes and
+/// Runs until `stop` is set: watches the pool through `client`, queues routed changes and
 /// saves the token in the same transaction. Returns after a graceful engine shutdown.
-pub fn run<T: CallTarget>(
-    target: T,
+pub fn run(
+    client: Client,
     opts: DaemonOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunReport, DaemonError> {
@@ -296,7 +293,7 @@ pub fn run<T: CallTarget>(
         engine: &engine,
         store: &store,
     };
-    let result = watch(target, &ctx, &stop);
+    let result = watch(client, &ctx, &stop);
     drop(router);
     if let Ok(engine) = Arc::try_unwrap(engine) {
         let r = engine.shutdown(opts.shutdown_grace);
@@ -327,11 +324,7 @@ struct Ctx<'a> {
     store: &'a SqliteStore,
 }
 
-fn watch<T: CallTarget>(
-    target: T,
-    ctx: &Ctx<'_>,
-    stop: &AtomicBool,
-) -> Result<RunReport, DaemonError> {
+fn watch(client: Client, ctx: &Ctx<'_>, stop: &AtomicBool) -> Result<RunReport, DaemonError> {
     let (opts, store) = (ctx.opts, ctx.store);
     let log = &opts.log;
     let mut report = RunReport::default();
@@ -354,7 +347,7 @@ fn watch<T: CallTarget>(
     // The token the current batch is read from (the last one committed).
     let mut from = saved.unwrap_or_default();
     let mut adapter = WatchAdapter::new(ChangeTracker::from_known(known), classes, first_start);
-    let mut watcher = Watcher::new(TargetSource(target), cfg);
+    let mut watcher = Watcher::new(client, cfg);
     let handle = watcher.stop_handle();
     std::thread::scope(|s| {
         // The watcher has its own stop handle (it also cuts its back-off sleeps short).

@@ -9,7 +9,7 @@
 //! Delivery is at least once: every message has a stable `webhook-id`; receivers de-duplicate
 //! on it and check signatures with [`verify::verify`]. See `docs/webhooks.md`.
 
-pub mod client_hooks;
+pub mod call_hooks;
 pub mod clock;
 pub mod daemon;
 pub mod engine;
@@ -28,7 +28,7 @@ pub mod verify;
 pub use engine::{AttemptEvent, AttemptResult, Engine, EngineError, EngineOptions, Submission};
 pub use payload::{PoolEvent, XoPayload};
 pub use router::{CallEvent, ObjectChange, WebhookRouter};
-pub use secret::Secret;
+pub use secret::SigningSecret;
 pub use spec::{Spec, SpecError, XoConfig};
 pub use store::{MessageId, SqliteStore, Store};
 pub use verify::{verify, verify_github, VerifyError};

@@ -14,16 +14,16 @@ pub const UNKNOWN_USER: &str = "(unknown user)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Phase {
+pub enum HookPhase {
     Pre,
     Post,
 }
 
-impl Phase {
+impl HookPhase {
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Pre => "pre",
-            Phase::Post => "post",
+            HookPhase::Pre => "pre",
+            HookPhase::Post => "post",
         }
     }
 }
@@ -243,7 +243,7 @@ impl Serialize for Ordered<'_> {
 }
 
 /// The body XO would send for `data` in `format` (`{...data, type}` or a MessageCard).
-pub fn render_xo(format: Format, data: &XoData, phase: Phase) -> Vec<u8> {
+pub fn render_xo(format: Format, data: &XoData, phase: HookPhase) -> Vec<u8> {
     let type_ = Value::String(phase.as_str().into());
     match format {
         Format::Json => {
@@ -305,7 +305,7 @@ pub fn render_xo(format: Format, data: &XoData, phase: Phase) -> Vec<u8> {
 #[serde(rename_all = "camelCase")]
 pub struct XoPayload {
     #[serde(rename = "type")]
-    pub type_: Phase,
+    pub type_: HookPhase,
     pub call_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,

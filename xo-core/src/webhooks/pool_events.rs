@@ -4,16 +4,14 @@
 //! "power_state went Halted → Running" we keep the previous snapshot of every watched object.
 //! [`ChangeTracker`] holds those snapshots; [`WatchAdapter`] feeds it from the events module's
 //! [`Watcher`](crate::events::Watcher) (which owns the `event.from` loop: tokens, listings,
-//! resync on a rejected token), and [`TargetSource`] lets that watcher run over any
-//! [`CallTarget`]. xapi coalesces: several changes of one object between two polls arrive as one
+//! resync on a rejected token). xapi coalesces: several changes of one object between two polls arrive as one
 //! event carrying the latest record, so intermediate states (Running → Paused → Running) are
 //! invisible to every watcher, us included.
 
-use super::client_hooks::{to_json, CallTarget};
+use super::call_hooks::to_json;
 use super::router::ObjectChange;
 use super::spec::{Operation, Spec};
-use crate::events::{EventSource, SourceError};
-use crate::model::{EventOperation, EventRecord, Value};
+use crate::model::{EventOperation, EventRecord};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
@@ -197,25 +195,6 @@ pub fn watcher_classes(spec: &Spec) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// Any [`CallTarget`] as an [`EventSource`], so the events watcher can run over it. `relogin`
-/// does nothing: the client logs in again by itself and a simulator session does not expire.
-pub struct TargetSource<T>(pub T);
-
-impl<T: CallTarget> EventSource for TargetSource<T> {
-    fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, SourceError> {
-        self.0
-            .call_value(method, params)
-            .map_err(|e| match T::api_failure(&e) {
-                Some(f) => SourceError::from(f.clone()),
-                None => SourceError::Transport(e.to_string()),
-            })
-    }
-
-    fn relogin(&self) -> Result<(), SourceError> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -416,28 +395,5 @@ mod watch_tests {
         assert_eq!(tok.as_deref(), Some("t"));
         let ops: Vec<_> = ch.iter().map(|c| (c.operation, c.ref_.as_str())).collect();
         assert_eq!(ops, [(Operation::Add, "r1")]);
-    }
-
-    struct Failing(&'static str);
-    impl CallTarget for Failing {
-        type Error = crate::model::ApiFailure;
-        fn call_value(&self, _: &str, _: Vec<Value>) -> Result<Value, Self::Error> {
-            Err(crate::model::ApiFailure::new(self.0, Vec::<String>::new()))
-        }
-        fn api_failure(e: &Self::Error) -> Option<&crate::model::ApiFailure> {
-            Some(e)
-        }
-    }
-
-    #[test]
-    fn target_failures_map_to_what_the_watcher_acts_on() {
-        let from = |code| TargetSource(Failing(code)).event_from(&["VM".into()], "t", 0.0);
-        assert_eq!(from("EVENTS_LOST"), Err(SourceError::EventsLost));
-        assert_eq!(
-            from("EVENT_FROM_TOKEN_PARSE_FAILURE"),
-            Err(SourceError::TokenRejected)
-        );
-        assert_eq!(from("SESSION_INVALID"), Err(SourceError::SessionInvalid));
-        assert!(matches!(from("HOST_OFFLINE"), Err(SourceError::Api(_))));
     }
 }

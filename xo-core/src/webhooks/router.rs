@@ -4,7 +4,7 @@
 
 use super::engine::{AttemptEvent, Engine, EngineError, Submission};
 use super::payload::{
-    diff, event_type, render_xo, xo_call_post, xo_call_pre, CallInfo, CallOutcome, Phase,
+    diff, event_type, render_xo, xo_call_post, xo_call_pre, CallInfo, CallOutcome, HookPhase,
     PoolEvent, PoolEventData,
 };
 use super::spec::{Condition, ConditionKind, Operation, Spec};
@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 /// An API call seen by the client, before (`Pre`) or after (`Post`) it ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallEvent {
-    pub phase: Phase,
+    pub phase: HookPhase,
     pub call: CallInfo,
     /// Post only: how the call ended.
     pub outcome: Option<CallOutcome>,
@@ -165,8 +165,8 @@ impl<S: Sink> WebhookRouter<S> {
     /// The messages a call event produces (no IO).
     pub fn route_call(&self, ev: &CallEvent) -> Vec<Routed> {
         let data = match (ev.phase, &ev.outcome) {
-            (Phase::Pre, _) => xo_call_pre(&ev.call),
-            (Phase::Post, outcome) => {
+            (HookPhase::Pre, _) => xo_call_pre(&ev.call),
+            (HookPhase::Post, outcome) => {
                 let outcome = outcome.clone().unwrap_or(CallOutcome::Result(None));
                 let end = ev.end_ms.unwrap_or(ev.call.timestamp_ms);
                 xo_call_post(&ev.call, end, &outcome)
@@ -175,8 +175,8 @@ impl<S: Sink> WebhookRouter<S> {
         let mut out = Vec::new();
         for sub in &self.spec.calls {
             let phase_ok = match ev.phase {
-                Phase::Pre => sub.type_.has_pre(),
-                Phase::Post => sub.type_.has_post(),
+                HookPhase::Pre => sub.type_.has_pre(),
+                HookPhase::Post => sub.type_.has_post(),
             };
             if !phase_ok || !sub.methods.iter().any(|m| glob_match(m, &ev.call.method)) {
                 continue;
@@ -186,7 +186,7 @@ impl<S: Sink> WebhookRouter<S> {
                 out.push(Routed {
                     endpoint: ep.clone(),
                     body: body.clone(),
-                    wait: ev.phase == Phase::Pre && sub.wait_for_response,
+                    wait: ev.phase == HookPhase::Pre && sub.wait_for_response,
                 });
             }
         }
@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(r.route_change(&add_vm, now).len(), 1);
     }
 
-    fn call(phase: Phase, method: &str) -> CallEvent {
+    fn call(phase: HookPhase, method: &str) -> CallEvent {
         CallEvent {
             phase,
             call: CallInfo {
@@ -466,15 +466,15 @@ mod tests {
                 params: json!({"vm":"OpaqueRef:1","password":"hunter2"}),
                 timestamp_ms: 1000,
             },
-            outcome: (phase == Phase::Post).then_some(CallOutcome::Result(None)),
-            end_ms: (phase == Phase::Post).then_some(1250),
+            outcome: (phase == HookPhase::Post).then_some(CallOutcome::Result(None)),
+            end_ms: (phase == HookPhase::Post).then_some(1250),
         }
     }
 
     #[test]
     fn call_routing_and_waiting() {
         let r = router();
-        let pre = r.route_call(&call(Phase::Pre, "VM.start"));
+        let pre = r.route_call(&call(HookPhase::Pre, "VM.start"));
         assert_eq!(pre.len(), 1);
         assert!(pre[0].wait);
         let body: Value = serde_json::from_slice(&pre[0].body).unwrap();
@@ -484,16 +484,18 @@ mod tests {
                    "method":"VM.start","params":{"vm":"OpaqueRef:1","password":"* obfuscated *"},
                    "timestamp":1000,"type":"pre"})
         );
-        let post = r.route_call(&call(Phase::Post, "VM.start"));
+        let post = r.route_call(&call(HookPhase::Post, "VM.start"));
         assert_eq!(post.len(), 1);
         assert_eq!(post[0].endpoint, "b");
         let card: Value = serde_json::from_slice(&post[0].body).unwrap();
         assert_eq!(card["@type"], "MessageCard");
         assert_eq!(card["sections"][0]["title"], "XO POST notification");
-        assert!(r.route_call(&call(Phase::Post, "host.reboot")).is_empty());
-        assert!(r.route_call(&call(Phase::Pre, "pool.join")).is_empty());
+        assert!(r
+            .route_call(&call(HookPhase::Post, "host.reboot"))
+            .is_empty());
+        assert!(r.route_call(&call(HookPhase::Pre, "pool.join")).is_empty());
 
-        let d = r.on_call(&call(Phase::Pre, "VM.start")).unwrap();
+        let d = r.on_call(&call(HookPhase::Pre, "VM.start")).unwrap();
         assert_eq!(d.waited.len(), 1);
         let sent = r.sink().sent.lock().unwrap();
         assert_eq!(sent[0].0, "a");

@@ -6,7 +6,7 @@ use std::fmt;
 
 /// A signing key. Debug and Display never show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret {
+pub struct SigningSecret {
     key: Vec<u8>,
 }
 
@@ -21,9 +21,9 @@ pub enum SecretError {
     Random(String),
 }
 
-impl Secret {
+impl SigningSecret {
     /// Parses a Standard Webhooks secret: optional `whsec_` prefix, then base64 of the key.
-    pub fn parse(text: &str) -> Result<Secret, SecretError> {
+    pub fn parse(text: &str) -> Result<SigningSecret, SecretError> {
         let b64 = text.strip_prefix("whsec_").unwrap_or(text).trim();
         if b64.is_empty() {
             return Err(SecretError::Empty);
@@ -32,23 +32,23 @@ impl Secret {
         if key.is_empty() {
             return Err(SecretError::Empty);
         }
-        Ok(Secret { key })
+        Ok(SigningSecret { key })
     }
 
     /// A key from raw bytes, e.g. a GitHub secret (its UTF-8 bytes are the HMAC key).
-    pub fn from_bytes(key: impl Into<Vec<u8>>) -> Result<Secret, SecretError> {
+    pub fn from_bytes(key: impl Into<Vec<u8>>) -> Result<SigningSecret, SecretError> {
         let key = key.into();
         if key.is_empty() {
             return Err(SecretError::Empty);
         }
-        Ok(Secret { key })
+        Ok(SigningSecret { key })
     }
 
     /// A fresh random 32-byte key.
-    pub fn generate() -> Result<Secret, SecretError> {
+    pub fn generate() -> Result<SigningSecret, SecretError> {
         let mut key = vec![0u8; 32];
         getrandom::fill(&mut key).map_err(|e| SecretError::Random(e.to_string()))?;
-        Ok(Secret { key })
+        Ok(SigningSecret { key })
     }
 
     /// The `whsec_…` form, to hand to a receiver or write back to a spec file.
@@ -61,12 +61,12 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        f.write_str("SigningSecret(<redacted>)")
     }
 }
-impl fmt::Display for Secret {
+impl fmt::Display for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
@@ -111,16 +111,19 @@ mod tests {
 
     #[test]
     fn parse_and_redact() {
-        let s = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let t = Secret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let s = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let t = SigningSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(s, t);
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+        assert_eq!(format!("{s:?}"), "SigningSecret(<redacted>)");
         assert_eq!(s.to_string(), "<redacted>");
-        assert_eq!(Secret::parse(""), Err(SecretError::Empty));
-        assert_eq!(Secret::parse("whsec_"), Err(SecretError::Empty));
-        assert_eq!(Secret::parse("whsec_!!!"), Err(SecretError::NotBase64));
-        let g = Secret::generate().unwrap();
-        assert_eq!(Secret::parse(&g.expose_whsec()).unwrap(), g);
+        assert_eq!(SigningSecret::parse(""), Err(SecretError::Empty));
+        assert_eq!(SigningSecret::parse("whsec_"), Err(SecretError::Empty));
+        assert_eq!(
+            SigningSecret::parse("whsec_!!!"),
+            Err(SecretError::NotBase64)
+        );
+        let g = SigningSecret::generate().unwrap();
+        assert_eq!(SigningSecret::parse(&g.expose_whsec()).unwrap(), g);
     }
 
     #[test]

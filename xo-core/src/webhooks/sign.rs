@@ -1,6 +1,6 @@
 //! Sender side of Standard Webhooks v1 (HMAC-SHA256) and GitHub's `X-Hub-Signature-256`.
 
-use super::secret::Secret;
+use super::secret::SigningSecret;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -16,7 +16,12 @@ pub(crate) fn mac(key: &[u8]) -> HmacSha256 {
     }
 }
 
-pub(crate) fn v1_mac(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
+pub(crate) fn v1_mac(
+    secret: &SigningSecret,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> HmacSha256 {
     let mut m = mac(secret.key());
     m.update(msg_id.as_bytes());
     m.update(b".");
@@ -27,7 +32,7 @@ pub(crate) fn v1_mac(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8])
 }
 
 /// One `v1,<base64>` signature of `msg_id.timestamp.body`.
-pub fn sign_v1(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn sign_v1(secret: &SigningSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let tag = v1_mac(secret, msg_id, timestamp, body)
         .finalize()
         .into_bytes();
@@ -35,7 +40,12 @@ pub fn sign_v1(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> St
 }
 
 /// The `webhook-signature` value: one signature per secret, space separated (rotation).
-pub fn signature_header(secrets: &[Secret], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header(
+    secrets: &[SigningSecret],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
     let sigs: Vec<String> = secrets
         .iter()
         .map(|s| sign_v1(s, msg_id, timestamp, body))
@@ -44,7 +54,7 @@ pub fn signature_header(secrets: &[Secret], msg_id: &str, timestamp: i64, body: 
 }
 
 /// GitHub style: `sha256=<hex HMAC-SHA256(secret, body)>`, no timestamp.
-pub fn github_signature(secret: &Secret, body: &[u8]) -> String {
+pub fn github_signature(secret: &SigningSecret, body: &[u8]) -> String {
     let mut m = mac(secret.key());
     m.update(body);
     let tag = m.finalize().into_bytes();
@@ -61,8 +71,8 @@ pub fn signed_headers(
     msg_id: &str,
     timestamp: i64,
     body: &[u8],
-    secrets: &[Secret],
-    github: Option<&Secret>,
+    secrets: &[SigningSecret],
+    github: Option<&SigningSecret>,
 ) -> Vec<(&'static str, String)> {
     let mut h = vec![
         ("webhook-id", msg_id.to_string()),

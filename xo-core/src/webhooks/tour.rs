@@ -3,14 +3,15 @@
 //!
 //! It changes the pool (starts a halted VM): run it against the simulator only.
 
-use super::client_hooks::{CallTarget, Caller, HookedClient, RouterObserver};
+use super::call_hooks::{CallHooks, Caller};
 use super::engine::{AttemptEvent, Engine, EngineOptions, Submission};
-use super::pool_events::{ChangeTracker, TargetSource, WatchAdapter};
+use super::pool_events::{ChangeTracker, WatchAdapter};
 use super::router::WebhookRouter;
 use super::spec::Spec;
 use super::store::{AttemptQuery, ListFilter, SqliteStore, State};
+use crate::client::Client;
 use crate::events::{WatchConfig, WatchEvent, Watcher};
-use crate::model::Value;
+use crate::model::{Vm, VmPowerState};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,38 +92,19 @@ impl Drop for LocalReceiver {
     }
 }
 
-fn field<'a>(rec: &'a Value, name: &str) -> Option<&'a Value> {
-    rec.as_struct()?
-        .0
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
-
 /// A halted guest VM (not a template, not dom0).
-fn halted_guest<T: CallTarget>(t: &T) -> Res<(String, String)> {
-    let recs = t
-        .call_value("VM.get_all_records", vec![])
-        .map_err(|e| e.to_string())?;
-    let recs = recs.as_struct().ok_or("VM.get_all_records: not a struct")?;
-    for (r, rec) in &recs.0 {
-        let is = |k: &str, v: Value| field(rec, k) == Some(&v);
-        if is("is_a_template", Value::Bool(false))
-            && is("is_control_domain", Value::Bool(false))
-            && is("power_state", Value::String("Halted".into()))
-        {
-            let name = field(rec, "name_label")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            return Ok((r.clone(), name));
-        }
-    }
-    Err("no halted guest VM to start".into())
+fn halted_guest(client: &Client) -> Res<(crate::model::Ref<Vm>, String)> {
+    let vms = client.call(Vm::get_all_records())?;
+    vms.into_iter()
+        .find(|(_, vm)| {
+            !vm.is_a_template && !vm.is_control_domain && vm.power_state == VmPowerState::Halted
+        })
+        .map(|(r, vm)| (r, vm.name_label))
+        .ok_or_else(|| "no halted guest VM to start".into())
 }
 
-/// Runs the webhooks tour against `target` (our `Client`, or `SimTarget`), writing to `out`.
-pub fn run<T: CallTarget + Clone>(target: T, out: &mut dyn Write) -> Res<()> {
+/// Runs the webhooks tour through `client` (logged in), writing to `out`.
+pub fn run(client: &Client, out: &mut dyn Write) -> Res<()> {
     let rx = LocalReceiver::start()?;
     let dir = std::env::temp_dir().join(format!(
         "xo-webhooks-tour-{}-{}",
@@ -130,13 +112,13 @@ pub fn run<T: CallTarget + Clone>(target: T, out: &mut dyn Write) -> Res<()> {
         super::clock::unix_ms(SystemTime::now())
     ));
     std::fs::create_dir_all(&dir)?;
-    let result = tour(target, out, &rx, &dir);
+    let result = tour(client, out, &rx, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn tour<T: CallTarget + Clone>(
-    target: T,
+fn tour(
+    client: &Client,
     out: &mut dyn Write,
     rx: &LocalReceiver,
     dir: &std::path::Path,
@@ -173,14 +155,11 @@ fn tour<T: CallTarget + Clone>(
         user_name: Some("tour".into()),
         ..Caller::default()
     };
-    let hooked = HookedClient::new(
-        target.clone(),
-        Arc::new(RouterObserver::new(router.clone(), caller)),
-    );
+    let hooked = client.with_observer(Arc::new(CallHooks::new(router.clone(), caller)));
 
     // Watch VMs: a baseline listing, then changes from its token.
     let cfg = WatchConfig::new(["VM"]).poll_timeout(1.0);
-    let mut watcher = Watcher::new(TargetSource(target.clone()), cfg);
+    let mut watcher = Watcher::new(client.clone(), cfg);
     let mut adapter = WatchAdapter::new(ChangeTracker::new(), vec!["VM".into()], true);
     for ev in watcher.by_ref() {
         let ev = ev?;
@@ -190,14 +169,9 @@ fn tour<T: CallTarget + Clone>(
         }
     }
 
-    let (vm, name) = halted_guest(&target)?;
+    let (vm, name) = halted_guest(client)?;
     writeln!(out, "starting VM {name:?} through a hooked client")?;
-    hooked
-        .call_value(
-            "VM.start",
-            vec![Value::String(vm), Value::Bool(false), Value::Bool(false)],
-        )
-        .map_err(|e| e.to_string())?;
+    hooked.call(Vm::start(&vm, false, false))?;
 
     // Feed VM changes to the router until the power-state transition has been queued (or 10 s
     // have passed: the stop handle ends the watcher's blocking iteration).
@@ -325,9 +299,9 @@ mod tests {
             })
             .unwrap(),
         );
-        let t = std::sync::Arc::new(super::super::client_hooks::SimTarget::login(sim).unwrap());
+        let client = sim.connect().unwrap();
         let mut out = Vec::new();
-        super::run(t, &mut out).unwrap();
+        super::run(&client, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("/power -> HTTP 500"), "{text}");
         assert!(text.contains("/power -> HTTP 200"), "{text}");

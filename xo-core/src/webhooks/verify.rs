@@ -3,7 +3,7 @@
 //! Always verify the bytes exactly as received: parsing and re-serialising JSON changes them
 //! and breaks the signature (the most common receiver bug).
 
-use super::secret::{Secret, SecretError};
+use super::secret::{SecretError, SigningSecret};
 use super::sign::{mac, v1_mac};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -92,7 +92,7 @@ fn now_unix() -> i64 {
 pub fn verify<H: HeaderSource + ?Sized>(
     headers: &H,
     raw_body: &[u8],
-    secrets: &[Secret],
+    secrets: &[SigningSecret],
     tolerance: Duration,
 ) -> Result<(), VerifyError> {
     verify_at(headers, raw_body, secrets, tolerance, now_unix())
@@ -107,7 +107,7 @@ pub fn verify_with<H: HeaderSource + ?Sized>(
 ) -> Result<(), VerifyError> {
     let parsed = secrets
         .iter()
-        .map(|s| Secret::parse(s))
+        .map(|s| SigningSecret::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(VerifyError::BadSecret)?;
     verify(headers, raw_body, &parsed, tolerance)
@@ -117,7 +117,7 @@ pub fn verify_with<H: HeaderSource + ?Sized>(
 pub fn verify_at<H: HeaderSource + ?Sized>(
     headers: &H,
     raw_body: &[u8],
-    secrets: &[Secret],
+    secrets: &[SigningSecret],
     tolerance: Duration,
     now: i64,
 ) -> Result<(), VerifyError> {
@@ -177,7 +177,7 @@ pub fn verify_at<H: HeaderSource + ?Sized>(
 pub fn verify_github<H: HeaderSource + ?Sized>(
     headers: &H,
     raw_body: &[u8],
-    secrets: &[Secret],
+    secrets: &[SigningSecret],
 ) -> Result<(), VerifyError> {
     const NAME: &str = "x-hub-signature-256";
     let value = headers
@@ -219,8 +219,8 @@ mod tests {
 
     #[test]
     fn roundtrip_and_rotation() {
-        let a = Secret::generate().unwrap();
-        let b = Secret::generate().unwrap();
+        let a = SigningSecret::generate().unwrap();
+        let b = SigningSecret::generate().unwrap();
         let body = br#"{"x":1}"#;
         let sig = signature_header(&[a.clone(), b.clone()], "msg_1", 1000, body);
         let h = vec![
@@ -237,7 +237,7 @@ mod tests {
             verify_at(&h, body, std::slice::from_ref(&b), tol, 1000),
             Ok(())
         );
-        let c = Secret::generate().unwrap();
+        let c = SigningSecret::generate().unwrap();
         assert_eq!(
             verify_at(&h, body, &[c], tol, 1000),
             Err(VerifyError::NoMatchingSignature)
@@ -253,14 +253,14 @@ mod tests {
         let g = vec![("X-Hub-Signature-256", github_signature(&a, body))];
         assert_eq!(verify_github(&g, body, &[b, a]), Ok(()));
         assert_eq!(
-            verify_github(&g, b"other", &[Secret::generate().unwrap()]),
+            verify_github(&g, b"other", &[SigningSecret::generate().unwrap()]),
             Err(VerifyError::NoMatchingSignature)
         );
     }
 
     #[test]
     fn bad_hex_is_an_error_not_a_panic() {
-        let s = Secret::generate().unwrap();
+        let s = SigningSecret::generate().unwrap();
         for v in ["sha256=zz", "sha256=abc", "md5=00", "sha256=é1"] {
             let h = vec![("x-hub-signature-256", v)];
             assert!(matches!(

@@ -6,7 +6,7 @@ use super::{lock, AttemptEvent, AttemptResult, Job, Shared};
 use crate::webhooks::clock::unix_ms;
 use crate::webhooks::http;
 use crate::webhooks::spec::{EndpointSpec, Ordering};
-use crate::webhooks::store::{AttemptRecord, ClaimSlot, Outcome, StoreError};
+use crate::webhooks::store::{AttemptOutcome, AttemptRecord, ClaimSlot, StoreError};
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -180,12 +180,12 @@ fn deliver(sh: &Shared, job: &Job) {
     let done = sh.opts.clock.now();
     let now_ms = unix_ms(done);
     let outcome = match &result {
-        AttemptResult::Delivered => Outcome::Delivered,
-        AttemptResult::Retry(d) => Outcome::Retry {
+        AttemptResult::Delivered => AttemptOutcome::Delivered,
+        AttemptResult::Retry(d) => AttemptOutcome::Retry {
             next_attempt_ms: now_ms + d.as_millis() as i64,
         },
-        AttemptResult::Dead(r) => Outcome::Dead { reason: r.clone() },
-        AttemptResult::EndpointDisabled => Outcome::Retry {
+        AttemptResult::Dead(r) => AttemptOutcome::Dead { reason: r.clone() },
+        AttemptResult::EndpointDisabled => AttemptOutcome::Retry {
             next_attempt_ms: now_ms,
         },
     };

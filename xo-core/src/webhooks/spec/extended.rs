@@ -34,7 +34,7 @@ use super::{
     array, boolean, err, http_url, index, join, no_unknown, object, parse_json, required, string,
     SpecError,
 };
-use crate::webhooks::secret::Secret;
+use crate::webhooks::secret::SigningSecret;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
@@ -85,8 +85,8 @@ pub struct EndpointSpec {
     pub url: String,
     /// Extra request headers (values may hold credentials: never printed).
     pub headers: Vec<(String, String)>,
-    pub secrets: Vec<Secret>,
-    pub github_secret: Option<Secret>,
+    pub secrets: Vec<SigningSecret>,
+    pub github_secret: Option<SigningSecret>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub ordering: Ordering,
@@ -378,13 +378,13 @@ fn parse_endpoint(v: &Value, path: &str) -> Result<EndpointSpec, SpecError> {
             let p = index(&spath, i);
             let text = string(s, &p)?;
             ep.secrets
-                .push(Secret::parse(&text).map_err(|e| err(&p, e.to_string()))?);
+                .push(SigningSecret::parse(&text).map_err(|e| err(&p, e.to_string()))?);
         }
     }
     if let Some(g) = o.get("githubSecret") {
         let p = join(path, "githubSecret");
         ep.github_secret =
-            Some(Secret::from_bytes(string(g, &p)?).map_err(|e| err(&p, e.to_string()))?);
+            Some(SigningSecret::from_bytes(string(g, &p)?).map_err(|e| err(&p, e.to_string()))?);
     }
     if let Some(t) = o.get("timeoutSeconds") {
         let p = join(path, "timeoutSeconds");

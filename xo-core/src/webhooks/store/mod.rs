@@ -134,7 +134,7 @@ pub struct AttemptRecord {
 
 /// What becomes of a message after an attempt.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum AttemptOutcome {
     Delivered,
     Retry { next_attempt_ms: i64 },
     Dead { reason: String },
@@ -218,7 +218,7 @@ pub trait Store: Send + Sync {
     fn finish_attempt(
         &self,
         attempt: &AttemptRecord,
-        outcome: &Outcome,
+        outcome: &AttemptOutcome,
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Puts claimed messages back to pending without counting an attempt.

@@ -30,7 +30,7 @@ type Slot = Arc<Mutex<Option<Result<(), String>>>>;
 /// A write waiting for the next group commit.
 enum Op {
     Enqueue(Vec<NewMessage>),
-    Finish(AttemptRecord, Outcome, i64),
+    Finish(AttemptRecord, AttemptOutcome, i64),
 }
 
 struct Batch {
@@ -338,7 +338,7 @@ fn insert_messages(
 fn write_finish(
     tx: &rusqlite::Transaction<'_>,
     a: &AttemptRecord,
-    outcome: &Outcome,
+    outcome: &AttemptOutcome,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
@@ -360,13 +360,13 @@ fn write_finish(
         .clone()
         .or_else(|| a.status.map(|s| format!("HTTP {s}")));
     match outcome {
-        Outcome::Delivered => tx
+        AttemptOutcome::Delivered => tx
             .prepare_cached(
                 "UPDATE messages SET state = 'delivered', attempts = ?2, updated_ms = ?3,
                  last_error = NULL WHERE id = ?1",
             )?
             .execute(params![a.msg_id.0, a.attempt, now_ms])?,
-        Outcome::Retry { next_attempt_ms } => tx
+        AttemptOutcome::Retry { next_attempt_ms } => tx
             .prepare_cached(
                 "UPDATE messages SET state = 'pending', attempts = ?2, updated_ms = ?3,
                  next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
@@ -378,7 +378,7 @@ fn write_finish(
                 next_attempt_ms,
                 last_error
             ])?,
-        Outcome::Dead { reason } => tx
+        AttemptOutcome::Dead { reason } => tx
             .prepare_cached(
                 "UPDATE messages SET state = 'dead', attempts = ?2, updated_ms = ?3,
                  last_error = ?4 WHERE id = ?1",
@@ -492,7 +492,7 @@ impl Store for SqliteStore {
     fn finish_attempt(
         &self,
         a: &AttemptRecord,
-        outcome: &Outcome,
+        outcome: &AttemptOutcome,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.commit_op(Op::Finish(a.clone(), outcome.clone(), now_ms))
@@ -749,7 +749,7 @@ mod tests {
         };
         s.finish_attempt(
             &att,
-            &Outcome::Retry {
+            &AttemptOutcome::Retry {
                 next_attempt_ms: 100,
             },
             10,
@@ -797,7 +797,8 @@ mod tests {
             response: None,
             error: None,
         };
-        s.finish_attempt(&att, &Outcome::Delivered, 10).unwrap();
+        s.finish_attempt(&att, &AttemptOutcome::Delivered, 10)
+            .unwrap();
         let mut again = a.clone();
         again.body = b"changed".to_vec();
         let (new, ()) = s.enqueue_with(&[again, b.clone()], |_| Ok(())).unwrap();
@@ -836,7 +837,7 @@ mod tests {
                 response: Some("ok".into()),
                 error: None,
             };
-            s.finish_attempt(&att, &Outcome::Delivered, i as i64)
+            s.finish_attempt(&att, &AttemptOutcome::Delivered, i as i64)
                 .unwrap();
         }
         s.release(&ids[4..], 10).unwrap();

@@ -1,13 +1,46 @@
-//! An in-memory event source with xapi's `event.from` semantics (generations, coalescing,
-//! `del` only for objects older than the token) and scripted faults. For tests and examples
-//! of code that consumes the watcher; the simulator is the full server.
+//! Test support: a scripted XAPI behind the client's transport seam, with xapi's `event.from`
+//! semantics (generations, coalescing, `del` only for objects older than the token). The
+//! watcher tests use it to produce exact event sequences (a create and destroy between two
+//! polls, forgotten history, malformed batches) that the simulator has no way to script; all
+//! else is tested against the simulator. It only knows the handful of calls the watcher makes.
+#![allow(dead_code)] // each test file uses part of it
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::source::{EventSource, SourceError};
-use crate::model::{ApiFailure, Struct, Value};
+use std::sync::Arc;
+
+use xo_core::client::{
+    Client, ClientConfig, Request, Response, Transport, TransportError, TransportKind,
+};
+use xo_core::model::{ApiFailure, Struct, Value};
+use xo_core::rpc::{jsonrpc, Limits, Protocol};
+
+/// Why a scripted call failed.
+enum Failure {
+    Api(ApiFailure),
+    Transport,
+}
+
+impl From<ApiFailure> for Failure {
+    fn from(f: ApiFailure) -> Self {
+        Failure::Api(f)
+    }
+}
+
+fn api(code: &str) -> Failure {
+    Failure::Api(ApiFailure::new(code, Vec::<String>::new()))
+}
+
+/// A logged-in client over `src` (JSON-RPC, no probing).
+pub fn client(src: &Arc<MemorySource>) -> Client {
+    let config = ClientConfig::new("http://127.0.0.1")
+        .with_plain_http(true)
+        .with_protocol(Protocol::JsonRpcV2)
+        .with_transport(src.clone());
+    Client::connect(config, "root", "pw").expect("login on the memory XAPI")
+}
 
 /// A scripted failure for upcoming calls.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +79,7 @@ struct Db {
     faults: VecDeque<Fault>,
     next_id: u64,
     relogins: u64,
+    logins: u64,
     calls: u64,
 }
 
@@ -190,11 +224,7 @@ impl MemorySource {
         self.lock().calls
     }
 
-    fn event_from(
-        &self,
-        mut db: MutexGuard<'_, Db>,
-        params: &[Value],
-    ) -> Result<Value, SourceError> {
+    fn event_from(&self, mut db: MutexGuard<'_, Db>, params: &[Value]) -> Result<Value, Failure> {
         let classes: Vec<String> = params
             .first()
             .and_then(Value::as_array)
@@ -209,9 +239,9 @@ impl MemorySource {
             .and_then(Value::as_f64)
             .unwrap_or(0.0)
             .clamp(0.0, 86400.0);
-        let since = parse_token(token).ok_or(SourceError::TokenRejected)?;
+        let since = parse_token(token).ok_or_else(|| api("EVENT_FROM_TOKEN_PARSE_FAILURE"))?;
         if since < db.horizon {
-            return Err(SourceError::EventsLost);
+            return Err(api("EVENTS_LOST"));
         }
         let all = classes.iter().any(|c| c == "*");
         let whole: HashSet<&str> = classes
@@ -306,20 +336,18 @@ fn parse_token(t: &str) -> Option<u64> {
     g.parse().ok()
 }
 
-impl EventSource for MemorySource {
-    fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, SourceError> {
+impl MemorySource {
+    fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, Failure> {
         let mut db = self.lock();
         db.calls += 1;
         match db.faults.pop_front() {
-            Some(Fault::Transport) => {
-                return Err(SourceError::Transport("connection reset (injected)".into()))
-            }
+            Some(Fault::Transport) => return Err(Failure::Transport),
             Some(Fault::ExpireSession) => db.session_valid = false,
             Some(Fault::Api(code)) => return Err(ApiFailure::new(code, vec![]).into()),
             None => {}
         }
         if !db.session_valid {
-            return Err(SourceError::SessionInvalid);
+            return Err(api("SESSION_INVALID"));
         }
         let (class, msg) = method.split_once('.').unwrap_or((method, ""));
         let lc = class.to_ascii_lowercase();
@@ -372,10 +400,99 @@ impl EventSource for MemorySource {
         }
     }
 
-    fn relogin(&self) -> Result<(), SourceError> {
+    fn login(&self) -> Value {
         let mut db = self.lock();
+        if db.logins > 0 {
+            db.relogins += 1;
+        }
+        db.logins += 1;
         db.session_valid = true;
-        db.relogins += 1;
-        Ok(())
+        Value::from("OpaqueRef:memory-session")
+    }
+
+    /// Answers one JSON-RPC request body.
+    fn answer(&self, body: &[u8]) -> Result<Vec<u8>, Failure> {
+        let req = jsonrpc::decode_call(body, Limits::default())
+            .map_err(|e| Failure::Api(ApiFailure::new("INTERNAL_ERROR", vec![e.to_string()])))?;
+        let outcome = if req.method == "session.login_with_password" {
+            Ok(self.login())
+        } else {
+            // The session ref comes first; the scripted calls do not look at it.
+            match self.call(&req.method, req.params.into_iter().skip(1).collect()) {
+                Ok(v) => Ok(v),
+                Err(Failure::Api(f)) => Err(f),
+                Err(Failure::Transport) => return Err(Failure::Transport),
+            }
+        };
+        Ok(jsonrpc::encode_reply(&outcome, &req.id, req.version))
+    }
+}
+
+impl MemorySource {
+    /// Runs one call as the transport would (the session ref already removed).
+    pub fn handle(&self, method: &str, params: Vec<Value>) -> Result<Value, ApiFailure> {
+        match self.call(method, params) {
+            Ok(v) => Ok(v),
+            Err(Failure::Api(f)) => Err(f),
+            Err(Failure::Transport) => Err(ApiFailure::new(
+                "INTERNAL_ERROR",
+                vec!["transport fault".to_owned()],
+            )),
+        }
+    }
+}
+
+/// A call handler: method and params (after the session ref) in, xapi's answer out.
+type Handler = dyn Fn(&str, Vec<Value>) -> Result<Value, ApiFailure> + Send + Sync;
+
+/// A transport answering with `handler` (logins always succeed).
+struct Scripted(Box<Handler>);
+
+impl std::fmt::Debug for Scripted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scripted")
+    }
+}
+
+impl Transport for Scripted {
+    fn send(&self, request: &Request<'_>) -> Result<Response, TransportError> {
+        let req = jsonrpc::decode_call(request.body, Limits::default())
+            .map_err(|e| TransportError::new(TransportKind::Other, e.to_string()))?;
+        let outcome = if req.method == "session.login_with_password" {
+            Ok(Value::from("OpaqueRef:scripted-session"))
+        } else {
+            (self.0)(&req.method, req.params.into_iter().skip(1).collect())
+        };
+        let body = jsonrpc::encode_reply(&outcome, &req.id, req.version);
+        Ok(Response::new(200, "application/json", body))
+    }
+}
+
+/// A logged-in client whose every call is answered by `handler`.
+pub fn scripted(
+    handler: impl Fn(&str, Vec<Value>) -> Result<Value, ApiFailure> + Send + Sync + 'static,
+) -> Client {
+    let config = ClientConfig::new("http://127.0.0.1")
+        .with_plain_http(true)
+        .with_protocol(Protocol::JsonRpcV2)
+        .with_transport(Scripted(Box::new(handler)));
+    Client::connect(config, "root", "pw").expect("login on the scripted XAPI")
+}
+
+impl std::fmt::Debug for MemorySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemorySource")
+    }
+}
+
+impl Transport for MemorySource {
+    fn send(&self, request: &Request<'_>) -> Result<Response, TransportError> {
+        match self.answer(request.body) {
+            Ok(body) => Ok(Response::new(200, "application/json", body)),
+            Err(_) => Err(TransportError::new(
+                TransportKind::Io,
+                "connection reset (injected)",
+            )),
+        }
     }
 }
