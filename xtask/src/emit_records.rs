@@ -49,7 +49,7 @@ pub fn class_file(model: &Model, class: &Class) -> Result<String, String> {
         // datamodel (string ids, a snapshot of any class, no `obj_uuid`).
         out.push_str("/// `event`: the hand-written event record (see `crate::model::event`).\n");
         let _ = writeln!(out, "pub use crate::model::EventRecord as {ident};\n");
-        xapi_class(&mut out, &ident, &class.name);
+        xapi_class(&mut out, &ident, &class.name, &[]);
     } else {
         record(model, class, &ident, &mut out).map_err(|e| format!("class {}: {e}", class.name))?;
     }
@@ -64,7 +64,8 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim()
 }
 
-fn xapi_class(out: &mut String, ident: &str, wire: &str) {
+/// `string_fields`: the class's string fields; `uuid` and `name_label` get accessors.
+fn xapi_class(out: &mut String, ident: &str, wire: &str, string_fields: &[&str]) {
     let _ = writeln!(
         out,
         "impl XapiClass for {ident} {{\nconst WIRE_NAME: &'static str = {};",
@@ -72,6 +73,11 @@ fn xapi_class(out: &mut String, ident: &str, wire: &str) {
     );
     if wire == "session" {
         out.push_str("const SECRET_REFS: bool = true;\n");
+    }
+    for name in ["uuid", "name_label"] {
+        if string_fields.contains(&name) {
+            let _ = writeln!(out, "fn {name}(&self) -> &str {{\n&self.{name}\n}}");
+        }
     }
     out.push_str("}\n\n");
 }
@@ -151,7 +157,13 @@ fn record(model: &Model, class: &Class, ident: &str, out: &mut String) -> Result
     }
     out.push_str("}\n}\n}\n\n");
 
-    xapi_class(out, ident, &class.name);
+    let names: Vec<&str> = class
+        .fields
+        .iter()
+        .filter(|f| f.ty == "string")
+        .map(|f| f.name.as_str())
+        .collect();
+    xapi_class(out, ident, &class.name, &names);
 
     let mutability = if fields.is_empty() { "" } else { "mut " };
     let _ = writeln!(

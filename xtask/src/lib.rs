@@ -18,6 +18,7 @@ pub mod emit_enums;
 pub mod emit_errors;
 pub mod emit_meta;
 pub mod emit_records;
+pub mod emit_registry;
 pub mod names;
 pub mod spec;
 pub mod types;
@@ -54,6 +55,8 @@ const RESERVED_TYPES: &[&str] = &[
     "MessageMeta",
     "ParamMeta",
     "WireEnum",
+    "XapiRecord",
+    "ClassVisitor",
 ];
 
 /// The workspace root (parent of `xtask/`).
@@ -258,6 +261,7 @@ pub fn generate(spec: &Spec) -> Result<Vec<(String, String)>, String> {
     files.push(("enums.rs".into(), emit_enums::enums_file(&model)?));
     files.push(("errors.rs".into(), emit_errors::errors_file(&spec.errors)?));
     files.push(("meta.rs".into(), emit_meta::meta_file(&model)?));
+    files.push(("registry.rs".into(), emit_registry::registry_file(&model)));
     files.push(("mod.rs".into(), mod_file(&model)));
     let mut out = files
         .into_iter()
@@ -285,7 +289,7 @@ fn mod_file(model: &Model) -> String {
          //! `Default` with xapi's defaults, call descriptions), plus enums, errors and metadata.\n\n\
          #![deny(missing_docs)]\n\
          #![allow(unused_imports, clippy::too_many_arguments, clippy::large_enum_variant, clippy::derivable_impls)]\n\
-         pub mod errors;\npub mod meta;\nmod enums;\n\npub use enums::*;\n\n",
+         pub mod errors;\npub mod meta;\nmod enums;\nmod registry;\n\npub use enums::*;\npub use registry::visit_class;\n\n",
     );
     for c in &model.spec.classes {
         let m = names::class_module(&c.name);

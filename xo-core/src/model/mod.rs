@@ -9,6 +9,7 @@ mod event;
 #[rustfmt::skip]
 pub mod generated;
 pub mod meta;
+mod record;
 mod refs;
 mod value;
 pub(crate) mod wire_enum;
@@ -24,6 +25,7 @@ pub use datetime::{DateTime, DateTimeError};
 pub use event::{EventBatch, EventRecord};
 pub use generated::errors::ApiError;
 pub use generated::*;
+pub use record::{ClassVisitor, XapiRecord};
 pub use refs::{is_null_ref, Ref, XapiClass, NULL_REF};
 pub use serde_value::{float_sentinel, from_value, from_value_ref, to_value};
 pub use value::{parse_float, Struct, Value};

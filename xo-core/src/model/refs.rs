@@ -11,6 +11,16 @@ pub trait XapiClass: 'static {
     const WIRE_NAME: &'static str;
     /// Refs of this class are credentials (sessions) and must never be printed.
     const SECRET_REFS: bool = false;
+
+    /// The record's `uuid` (`""` for classes without one).
+    fn uuid(&self) -> &str {
+        ""
+    }
+
+    /// The record's `name_label` (`""` for classes without one).
+    fn name_label(&self) -> &str {
+        ""
+    }
 }
 
 /// The wire text of the null reference.

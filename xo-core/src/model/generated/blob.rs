@@ -58,6 +58,12 @@ impl Default for Blob {
 }
 impl XapiClass for Blob {
     const WIRE_NAME: &'static str = "blob";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Blob {
     fn to_value(&self) -> Value {

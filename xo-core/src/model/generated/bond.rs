@@ -73,6 +73,9 @@ impl Default for Bond {
 }
 impl XapiClass for Bond {
     const WIRE_NAME: &'static str = "Bond";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Bond {
     fn to_value(&self) -> Value {

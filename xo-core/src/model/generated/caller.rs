@@ -72,6 +72,12 @@ impl Default for Caller {
 }
 impl XapiClass for Caller {
     const WIRE_NAME: &'static str = "Caller";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Caller {
     fn to_value(&self) -> Value {

@@ -79,6 +79,9 @@ impl Default for Certificate {
 }
 impl XapiClass for Certificate {
     const WIRE_NAME: &'static str = "Certificate";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Certificate {
     fn to_value(&self) -> Value {

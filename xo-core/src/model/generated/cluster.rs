@@ -139,6 +139,9 @@ impl Default for Cluster {
 }
 impl XapiClass for Cluster {
     const WIRE_NAME: &'static str = "Cluster";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Cluster {
     fn to_value(&self) -> Value {

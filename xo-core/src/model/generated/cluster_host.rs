@@ -85,6 +85,9 @@ impl Default for ClusterHost {
 }
 impl XapiClass for ClusterHost {
     const WIRE_NAME: &'static str = "Cluster_host";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for ClusterHost {
     fn to_value(&self) -> Value {

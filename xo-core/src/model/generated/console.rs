@@ -46,6 +46,9 @@ impl Default for Console {
 }
 impl XapiClass for Console {
     const WIRE_NAME: &'static str = "console";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Console {
     fn to_value(&self) -> Value {

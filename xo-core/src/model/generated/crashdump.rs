@@ -42,6 +42,9 @@ impl Default for Crashdump {
 }
 impl XapiClass for Crashdump {
     const WIRE_NAME: &'static str = "crashdump";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Crashdump {
     fn to_value(&self) -> Value {

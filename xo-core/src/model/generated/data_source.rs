@@ -64,6 +64,9 @@ impl Default for DataSource {
 }
 impl XapiClass for DataSource {
     const WIRE_NAME: &'static str = "data_source";
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for DataSource {
     fn to_value(&self) -> Value {

@@ -28,6 +28,9 @@ impl Default for DrTask {
 }
 impl XapiClass for DrTask {
     const WIRE_NAME: &'static str = "DR_task";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for DrTask {
     fn to_value(&self) -> Value {

@@ -60,6 +60,9 @@ impl Default for DriverVariant {
 }
 impl XapiClass for DriverVariant {
     const WIRE_NAME: &'static str = "Driver_variant";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for DriverVariant {
     fn to_value(&self) -> Value {

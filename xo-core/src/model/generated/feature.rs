@@ -61,6 +61,12 @@ impl Default for Feature {
 }
 impl XapiClass for Feature {
     const WIRE_NAME: &'static str = "Feature";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Feature {
     fn to_value(&self) -> Value {

@@ -79,6 +79,12 @@ impl Default for GpuGroup {
 }
 impl XapiClass for GpuGroup {
     const WIRE_NAME: &'static str = "GPU_group";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for GpuGroup {
     fn to_value(&self) -> Value {

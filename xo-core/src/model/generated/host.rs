@@ -526,6 +526,12 @@ impl Default for Host {
 }
 impl XapiClass for Host {
     const WIRE_NAME: &'static str = "host";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Host {
     fn to_value(&self) -> Value {

@@ -96,6 +96,9 @@ impl Default for HostCpu {
 }
 impl XapiClass for HostCpu {
     const WIRE_NAME: &'static str = "host_cpu";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for HostCpu {
     fn to_value(&self) -> Value {

@@ -46,6 +46,9 @@ impl Default for HostCrashdump {
 }
 impl XapiClass for HostCrashdump {
     const WIRE_NAME: &'static str = "host_crashdump";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for HostCrashdump {
     fn to_value(&self) -> Value {

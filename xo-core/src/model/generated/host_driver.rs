@@ -78,6 +78,9 @@ impl Default for HostDriver {
 }
 impl XapiClass for HostDriver {
     const WIRE_NAME: &'static str = "Host_driver";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for HostDriver {
     fn to_value(&self) -> Value {

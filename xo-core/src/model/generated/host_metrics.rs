@@ -52,6 +52,9 @@ impl Default for HostMetrics {
 }
 impl XapiClass for HostMetrics {
     const WIRE_NAME: &'static str = "host_metrics";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for HostMetrics {
     fn to_value(&self) -> Value {

@@ -78,6 +78,12 @@ impl Default for HostPatch {
 }
 impl XapiClass for HostPatch {
     const WIRE_NAME: &'static str = "host_patch";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for HostPatch {
     fn to_value(&self) -> Value {

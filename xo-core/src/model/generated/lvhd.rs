@@ -20,6 +20,9 @@ impl Default for Lvhd {
 }
 impl XapiClass for Lvhd {
     const WIRE_NAME: &'static str = "LVHD";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Lvhd {
     fn to_value(&self) -> Value {

@@ -58,6 +58,9 @@ impl Default for Message {
 }
 impl XapiClass for Message {
     const WIRE_NAME: &'static str = "message";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Message {
     fn to_value(&self) -> Value {

@@ -11,7 +11,9 @@
 pub mod errors;
 pub mod meta;
 mod enums;
+mod registry;
 pub use enums::*;
+pub use registry::visit_class;
 mod session;
 pub use session::Session;
 mod auth;

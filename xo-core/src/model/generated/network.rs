@@ -118,6 +118,12 @@ impl Default for Network {
 }
 impl XapiClass for Network {
     const WIRE_NAME: &'static str = "network";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Network {
     fn to_value(&self) -> Value {

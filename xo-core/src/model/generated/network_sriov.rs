@@ -49,6 +49,9 @@ impl Default for NetworkSriov {
 }
 impl XapiClass for NetworkSriov {
     const WIRE_NAME: &'static str = "network_sriov";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for NetworkSriov {
     fn to_value(&self) -> Value {

@@ -66,6 +66,12 @@ impl Default for Observer {
 }
 impl XapiClass for Observer {
     const WIRE_NAME: &'static str = "Observer";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Observer {
     fn to_value(&self) -> Value {

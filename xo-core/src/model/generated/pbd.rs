@@ -52,6 +52,9 @@ impl Default for Pbd {
 }
 impl XapiClass for Pbd {
     const WIRE_NAME: &'static str = "PBD";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Pbd {
     fn to_value(&self) -> Value {

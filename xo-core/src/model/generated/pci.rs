@@ -112,6 +112,9 @@ impl Default for Pci {
 }
 impl XapiClass for Pci {
     const WIRE_NAME: &'static str = "PCI";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Pci {
     fn to_value(&self) -> Value {

@@ -88,6 +88,9 @@ impl Default for Pgpu {
 }
 impl XapiClass for Pgpu {
     const WIRE_NAME: &'static str = "PGPU";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Pgpu {
     fn to_value(&self) -> Value {

@@ -235,6 +235,9 @@ impl Default for Pif {
 }
 impl XapiClass for Pif {
     const WIRE_NAME: &'static str = "PIF";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Pif {
     fn to_value(&self) -> Value {

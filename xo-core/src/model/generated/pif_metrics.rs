@@ -94,6 +94,9 @@ impl Default for PifMetrics {
 }
 impl XapiClass for PifMetrics {
     const WIRE_NAME: &'static str = "PIF_metrics";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for PifMetrics {
     fn to_value(&self) -> Value {

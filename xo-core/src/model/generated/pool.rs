@@ -439,6 +439,12 @@ impl Default for Pool {
 }
 impl XapiClass for Pool {
     const WIRE_NAME: &'static str = "pool";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Pool {
     fn to_value(&self) -> Value {

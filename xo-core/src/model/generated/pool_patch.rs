@@ -78,6 +78,12 @@ impl Default for PoolPatch {
 }
 impl XapiClass for PoolPatch {
     const WIRE_NAME: &'static str = "pool_patch";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for PoolPatch {
     fn to_value(&self) -> Value {

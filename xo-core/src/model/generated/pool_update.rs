@@ -82,6 +82,12 @@ impl Default for PoolUpdate {
 }
 impl XapiClass for PoolUpdate {
     const WIRE_NAME: &'static str = "pool_update";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for PoolUpdate {
     fn to_value(&self) -> Value {

@@ -103,6 +103,9 @@ impl Default for Pusb {
 }
 impl XapiClass for Pusb {
     const WIRE_NAME: &'static str = "PUSB";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Pusb {
     fn to_value(&self) -> Value {

@@ -55,6 +55,9 @@ impl Default for PvsCacheStorage {
 }
 impl XapiClass for PvsCacheStorage {
     const WIRE_NAME: &'static str = "PVS_cache_storage";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for PvsCacheStorage {
     fn to_value(&self) -> Value {

@@ -46,6 +46,9 @@ impl Default for PvsProxy {
 }
 impl XapiClass for PvsProxy {
     const WIRE_NAME: &'static str = "PVS_proxy";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for PvsProxy {
     fn to_value(&self) -> Value {

@@ -46,6 +46,9 @@ impl Default for PvsServer {
 }
 impl XapiClass for PvsServer {
     const WIRE_NAME: &'static str = "PVS_server";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for PvsServer {
     fn to_value(&self) -> Value {

@@ -58,6 +58,12 @@ impl Default for PvsSite {
 }
 impl XapiClass for PvsSite {
     const WIRE_NAME: &'static str = "PVS_site";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for PvsSite {
     fn to_value(&self) -> Value {

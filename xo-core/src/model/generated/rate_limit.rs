@@ -54,6 +54,12 @@ impl Default for RateLimit {
 }
 impl XapiClass for RateLimit {
     const WIRE_NAME: &'static str = "Rate_limit";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for RateLimit {
     fn to_value(&self) -> Value {

@@ -82,6 +82,12 @@ impl Default for Repository {
 }
 impl XapiClass for Repository {
     const WIRE_NAME: &'static str = "Repository";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Repository {
     fn to_value(&self) -> Value {

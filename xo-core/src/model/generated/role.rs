@@ -46,6 +46,12 @@ impl Default for Role {
 }
 impl XapiClass for Role {
     const WIRE_NAME: &'static str = "role";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Role {
     fn to_value(&self) -> Value {

@@ -40,6 +40,9 @@ impl Default for SdnController {
 }
 impl XapiClass for SdnController {
     const WIRE_NAME: &'static str = "SDN_controller";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for SdnController {
     fn to_value(&self) -> Value {

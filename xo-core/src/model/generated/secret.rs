@@ -34,6 +34,9 @@ impl Default for Secret {
 }
 impl XapiClass for Secret {
     const WIRE_NAME: &'static str = "secret";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Secret {
     fn to_value(&self) -> Value {

@@ -113,6 +113,9 @@ impl Default for Session {
 impl XapiClass for Session {
     const WIRE_NAME: &'static str = "session";
     const SECRET_REFS: bool = true;
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Session {
     fn to_value(&self) -> Value {

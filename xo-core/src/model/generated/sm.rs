@@ -106,6 +106,12 @@ impl Default for Sm {
 }
 impl XapiClass for Sm {
     const WIRE_NAME: &'static str = "SM";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Sm {
     fn to_value(&self) -> Value {

@@ -142,6 +142,12 @@ impl Default for Sr {
 }
 impl XapiClass for Sr {
     const WIRE_NAME: &'static str = "SR";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Sr {
     fn to_value(&self) -> Value {

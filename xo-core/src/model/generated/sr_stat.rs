@@ -58,6 +58,9 @@ impl Default for SrStat {
 }
 impl XapiClass for SrStat {
     const WIRE_NAME: &'static str = "sr_stat";
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for SrStat {
     fn to_value(&self) -> Value {

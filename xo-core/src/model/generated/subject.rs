@@ -43,6 +43,9 @@ impl Default for Subject {
 }
 impl XapiClass for Subject {
     const WIRE_NAME: &'static str = "subject";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Subject {
     fn to_value(&self) -> Value {

@@ -121,6 +121,12 @@ impl Default for Task {
 }
 impl XapiClass for Task {
     const WIRE_NAME: &'static str = "task";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Task {
     fn to_value(&self) -> Value {

@@ -55,6 +55,9 @@ impl Default for Tunnel {
 }
 impl XapiClass for Tunnel {
     const WIRE_NAME: &'static str = "tunnel";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Tunnel {
     fn to_value(&self) -> Value {

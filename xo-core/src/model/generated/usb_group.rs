@@ -52,6 +52,12 @@ impl Default for UsbGroup {
 }
 impl XapiClass for UsbGroup {
     const WIRE_NAME: &'static str = "USB_group";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for UsbGroup {
     fn to_value(&self) -> Value {

@@ -42,6 +42,9 @@ impl Default for User {
 }
 impl XapiClass for User {
     const WIRE_NAME: &'static str = "user";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for User {
     fn to_value(&self) -> Value {

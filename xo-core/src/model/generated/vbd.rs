@@ -151,6 +151,9 @@ impl Default for Vbd {
 }
 impl XapiClass for Vbd {
     const WIRE_NAME: &'static str = "VBD";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Vbd {
     fn to_value(&self) -> Value {

@@ -48,6 +48,9 @@ impl Default for VbdMetrics {
 }
 impl XapiClass for VbdMetrics {
     const WIRE_NAME: &'static str = "VBD_metrics";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for VbdMetrics {
     fn to_value(&self) -> Value {

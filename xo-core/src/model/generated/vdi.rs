@@ -211,6 +211,12 @@ impl Default for Vdi {
 }
 impl XapiClass for Vdi {
     const WIRE_NAME: &'static str = "VDI";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Vdi {
     fn to_value(&self) -> Value {

@@ -91,6 +91,9 @@ impl Default for Vgpu {
 }
 impl XapiClass for Vgpu {
     const WIRE_NAME: &'static str = "VGPU";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Vgpu {
     fn to_value(&self) -> Value {

@@ -112,6 +112,9 @@ impl Default for VgpuType {
 }
 impl XapiClass for VgpuType {
     const WIRE_NAME: &'static str = "VGPU_type";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for VgpuType {
     fn to_value(&self) -> Value {

@@ -184,6 +184,9 @@ impl Default for Vif {
 }
 impl XapiClass for Vif {
     const WIRE_NAME: &'static str = "VIF";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Vif {
     fn to_value(&self) -> Value {

@@ -48,6 +48,9 @@ impl Default for VifMetrics {
 }
 impl XapiClass for VifMetrics {
     const WIRE_NAME: &'static str = "VIF_metrics";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for VifMetrics {
     fn to_value(&self) -> Value {

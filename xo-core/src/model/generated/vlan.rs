@@ -49,6 +49,9 @@ impl Default for Vlan {
 }
 impl XapiClass for Vlan {
     const WIRE_NAME: &'static str = "VLAN";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Vlan {
     fn to_value(&self) -> Value {

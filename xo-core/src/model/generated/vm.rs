@@ -584,6 +584,12 @@ impl Default for Vm {
 }
 impl XapiClass for Vm {
     const WIRE_NAME: &'static str = "VM";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Vm {
     fn to_value(&self) -> Value {

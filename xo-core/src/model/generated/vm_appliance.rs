@@ -52,6 +52,12 @@ impl Default for VmAppliance {
 }
 impl XapiClass for VmAppliance {
     const WIRE_NAME: &'static str = "VM_appliance";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for VmAppliance {
     fn to_value(&self) -> Value {

@@ -51,6 +51,12 @@ impl Default for VmGroup {
 }
 impl XapiClass for VmGroup {
     const WIRE_NAME: &'static str = "VM_group";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for VmGroup {
     fn to_value(&self) -> Value {

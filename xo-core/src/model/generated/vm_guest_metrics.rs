@@ -118,6 +118,9 @@ impl Default for VmGuestMetrics {
 }
 impl XapiClass for VmGuestMetrics {
     const WIRE_NAME: &'static str = "VM_guest_metrics";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for VmGuestMetrics {
     fn to_value(&self) -> Value {

@@ -137,6 +137,9 @@ impl Default for VmMetrics {
 }
 impl XapiClass for VmMetrics {
     const WIRE_NAME: &'static str = "VM_metrics";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for VmMetrics {
     fn to_value(&self) -> Value {

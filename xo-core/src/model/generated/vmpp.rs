@@ -147,6 +147,12 @@ impl Default for Vmpp {
 }
 impl XapiClass for Vmpp {
     const WIRE_NAME: &'static str = "VMPP";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Vmpp {
     fn to_value(&self) -> Value {

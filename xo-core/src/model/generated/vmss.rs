@@ -82,6 +82,12 @@ impl Default for Vmss {
 }
 impl XapiClass for Vmss {
     const WIRE_NAME: &'static str = "VMSS";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn name_label(&self) -> &str {
+        &self.name_label
+    }
 }
 impl ToValue for Vmss {
     fn to_value(&self) -> Value {

@@ -66,6 +66,9 @@ impl Default for Vtpm {
 }
 impl XapiClass for Vtpm {
     const WIRE_NAME: &'static str = "VTPM";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Vtpm {
     fn to_value(&self) -> Value {

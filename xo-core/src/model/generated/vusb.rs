@@ -58,6 +58,9 @@ impl Default for Vusb {
 }
 impl XapiClass for Vusb {
     const WIRE_NAME: &'static str = "VUSB";
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
 }
 impl ToValue for Vusb {
     fn to_value(&self) -> Value {
