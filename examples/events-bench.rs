@@ -74,10 +74,10 @@ fn collect(rx: Receiver<Msg>) -> Arc<Mutex<Peer>> {
     peer
 }
 
-fn bench_seq(snapshot: Option<&Value>) -> Option<u64> {
+fn bench_seq(snapshot: Option<&xo_core::events::Record>) -> Option<u64> {
     snapshot?
-        .get("name_description")?
-        .as_str()?
+        .get::<xo_core::model::Vm>()?
+        .name_description
         .strip_prefix("bench ")?
         .parse()
         .ok()

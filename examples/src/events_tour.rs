@@ -7,21 +7,24 @@ use std::time::{Duration, Instant};
 use xo_core::client::Client;
 use xo_core::events::views::{network_map, tools_report};
 use xo_core::events::{Cache, Objects, WatchConfig, WatchEvent, Watcher};
-use xo_core::model::Value;
+use xo_core::model::{
+    Bond, Host, Network, Pif, Pool, Ref, Vif, Vlan, Vm, VmGuestMetrics, VmMetrics, VmPowerState,
+};
 
-/// Classes the views need.
-pub const CLASSES: [&str; 10] = [
-    "host",
-    "PIF",
-    "network",
-    "VLAN",
-    "Bond",
-    "VM",
-    "VIF",
-    "VM_guest_metrics",
-    "VM_metrics",
-    "pool",
-];
+/// What the views need, by type.
+pub fn classes() -> WatchConfig {
+    WatchConfig::empty()
+        .class::<Host>()
+        .class::<Pif>()
+        .class::<Network>()
+        .class::<Vlan>()
+        .class::<Bond>()
+        .class::<Vm>()
+        .class::<Vif>()
+        .class::<VmGuestMetrics>()
+        .class::<VmMetrics>()
+        .class::<Pool>()
+}
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -29,17 +32,19 @@ type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// halted VM while a second watcher prints the events it sees (leave it off on a real pool).
 pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
     let t = Instant::now();
-    let cache = Cache::spawn(client.clone(), WatchConfig::new(CLASSES).poll_timeout(5.0))?;
+    let config = classes();
+    let names = config.classes.clone();
+    let cache = Cache::spawn(client.clone(), config.poll_timeout(5.0))?;
     if !cache.wait_ready(Duration::from_secs(30)) {
         return Err("the cache did not get its first listing in 30 s".into());
     }
     {
         let o = cache.read();
-        let n: usize = CLASSES.iter().map(|c| o.len(c)).sum();
+        let n: usize = names.iter().map(|c| o.len(c)).sum();
         writeln!(
             out,
             "\n== Object cache: {n} objects of {} classes in {:?}",
-            CLASSES.len(),
+            names.len(),
             t.elapsed()
         )?;
         writeln!(out, "\n== Network map\n{}", network_map(&o))?;
@@ -63,7 +68,10 @@ pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
         .ok_or("cache has no token")?;
 
     // A second watcher, resumed from the cache's token so it does not list again.
-    let cfg = WatchConfig::new(["VM", "VM_guest_metrics", "VM_metrics"])
+    let cfg = WatchConfig::empty()
+        .class::<Vm>()
+        .class::<VmGuestMetrics>()
+        .class::<VmMetrics>()
         .poll_timeout(1.0)
         .resume_from(token);
     let watcher = Watcher::new(client.clone(), cfg);
@@ -73,20 +81,10 @@ pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
         for item in watcher {
             let line = match item {
                 Ok(WatchEvent::Event(e)) => {
-                    let s = e.snapshot.as_ref();
-                    let field = |f: &str| {
-                        s.and_then(|v| v.get(f))
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned()
-                    };
-                    let what = match e.class.as_str() {
-                        "VM" => format!(
-                            "{} power_state={}",
-                            field("name_label"),
-                            field("power_state")
-                        ),
-                        _ => short(&e.ref_).to_string(),
+                    let vm = e.snapshot.as_ref().and_then(|r| r.get::<Vm>());
+                    let what = match vm {
+                        Some(vm) => format!("{} power_state={}", vm.name_label, vm.power_state),
+                        None => short(&e.ref_).to_string(),
                     };
                     format!("  {:<3} {:<17} {what}", e.op, e.class)
                 }
@@ -101,32 +99,16 @@ pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
     });
 
     writeln!(out, "== Live events while {vm_name} starts and stops")?;
-    client.call_value(
-        "VM.start",
-        vec![vm_ref.as_str().into(), false.into(), false.into()],
-    )?;
-    let addr = cache.wait_for(Duration::from_secs(20), |o| {
-        let vm = o.get("VM", &vm_ref)?;
-        if vm.str("power_state") != Some("Running") {
-            return None;
-        }
-        let gm = o.vm_guest_metrics(vm)?;
-        gm.map("networks")
-            .into_iter()
-            .find(|(k, _)| k.contains("/ipv4/") || k.ends_with("/ip"))
-            .map(|(_, a)| a.to_owned())
-    });
-    let running = cache
-        .read()
-        .get("VM", &vm_ref)
-        .and_then(|v| v.str("power_state").map(str::to_owned));
+    client.call(Vm::start(&vm_ref, false, false))?;
+    let addr = cache.wait_for_guest_ip(&vm_ref, Duration::from_secs(20));
+    let running = cache.get(&vm_ref).map(|v| v.power_state.clone());
     drain(&rx, out)?;
-    match (addr, running.as_deref()) {
+    match (addr, running) {
         (Some(a), _) => writeln!(
             out,
             "  -> {vm_name} is running, its guest agent reports {a}"
         )?,
-        (None, Some("Running")) => writeln!(
+        (None, Some(VmPowerState::Running)) => writeln!(
             out,
             "  -> {vm_name} is running (no guest address within 20 s)"
         )?,
@@ -135,10 +117,8 @@ pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
             "  -> {vm_name} did not reach Running in 20 s ({state:?})"
         )?,
     }
-    client.call_value("VM.clean_shutdown", vec![vm_ref.as_str().into()])?;
-    let halted = cache.wait_until(Duration::from_secs(20), |o| {
-        o.get("VM", &vm_ref).and_then(|v| v.str("power_state")) == Some("Halted")
-    });
+    client.call(Vm::clean_shutdown(&vm_ref))?;
+    let halted = cache.wait_for_power_state(&vm_ref, VmPowerState::Halted, Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(300));
     drain(&rx, out)?;
     writeln!(
@@ -162,19 +142,14 @@ pub fn run(client: &Client, out: &mut dyn Write, live: bool) -> Res<()> {
     Ok(())
 }
 
-fn pick_halted_vm(o: &Objects) -> Option<(String, String)> {
+fn pick_halted_vm(o: &Objects) -> Option<(Ref<Vm>, String)> {
     let mut vms: Vec<_> = o
-        .all("VM")
-        .filter(|v| v.str("power_state") == Some("Halted"))
-        .filter(|v| {
-            !["is_a_template", "is_a_snapshot", "is_control_domain"]
-                .iter()
-                .any(|f| v.bool(f) == Some(true))
-        })
+        .all::<Vm>()
+        .filter(|(_, v)| v.power_state == VmPowerState::Halted)
+        .filter(|(_, v)| !(v.is_a_template || v.is_a_snapshot || v.is_control_domain))
         .collect();
-    vms.sort_by_key(|v| (v.strs("VIFs").is_empty(), v.name_label().to_owned()));
-    vms.first()
-        .map(|v| (v.ref_.clone(), v.name_label().to_owned()))
+    vms.sort_by_key(|(_, v)| (v.vifs.is_empty(), v.name_label.clone()));
+    vms.first().map(|(r, v)| (r.clone(), v.name_label.clone()))
 }
 
 fn drain(rx: &std::sync::mpsc::Receiver<String>, out: &mut dyn Write) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use xo_core::events::views::{network_map, tools_report, MemoryData, Verdict};
 use xo_core::events::{Cache, WatchConfig};
-use xo_core::model::{Struct, Value};
+use xo_core::model::{Ref, Struct, Value, Vm};
 
 const CLASSES: [&str; 9] = [
     "host",
@@ -303,7 +303,7 @@ fn network_map_shows_pifs_vlans_bonds_and_vm_addresses() {
     let eth0 = &h.pifs[1];
     assert_eq!(
         (
-            eth0.ip_mode.as_str(),
+            eth0.ip_mode.to_string().as_str(),
             eth0.ip.as_str(),
             eth0.gateway.as_str(),
             eth0.bridge.as_str()
@@ -311,17 +311,20 @@ fn network_map_shows_pifs_vlans_bonds_and_vm_addresses() {
         ("DHCP", "10.0.0.2", "10.0.0.1", "xenbr0")
     );
     assert_eq!(
-        h.pifs[0].bond.as_deref(),
+        h.pifs[0].bond.as_ref().map(ToString::to_string).as_deref(),
         Some("bond of eth2+eth3 (active-backup)")
     );
     assert_eq!(h.pifs[0].mtu, 9000);
-    assert_eq!(h.pifs[6].bond.as_deref(), Some("in bond0"));
+    assert_eq!(
+        h.pifs[6].bond,
+        Some(xo_core::events::views::BondRole::SlaveOf("bond0".into()))
+    );
 
     let net = |name: &str| map.networks.iter().find(|n| n.network == name).unwrap();
     let on_n0: Vec<(&str, &str, Vec<String>)> = net("Pool-wide network associated with eth0")
         .vms
         .iter()
-        .map(|a| (a.vm.as_str(), a.vif_device.as_str(), a.addresses.clone()))
+        .map(|a| (a.vm.as_str(), a.vif_device.as_str(), texts(&a.addresses)))
         .collect();
     // The template is left out; web's device 0 gets device 0's addresses only.
     assert_eq!(
@@ -340,9 +343,12 @@ fn network_map_shows_pifs_vlans_bonds_and_vm_addresses() {
         (v10.len(), v10[0].vm.as_str(), v10[0].vif_device.as_str()),
         (1, "web", "1")
     );
-    assert_eq!(v10[0].addresses, vec!["192.168.10.5", "192.168.10.6"]);
     assert_eq!(
-        net("VLAN 30").vms[0].addresses,
+        texts(&v10[0].addresses),
+        vec!["192.168.10.5", "192.168.10.6"]
+    );
+    assert_eq!(
+        texts(&net("VLAN 30").vms[0].addresses),
         vec!["192.168.30.7", "192.168.30.8"]
     );
     assert!(net("VLAN 20").vms[0].addresses.is_empty());
@@ -419,19 +425,10 @@ fn wait_for_sees_tools_arrive_and_an_address_show_up() {
         );
         set(&src, "VM", &db, "guest_metrics", v(&g));
     });
-    let addr = c.wait_for(Duration::from_secs(5), |o| {
-        let vm = o.by_name("VM", "db").into_iter().next()?;
-        if vm.str("power_state") != Some("Running") {
-            return None;
-        }
-        let gm = o.vm_guest_metrics(vm)?;
-        gm.map("networks")
-            .into_iter()
-            .find(|(k, _)| k.starts_with("0/ipv4/"))
-            .map(|(_, a)| a.to_owned())
-    });
+    let db_ref: Ref<Vm> = Ref::new(&p.db);
+    let addr = c.wait_for_guest_ip(&db_ref, Duration::from_secs(5));
     t.join().unwrap();
-    assert_eq!(addr.as_deref(), Some("192.168.20.9"));
+    assert_eq!(addr, Some("192.168.20.9".parse().unwrap()));
     assert_eq!(
         tools_report(&c.read()).get("db").unwrap().verdict,
         Verdict::Ok
@@ -444,27 +441,46 @@ fn lookups_and_navigation() {
     let p = build();
     let c = spawn(&p);
     let o = c.read();
-    let web = o.by_name("VM", "web")[0].clone();
+    let (web_ref, web) = o.by_name::<Vm>("web").remove(0);
     assert_eq!(
-        o.by_uuid("vm", web.uuid()).map(|x| x.ref_.as_str()),
-        Some(web.ref_.as_str())
+        o.by_uuid::<Vm>(&web.uuid).map(|x| x.0),
+        Some(web_ref.clone())
     );
-    assert_eq!(o.get("Vm", &web.ref_).map(|x| x.name_label()), Some("web"));
-    let devices: Vec<&str> = o.vm_vifs(&web).iter().map(|x| x.text("device")).collect();
+    assert_eq!(o.get(&web_ref).map(|x| x.name_label.as_str()), Some("web"));
+    assert_eq!(
+        c.get(&web_ref).map(|x| x.name_label.clone()).as_deref(),
+        Some("web")
+    );
+    let devices: Vec<&str> = o.vm_vifs(web).iter().map(|x| x.1.device.as_str()).collect();
     assert_eq!(devices, vec!["0", "1"], "sorted by device");
-    let vif1 = o.vm_vifs(&web)[1].clone();
-    let net = o.vif_network(&vif1).unwrap();
-    assert_eq!(net.name_label(), "VLAN 10");
+    let (_, vif1) = o.vm_vifs(web)[1].clone();
+    let (_, net) = o.vif_network(vif1).unwrap();
+    assert_eq!(net.name_label, "VLAN 10");
+    let networks: Vec<&str> = o
+        .vm_networks(web)
+        .iter()
+        .map(|n| n.1.name_label.as_str())
+        .collect();
+    assert_eq!(networks.len(), 2);
     let pifs = o.network_pifs(net);
     assert_eq!(pifs.len(), 1);
-    let vlan = o.pif_vlan(pifs[0]).unwrap();
-    assert_eq!(vlan.int("tag"), Some(10));
+    let (_, vlan) = o.pif_vlan(pifs[0].1).unwrap();
+    assert_eq!(vlan.tag, 10);
     assert_eq!(
-        o.pif_host(pifs[0]).map(|h| h.name_label()),
+        o.pif_host(pifs[0].1).map(|h| h.1.name_label.as_str()),
         Some("xcp-host-1")
     );
-    assert!(o.vm_guest_metrics(&web).is_some());
-    assert!(o.vm_metrics(&web).is_none());
+    assert!(o.vm_guest_metrics(web).is_some());
+    assert!(o.vm_metrics(web).is_none());
     assert_eq!(o.len("VM"), 6);
-    assert!(o.by_name("VM", "nope").is_empty());
+    assert_eq!(o.all::<Vm>().count(), 6);
+    assert!(o.by_name::<Vm>("nope").is_empty());
+    // Records are typed once, when their event is applied: no dynamic copy kept.
+    let obj = o.object("VM", web_ref.as_str()).unwrap();
+    assert!(obj.record.dynamic().is_none());
+}
+
+/// Addresses as text, for comparing with literals.
+fn texts(a: &[std::net::IpAddr]) -> Vec<String> {
+    a.iter().map(ToString::to_string).collect()
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use xo_core::client::Error;
 use xo_core::events::{
-    DynamicEvent, Op, ResyncReason, WatchConfig, WatchEvent, WatchPhase, Watcher,
+    ObjectEvent, Op, ResyncReason, WatchConfig, WatchEvent, WatchPhase, Watcher,
 };
-use xo_core::model::{Struct, Value, XapiClass};
+use xo_core::model::{Struct, Value, Vm, VmPowerState, XapiClass};
 
 fn rec(name: &str) -> Struct {
     Struct(vec![
@@ -26,7 +26,7 @@ fn cfg(classes: &[&str]) -> WatchConfig {
 }
 
 /// Pulls items until `n` object events (Event or InitObject) were seen, skipping markers.
-fn take_objects(w: &mut Watcher, n: usize) -> Vec<DynamicEvent> {
+fn take_objects(w: &mut Watcher, n: usize) -> Vec<ObjectEvent> {
     let mut out = Vec::new();
     while out.len() < n {
         match w.next().expect("watcher ended").expect("unexpected error") {
@@ -38,7 +38,7 @@ fn take_objects(w: &mut Watcher, n: usize) -> Vec<DynamicEvent> {
 }
 
 /// Pulls items until the end of the listing, returning the listed objects.
-fn listing(w: &mut Watcher) -> Vec<DynamicEvent> {
+fn listing(w: &mut Watcher) -> Vec<ObjectEvent> {
     let mut out = Vec::new();
     loop {
         match w.next().expect("watcher ended").expect("unexpected error") {
@@ -51,7 +51,7 @@ fn listing(w: &mut Watcher) -> Vec<DynamicEvent> {
 }
 
 /// Drains the watcher until a batch ends with no more pending events (an empty poll).
-fn drain_now(w: &mut Watcher) -> Vec<DynamicEvent> {
+fn drain_now(w: &mut Watcher) -> Vec<ObjectEvent> {
     let mut out = Vec::new();
     loop {
         let before = w.stats().empty_batches;
@@ -85,8 +85,12 @@ fn lists_then_follows_add_mod_del() {
     assert_eq!(ev.len(), 1);
     assert_eq!((ev[0].op, ev[0].ref_.as_str()), (Op::Mod, a.as_str()));
     assert_eq!(
-        ev[0].snapshot.as_ref().and_then(|s| s.get("power_state")),
-        Some(&Value::from("Running"))
+        ev[0]
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.get::<Vm>())
+            .map(|vm| &vm.power_state),
+        Some(&VmPowerState::Running)
     );
 
     src.destroy("VM", &b);
@@ -118,10 +122,7 @@ fn changes_between_polls_are_coalesced_and_create_destroy_vanishes() {
     src.destroy("VM", &tmp);
     let ev = drain_now(&mut w);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_eq!(
-        ev[0].snapshot.as_ref().and_then(|s| s.get("name_label")),
-        Some(&Value::from("a2"))
-    );
+    assert_eq!(ev[0].snapshot.as_ref().map(|s| s.name_label()), Some("a2"));
 }
 
 #[test]
@@ -368,28 +369,32 @@ fn events_decode_into_typed_records() {
     let t = l[0].typed::<MiniVm>().expect("VM class").expect("decodes");
     assert_eq!((t.op, t.ref_.as_str()), (Op::Add, a.as_str()));
     assert_eq!(
-        t.snapshot,
-        Some(MiniVm {
+        t.snapshot.as_deref(),
+        Some(&MiniVm {
             name_label: "a".into(),
             power_state: "Halted".into()
         })
     );
+    // The generated type is the one the watcher decoded: shared, not decoded again.
+    let vm = l[0].typed::<Vm>().unwrap().unwrap().snapshot.unwrap();
+    let again = l[0].snapshot.as_ref().unwrap().get_arc::<Vm>().unwrap();
+    assert!(Arc::ptr_eq(&vm, &again));
     src.destroy("VM", &a);
     let del = drain_now(&mut w)[0].typed::<MiniVm>().unwrap().unwrap();
     assert_eq!((del.op, del.snapshot), (Op::Del, None));
     // Another class is not typed as VM; a bad snapshot is an error, not a panic.
-    let other = DynamicEvent {
+    let other = ObjectEvent {
         class: "VIF".into(),
         op: Op::Add,
         ref_: "r".into(),
         snapshot: None,
     };
     assert!(other.typed::<MiniVm>().is_none());
-    let bad = DynamicEvent {
+    let bad = ObjectEvent {
         class: "vm".into(),
         op: Op::Mod,
         ref_: "r".into(),
-        snapshot: Some(Value::Int(3)),
+        snapshot: Some(xo_core::events::Record::Dynamic(Value::Int(3))),
     };
     assert!(bad.typed::<MiniVm>().unwrap().is_err());
 }

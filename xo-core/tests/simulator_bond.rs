@@ -123,7 +123,7 @@ fn the_network_map_shows_the_bond() {
         h.pifs
             .iter()
             .find(|p| p.device == device)
-            .and_then(|p| p.bond.clone())
+            .and_then(|p| p.bond.as_ref().map(ToString::to_string))
     };
     assert_eq!(
         bond_of("bond0").as_deref(),

@@ -9,21 +9,27 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
-
-use super::event::{DynamicEvent, Op};
+use super::event::{ObjectEvent, Op};
+use super::record::Record;
+use super::views::guest_addresses;
 use super::watcher::{StopHandle, WatchConfig, WatchEvent, Watcher};
 use crate::client::Client;
-use crate::model::{from_value, is_null_ref, Value, XapiClass};
+use crate::model::{
+    Bond, Host, Network, Pif, Ref, Task, TaskStatusType, Value, Vif, Vlan, Vm, VmGuestMetrics,
+    VmMetrics, VmPowerState, XapiRecord,
+};
+use std::net::IpAddr;
 
-/// One cached object: an immutable snapshot of its record, typed on demand.
+/// One cached object: its record, decoded once when its event was applied.
 pub struct Object {
     /// Class as configured (`VM`) or as the server sent it.
     pub class: String,
+    /// The object's ref.
     pub ref_: String,
-    /// The record as xapi sent it (wire field names).
-    pub record: Value,
-    typed: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// The record: typed for known classes, dynamic for the rest.
+    pub record: Record,
+    /// The wire form of a typed record, made on first dynamic access only.
+    wire: OnceLock<Value>,
 }
 
 impl std::fmt::Debug for Object {
@@ -36,18 +42,38 @@ impl std::fmt::Debug for Object {
 }
 
 impl Object {
-    pub fn new(class: impl Into<String>, ref_: impl Into<String>, record: Value) -> Self {
+    /// An object of `class` with this record.
+    pub fn new(class: impl Into<String>, ref_: impl Into<String>, record: Record) -> Self {
         Object {
             class: class.into(),
             ref_: ref_.into(),
             record,
-            typed: OnceLock::new(),
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// The record as `T`, when it was decoded as one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.record.get::<T>()
+    }
+
+    /// The record as a shared `T`, when it was decoded as one.
+    pub fn typed<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.record.get_arc::<T>()
+    }
+
+    /// The wire form of the record (for classes read by name; typed records are encoded
+    /// on first use and kept).
+    pub fn value(&self) -> &Value {
+        match &self.record {
+            Record::Dynamic(v) => v,
+            Record::Typed(_) => self.wire.get_or_init(|| self.record.to_value()),
         }
     }
 
     /// A string field (wire name), e.g. `name_label`, `MAC`.
     pub fn str(&self, field: &str) -> Option<&str> {
-        self.record.get(field).and_then(Value::as_str)
+        self.value().get(field).and_then(Value::as_str)
     }
 
     /// A string field, or `""`.
@@ -55,18 +81,20 @@ impl Object {
         self.str(field).unwrap_or("")
     }
 
+    /// A boolean field (wire name).
     pub fn bool(&self, field: &str) -> Option<bool> {
-        self.record.get(field).and_then(Value::as_bool)
+        self.value().get(field).and_then(Value::as_bool)
     }
 
+    /// An integer field (wire name).
     pub fn int(&self, field: &str) -> Option<i64> {
-        self.record.get(field).and_then(Value::as_i64)
+        self.value().get(field).and_then(Value::as_i64)
     }
 
     /// The strings of a set field (e.g. `VIFs`); empty when absent.
     pub fn strs(&self, field: &str) -> Vec<&str> {
         let items = self
-            .record
+            .value()
             .get(field)
             .and_then(Value::as_array)
             .unwrap_or(&[]);
@@ -75,7 +103,7 @@ impl Object {
 
     /// A `(string -> string) map` field, in wire order; empty when absent.
     pub fn map(&self, field: &str) -> Vec<(&str, &str)> {
-        let Some(s) = self.record.get(field).and_then(Value::as_struct) else {
+        let Some(s) = self.value().get(field).and_then(Value::as_struct) else {
             return Vec::new();
         };
         s.iter()
@@ -83,25 +111,14 @@ impl Object {
             .collect()
     }
 
+    /// The `uuid` field.
     pub fn uuid(&self) -> &str {
-        self.text("uuid")
+        self.record.uuid()
     }
 
+    /// The `name_label` field.
     pub fn name_label(&self) -> &str {
-        self.text("name_label")
-    }
-
-    /// The record decoded as `T`, once; `None` if the class differs or decoding fails.
-    pub fn typed<T: XapiClass + DeserializeOwned + Send + Sync>(&self) -> Option<Arc<T>> {
-        if !self.class.eq_ignore_ascii_case(T::WIRE_NAME) {
-            return None;
-        }
-        if let Some(t) = self.typed.get() {
-            return t.clone().downcast::<T>().ok();
-        }
-        let t: Arc<T> = Arc::new(from_value::<T>(self.record.clone()).ok()?);
-        let _ = self.typed.set(t.clone());
-        Some(t)
+        self.record.name_label()
     }
 }
 
@@ -167,10 +184,11 @@ impl Objects {
             ..Objects::default()
         };
         for (class, r, v) in records {
+            let record = Record::decode(&class, v);
             o.classes
                 .entry(key(&class))
                 .or_default()
-                .insert(Object::new(class, r, v));
+                .insert(Object::new(class, r, record));
         }
         o
     }
@@ -201,110 +219,142 @@ impl Objects {
         v
     }
 
-    pub fn get(&self, class: &str, r: &str) -> Option<&Arc<Object>> {
+    /// The object of `class` (by name, any case) with ref `r`.
+    pub fn object(&self, class: &str, r: &str) -> Option<&Arc<Object>> {
         self.classes.get(&key(class))?.by_ref.get(r)
     }
 
-    pub fn by_uuid(&self, class: &str, uuid: &str) -> Option<&Arc<Object>> {
+    /// The object of `class` with this uuid.
+    pub fn object_by_uuid(&self, class: &str, uuid: &str) -> Option<&Arc<Object>> {
         let m = self.classes.get(&key(class))?;
         m.by_ref.get(m.by_uuid.get(uuid)?)
     }
 
-    /// Every object of the class with this `name_label` (names are not unique).
-    pub fn by_name(&self, class: &str, name: &str) -> Vec<&Arc<Object>> {
-        self.all(class).filter(|o| o.name_label() == name).collect()
-    }
-
-    /// Every object of the class, in no particular order.
-    pub fn all(&self, class: &str) -> impl Iterator<Item = &Arc<Object>> {
+    /// Every object of `class` (by name), in no particular order.
+    pub fn objects(&self, class: &str) -> impl Iterator<Item = &Arc<Object>> {
         self.classes
             .get(&key(class))
             .into_iter()
             .flat_map(|m| m.by_ref.values())
     }
 
+    /// How many objects of `class` (by name) are cached.
     pub fn len(&self, class: &str) -> usize {
         self.classes.get(&key(class)).map_or(0, |m| m.by_ref.len())
     }
 
-    /// Typed lookup by ref.
-    pub fn typed<T: XapiClass + DeserializeOwned + Send + Sync>(&self, r: &str) -> Option<Arc<T>> {
-        self.get(T::WIRE_NAME, r)?.typed::<T>()
+    /// The cached record of `r`.
+    pub fn get<T: XapiRecord>(&self, r: &Ref<T>) -> Option<&T> {
+        self.object(T::WIRE_NAME, r.as_str())?.get::<T>()
     }
 
-    /// Follows a ref field (`VIF.network`) to the object of `class`.
-    pub fn follow(&self, obj: &Object, field: &str, class: &str) -> Option<&Arc<Object>> {
-        let r = obj.str(field)?;
-        if is_null_ref(r) {
+    /// The cached record of `r`, shared (to keep after the read lock is released).
+    pub fn get_arc<T: XapiRecord>(&self, r: &Ref<T>) -> Option<Arc<T>> {
+        self.object(T::WIRE_NAME, r.as_str())?.typed::<T>()
+    }
+
+    /// Every cached record of class `T`, in no particular order.
+    pub fn all<T: XapiRecord>(&self) -> impl Iterator<Item = (Ref<T>, &T)> {
+        self.objects(T::WIRE_NAME)
+            .filter_map(|o| Some((Ref::new(&o.ref_), o.get::<T>()?)))
+    }
+
+    /// The record of class `T` with this uuid.
+    pub fn by_uuid<T: XapiRecord>(&self, uuid: &str) -> Option<(Ref<T>, &T)> {
+        let o = self.object_by_uuid(T::WIRE_NAME, uuid)?;
+        Some((Ref::new(&o.ref_), o.get::<T>()?))
+    }
+
+    /// Every record of class `T` with this `name_label` (names are not unique).
+    pub fn by_name<T: XapiRecord>(&self, name: &str) -> Vec<(Ref<T>, &T)> {
+        self.all::<T>()
+            .filter(|(_, t)| t.name_label() == name)
+            .collect()
+    }
+
+    /// Follows a ref field; `None` for the null ref or an object not in the cache.
+    pub fn follow<T: XapiRecord>(&self, r: &Ref<T>) -> Option<(Ref<T>, &T)> {
+        if r.is_null() {
             return None;
         }
-        self.get(class, r)
+        Some((r.clone(), self.get(r)?))
     }
 
-    /// Follows a set-of-refs field (`VM.VIFs`), skipping refs not in the cache.
-    pub fn follow_all(&self, obj: &Object, field: &str, class: &str) -> Vec<&Arc<Object>> {
-        obj.strs(field)
-            .into_iter()
-            .filter_map(|r| self.get(class, r))
-            .collect()
+    /// Follows a set-of-refs field, skipping refs not in the cache.
+    pub fn follow_all<T: XapiRecord>(&self, refs: &[Ref<T>]) -> Vec<(Ref<T>, &T)> {
+        refs.iter().filter_map(|r| self.follow(r)).collect()
     }
 
     // Navigation between the objects operators ask about.
 
+    /// The host the VM runs on.
+    pub fn vm_host(&self, vm: &Vm) -> Option<(Ref<Host>, &Host)> {
+        self.follow(&vm.resident_on)
+    }
     /// The VM's VIFs, sorted by device number.
-    pub fn vm_vifs(&self, vm: &Object) -> Vec<&Arc<Object>> {
-        let mut v = self.follow_all(vm, "VIFs", "VIF");
-        v.sort_by_key(|o| {
-            (
-                o.text("device").parse::<u64>().unwrap_or(u64::MAX),
-                o.ref_.clone(),
-            )
-        });
+    pub fn vm_vifs(&self, vm: &Vm) -> Vec<(Ref<Vif>, &Vif)> {
+        let mut v = self.follow_all(&vm.vifs);
+        v.sort_by_key(|(r, vif)| (vif.device.parse::<u64>().unwrap_or(u64::MAX), r.clone()));
         v
     }
-    pub fn vif_network(&self, vif: &Object) -> Option<&Arc<Object>> {
-        self.follow(vif, "network", "network")
+    /// The networks the VM's VIFs are on, in VIF order, without repeats.
+    pub fn vm_networks(&self, vm: &Vm) -> Vec<(Ref<Network>, &Network)> {
+        let mut out: Vec<(Ref<Network>, &Network)> = Vec::new();
+        for (_, vif) in self.vm_vifs(vm) {
+            if let Some(n) = self.follow(&vif.network) {
+                if !out.iter().any(|(r, _)| *r == n.0) {
+                    out.push(n);
+                }
+            }
+        }
+        out
     }
-    pub fn vif_vm(&self, vif: &Object) -> Option<&Arc<Object>> {
-        self.follow(vif, "VM", "VM")
+    /// What the VM's guest agent reports (`None` without tools).
+    pub fn vm_guest_metrics(&self, vm: &Vm) -> Option<&VmGuestMetrics> {
+        self.follow(&vm.guest_metrics).map(|(_, m)| m)
     }
-    pub fn network_pifs(&self, net: &Object) -> Vec<&Arc<Object>> {
-        self.follow_all(net, "PIFs", "PIF")
+    /// The VM's metrics (memory actually used, vCPUs…).
+    pub fn vm_metrics(&self, vm: &Vm) -> Option<&VmMetrics> {
+        self.follow(&vm.metrics).map(|(_, m)| m)
     }
-    pub fn network_vifs(&self, net: &Object) -> Vec<&Arc<Object>> {
-        self.follow_all(net, "VIFs", "VIF")
+    /// The network a VIF is on.
+    pub fn vif_network(&self, vif: &Vif) -> Option<(Ref<Network>, &Network)> {
+        self.follow(&vif.network)
     }
-    pub fn pif_network(&self, pif: &Object) -> Option<&Arc<Object>> {
-        self.follow(pif, "network", "network")
+    /// The VM a VIF belongs to.
+    pub fn vif_vm(&self, vif: &Vif) -> Option<(Ref<Vm>, &Vm)> {
+        self.follow(&vif.vm)
     }
-    pub fn pif_host(&self, pif: &Object) -> Option<&Arc<Object>> {
-        self.follow(pif, "host", "host")
+    /// The network's PIFs (one per host, or per host and VLAN).
+    pub fn network_pifs(&self, net: &Network) -> Vec<(Ref<Pif>, &Pif)> {
+        self.follow_all(&net.pifs)
+    }
+    /// The network's VIFs.
+    pub fn network_vifs(&self, net: &Network) -> Vec<(Ref<Vif>, &Vif)> {
+        self.follow_all(&net.vifs)
+    }
+    /// The network a PIF connects.
+    pub fn pif_network(&self, pif: &Pif) -> Option<(Ref<Network>, &Network)> {
+        self.follow(&pif.network)
+    }
+    /// The host a PIF belongs to.
+    pub fn pif_host(&self, pif: &Pif) -> Option<(Ref<Host>, &Host)> {
+        self.follow(&pif.host)
     }
     /// The VLAN this PIF is the untagged end of (`PIF.VLAN_master_of`).
-    pub fn pif_vlan(&self, pif: &Object) -> Option<&Arc<Object>> {
-        self.follow(pif, "VLAN_master_of", "VLAN")
+    pub fn pif_vlan(&self, pif: &Pif) -> Option<(Ref<Vlan>, &Vlan)> {
+        self.follow(&pif.vlan_master_of)
     }
     /// The bond this PIF is the master of.
-    pub fn pif_bond(&self, pif: &Object) -> Option<&Arc<Object>> {
-        self.follow_all(pif, "bond_master_of", "Bond")
-            .into_iter()
-            .next()
+    pub fn pif_bond(&self, pif: &Pif) -> Option<(Ref<Bond>, &Bond)> {
+        self.follow_all(&pif.bond_master_of).into_iter().next()
     }
     /// The bond this PIF is a slave of.
-    pub fn pif_bond_slave_of(&self, pif: &Object) -> Option<&Arc<Object>> {
-        self.follow(pif, "bond_slave_of", "Bond")
-    }
-    pub fn vm_guest_metrics(&self, vm: &Object) -> Option<&Arc<Object>> {
-        self.follow(vm, "guest_metrics", "VM_guest_metrics")
-    }
-    pub fn vm_metrics(&self, vm: &Object) -> Option<&Arc<Object>> {
-        self.follow(vm, "metrics", "VM_metrics")
-    }
-    pub fn vm_host(&self, vm: &Object) -> Option<&Arc<Object>> {
-        self.follow(vm, "resident_on", "host")
+    pub fn pif_bond_slave_of(&self, pif: &Pif) -> Option<(Ref<Bond>, &Bond)> {
+        self.follow(&pif.bond_slave_of)
     }
 
-    fn apply(&mut self, ev: DynamicEvent) {
+    fn apply(&mut self, ev: ObjectEvent) {
         let m = self.classes.entry(key(&ev.class)).or_default();
         match (ev.op, ev.snapshot) {
             (Op::Del, _) => m.remove(&ev.ref_),
@@ -332,8 +382,8 @@ impl Shared {
 /// The single writer. Feed it every item the watcher yields.
 pub struct CacheWriter {
     shared: Arc<Shared>,
-    listing: Option<Vec<DynamicEvent>>,
-    pending: Vec<DynamicEvent>,
+    listing: Option<Vec<ObjectEvent>>,
+    pending: Vec<ObjectEvent>,
 }
 
 /// A cheap, cloneable read handle.
@@ -504,6 +554,49 @@ impl CacheReader {
     /// Waits until the predicate holds; false on timeout.
     pub fn wait_until(&self, timeout: Duration, mut pred: impl FnMut(&Objects) -> bool) -> bool {
         self.wait_for(timeout, |o| pred(o).then_some(())).is_some()
+    }
+
+    /// The cached record of `r`, shared.
+    pub fn get<T: XapiRecord>(&self, r: &Ref<T>) -> Option<Arc<T>> {
+        self.read().get_arc(r)
+    }
+
+    /// Waits for the VM's first guest address (the guest agent's, IPv4 first; VIF order).
+    /// Watch `VM`, `VIF` and `VM_guest_metrics` for this to see anything.
+    pub fn wait_for_guest_ip(&self, vm: &Ref<Vm>, timeout: Duration) -> Option<IpAddr> {
+        self.wait_for(timeout, |o| {
+            let v = o.get(vm)?;
+            if v.power_state != VmPowerState::Running {
+                return None;
+            }
+            let gm = o.vm_guest_metrics(v)?;
+            o.vm_vifs(v)
+                .into_iter()
+                .find_map(|(_, vif)| guest_addresses(gm, &vif.device).into_iter().next())
+        })
+    }
+
+    /// Waits until the VM is in `state`; false on timeout.
+    pub fn wait_for_power_state(
+        &self,
+        vm: &Ref<Vm>,
+        state: VmPowerState,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_until(timeout, |o| {
+            o.get(vm).is_some_and(|v| v.power_state == state)
+        })
+    }
+
+    /// Waits until the task succeeded, failed or was cancelled and returns its record (`None` on timeout).
+    /// Watch `task` for this to see anything.
+    pub fn wait_for_task(&self, task: &Ref<Task>, timeout: Duration) -> Option<Arc<Task>> {
+        self.wait_for(timeout, |o| {
+            o.get_arc(task).filter(|t| {
+                use TaskStatusType::{Cancelled, Failure, Success};
+                matches!(t.status, Success | Failure | Cancelled)
+            })
+        })
     }
 
     /// Waits for the first listing.

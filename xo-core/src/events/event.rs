@@ -1,12 +1,15 @@
-//! Watch events: the dynamic form every class shares, and typed access for known classes.
+//! Watch events: one change to one object, its record decoded once into the class's type.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use super::calls::clip;
-use crate::model::{from_value, Ref, Value, XapiClass};
+use super::record::Record;
+use crate::model::{from_value_ref, Ref, Value, XapiClass};
 use crate::rpc::DecodeError;
 
 /// What happened to an object.
@@ -35,24 +38,24 @@ impl fmt::Display for Op {
 
 /// One change to one object, for any class (including ones this version does not know).
 #[derive(Clone, Debug, PartialEq)]
-pub struct DynamicEvent {
+pub struct ObjectEvent {
     /// The class as the watcher was configured with it (`VM`), or as the server sent it
     /// (lower case) for classes it was not told about.
     pub class: String,
     pub op: Op,
     /// The object's ref.
     pub ref_: String,
-    /// The record after the change; `None` for `del`.
-    pub snapshot: Option<Value>,
+    /// The record after the change, typed when the class is known; `None` for `del`.
+    pub snapshot: Option<Record>,
 }
 
-/// A [`DynamicEvent`] decoded into a generated record type.
+/// An [`ObjectEvent`] as a record type.
 #[derive(Clone, PartialEq)]
 pub struct TypedEvent<T> {
     pub op: Op,
     pub ref_: Ref<T>,
     /// `None` for `del`.
-    pub snapshot: Option<T>,
+    pub snapshot: Option<Arc<T>>,
 }
 
 impl<T: XapiClass + fmt::Debug> fmt::Debug for TypedEvent<T> {
@@ -74,14 +77,16 @@ pub struct TypeError {
     pub message: String,
 }
 
-impl DynamicEvent {
+impl ObjectEvent {
     /// True when this event is about class `T` (case-insensitive, as xapi compares).
     pub fn is<T: XapiClass>(&self) -> bool {
         self.class.eq_ignore_ascii_case(T::WIRE_NAME)
     }
 
-    /// The typed event when this is about class `T`; `None` for another class.
-    pub fn typed<T: XapiClass + DeserializeOwned>(
+    /// The typed event when this is about class `T`; `None` for another class. The record
+    /// decoded by the watcher is shared; any other `T` (a struct of your own with the fields
+    /// you need) is decoded from the wire form.
+    pub fn typed<T: XapiClass + DeserializeOwned + Send + Sync>(
         &self,
     ) -> Option<Result<TypedEvent<T>, TypeError>> {
         if !self.is::<T>() {
@@ -89,15 +94,18 @@ impl DynamicEvent {
         }
         let snapshot = match &self.snapshot {
             None => None,
-            Some(v) => match from_value::<T>(v.clone()) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    return Some(Err(TypeError {
-                        class: self.class.clone(),
-                        ref_: self.ref_.clone(),
-                        message: e.to_string(),
-                    }))
-                }
+            Some(r) => match r.get_arc::<T>() {
+                Some(t) => Some(t),
+                None => match from_value_ref::<T>(&r.to_value()) {
+                    Ok(t) => Some(Arc::new(t)),
+                    Err(e) => {
+                        return Some(Err(TypeError {
+                            class: self.class.clone(),
+                            ref_: self.ref_.clone(),
+                            message: e.to_string(),
+                        }))
+                    }
+                },
             },
         };
         Some(Ok(TypedEvent {
@@ -111,7 +119,7 @@ impl DynamicEvent {
 /// One `event.from` reply, parsed leniently from the raw value.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
-    pub events: Vec<DynamicEvent>,
+    pub events: Vec<ObjectEvent>,
     /// Lower-case class → number of objects.
     pub valid_ref_counts: BTreeMap<String, i64>,
     pub token: String,
@@ -122,6 +130,7 @@ pub struct Batch {
 pub(crate) fn parse_batch(
     v: Value,
     class_name: &dyn Fn(&str) -> String,
+    typed: bool,
 ) -> Result<Batch, DecodeError> {
     let Value::Struct(s) = v else {
         return Err(DecodeError::new(format!(
@@ -152,7 +161,7 @@ pub(crate) fn parse_batch(
                 };
                 batch.events.reserve(items.len());
                 for item in items {
-                    batch.events.push(parse_event(item, class_name)?);
+                    batch.events.push(parse_event(item, class_name, typed)?);
                 }
             }
             _ => {}
@@ -164,7 +173,11 @@ pub(crate) fn parse_batch(
     Ok(batch)
 }
 
-fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicEvent, DecodeError> {
+fn parse_event(
+    v: Value,
+    class_name: &dyn Fn(&str) -> String,
+    typed: bool,
+) -> Result<ObjectEvent, DecodeError> {
     let Value::Struct(s) = v else {
         return Err(decode("event is not a struct"));
     };
@@ -199,9 +212,14 @@ fn parse_event(v: Value, class_name: &dyn Fn(&str) -> String) -> Result<DynamicE
             clip(&class)
         )));
     }
-    let snapshot = if op == Op::Del { None } else { snapshot };
-    Ok(DynamicEvent {
-        class: class_name(&class),
+    let class = class_name(&class);
+    // Decoded here, once: every consumer (cache, webhooks) shares the typed record.
+    let snapshot = match op {
+        Op::Del => None,
+        _ => snapshot.map(|v| super::calls::record(&class, v, typed)),
+    };
+    Ok(ObjectEvent {
+        class,
         op,
         ref_,
         snapshot,

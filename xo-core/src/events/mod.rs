@@ -47,7 +47,7 @@ pub mod views;
 mod watcher;
 
 pub use cache::{cache, Cache, CacheReader, CacheStats, CacheWriter, Object, Objects, Snapshot};
-pub use event::{Batch, DynamicEvent, Op, TypeError, TypedEvent};
+pub use event::{Batch, ObjectEvent, Op, TypeError, TypedEvent};
 pub use record::{Record, TypedRecord};
 pub use watcher::{
     ResyncReason, StopHandle, WatchConfig, WatchError, WatchEvent, WatchPhase, WatchStats, Watcher,

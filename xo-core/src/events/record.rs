@@ -63,12 +63,12 @@ impl TypedRecord {
     }
 
     /// The record as `T`, if it is one.
-    pub fn get<T: XapiRecord>(&self) -> Option<&T> {
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.value.downcast_ref::<T>()
     }
 
     /// The record as a shared `T`, if it is one.
-    pub fn get_arc<T: XapiRecord>(&self) -> Option<Arc<T>> {
+    pub fn get_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.value.clone().downcast::<T>().ok()
     }
 }
@@ -116,7 +116,7 @@ impl Record {
     }
 
     /// The record as `T`, if it was decoded as one.
-    pub fn get<T: XapiRecord>(&self) -> Option<&T> {
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         match self {
             Record::Typed(t) => t.get(),
             Record::Dynamic(_) => None,
@@ -124,7 +124,7 @@ impl Record {
     }
 
     /// The record as a shared `T`, if it was decoded as one.
-    pub fn get_arc<T: XapiRecord>(&self) -> Option<Arc<T>> {
+    pub fn get_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         match self {
             Record::Typed(t) => t.get_arc(),
             Record::Dynamic(_) => None,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::calls;
-use super::event::{parse_batch, Batch, DynamicEvent, Op};
+use super::event::{parse_batch, Batch, ObjectEvent, Op};
 use crate::client::{Client, Error};
 
 /// What the watcher is told to follow.
@@ -21,9 +21,13 @@ pub struct WatchConfig {
     pub backoff_max: Duration,
     /// Start from this token instead of listing (the caller kept its own state).
     pub resume_token: Option<String>,
+    /// Keep every record exactly as xapi sent it ([`Record::Dynamic`](super::Record)),
+    /// fields a newer host adds included, instead of decoding known classes into their types.
+    pub wire_records: bool,
 }
 
 impl WatchConfig {
+    /// Follows these classes, by name (`VM`, `vm_guest_metrics`, a class a newer host adds).
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(classes: I) -> Self {
         WatchConfig {
             classes: classes.into_iter().map(Into::into).collect(),
@@ -31,20 +35,47 @@ impl WatchConfig {
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             resume_token: None,
+            wire_records: false,
         }
     }
 
+    /// Follows nothing yet: add classes with [`WatchConfig::class`].
+    pub fn empty() -> Self {
+        WatchConfig::new(Vec::<String>::new())
+    }
+
+    /// Also follows class `T` (`.class::<Vm>().class::<VmGuestMetrics>()`).
+    pub fn class<T: crate::model::XapiClass>(mut self) -> Self {
+        self.classes.push(T::WIRE_NAME.to_owned());
+        self
+    }
+
+    /// Also follows a class by name.
+    pub fn named(mut self, class: impl Into<String>) -> Self {
+        self.classes.push(class.into());
+        self
+    }
+
+    /// Keeps records as xapi sent them (see [`WatchConfig::wire_records`]).
+    pub fn keep_wire_records(mut self) -> Self {
+        self.wire_records = true;
+        self
+    }
+
+    /// Server-side `event.from` timeout in seconds.
     pub fn poll_timeout(mut self, seconds: f64) -> Self {
         self.poll_timeout = seconds;
         self
     }
 
+    /// Retry delays after errors: from `min`, doubling up to `max`.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.backoff_min = min;
         self.backoff_max = max.max(min);
         self
     }
 
+    /// Resumes from a saved token instead of listing.
     pub fn resume_from(mut self, token: impl Into<String>) -> Self {
         self.resume_token = Some(token.into());
         self
@@ -68,11 +99,11 @@ pub enum WatchEvent {
     /// A full listing starts; `InitObject`s follow, then `InitDone`.
     Init,
     /// One object of the listing (`op` is `Add`).
-    InitObject(DynamicEvent),
+    InitObject(ObjectEvent),
     /// The listing is complete; events from `token` on follow.
     InitDone { token: String },
     /// One change from `event.from`.
-    Event(DynamicEvent),
+    Event(ObjectEvent),
     /// The end of one non-empty `event.from` batch: every change up to `token` was yielded.
     Bookmark {
         token: String,
@@ -252,7 +283,10 @@ impl Watcher {
                     &token,
                     self.cfg.poll_timeout,
                 )
-                .and_then(|v| parse_batch(v, &|c| class_name(names, c)).map_err(from_decode));
+                .and_then(|v| {
+                    parse_batch(v, &|c| class_name(names, c), !self.cfg.wire_records)
+                        .map_err(from_decode)
+                });
                 match res {
                     Ok(batch) => {
                         self.succeeded();
@@ -305,7 +339,7 @@ impl Watcher {
     }
 
     /// Keeps the per-class ref sets used by [`Self::reconcile`].
-    fn track(&mut self, e: &DynamicEvent) {
+    fn track(&mut self, e: &ObjectEvent) {
         if let Some(set) = self.known.get_mut(&e.class.to_ascii_lowercase()) {
             match e.op {
                 Op::Del => set.remove(&e.ref_),
@@ -330,14 +364,15 @@ impl Watcher {
                 continue;
             };
             // On failure the counts still differ after the next batch, which retries.
-            let Ok(records) = calls::get_all_records(&self.client, &class) else {
+            let Ok(records) = calls::get_all_records(&self.client, &class, !self.cfg.wire_records)
+            else {
                 continue;
             };
             self.stats.reconciles += 1;
             let fresh: HashSet<&str> = records.iter().map(|(r, _)| r.as_str()).collect();
             let known = self.known.entry(lc).or_default();
             for r in known.iter().filter(|r| !fresh.contains(r.as_str())) {
-                let ev = DynamicEvent {
+                let ev = ObjectEvent {
                     class: class.clone(),
                     op: Op::Del,
                     ref_: r.clone(),
@@ -348,7 +383,7 @@ impl Watcher {
             known.retain(|r| fresh.contains(r.as_str()));
             for (r, record) in records {
                 if known.insert(r.clone()) {
-                    let ev = DynamicEvent {
+                    let ev = ObjectEvent {
                         class: class.clone(),
                         op: Op::Add,
                         ref_: r,
@@ -367,10 +402,11 @@ impl Watcher {
             // No class list to walk: an event.from from the empty token lists everything.
             let names = &self.names;
             let v = calls::event_from(&self.client, &self.cfg.classes, "", 0.0)?;
-            let batch = parse_batch(v, &|c| class_name(names, c)).map_err(from_decode)?;
+            let batch = parse_batch(v, &|c| class_name(names, c), !self.cfg.wire_records)
+                .map_err(from_decode)?;
             for e in batch.events.into_iter().filter(|e| e.op != Op::Del) {
                 self.out
-                    .push_back(WatchEvent::InitObject(DynamicEvent { op: Op::Add, ..e }));
+                    .push_back(WatchEvent::InitObject(ObjectEvent { op: Op::Add, ..e }));
             }
             self.out.push_back(WatchEvent::InitDone {
                 token: batch.token.clone(),
@@ -383,14 +419,14 @@ impl Watcher {
         for sub in self.cfg.classes.clone() {
             let class = class_part(&sub).to_owned();
             let records = match sub.split_once('/') {
-                Some((_, r)) => calls::get_record(&self.client, &class, r)?
+                Some((_, r)) => calls::get_record(&self.client, &class, r, !self.cfg.wire_records)?
                     .map(|v| (r.to_owned(), v))
                     .into_iter()
                     .collect(),
-                None => calls::get_all_records(&self.client, &class)?,
+                None => calls::get_all_records(&self.client, &class, !self.cfg.wire_records)?,
             };
             for (ref_, record) in records {
-                let ev = DynamicEvent {
+                let ev = ObjectEvent {
                     class: class.clone(),
                     op: Op::Add,
                     ref_,

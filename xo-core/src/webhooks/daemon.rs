@@ -337,7 +337,9 @@ fn watch(client: Client, ctx: &Ctx<'_>, stop: &AtomicBool) -> Result<RunReport, 
     }
     let classes = watcher_classes(&opts.spec);
     let (saved, known) = store.with_conn(load)?;
+    // Payloads carry records as xapi sent them, fields newer than this datamodel included.
     let mut cfg = WatchConfig::new(classes.clone())
+        .keep_wire_records()
         .poll_timeout(opts.poll_timeout)
         .backoff(Duration::from_millis(100), Duration::from_secs(30));
     if let Some(t) = &saved {

@@ -280,14 +280,14 @@ pub struct WatchAdapter {
     baseline: bool,
 }
 
-fn record(d: &crate::events::DynamicEvent, op: EventOperation) -> EventRecord {
+fn record(d: &crate::events::ObjectEvent, op: EventOperation) -> EventRecord {
     EventRecord {
         id: 0,
         timestamp: String::new(),
         class: d.class.clone(),
         operation: op,
         ref_: d.ref_.clone(),
-        snapshot: d.snapshot.clone(),
+        snapshot: d.snapshot.as_ref().map(crate::events::Record::to_value),
     }
 }
 
@@ -349,15 +349,16 @@ impl WatchAdapter {
 #[cfg(test)]
 mod watch_tests {
     use super::*;
-    use crate::events::{DynamicEvent, Op, WatchEvent};
+    use crate::events::{ObjectEvent, Op, Record, WatchEvent};
 
-    fn d(op: Op, r: &str, state: Option<&str>) -> DynamicEvent {
-        DynamicEvent {
+    fn d(op: Op, r: &str, state: Option<&str>) -> ObjectEvent {
+        ObjectEvent {
             class: "VM".into(),
             op,
             ref_: r.into(),
             snapshot: state.map(|s| {
-                crate::model::to_value(&serde_json::json!({"uuid": r, "power_state": s})).unwrap()
+                let v = crate::model::to_value(&serde_json::json!({"uuid": r, "power_state": s}));
+                Record::decode("VM", v.unwrap())
             }),
         }
     }

@@ -158,7 +158,9 @@ fn tour(
     let hooked = client.with_observer(Arc::new(CallHooks::new(router.clone(), caller)));
 
     // Watch VMs: a baseline listing, then changes from its token.
-    let cfg = WatchConfig::new(["VM"]).poll_timeout(1.0);
+    let cfg = WatchConfig::new(["VM"])
+        .keep_wire_records()
+        .poll_timeout(1.0);
     let mut watcher = Watcher::new(client.clone(), cfg);
     let mut adapter = WatchAdapter::new(ChangeTracker::new(), vec!["VM".into()], true);
     for ev in watcher.by_ref() {

@@ -3,92 +3,140 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use super::Table;
-use crate::events::{Object, Objects};
+use crate::events::Objects;
+use crate::model::{BondMode, Host, IpConfigurationMode, Network, Pif, Ref, Vm, VmGuestMetrics};
 
 /// The whole map, sorted by host name / network name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NetworkMap {
+    /// Every host with its PIFs.
     pub hosts: Vec<HostPifs>,
+    /// Every network with the VMs on it.
     pub networks: Vec<NetworkVms>,
 }
 
 /// One host and its PIFs, sorted by device then VLAN tag.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostPifs {
+    /// The host's name (`(unknown host)` for PIFs whose host is not cached).
     pub host: String,
-    pub host_ref: String,
+    /// The host.
+    pub host_ref: Ref<Host>,
+    /// Its PIFs.
     pub pifs: Vec<PifRow>,
 }
 
 /// One PIF with its network.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PifRow {
-    pub pif_ref: String,
+    /// The PIF.
+    pub pif_ref: Ref<Pif>,
+    /// `eth0`, `bond0`…
     pub device: String,
+    /// The NIC's MAC address.
     pub mac: String,
+    /// A physical NIC (not a VLAN or bond).
     pub physical: bool,
+    /// The host's management interface.
     pub management: bool,
-    /// `None`, `DHCP` or `Static`, as xapi says.
-    pub ip_mode: String,
+    /// How the PIF gets its address.
+    pub ip_mode: IpConfigurationMode,
+    /// Its IPv4 address, if any.
     pub ip: String,
+    /// Its netmask.
     pub netmask: String,
+    /// Its gateway.
     pub gateway: String,
-    pub network_ref: String,
+    /// The network it connects.
+    pub network_ref: Ref<Network>,
+    /// That network's name.
     pub network: String,
+    /// That network's bridge (`xenbr0`).
     pub bridge: String,
+    /// The network's MTU (the PIF's when the network is not cached).
     pub mtu: i64,
     /// The 802.1Q tag when this PIF is a VLAN.
     pub vlan: Option<i64>,
     /// For a VLAN: the device of the tagged PIF it rides on.
     pub vlan_on: Option<String>,
-    /// `bond of eth0+eth1 (active-backup)` for a bond master, `in bond0` for a slave.
-    pub bond: Option<String>,
+    /// The bond this PIF is the master or a slave of.
+    pub bond: Option<BondRole>,
+}
+
+/// A PIF's part in a bond.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BondRole {
+    /// The bond's master PIF: its slaves' devices and the bond mode.
+    Master {
+        /// The slaves' devices, in natural order.
+        slaves: Vec<String>,
+        /// `active-backup`, `balance-slb`, `lacp`.
+        mode: BondMode,
+    },
+    /// A slave of the bond whose master PIF has this device.
+    SlaveOf(String),
+}
+
+impl fmt::Display for BondRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BondRole::Master { slaves, mode } => write!(f, "bond of {} ({mode})", slaves.join("+")),
+            BondRole::SlaveOf(master) => write!(f, "in {master}"),
+        }
+    }
 }
 
 /// One network and the VMs attached to it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NetworkVms {
-    pub network_ref: String,
+    /// The network.
+    pub network_ref: Ref<Network>,
+    /// Its name.
     pub network: String,
+    /// Its bridge.
     pub bridge: String,
+    /// Its MTU.
     pub mtu: i64,
+    /// The VIFs of VMs on it.
     pub vms: Vec<VmAttachment>,
 }
 
 /// One VIF of a VM on the network.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct VmAttachment {
+    /// The VM's name.
     pub vm: String,
-    pub vm_ref: String,
+    /// The VM.
+    pub vm_ref: Ref<Vm>,
+    /// The VIF's device number (`0`, `1`…).
     pub vif_device: String,
+    /// The VIF's MAC address.
     pub mac: String,
     /// Guest-reported addresses for this VIF: IPv4 first, then IPv6.
-    pub addresses: Vec<GuestAddress>,
+    pub addresses: Vec<IpAddr>,
 }
-
-/// An address the guest agent reported.
-pub type GuestAddress = String;
 
 /// Builds the map from a snapshot. VMs: not templates, not snapshots.
 pub fn network_map(o: &Objects) -> NetworkMap {
     let mut hosts: Vec<HostPifs> = o
-        .all("host")
-        .map(|h| HostPifs {
-            host: h.name_label().to_owned(),
-            host_ref: h.ref_.clone(),
+        .all::<Host>()
+        .map(|(r, h)| HostPifs {
+            host: h.name_label.clone(),
+            host_ref: r,
             pifs: Vec::new(),
         })
         .collect();
     hosts.sort_by(|a, b| (&a.host, &a.host_ref).cmp(&(&b.host, &b.host_ref)));
-    for pif in o.all("PIF") {
-        let row = pif_row(o, pif);
-        match hosts.iter_mut().find(|h| h.host_ref == pif.text("host")) {
+    for (r, pif) in o.all::<Pif>() {
+        let row = pif_row(o, r, pif);
+        match hosts.iter_mut().find(|h| h.host_ref == pif.host) {
             Some(h) => h.pifs.push(row),
             None => hosts.push(HostPifs {
                 host: "(unknown host)".into(),
-                host_ref: pif.text("host").into(),
+                host_ref: pif.host.clone(),
                 pifs: vec![row],
             }),
         }
@@ -101,85 +149,86 @@ pub fn network_map(o: &Objects) -> NetworkMap {
                 .then(a.pif_ref.cmp(&b.pif_ref))
         });
     }
-
-    let mut networks: Vec<NetworkVms> = Vec::new();
-    for net in o.all("network") {
-        let mut vms = Vec::new();
-        for vif in o.network_vifs(net) {
-            let Some(vm) = o.vif_vm(vif) else { continue };
-            if vm.bool("is_a_template") == Some(true) || vm.bool("is_a_snapshot") == Some(true) {
-                continue;
-            }
-            let device = vif.text("device").to_owned();
-            let addresses = o
-                .vm_guest_metrics(vm)
-                .map(|gm| guest_addresses(gm, &device))
-                .unwrap_or_default();
-            vms.push(VmAttachment {
-                vm: vm.name_label().to_owned(),
-                vm_ref: vm.ref_.clone(),
-                mac: vif.text("MAC").to_owned(),
-                vif_device: device,
-                addresses,
-            });
-        }
-        vms.sort_by(|a, b| {
-            (&a.vm, natural(&a.vif_device), &a.vm_ref).cmp(&(
-                &b.vm,
-                natural(&b.vif_device),
-                &b.vm_ref,
-            ))
-        });
-        networks.push(NetworkVms {
-            network_ref: net.ref_.clone(),
-            network: net.name_label().to_owned(),
-            bridge: net.text("bridge").to_owned(),
-            mtu: net.int("MTU").unwrap_or(0),
-            vms,
-        });
-    }
+    let mut networks: Vec<NetworkVms> = o
+        .all::<Network>()
+        .map(|(r, net)| network_vms(o, r, net))
+        .collect();
     networks.sort_by(|a, b| (&a.network, &a.network_ref).cmp(&(&b.network, &b.network_ref)));
     NetworkMap { hosts, networks }
 }
 
-fn pif_row(o: &Objects, pif: &Object) -> PifRow {
-    let net = o.pif_network(pif);
-    let vlan = pif.int("VLAN").filter(|t| *t >= 0);
+fn network_vms(o: &Objects, r: Ref<Network>, net: &Network) -> NetworkVms {
+    let mut vms = Vec::new();
+    for (_, vif) in o.network_vifs(net) {
+        let Some((vm_ref, vm)) = o.vif_vm(vif) else {
+            continue;
+        };
+        if vm.is_a_template || vm.is_a_snapshot {
+            continue;
+        }
+        let addresses = o
+            .vm_guest_metrics(vm)
+            .map(|gm| guest_addresses(gm, &vif.device))
+            .unwrap_or_default();
+        vms.push(VmAttachment {
+            vm: vm.name_label.clone(),
+            vm_ref,
+            mac: vif.mac.clone(),
+            vif_device: vif.device.clone(),
+            addresses,
+        });
+    }
+    vms.sort_by(|a, b| {
+        (&a.vm, natural(&a.vif_device), &a.vm_ref).cmp(&(&b.vm, natural(&b.vif_device), &b.vm_ref))
+    });
+    NetworkVms {
+        network_ref: r,
+        network: net.name_label.clone(),
+        bridge: net.bridge.clone(),
+        mtu: net.mtu,
+        vms,
+    }
+}
+
+fn pif_row(o: &Objects, r: Ref<Pif>, pif: &Pif) -> PifRow {
+    let net = o.pif_network(pif).map(|(_, n)| n);
     let vlan_on = o
         .pif_vlan(pif)
-        .and_then(|v| o.follow(v, "tagged_PIF", "PIF"))
-        .map(|p| p.text("device").to_owned());
-    let bond = if let Some(b) = o.pif_bond(pif) {
-        let mut slaves: Vec<&str> = o
-            .follow_all(b, "slaves", "PIF")
-            .into_iter()
-            .map(|p| p.text("device"))
-            .collect();
-        slaves.sort_by_key(|d| natural(d));
-        Some(format!("bond of {} ({})", slaves.join("+"), b.text("mode")))
-    } else {
-        o.pif_bond_slave_of(pif)
-            .and_then(|b| o.follow(b, "master", "PIF"))
-            .map(|m| format!("in {}", m.text("device")))
+        .and_then(|(_, v)| o.follow(&v.tagged_pif))
+        .map(|(_, p)| p.device.clone());
+    let bond = match o.pif_bond(pif) {
+        Some((_, b)) => {
+            let mut slaves: Vec<String> = o
+                .follow_all(&b.slaves)
+                .into_iter()
+                .map(|(_, p)| p.device.clone())
+                .collect();
+            slaves.sort_by_key(|d| natural(d));
+            Some(BondRole::Master {
+                slaves,
+                mode: b.mode.clone(),
+            })
+        }
+        None => o
+            .pif_bond_slave_of(pif)
+            .and_then(|(_, b)| o.follow(&b.master))
+            .map(|(_, m)| BondRole::SlaveOf(m.device.clone())),
     };
     PifRow {
-        pif_ref: pif.ref_.clone(),
-        device: pif.text("device").to_owned(),
-        mac: pif.text("MAC").to_owned(),
-        physical: pif.bool("physical").unwrap_or(false),
-        management: pif.bool("management").unwrap_or(false),
-        ip_mode: pif.text("ip_configuration_mode").to_owned(),
-        ip: pif.text("IP").to_owned(),
-        netmask: pif.text("netmask").to_owned(),
-        gateway: pif.text("gateway").to_owned(),
-        network_ref: pif.text("network").to_owned(),
-        network: net.map(|n| n.name_label().to_owned()).unwrap_or_default(),
-        bridge: net.map(|n| n.text("bridge").to_owned()).unwrap_or_default(),
-        mtu: net
-            .and_then(|n| n.int("MTU"))
-            .or_else(|| pif.int("MTU"))
-            .unwrap_or(0),
-        vlan,
+        pif_ref: r,
+        device: pif.device.clone(),
+        mac: pif.mac.clone(),
+        physical: pif.physical,
+        management: pif.management,
+        ip_mode: pif.ip_configuration_mode.clone(),
+        ip: pif.ip.clone(),
+        netmask: pif.netmask.clone(),
+        gateway: pif.gateway.clone(),
+        network_ref: pif.network.clone(),
+        network: net.map(|n| n.name_label.clone()).unwrap_or_default(),
+        bridge: net.map(|n| n.bridge.clone()).unwrap_or_default(),
+        mtu: net.map_or(pif.mtu, |n| n.mtu),
+        vlan: Some(pif.vlan).filter(|t| *t >= 0),
         vlan_on,
         bond,
     }
@@ -187,12 +236,12 @@ fn pif_row(o: &Objects, pif: &Object) -> PifRow {
 
 /// The addresses `VM_guest_metrics.networks` gives for VIF device `device`: keys
 /// `<n>/ipv4/<i>` and `<n>/ip` (space-separated, older agents) then `<n>/ipv6/<i>`,
-/// joined on `<n> == VIF.device` as XO does; duplicates dropped.
-pub fn guest_addresses(gm: &Object, device: &str) -> Vec<String> {
+/// joined on `<n> == VIF.device` as XO does; duplicates and unparsable text dropped.
+pub fn guest_addresses(gm: &VmGuestMetrics, device: &str) -> Vec<IpAddr> {
     let mut v4: BTreeMap<u64, &str> = BTreeMap::new();
     let mut v6: BTreeMap<u64, &str> = BTreeMap::new();
     let mut legacy: Vec<&str> = Vec::new();
-    for (k, v) in gm.map("networks") {
+    for (k, v) in &gm.networks {
         let mut parts = k.split('/');
         if parts.next() != Some(device) {
             continue;
@@ -212,11 +261,12 @@ pub fn guest_addresses(gm: &Object, device: &str) -> Vec<String> {
             _ => {}
         }
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<IpAddr> = Vec::new();
     for a in v4.into_values().chain(legacy).chain(v6.into_values()) {
-        let a = a.trim();
-        if !a.is_empty() && !out.iter().any(|x| x == a) {
-            out.push(a.to_owned());
+        if let Ok(ip) = a.trim().parse::<IpAddr>() {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
         }
     }
     out
@@ -264,7 +314,7 @@ impl NetworkMap {
                     p.mac.clone(),
                     yes(p.physical).into(),
                     yes(p.management).into(),
-                    p.ip_mode.clone(),
+                    p.ip_mode.to_string(),
                     p.ip.clone(),
                     p.netmask.clone(),
                     p.gateway.clone(),
@@ -272,7 +322,7 @@ impl NetworkMap {
                     p.bridge.clone(),
                     p.mtu.to_string(),
                     vlan,
-                    p.bond.clone().unwrap_or_default(),
+                    p.bond.as_ref().map(ToString::to_string).unwrap_or_default(),
                 ]);
             }
         }
@@ -290,7 +340,11 @@ impl NetworkMap {
                     a.vm.clone(),
                     a.vif_device.clone(),
                     a.mac.clone(),
-                    a.addresses.join(" "),
+                    a.addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 ]);
             }
         }
